@@ -1,0 +1,15 @@
+/** Unit tests sit beside the code (libs/*, apps/*); integration suites in test/. */
+const fs = require("node:fs");
+const swc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, "utf8"));
+delete swc.$schema;
+
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/libs", "<rootDir>/apps", "<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["@swc/jest", { ...swc, swcrc: false }] },
+  moduleFileExtensions: ["ts", "js", "json"],
+  setupFiles: ["reflect-metadata"],
+  testTimeout: 60000,
+  maxWorkers: 2,
+};
