@@ -1,0 +1,117 @@
+import { z } from "zod";
+
+/**
+ * Schema helpers for configuration. Each app's env.ts parses process.env once with
+ * `parseEnv`; libraries take typed options and never read the environment.
+ */
+export const intVar = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return def;
+      if (!/^-?\d+$/.test(v.trim())) {
+        ctx.addIssue({ code: "custom", message: `must be an integer, got "${v}"` });
+        return z.NEVER;
+      }
+      const n = Number(v);
+      if (n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be between ${min} and ${max}, got ${n}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+export const urlVar = (protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "is not a valid URL" });
+        return z.NEVER;
+      }
+      if (!protocols.includes(u.protocol)) {
+        ctx.addIssue({ code: "custom", message: `must use ${protocols.join(" or ")} (got ${u.protocol})` });
+        return z.NEVER;
+      }
+      return v;
+    });
+
+/** base64 of exactly `bytes` bytes */
+export const base64KeyVar = (bytes: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      const trimmed = v.trim();
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
+        ctx.addIssue({ code: "custom", message: "must be base64" });
+        return z.NEVER;
+      }
+      const buf = Buffer.from(trimmed, "base64");
+      if (buf.length !== bytes) {
+        ctx.addIssue({ code: "custom", message: `must decode to exactly ${bytes} bytes, got ${buf.length}` });
+        return z.NEVER;
+      }
+      return buf;
+    });
+
+export const enumVar = <T extends string>(values: readonly [T, ...T[]], def: T) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return def;
+      if (!(values as readonly string[]).includes(v)) {
+        ctx.addIssue({ code: "custom", message: `must be one of ${values.join(", ")}, got "${v}"` });
+        return z.NEVER;
+      }
+      return v as T;
+    });
+
+export const listVar = (def: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined || v.trim() === ""
+        ? def
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+    );
+
+export class ConfigError extends Error {
+  constructor(readonly lines: string[]) {
+    super(lines.join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+/** Parse an environment with a zod object schema; throws ConfigError with one line per bad variable. */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `config error: ${i.path.join(".") || "(env)"} ${i.message}`);
+  throw new ConfigError(lines);
+}
+
+/** For process entry points: print each line and exit 1 on bad configuration. */
+export function parseEnvOrExit<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  try {
+    return parseEnv(schema, env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const line of e.lines) process.stderr.write(`${line}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}

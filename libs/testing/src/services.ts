@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { createDb, type PrismaClient } from "@lite/db";
+import { createRedis, deleteByPrefix, RedisKeys, type Redis } from "@lite/redis";
+
+/**
+ * Per-test-file isolation on the real services started by `npm test`
+ * (scripts/test.ts): a fresh database cloned from the migrated template, and a
+ * unique Redis key prefix. Both are removed by `close()`.
+ */
+export interface TestEnv {
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  keys: RedisKeys;
+  db: PrismaClient;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+function requireEnv(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is unset: run integration tests through \`npm test [-- <jest args>]\``);
+  return v;
+}
+
+export function withDatabase(base: string, database: string): string {
+  const u = new URL(base);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function adminQuery(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function createTestEnv(): Promise<TestEnv> {
+  const baseUrl = requireEnv("DATABASE_URL");
+  const redisUrl = requireEnv("REDIS_URL");
+  const template = requireEnv("TEST_TEMPLATE_DB");
+  const suffix = randomBytes(6).toString("hex");
+  const database = `lite_t_${suffix}`;
+  // CREATE DATABASE … TEMPLATE fails while another session uses the template; retry briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await adminQuery(baseUrl, `CREATE DATABASE "${database}" TEMPLATE "${template}"`);
+      break;
+    } catch (e) {
+      if (attempt > 20) throw e;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+  const databaseUrl = withDatabase(baseUrl, database);
+  const redisPrefix = `test-${suffix}`;
+  const db = createDb({ url: databaseUrl, poolSize: 5 });
+  const redis = createRedis({ url: redisUrl, connectionName: `test-${suffix}` });
+  return {
+    databaseUrl,
+    redisUrl,
+    redisPrefix,
+    keys: new RedisKeys(redisPrefix),
+    db,
+    redis,
+    async close() {
+      await db.$disconnect().catch(() => undefined);
+      await deleteByPrefix(redis, redisPrefix).catch(() => undefined);
+      redis.disconnect();
+      await adminQuery(baseUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    },
+  };
+}
