@@ -1,0 +1,39 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", "var/", "dist/", "coverage/", "**/*.js", "!eslint.config.mjs"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-explicit-any": "error",
+      // Boundaries: only libs/model (and through it the worker) may load onnxruntime.
+      "no-restricted-imports": [
+        "error",
+        { paths: [{ name: "onnxruntime-node", message: "only libs/model imports onnxruntime-node" }] },
+      ],
+    },
+  },
+  {
+    files: ["libs/model/**/*.ts"],
+    rules: { "no-restricted-imports": "off" },
+  },
+  {
+    // The API must never load the model runtime (it would pull onnxruntime-node).
+    files: ["apps/api/**/*.ts", "libs/auth/**/*.ts", "libs/scheduler/**/*.ts", "libs/stream/**/*.ts", "libs/db/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            { name: "onnxruntime-node", message: "only libs/model imports onnxruntime-node" },
+            { name: "@lite/model", message: "the API must not load the model runtime; import @lite/model/manifest-only modules" },
+          ],
+        },
+      ],
+    },
+  },
+);
