@@ -1,0 +1,66 @@
+import * as ort from "onnxruntime-node";
+import type { FileEntry } from "./manifest.schema";
+import { readVerifiedFile } from "./manifest-loader";
+
+/**
+ * Where the decode step gets an expert's session. The step asks once per expert per step
+ * and names the tenants whose tokens are routed to it, so a cache behind this interface
+ * (hot/warm/cold residency, per-tenant charging, encrypted private tiers) can account
+ * for every use without the decode loop knowing about it.
+ */
+
+export interface ExpertRef {
+  /** unique across the model: `<tierId>/l<layer>/g<group>/e<expert>` */
+  key: string;
+  tierId: string;
+  layer: number;
+  group: number;
+  expert: number;
+  file: FileEntry;
+}
+
+export interface ExpertStore {
+  get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ort.InferenceSession>;
+  close(): Promise<void>;
+}
+
+export interface ExpertStoreContext {
+  root: string;
+  sessionOptions: ort.InferenceSession.SessionOptions;
+}
+
+/**
+ * The plain store: reads the file on first use, checks size and SHA-256 against the
+ * signed manifest (refusing tampered bytes before onnxruntime parses them), then keeps
+ * the session for the life of the runtime.
+ */
+export class VerifiedFileExpertStore implements ExpertStore {
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+  constructor(private readonly ctx: ExpertStoreContext) {}
+
+  get(expert: ExpertRef): Promise<ort.InferenceSession> {
+    let session = this.sessions.get(expert.key);
+    if (!session) {
+      session = (async () => {
+        const bytes = readVerifiedFile(this.ctx.root, expert.file);
+        return ort.InferenceSession.create(bytes, this.ctx.sessionOptions);
+      })();
+      // A refused file must not poison the map: the next call retries (and refuses again).
+      session.catch(() => this.sessions.delete(expert.key));
+      this.sessions.set(expert.key, session);
+    }
+    return session;
+  }
+
+  /** experts with a session (or one being created) */
+  get residentCount(): number {
+    return this.sessions.size;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.release()));
+  }
+}

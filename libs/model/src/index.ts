@@ -1,0 +1,18 @@
+/**
+ * @lite/model — the data plane's model: TPA manifest and its verification, the synthetic
+ * model builder, ONNX sessions, HSER routing, KV cache, sampling and the batched decode loop.
+ */
+export { loadModel, type ModelRuntime, type ModelRuntimeOptions, type TierInfo } from "./model-runtime";
+export { ensureModel, type EnsureModelOptions } from "./ensure-model";
+export { buildModel, type BuildModelOptions, type BuildModelResult } from "./model-builder";
+export { PRESETS, isPresetName, type ModelPreset, type PresetName, type TierPreset } from "./model-presets";
+export type { DecodeBatch, SequenceSpec, StepOutput, StepTimings } from "./decode-batch";
+export { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
+export { deriveRoutingSeed } from "./routing-seed";
+export { resolveModeTiers, TIER_MODES, type TierMode } from "./mode-tiers";
+export { ModelError, type ModelErrorReason } from "./model.errors";
+export { MANIFEST_VERSION, type Manifest, type Placement, type TierManifest, type FileEntry } from "./manifest.schema";
+export type { Tokenizer } from "./byte-tokenizer";
+export { KvCache } from "./kv-cache";
+export { HserRouter, type RoutedExpert, type RouterTier } from "./hser-router";
+export { sampleToken } from "./token-sampler";

@@ -1,0 +1,97 @@
+/**
+ * Per-sequence KV cache in fixed-size blocks. A block holds `blockTokens` positions of keys
+ * and values for every layer, so growing by one token allocates at most one block (O(1)
+ * amortised append) and byte accounting is exact: bytes() = blocks held × blockBytes.
+ * Block layout: [layer][K|V][position in block][dModel], float32.
+ */
+export class KvCache {
+  readonly blockBytes: number;
+  private readonly blockFloats: number;
+  private readonly layerStride: number;
+  private readonly kvStride: number;
+  private readonly shift: number;
+  private blocks: Float32Array[] = [];
+  private tokens = 0;
+
+  constructor(
+    private readonly layers: number,
+    private readonly dModel: number,
+    readonly blockTokens = 16,
+  ) {
+    if (!Number.isInteger(Math.log2(blockTokens))) throw new Error("blockTokens must be a power of two");
+    this.shift = Math.log2(blockTokens);
+    this.kvStride = blockTokens * dModel;
+    this.layerStride = 2 * this.kvStride;
+    this.blockFloats = layers * this.layerStride;
+    this.blockBytes = this.blockFloats * 4;
+  }
+
+  /** positions stored */
+  get length(): number {
+    return this.tokens;
+  }
+
+  /** Bytes held right now, exactly (what a tenant's KV quota is charged). */
+  bytes(): number {
+    return this.blocks.length * this.blockBytes;
+  }
+
+  /** Makes room for positions up to `length - 1`. */
+  grow(length: number): void {
+    while (this.blocks.length * this.blockTokens < length) this.blocks.push(new Float32Array(this.blockFloats));
+    this.tokens = Math.max(this.tokens, length);
+  }
+
+  /** Writes one position's key and value rows (copied from src at the given offsets). */
+  write(layer: number, pos: number, k: Float32Array, kOff: number, v: Float32Array, vOff: number): void {
+    if (pos >= this.tokens) throw new Error(`kv-cache: position ${pos} beyond ${this.tokens}`);
+    const block = this.blocks[pos >> this.shift];
+    const base = layer * this.layerStride + (pos & (this.blockTokens - 1)) * this.dModel;
+    block.set(k.subarray(kOff, kOff + this.dModel), base);
+    block.set(v.subarray(vOff, vOff + this.dModel), base + this.kvStride);
+  }
+
+  /**
+   * Causal attention of one query row over positions 0..pos, head by head. Scores, softmax
+   * and the weighted sum run in float64 in position order: a fixed reduction order, so the
+   * result depends only on this sequence's cache, never on the batch around it.
+   */
+  attend(layer: number, pos: number, heads: number, q: Float32Array, qOff: number, out: Float32Array, outOff: number): void {
+    const d = this.dModel;
+    const hd = d / heads;
+    const scale = 1 / Math.sqrt(hd);
+    const scores = new Float64Array(pos + 1);
+    const acc = new Float64Array(hd);
+    for (let h = 0; h < heads; h++) {
+      let max = -Infinity;
+      for (let p = 0; p <= pos; p++) {
+        const block = this.blocks[p >> this.shift];
+        const kBase = layer * this.layerStride + (p & (this.blockTokens - 1)) * d + h * hd;
+        let s = 0;
+        for (let i = 0; i < hd; i++) s += q[qOff + h * hd + i] * block[kBase + i];
+        s *= scale;
+        scores[p] = s;
+        if (s > max) max = s;
+      }
+      let total = 0;
+      for (let p = 0; p <= pos; p++) {
+        scores[p] = Math.exp(scores[p] - max);
+        total += scores[p];
+      }
+      acc.fill(0);
+      for (let p = 0; p <= pos; p++) {
+        const block = this.blocks[p >> this.shift];
+        const vBase = layer * this.layerStride + this.kvStride + (p & (this.blockTokens - 1)) * d + h * hd;
+        const w = scores[p] / total;
+        for (let i = 0; i < hd; i++) acc[i] += w * block[vBase + i];
+      }
+      for (let i = 0; i < hd; i++) out[outOff + h * hd + i] = acc[i];
+    }
+  }
+
+  /** Drops every block; the cache can be reused from position 0. */
+  release(): void {
+    this.blocks = [];
+    this.tokens = 0;
+  }
+}

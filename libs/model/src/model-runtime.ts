@@ -1,0 +1,172 @@
+import * as path from "node:path";
+import * as ort from "onnxruntime-node";
+import { createByteTokenizer, samplableTokens, type Tokenizer } from "./byte-tokenizer";
+import { DecodeBatchImpl, type DecodeBatch } from "./decode-batch";
+import { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
+import { HserRouter } from "./hser-router";
+import { readManifest, readVerifiedFile } from "./manifest-loader";
+import { expertParams, type Architecture, type Manifest, type Placement } from "./manifest.schema";
+
+export interface ModelRuntimeOptions {
+  /** directory holding `<modelName>/manifest.json` (MODEL_DIR; default var/models in apps) */
+  modelDir: string;
+  modelName: string;
+  /** trusted Ed25519 key, PEM or base64 DER (MODEL_PUBLIC_KEY); default: public-key.pem beside the manifest */
+  publicKey?: string;
+  /** onnxruntime execution providers in preference order; default ["cpu"] */
+  executionProviders?: string[];
+  /** onnxruntime intra-op threads per session; default 1 */
+  intraOpThreads?: number;
+  /** hash every expert file at load instead of on first use; default false */
+  verifyAllHashes?: boolean;
+  /** positions per KV block; default 16 */
+  kvBlockTokens?: number;
+  /** replaces the plain verified-file store (the expert cache plugs in here) */
+  expertStore?: (ctx: ExpertStoreContext) => ExpertStore;
+}
+
+export interface TierInfo {
+  id: string;
+  name: string;
+  rank: number;
+  placement: Placement;
+  groups: number;
+  expertsPerGroup: number;
+  /** expert parameter bytes across all layers (float32) */
+  paramBytes: bigint;
+  restricted: boolean;
+  /** active expert parameters per token relative to the hot tier's */
+  costWeight: number;
+  expertWidth: number;
+}
+
+export interface ModelRuntime {
+  readonly name: string;
+  readonly manifestSha256: string;
+  readonly tiers: TierInfo[];
+  readonly maxContextTokens: number;
+  readonly tokenizer: Tokenizer;
+  /** tiers present in the manifest but unknown to this reader (skipped) */
+  readonly ignoredTiers: string[];
+  /** the verified manifest, for tools and tests */
+  readonly manifest: Manifest;
+  /** expert refs by tier id, then layer, then group × expertsPerGroup + expert */
+  expertRefs(tierId: string): ExpertRef[][];
+  createBatch(): DecodeBatch;
+  close(): Promise<void>;
+}
+
+/** What the decode loop needs from a loaded model; shared by every batch of a runtime. */
+export interface ModelCore {
+  arch: Architecture;
+  tiers: TierInfo[];
+  tierIndex: Map<string, number>;
+  /** [tier][layer][slot] */
+  experts: ExpertRef[][][];
+  router: HserRouter;
+  store: ExpertStore;
+  embedding: ort.InferenceSession;
+  layers: { qkv: ort.InferenceSession; attnOut: ort.InferenceSession; router: ort.InferenceSession }[];
+  lmHead: ort.InferenceSession;
+  tokenizer: Tokenizer;
+  samplable: number[];
+  kvBlockTokens: number;
+}
+
+export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime> {
+  const root = path.join(opts.modelDir, opts.modelName);
+  const loaded = readManifest(root, { publicKey: opts.publicKey, verifyAllHashes: opts.verifyAllHashes });
+  const m = loaded.manifest;
+  const arch = m.architecture;
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: opts.executionProviders ?? ["cpu"],
+    intraOpNumThreads: opts.intraOpThreads ?? 1,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+  };
+  const session = async (rel: string) => {
+    const entry = loaded.files.get(rel);
+    if (!entry) throw new Error(`${rel} not in manifest files`); // checked by the loader already
+    return ort.InferenceSession.create(readVerifiedFile(root, entry), sessionOptions);
+  };
+
+  // Cost weight: active expert parameters per token, relative to the hot tier.
+  const active = (t: Manifest["tiers"][number]) => t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
+  const hot = m.tiers.find((t) => t.placement === "HOT") ?? [...m.tiers].sort((a, b) => a.rank - b.rank)[0];
+  const tiers: TierInfo[] = m.tiers.map((t) => ({
+    id: t.id,
+    name: t.name,
+    rank: t.rank,
+    placement: t.placement,
+    groups: t.groups,
+    expertsPerGroup: t.expertsPerGroup,
+    expertWidth: t.expertWidth,
+    paramBytes: BigInt(arch.layers * t.groups * t.expertsPerGroup * expertParams(arch.dModel, t.expertWidth)) * 4n,
+    restricted: t.restricted,
+    costWeight: active(t) / active(hot),
+  }));
+  const experts = m.tiers.map((t) =>
+    t.experts.map((row, layer) =>
+      row.map((rel, slot): ExpertRef => {
+        const group = Math.floor(slot / t.expertsPerGroup);
+        const expert = slot % t.expertsPerGroup;
+        return { key: `${t.id}/l${layer}/g${group}/e${expert}`, tierId: t.id, layer, group, expert, file: loaded.files.get(rel)! };
+      }),
+    ),
+  );
+  const router = new HserRouter(
+    m.tiers.map((t, index) => ({
+      index,
+      groups: t.groups,
+      expertsPerGroup: t.expertsPerGroup,
+      groupTopK: t.routing.groupTopK,
+      expertTopK: t.routing.expertTopK,
+      columns: t.routerColumns,
+    })),
+    m.routing.tierTopK,
+    m.routing.scoreFractionBits,
+  );
+  const storeCtx = { root, sessionOptions };
+  const core: ModelCore = {
+    arch,
+    tiers,
+    tierIndex: new Map(tiers.map((t, i) => [t.id, i])),
+    experts,
+    router,
+    store: opts.expertStore ? opts.expertStore(storeCtx) : new VerifiedFileExpertStore(storeCtx),
+    embedding: await session(m.dense.embedding),
+    layers: await Promise.all(
+      m.dense.layers.map(async (l) => ({ qkv: await session(l.qkv), attnOut: await session(l.attnOut), router: await session(l.router) })),
+    ),
+    lmHead: await session(m.dense.lmHead),
+    tokenizer: createByteTokenizer(arch.bosToken, arch.eosToken),
+    samplable: samplableTokens(arch.eosToken),
+    kvBlockTokens: opts.kvBlockTokens ?? 16,
+  };
+  let closed = false;
+  return {
+    name: m.name,
+    manifestSha256: loaded.manifestSha256,
+    tiers,
+    maxContextTokens: arch.maxContextTokens,
+    tokenizer: core.tokenizer,
+    ignoredTiers: loaded.ignoredTiers,
+    manifest: m,
+    expertRefs: (tierId) => {
+      const i = core.tierIndex.get(tierId);
+      if (i === undefined) throw new Error(`unknown tier ${tierId}`);
+      return experts[i];
+    },
+    createBatch: () => {
+      if (closed) throw new Error("model runtime is closed");
+      return new DecodeBatchImpl(core);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await core.store.close();
+      const dense = [core.embedding, core.lmHead, ...core.layers.flatMap((l) => [l.qkv, l.attnOut, l.router])];
+      await Promise.all(dense.map((s) => s.release()));
+    },
+  };
+}
