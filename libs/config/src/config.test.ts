@@ -1,0 +1,57 @@
+import { z } from "zod";
+import { base64KeyVar, ConfigError, enumVar, intVar, listVar, parseEnv, urlVar } from "./index";
+
+const schema = z.object({
+  PORT: intVar(4000, 1, 65535),
+  REDIS_URL: urlVar(["redis:", "rediss:"]),
+  MASTER_KEY: base64KeyVar(32),
+  LOG_LEVEL: enumVar(["debug", "info", "warn"] as const, "info"),
+  ORT_EXECUTION_PROVIDERS: listVar(["cpu"]),
+});
+
+describe("parseEnv", () => {
+  it("applies defaults when variables are unset", () => {
+    expect(parseEnv(schema, {})).toEqual({
+      PORT: 4000,
+      REDIS_URL: undefined,
+      MASTER_KEY: undefined,
+      LOG_LEVEL: "info",
+      ORT_EXECUTION_PROVIDERS: ["cpu"],
+    });
+  });
+
+  it("accepts values at the limits", () => {
+    expect(parseEnv(schema, { PORT: "1" }).PORT).toBe(1);
+    expect(parseEnv(schema, { PORT: "65535" }).PORT).toBe(65535);
+    const key = Buffer.alloc(32, 7).toString("base64");
+    expect(parseEnv(schema, { MASTER_KEY: key }).MASTER_KEY).toEqual(Buffer.alloc(32, 7));
+    expect(parseEnv(schema, { ORT_EXECUTION_PROVIDERS: "cuda, cpu" }).ORT_EXECUTION_PROVIDERS).toEqual(["cuda", "cpu"]);
+  });
+
+  it("names each bad variable on its own line", () => {
+    try {
+      parseEnv(schema, {
+        PORT: "abc",
+        REDIS_URL: "http://x",
+        MASTER_KEY: Buffer.alloc(31).toString("base64"),
+        LOG_LEVEL: "loud",
+      });
+      throw new Error("expected a ConfigError");
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const lines = (e as ConfigError).lines;
+      expect(lines).toHaveLength(4);
+      expect(lines.find((l) => l.includes("PORT"))).toMatch(/must be an integer, got "abc"/);
+      expect(lines.find((l) => l.includes("REDIS_URL"))).toMatch(/must use redis: or rediss:/);
+      expect(lines.find((l) => l.includes("MASTER_KEY"))).toMatch(/exactly 32 bytes, got 31/);
+      expect(lines.find((l) => l.includes("LOG_LEVEL"))).toMatch(/must be one of debug, info, warn/);
+    }
+  });
+
+  it("refuses values just past the limits", () => {
+    expect(() => parseEnv(schema, { PORT: "0" })).toThrow(/PORT must be between 1 and 65535, got 0/);
+    expect(() => parseEnv(schema, { PORT: "65536" })).toThrow(/PORT must be between 1 and 65535, got 65536/);
+    expect(() => parseEnv(schema, { REDIS_URL: "not a url" })).toThrow(/REDIS_URL is not a valid URL/);
+    expect(() => parseEnv(schema, { MASTER_KEY: "!!!" })).toThrow(/MASTER_KEY must be base64/);
+  });
+});
