@@ -1,0 +1,26 @@
+import { z } from "zod";
+
+/**
+ * A billable act, as it crosses from the worker to PostgreSQL. `idempotencyKey` makes a
+ * retried or replayed job count once: `${completionId}:${meter}:${dimension ?? ""}`.
+ */
+export const METERS = ["INPUT_TOKENS", "OUTPUT_TOKENS", "EXPERT_CALLS", "PREFETCH_BYTES", "TIERSET_ACTIVATIONS", "KV_BYTE_SECONDS"] as const;
+export type Meter = (typeof METERS)[number];
+
+export const UsageEvent = z.object({
+  version: z.literal(1),
+  tenantId: z.string().min(1),
+  completionId: z.string().min(1).nullable(),
+  meter: z.enum(METERS),
+  /** tier id for EXPERT_CALLS, mode for TIERSET_ACTIVATIONS, null otherwise */
+  dimension: z.string().min(1).nullable(),
+  /** a non-negative integer; bigint so byte meters cannot overflow */
+  quantity: z.bigint().nonnegative(),
+  occurredAt: z.date(),
+  idempotencyKey: z.string().min(1),
+});
+export type UsageEvent = z.infer<typeof UsageEvent>;
+
+export function usageIdempotencyKey(completionId: string, meter: Meter, dimension: string | null): string {
+  return `${completionId}:${meter}:${dimension ?? ""}`;
+}

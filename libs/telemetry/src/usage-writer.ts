@@ -1,0 +1,71 @@
+import { newId } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import { UsageEvent, usageIdempotencyKey } from "./usage-event.schema";
+
+/** What one finished (or cancelled, or failed) completion consumed. */
+export interface CompletionUsage {
+  tenantId: string;
+  completionId: string;
+  /** prompt tokens (BOS not counted) */
+  inputTokens: number;
+  /** output tokens generated, each counted once however often the job was replayed */
+  outputTokens: number;
+  /** token × expert evaluations by tier id, over the whole output */
+  expertCallsByTier: Record<string, number>;
+  /** the TierSet mode (FAST, BALANCED, DEEP, MAX) */
+  mode: string;
+  occurredAt: Date;
+}
+
+/**
+ * The usage events of one completion: INPUT_TOKENS, OUTPUT_TOKENS, EXPERT_CALLS per tier
+ * (dimension = tier id) and one TIERSET_ACTIVATIONS (dimension = mode). Zero quantities
+ * are kept for tokens (a cancelled-before-start completion still shows its prompt) and
+ * dropped for expert calls.
+ */
+export function completionUsageEvents(u: CompletionUsage): UsageEvent[] {
+  const ev = (meter: UsageEvent["meter"], dimension: string | null, quantity: number): UsageEvent =>
+    UsageEvent.parse({
+      version: 1,
+      tenantId: u.tenantId,
+      completionId: u.completionId,
+      meter,
+      dimension,
+      quantity: BigInt(quantity),
+      occurredAt: u.occurredAt,
+      idempotencyKey: usageIdempotencyKey(u.completionId, meter, dimension),
+    });
+  const events = [ev("INPUT_TOKENS", null, u.inputTokens), ev("OUTPUT_TOKENS", null, u.outputTokens)];
+  for (const tierId of Object.keys(u.expertCallsByTier).sort()) {
+    const n = u.expertCallsByTier[tierId];
+    if (n > 0) events.push(ev("EXPERT_CALLS", tierId, n));
+  }
+  events.push(ev("TIERSET_ACTIVATIONS", u.mode, 1));
+  return events;
+}
+
+/**
+ * Writes usage events idempotently: a second write of the same idempotency keys (a retried
+ * or replayed job) inserts nothing. Returns how many rows were new.
+ */
+export async function writeUsageEvents(db: Pick<PrismaClient, "usageEvent">, events: UsageEvent[]): Promise<number> {
+  if (events.length === 0) return 0;
+  const res = await db.usageEvent.createMany({
+    data: events.map((e) => ({
+      id: newId("usage"),
+      idempotencyKey: e.idempotencyKey,
+      tenantId: e.tenantId,
+      meter: e.meter,
+      dimension: e.dimension,
+      quantity: e.quantity,
+      completionId: e.completionId,
+      occurredAt: e.occurredAt,
+    })),
+    skipDuplicates: true,
+  });
+  return res.count;
+}
+
+export async function recordCompletionUsage(db: Pick<PrismaClient, "usageEvent">, usage: CompletionUsage): Promise<number> {
+  return writeUsageEvents(db, completionUsageEvents(usage));
+}
