@@ -1,0 +1,6 @@
+-- AlterTable
+ALTER TABLE "AuditLog" ADD COLUMN     "eventId" TEXT;
+
+-- CreateIndex
+CREATE UNIQUE INDEX "AuditLog_eventId_key" ON "AuditLog"("eventId");
+
