@@ -50,7 +50,11 @@ export interface StepTimings {
 export interface DecodeBatch {
   add(seq: SequenceSpec): void;
   remove(id: string): void;
-  step(): Promise<StepOutput[]>;
+  /**
+   * Advances every unfinished sequence by one token, or, given `only`, just those of
+   * them (the rest keep their state and wait: the worker's token-level fairness).
+   */
+  step(only?: Iterable<string>): Promise<StepOutput[]>;
   kvBytes(id: string): number;
   readonly size: number;
   readonly lastStepTimings: StepTimings | undefined;
@@ -121,12 +125,13 @@ export class DecodeBatchImpl implements DecodeBatch {
     return this.seqs.get(id)?.kv.bytes() ?? 0;
   }
 
-  async step(): Promise<StepOutput[]> {
+  async step(only?: Iterable<string>): Promise<StepOutput[]> {
     if (this.stepping) throw new Error("decode-batch: step() called while a step is running");
     this.stepping = true;
     const started = performance.now();
     try {
-      const running = [...this.seqs.values()].filter((s) => !s.finished);
+      const subset = only === undefined ? undefined : new Set(only);
+      const running = [...this.seqs.values()].filter((s) => !s.finished && (subset === undefined || subset.has(s.spec.id)));
       if (running.length === 0) return [];
       const layers = this.core.arch.layers;
       const pass: PassSequence[] = running.map((s) => ({
