@@ -151,7 +151,11 @@ function checkConsistency(m: Manifest): void {
     if (!listed.has(p)) throw new ModelError("MANIFEST_INVALID", `manifest field ${field}: ${p} is not in files`, { field, file: p });
   };
   const a = m.architecture;
-  if (a.dModel % a.heads !== 0) throw new ModelError("MANIFEST_INVALID", "manifest field architecture.heads: must divide dModel", { field: "architecture.heads" });
+  if (a.dModel % a.heads !== 0 || (a.dModel / a.heads) % 4 !== 0) {
+    throw new ModelError("MANIFEST_INVALID", "manifest field architecture.heads: dModel / heads must be a whole multiple of 4", {
+      field: "architecture.heads",
+    });
+  }
   if (m.dense.layers.length !== a.layers) {
     throw new ModelError("MANIFEST_INVALID", "manifest field dense.layers: one entry per layer expected", { field: "dense.layers" });
   }
