@@ -50,4 +50,72 @@ export class RedisKeys {
   global(subsystem: string): string {
     return `${this.prefix}:{${subsystem}}`;
   }
+
+  // ---- admission (libs/scheduler) ----
+
+  /** Hash of one tenant's admission counters and token-bucket levels. */
+  admissionState(tenantId: string): string {
+    return this.admission(tenantId, "state");
+  }
+
+  /** Hash of one completion's admission reservation (idempotency record). */
+  admissionRecord(tenantId: string, completionId: string): string {
+    return this.admission(tenantId, `c:${completionId}`);
+  }
+
+  /** Global cost-weighted queued work: total (string, milli-tokens) and per-completion contributions (hash). */
+  globalQueuedTokens(): string {
+    return this.sched("adm:queued");
+  }
+
+  globalQueuedContributions(): string {
+    return this.sched("adm:contrib");
+  }
+
+  // ---- fair scheduler (libs/scheduler) ----
+
+  /** ZSET tenant → virtual time, holding only tenants believed to have waiting jobs. */
+  schedReady(): string {
+    return this.sched("ready");
+  }
+
+  /** Hash tenant → virtual time (kept while the tenant is idle). */
+  schedVtime(): string {
+    return this.sched("vtime");
+  }
+
+  /** Hash tenant → scheduling weight (latest enqueue wins). */
+  schedWeight(): string {
+    return this.sched("weight");
+  }
+
+  /** Hash tenant → ready epoch, bumped whenever a job may have entered its wait list. */
+  schedReadySeq(): string {
+    return this.sched("readyseq");
+  }
+
+  /** String: the global virtual clock (virtual time of the latest dispatch). */
+  schedVirtualClock(): string {
+    return this.sched("vclock");
+  }
+
+  /** ZSET tenant → last dispatch time (ms): tenants whose queues may hold active jobs. */
+  schedActive(): string {
+    return this.sched("active");
+  }
+
+  /** Hash tenant → registration counter of `schedActive` (compare-and-delete). */
+  schedActiveSeq(): string {
+    return this.sched("activeseq");
+  }
+
+  /** String: sequence feeding `schedActiveSeq`. */
+  schedActiveCounter(): string {
+    return this.sched("activectr");
+  }
+
+  /** Flag set when a completion was cancelled (the worker polls it between decode steps). */
+  cancelFlag(tenantId: string, completionId: string): string {
+    return `${this.tenant(tenantId)}:cancel:${completionId}`;
+  }
 }

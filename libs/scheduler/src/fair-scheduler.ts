@@ -1,0 +1,212 @@
+/**
+ * FairScheduler: per-tenant BullMQ queues and weighted fair dispatch across workers.
+ *
+ * enqueue(job, weight):
+ *  1. add the job to the tenant's own queue (jobId = completionId: a duplicate is ignored);
+ *  2. then mark the tenant ready in the `{sched}` index with its weight (scheduler-index.ts).
+ * next(workerId):
+ *  1. pick the ready tenant with the smallest virtual time (one Lua call on `{sched}`,
+ *     O(log N) in tenants; it also charges a nominal dispatch cost and registers the tenant
+ *     in the active index);
+ *  2. move one job from that tenant's wait list to active with BullMQ's own atomic
+ *     `moveToActive` under a fresh lock token (`getNextJob(token, { block: false })`, one
+ *     Lua call on `{t:<tenant>}`). BullMQ pops each job for exactly one caller, so two
+ *     dispatchers racing on one tenant never get the same job;
+ *  3. nothing there: unmark the tenant by compare-and-delete on the ready epoch read in
+ *     step 1 (every path that puts a job on a wait list marks the tenant ready *after* it,
+ *     so the tenant stays ready whenever a job arrived meanwhile), and go back to step 1;
+ *  4. re-register the tenant in the active index, and hand out the job; its lock is renewed
+ *     in-process every lockDurationMs / 2 until complete/fail (autoExtendLocks).
+ *  Steps 1 and 2 touch different hash slots, so they are two calls; the ordering rules above
+ *  make the pair race-free without a cross-slot script (Redis Cluster stays possible).
+ * charge(tenant, tokens, costWeight): vtime += tokens × costWeight / weight.
+ * cancel: set the cancel flag first, then remove a waiting job (a job that became active in
+ *  between keeps the flag, which the worker polls between decode steps).
+ * The stalled-job sweep (stalled-sweeper.ts) starts with the first `next` call, so API
+ * processes, which only enqueue and cancel, never run it.
+ */
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Clock } from "@lite/core";
+import type { RedisKeys } from "@lite/redis";
+import { CompletionJob, JOB_CATALOG } from "./job-catalog";
+import { DispatchedJobImpl, type DispatchedJob } from "./dispatched-job";
+import { SchedulerIndex } from "./scheduler-index";
+import { StalledSweeper } from "./stalled-sweeper";
+import { TenantQueues } from "./tenant-queues";
+
+export interface FairSchedulerOptions {
+  /** non-blocking client for the `{sched}` index and flags */
+  redis: Redis;
+  /** client for BullMQ (maxRetriesPerRequest: null); shared by every tenant queue, never duplicated */
+  bullConnection: Redis;
+  keys: RedisKeys;
+  log?: Logger;
+  /** lock of a dispatched job, ms; default 30000 */
+  lockDurationMs?: number;
+  /** period of the stalled-job sweep (and BullMQ's per-queue stalled-check throttle), ms; default 30000 */
+  stalledIntervalMs?: number;
+  /** stalls before a job comes back with `deferredFailure` set; default 1 */
+  maxStalledCount?: number;
+  /** nominal service charged at dispatch, cost-weighted tokens; default 1 (spreads a burst of
+   *  `next` calls over tenants by weight before any real charge arrives) */
+  dispatchChargeTokens?: number;
+  /** tenant queue handles kept in memory (LRU); default 1000 */
+  maxCachedQueues?: number;
+  /** minimum age before an idle tenant leaves the active index, ms; default max(60000, 2 × lockDurationMs) */
+  activeIndexGraceMs?: number;
+  /** renew locks of jobs handed out by this scheduler every lockDurationMs / 2; default true */
+  autoExtendLocks?: boolean;
+  /** how long a cancel flag lives, s; default 86400 */
+  cancelFlagTtlSeconds?: number;
+  /** attempts per job including the first; default JOB_CATALOG.completion.attempts (3) */
+  attempts?: number;
+  /** time passed to the scripts instead of redis TIME (tests) */
+  clock?: Clock;
+}
+
+export class FairScheduler {
+  readonly index: SchedulerIndex;
+  readonly lockDurationMs: number;
+  private readonly queues: TenantQueues;
+  private readonly sweeper: StalledSweeper;
+  private readonly held = new Set<DispatchedJobImpl>();
+  private readonly dispatchCharge: number;
+  private renewTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly opts: FairSchedulerOptions) {
+    this.lockDurationMs = opts.lockDurationMs ?? 30000;
+    const stalledIntervalMs = opts.stalledIntervalMs ?? 30000;
+    this.dispatchCharge = opts.dispatchChargeTokens ?? 1;
+    this.index = new SchedulerIndex(opts.redis, opts.keys, opts.clock);
+    this.queues = new TenantQueues({
+      connection: opts.bullConnection,
+      keys: opts.keys,
+      lockDurationMs: this.lockDurationMs,
+      stalledIntervalMs,
+      maxStalledCount: opts.maxStalledCount ?? 1,
+      capacity: opts.maxCachedQueues ?? 1000,
+    });
+    this.sweeper = new StalledSweeper({
+      index: this.index,
+      queues: this.queues,
+      intervalMs: stalledIntervalMs,
+      graceMs: opts.activeIndexGraceMs ?? Math.max(60000, 2 * this.lockDurationMs),
+      log: opts.log,
+    });
+  }
+
+  /** Adds the job to its tenant's queue (duplicates by completionId are ignored) and marks the tenant ready. */
+  async enqueue(job: CompletionJob, weight: number): Promise<void> {
+    const parsed = CompletionJob.parse(job);
+    if (!(weight > 0)) throw new Error(`weight must be positive, got ${weight}`);
+    const c = JOB_CATALOG.completion;
+    await this.queues.get(parsed.tenantId).queue.add(c.jobName, parsed, {
+      jobId: parsed.completionId,
+      attempts: this.opts.attempts ?? c.attempts,
+      removeOnComplete: { age: c.keepFinishedSeconds },
+      removeOnFail: { age: c.keepFinishedSeconds },
+    });
+    await this.index.markReady(parsed.tenantId, weight);
+  }
+
+  /** The next job from the ready tenant with the smallest weighted virtual time, or null. */
+  async next(workerId: string, opts: { excludeTenants?: string[] } = {}): Promise<DispatchedJob | null> {
+    if (this.closed) return null;
+    this.startBackground();
+    const skip = opts.excludeTenants ?? [];
+    for (let attempt = 0; attempt < 10000; attempt++) {
+      const pick = await this.index.pick(this.dispatchCharge, skip);
+      if (!pick) return null;
+      const token = `${workerId}:${randomUUID()}`;
+      const worker = this.queues.get(pick.tenantId).worker;
+      const bullJob = await worker.getNextJob(token, { block: false });
+      if (!bullJob) {
+        await this.index.unready(pick.tenantId, pick.epoch);
+        continue;
+      }
+      await this.index.touchActive(pick.tenantId);
+      const parsed = CompletionJob.safeParse(bullJob.data);
+      if (!parsed.success) {
+        this.opts.log?.error({ tenantId: pick.tenantId, jobId: bullJob.id }, "job payload does not match CompletionJob; failed");
+        await bullJob.moveToFailed(new Error(`invalid CompletionJob payload: ${parsed.error.message}`), token, false);
+        continue;
+      }
+      const d = new DispatchedJobImpl(parsed.data, pick.tenantId, bullJob, token, {
+        lockDurationMs: this.lockDurationMs,
+        release: (x) => this.held.delete(x),
+        requeued: (tenantId) => this.index.markReady(tenantId).then(() => undefined),
+      });
+      this.held.add(d);
+      return d;
+    }
+    return null;
+  }
+
+  /** virtual time += tokens × costWeight / weight */
+  async charge(tenantId: string, tokens: number, costWeight: number): Promise<void> {
+    if (!(tokens >= 0) || !(costWeight > 0)) throw new Error(`bad charge ${tokens} × ${costWeight}`);
+    if (tokens === 0) return;
+    await this.index.charge(tenantId, tokens * costWeight);
+  }
+
+  /** Removes a waiting job, or flags a running one (the worker polls isCancelled). */
+  async cancel(tenantId: string, completionId: string): Promise<"removed" | "running" | "absent"> {
+    await this.opts.redis.set(this.opts.keys.cancelFlag(tenantId, completionId), "1", "EX", this.opts.cancelFlagTtlSeconds ?? 86400);
+    const handle = this.queues.get(tenantId);
+    const state = await handle.queue.getJobState(completionId);
+    switch (state) {
+      case "unknown":
+      case "completed":
+      case "failed":
+        return "absent";
+      case "active":
+        return "running";
+      default: {
+        // waiting, delayed, prioritized, …: removeJob refuses a locked (active) job atomically.
+        const removed = await handle.backend.remove(completionId, false);
+        return removed ? "removed" : "running";
+      }
+    }
+  }
+
+  async isCancelled(tenantId: string, completionId: string): Promise<boolean> {
+    return (await this.opts.redis.exists(this.opts.keys.cancelFlag(tenantId, completionId))) === 1;
+  }
+
+  /** One stalled-job sweep now (tests, operators); the background sweep runs after the first `next`. */
+  sweepStalled() {
+    return this.sweeper.sweepOnce();
+  }
+
+  /** Stops lock renewal and the sweep. Jobs still held are not completed: their locks lapse. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    await this.sweeper.stop();
+    this.held.clear();
+    await this.queues.close();
+  }
+
+  private startBackground(): void {
+    this.sweeper.start();
+    if ((this.opts.autoExtendLocks ?? true) && !this.renewTimer) {
+      this.renewTimer = setInterval(() => {
+        for (const d of this.held) {
+          d.extendLock().then(
+            (ok) => {
+              if (!ok) {
+                this.held.delete(d);
+                this.opts.log?.warn({ tenantId: d.tenantId, completionId: d.completionId }, "lock lost");
+              }
+            },
+            (e) => this.opts.log?.warn({ err: e, completionId: d.completionId }, "lock renewal failed"),
+          );
+        }
+      }, Math.max(10, Math.floor(this.lockDurationMs / 2)));
+      this.renewTimer.unref();
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The job catalog shared by the API (producer) and the worker (consumer): one entry per
+ * job kind, with its zod schema (versioned), queue name and retry policy.
+ */
+import { z } from "zod";
+
+export const CompletionJob = z.object({
+  version: z.literal(1),
+  completionId: z.string(),
+  tenantId: z.string(),
+  modelName: z.string(),
+  prompt: z.string(),
+  seed: z.string(),
+  tierIds: z.array(z.string()),
+  mode: z.enum(["FAST", "BALANCED", "DEEP", "MAX"]),
+  temperature: z.number(),
+  maxTokens: z.number().int(),
+  /** the TierSet's cost weight (sum of the tiers' weights relative to the hot tier) */
+  costWeight: z.number().positive(),
+  degraded: z.boolean(),
+  enqueuedAtMs: z.number(),
+});
+export type CompletionJob = z.infer<typeof CompletionJob>;
+
+export const JOB_CATALOG = {
+  completion: {
+    /** BullMQ queue name inside each tenant's prefix (`<prefix>:{t:<tenant>}:completions:…`) */
+    queueName: "completions",
+    /** BullMQ job name */
+    jobName: "completion",
+    schema: CompletionJob,
+    /** attempts including the first (a `fail(err, true)` retries until exhausted); stalls are counted separately (maxStalledCount) */
+    attempts: 3,
+    /** seconds a finished job is kept, so a duplicate enqueue of the same completionId stays ignored */
+    keepFinishedSeconds: 86400,
+  },
+} as const;
