@@ -64,6 +64,22 @@ describe("decode batch", () => {
     expect(batch.size).toBe(1);
   });
 
+  it("step(only) advances just the named sequences, and their tokens stay those of a solo run", async () => {
+    const [a, b] = specs();
+    const solo = (await runToEnd(rt, [b])).get("b")!;
+    const batch = rt.createBatch();
+    batch.add(a);
+    batch.add(b);
+    const got: StepOutput[] = [];
+    for (let i = 0; i < 6; i++) {
+      const out = await batch.step(i % 2 === 0 ? ["b"] : undefined);
+      if (i % 2 === 0) expect(out.map((o) => o.id)).toEqual(["b"]);
+      got.push(...out.filter((o) => o.id === "b"));
+    }
+    expect(strip(got)).toEqual(strip(solo.slice(0, got.length)));
+    expect(got).toHaveLength(6);
+  });
+
   it("accounts KV bytes exactly per sequence, block by block, and releases them on remove", async () => {
     const { dModel, layers } = rt.manifest.architecture;
     const blockBytes = layers * 2 * 16 * dModel * 4;
