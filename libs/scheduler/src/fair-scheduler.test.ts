@@ -1,0 +1,275 @@
+import { createRedis, RedisKeys, type Redis } from "@lite/redis";
+import { createTestEnv, type TestEnv } from "@lite/testing";
+import { FairScheduler, type FairSchedulerOptions } from "./fair-scheduler";
+import type { CompletionJob } from "./job-catalog";
+
+let env: TestEnv;
+const clients: Redis[] = [];
+const schedulers: FairScheduler[] = [];
+let run = 0;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+});
+afterEach(async () => {
+  await Promise.all(schedulers.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  for (const c of clients.splice(0)) c.disconnect();
+  await env.close();
+});
+
+function conn(bull = false): Redis {
+  const c = createRedis({ url: env.redisUrl, forBullmq: bull });
+  clients.push(c);
+  return c;
+}
+
+/** A scheduler on its own connections (like another process would have). */
+function scheduler(keys: RedisKeys, extra: Partial<FairSchedulerOptions> = {}): FairScheduler {
+  const s = new FairScheduler({ redis: conn(), bullConnection: conn(true), keys, ...extra });
+  schedulers.push(s);
+  return s;
+}
+
+function freshKeys(): RedisKeys {
+  return new RedisKeys(`${env.redisPrefix}-fs${++run}`);
+}
+
+let seq = 0;
+function job(tenantId: string, completionId = `cmp_${++seq}`): CompletionJob {
+  return {
+    version: 1,
+    completionId,
+    tenantId,
+    modelName: "default",
+    prompt: "hello",
+    seed: "1",
+    tierIds: ["t0"],
+    mode: "FAST",
+    temperature: 0,
+    maxTokens: 16,
+    costWeight: 1,
+    degraded: false,
+    enqueuedAtMs: 0,
+  };
+}
+
+async function enqueueMany(s: FairScheduler, tenantId: string, count: number, weight: number): Promise<void> {
+  for (let i = 0; i < count; i++) await s.enqueue(job(tenantId), weight);
+}
+
+describe("weighted fair dispatch", () => {
+  test("two backlogged tenants with weights 1:3 get dispatches and charged tokens within ±10% of 1:3", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await enqueueMany(s, "ten_a", 150, 1);
+    await enqueueMany(s, "ten_b", 150, 3);
+    const count: Record<string, number> = { ten_a: 0, ten_b: 0 };
+    for (let i = 0; i < 120; i++) {
+      const d = await s.next("w1");
+      expect(d).not.toBeNull();
+      count[d!.tenantId]++;
+      await s.charge(d!.tenantId, 20, d!.job.costWeight);
+      await d!.complete({});
+    }
+    const ratio = count.ten_b / count.ten_a;
+    expect(ratio).toBeGreaterThanOrEqual(2.7);
+    expect(ratio).toBeLessThanOrEqual(3.3);
+  });
+
+  test("cost weight counts: at equal weight, a tenant whose jobs cost 3× gets equal charged tokens (a third of the dispatches)", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys, { dispatchChargeTokens: 0 });
+    await enqueueMany(s, "ten_cheap", 100, 1);
+    await enqueueMany(s, "ten_dear", 100, 1);
+    const tokens: Record<string, number> = { ten_cheap: 0, ten_dear: 0 };
+    for (let i = 0; i < 80; i++) {
+      const d = (await s.next("w1"))!;
+      const cw = d.tenantId === "ten_dear" ? 3 : 1;
+      tokens[d.tenantId] += 10 * cw;
+      await s.charge(d.tenantId, 10, cw);
+      await d.complete({});
+    }
+    expect(tokens.ten_dear / tokens.ten_cheap).toBeGreaterThan(0.9);
+    expect(tokens.ten_dear / tokens.ten_cheap).toBeLessThan(1.1);
+  });
+
+  test("a tenant becoming active gets no credit for its idle time", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    // ten_idle is served once, then goes idle while ten_busy is served 100 times
+    await s.enqueue(job("ten_idle"), 1);
+    const first = (await s.next("w"))!;
+    await s.charge("ten_idle", 10, 1);
+    await first.complete({});
+    await enqueueMany(s, "ten_busy", 130, 1);
+    for (let i = 0; i < 100; i++) {
+      const d = (await s.next("w"))!;
+      expect(d.tenantId).toBe("ten_busy");
+      await s.charge(d.tenantId, 10, 1);
+      await d.complete({});
+    }
+    // both come back / stay backlogged: the newcomer must not get ~100 dispatches in a row
+    await enqueueMany(s, "ten_idle", 30, 1);
+    await enqueueMany(s, "ten_new", 30, 1);
+    const count: Record<string, number> = { ten_busy: 0, ten_idle: 0, ten_new: 0 };
+    for (let i = 0; i < 30; i++) {
+      const d = (await s.next("w"))!;
+      count[d.tenantId]++;
+      await s.charge(d.tenantId, 10, 1);
+      await d.complete({});
+    }
+    for (const t of Object.keys(count)) {
+      expect(count[t]).toBeGreaterThanOrEqual(9);
+      expect(count[t]).toBeLessThanOrEqual(11);
+    }
+  });
+
+  test("excludeTenants skips a tenant; the next one by virtual time is taken", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await enqueueMany(s, "ten_x", 2, 1);
+    await enqueueMany(s, "ten_y", 2, 1);
+    for (let i = 0; i < 2; i++) {
+      const d = (await s.next("w", { excludeTenants: ["ten_x"] }))!;
+      expect(d.tenantId).toBe("ten_y");
+      await d.complete({});
+    }
+    expect(await s.next("w", { excludeTenants: ["ten_x"] })).toBeNull();
+    expect((await s.next("w"))!.tenantId).toBe("ten_x");
+  });
+
+  test("a duplicate enqueue (same completionId) is dispatched once", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    const j = job("ten_dup");
+    await s.enqueue(j, 1);
+    await s.enqueue(j, 1);
+    const d = (await s.next("w"))!;
+    expect(d.completionId).toBe(j.completionId);
+    expect(await s.next("w")).toBeNull();
+    await d.complete({});
+    await s.enqueue(j, 1); // a late duplicate after completion is still ignored
+    expect(await s.next("w")).toBeNull();
+  });
+});
+
+describe("dispatch safety", () => {
+  test("two schedulers on separate connections racing never hand out one job twice", async () => {
+    const keys = freshKeys();
+    const producer = scheduler(keys);
+    const tenants = ["ten_r1", "ten_r2", "ten_r3", "ten_r4", "ten_r5"];
+    const total = 300;
+    const all = new Set<string>();
+    for (let i = 0; i < total; i++) {
+      const j = job(tenants[i % tenants.length]);
+      all.add(j.completionId);
+      await producer.enqueue(j, 1 + (i % 3));
+    }
+    const a = scheduler(keys);
+    const b = scheduler(keys);
+    const got: string[] = [];
+    const loop = async (s: FairScheduler, id: string) => {
+      for (;;) {
+        const d = await s.next(id);
+        if (!d) return;
+        got.push(d.completionId);
+        await s.charge(d.tenantId, 5, 1);
+        await d.complete({});
+      }
+    };
+    await Promise.all([loop(a, "a1"), loop(a, "a2"), loop(a, "a3"), loop(b, "b1"), loop(b, "b2"), loop(b, "b3")]);
+    expect(got.length).toBe(total);
+    expect(new Set(got).size).toBe(total);
+    expect(new Set(got)).toEqual(all);
+    expect(await a.index.readyCount()).toBe(0);
+  });
+
+  test("a job whose worker died (lock not extended) is swept back and dispatched again", async () => {
+    const keys = freshKeys();
+    const opts = { lockDurationMs: 300, stalledIntervalMs: 100, autoExtendLocks: false, activeIndexGraceMs: 60000 };
+    const dying = scheduler(keys, opts);
+    await dying.enqueue(job("ten_die", "cmp_dies"), 1);
+    const d1 = (await dying.next("dying"))!;
+    expect(d1.attemptsStarted).toBe(1);
+    await dying.close(); // the process "dies": no renewals, no completion
+    const survivor = scheduler(keys, opts);
+    expect(await survivor.next("survivor")).toBeNull(); // still locked: nothing to hand out
+    const deadline = Date.now() + 5000;
+    let d2 = null;
+    while (!d2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      d2 = await survivor.next("survivor"); // its background sweep runs every 100 ms
+    }
+    expect(d2).not.toBeNull();
+    expect(d2!.completionId).toBe("cmp_dies");
+    expect(d2!.attemptsStarted).toBe(2);
+    expect(d2!.deferredFailure).toBeNull();
+    await expect(d1.complete({})).rejects.toThrow(); // the dead worker's token no longer holds the job
+    await d2!.complete({ ok: true });
+  });
+
+  test("locks are renewed while a job is held (autoExtendLocks), so a live job is not swept", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys, { lockDurationMs: 300, stalledIntervalMs: 100 });
+    await s.enqueue(job("ten_live", "cmp_live"), 1);
+    const d = (await s.next("w"))!;
+    await new Promise((r) => setTimeout(r, 1200));
+    const r = await s.sweepStalled();
+    expect(r.requeued).toEqual([]);
+    expect(await s.next("w")).toBeNull();
+    expect(d.lockLost).toBe(false);
+    await d.complete({});
+  });
+
+  test("fail with retry puts the job back and it is dispatched again; without retry it is not", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await s.enqueue(job("ten_f", "cmp_retry"), 1);
+    const d1 = (await s.next("w"))!;
+    await d1.fail(new Error("transient"), true);
+    const d2 = (await s.next("w"))!;
+    expect(d2.completionId).toBe("cmp_retry");
+    expect(d2.attemptsMade).toBe(1);
+    await d2.fail(new Error("fatal"), false);
+    expect(await s.next("w")).toBeNull();
+  });
+
+  test("tenant queue handles are bounded and share the scheduler's connections", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys, { maxCachedQueues: 20 });
+    for (let i = 0; i < 120; i++) await s.enqueue(job(`ten_many${i}`), 1);
+    const before = ((await env.redis.client("LIST")) as string).trim().split("\n").length;
+    let served = 0;
+    for (;;) {
+      const d = await s.next("w");
+      if (!d) break;
+      served++;
+      await d.complete({});
+    }
+    const after = ((await env.redis.client("LIST")) as string).trim().split("\n").length;
+    expect(served).toBe(120);
+    expect(after).toBe(before);
+  });
+});
+
+describe("cancel", () => {
+  test("a waiting job is removed; a running job is flagged; an unknown or finished one is absent", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await s.enqueue(job("ten_c", "cmp_wait"), 1);
+    await s.enqueue(job("ten_c", "cmp_run"), 1);
+    const running = (await s.next("w"))!;
+    expect(running.completionId).toBe("cmp_wait"); // FIFO within a tenant
+    expect(await s.isCancelled("ten_c", "cmp_wait")).toBe(false);
+    expect(await s.cancel("ten_c", "cmp_wait")).toBe("running");
+    expect(await s.isCancelled("ten_c", "cmp_wait")).toBe(true);
+    expect(await s.cancel("ten_c", "cmp_run")).toBe("removed");
+    expect(await s.next("w")).toBeNull();
+    await running.complete({ cancelled: true });
+    expect(await s.cancel("ten_c", "cmp_wait")).toBe("absent");
+    expect(await s.cancel("ten_c", "cmp_nope")).toBe("absent");
+    expect(await s.isCancelled("ten_other", "cmp_wait")).toBe(false);
+  });
+});
