@@ -4,7 +4,8 @@ const swc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, "utf8"));
 delete swc.$schema;
 
 module.exports = {
-  testEnvironment: "node",
+  // Shares the host realm's typed arrays with tests, which onnxruntime-node needs (see the file).
+  testEnvironment: "<rootDir>/libs/model/src/testing/ort-test-environment.js",
   roots: ["<rootDir>/libs", "<rootDir>/apps", "<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["@swc/jest", { ...swc, swcrc: false }] },
