@@ -1,0 +1,378 @@
+import type { DecodeBatch, ModelRuntime, SequenceSpec, StepOutput } from "@lite/model";
+import { deriveRoutingSeed } from "@lite/model";
+import type { WorkerMetrics } from "@lite/telemetry";
+import type { Logger } from "pino";
+import type { AdmissionPort, CompletionSpec, CompletionStore, FinishReason, TokenOut, TokenSink, UsagePort, WorkHandle, WorkSource } from "./ports";
+import { withRetry, sleep } from "./retry";
+import { SlotAllocator } from "./slot-allocator";
+
+/**
+ * The worker's continuous-batching loop.
+ *
+ * 1. Fill: while fewer than `batchSize + reserve` sequences are held, ask the dispatcher
+ *    for the next job (the ready tenant with the smallest weighted virtual time, across
+ *    workers), skipping tenants that already hold `batchSize` sequences here, so the
+ *    reserve is always open to another tenant's work.
+ * 2. Start a job: load its row; a final row (the job was replayed after this or another
+ *    worker finished it) only re-runs the idempotent tail of finalisation. Otherwise add
+ *    the sequence to the model's DecodeBatch with its routing seed
+ *    deriveRoutingSeed(tenant, seed), and read the stream's last index: a re-dispatched
+ *    job replays deterministically from token 0 and emits only indices after it.
+ * 3. Step: the slot allocator gives at most `batchSize` slots by per-tenant weighted
+ *    virtual tokens (token-level fairness, see slot-allocator.ts); the step advances
+ *    those sequences one token.
+ * 4. Flush the step, retrying until it succeeds: append the new tokens of every
+ *    completion (one round trip), Admission.progress, and charge the dispatcher the
+ *    cost-weighted tokens per tenant. Then one round trip asks which held completions
+ *    were cancelled: cancellation is observed within one step.
+ * 5. A finished (or cancelled, or failed) sequence leaves the batch and is finalised in
+ *    the background: usage events (idempotent) → row (status, text, finish reason) →
+ *    stream's final event → Admission.settle → job complete. Each part retries with
+ *    backoff; the job's lock keeps being extended until it completes, so a job is never
+ *    lost while PostgreSQL or Redis is briefly away.
+ * 6. Locks of held jobs are renewed by the scheduler in the background until complete
+ *    or fail. A job whose lock was lost (this worker stalled and another took it) is
+ *    dropped here; replay makes the other worker's output identical.
+ * 7. stop(): take no new jobs, run held sequences to the end (up to `shutdownGraceMs`;
+ *    after it, leave the rest: their locks lapse and another worker resumes them), wait
+ *    for finalisations, return.
+ */
+
+export interface ModelProvider {
+  get(modelName: string): Promise<ModelRuntime>;
+}
+
+export interface BatchEngineOptions {
+  workerId: string;
+  /** sequences per decode step (WORKER_BATCH_SIZE, default 16) */
+  batchSize: number;
+  /** extra sequences held beyond the batch, open to tenants not at their cap (default max(2, batchSize/4)) */
+  reserve?: number;
+  /** how long the idle loop waits for work before polling again, ms (default 200) */
+  idlePollMs?: number;
+  /** how long stop() lets running sequences finish, ms (default 30000) */
+  shutdownGraceMs?: number;
+}
+
+export interface BatchEngineDeps {
+  models: ModelProvider;
+  work: WorkSource;
+  store: CompletionStore;
+  tokens: TokenSink;
+  admission: AdmissionPort;
+  usage: UsagePort;
+  metrics?: WorkerMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** What finalisation needs: a running sequence, or a job refused before it ran. */
+type Outcome = Pick<Running, "handle" | "spec" | "tokenIds" | "text" | "expertCalls">;
+
+interface Running {
+  handle: WorkHandle;
+  spec: CompletionSpec;
+  batch: DecodeBatch;
+  order: number;
+  /** the stream already holds indices 0..resumeAfter (a replay emits only after it) */
+  resumeAfter: number;
+  tokenIds: number[];
+  text: string[];
+  expertCalls: Record<string, number>;
+  firstEmitted: boolean;
+}
+
+export class BatchEngine {
+  private readonly running = new Map<string, Running>();
+  /** jobs being finalised (locks still extended until complete) */
+  private readonly finalising = new Map<string, WorkHandle>();
+  private readonly finalisations = new Set<Promise<void>>();
+  private readonly batches = new Map<string, DecodeBatch>();
+  private readonly allocator = new SlotAllocator();
+  private readonly reserve: number;
+  private stopping = false;
+  private stopDeadline = Infinity;
+  private order = 0;
+  private loop?: Promise<void>;
+  private readonly now: () => number;
+  /** steps and tokens, for the process' own logs and the overhead benchmark */
+  readonly stats = { steps: 0, tokens: 0, stepMs: 0 };
+
+  constructor(
+    private readonly opts: BatchEngineOptions,
+    private readonly deps: BatchEngineDeps,
+  ) {
+    this.reserve = opts.reserve ?? Math.max(2, Math.ceil(opts.batchSize / 4));
+    this.now = deps.now ?? (() => Date.now());
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops taking jobs, lets running sequences finish (bounded), waits for finalisations. */
+  async stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.stopDeadline = this.now() + (this.opts.shutdownGraceMs ?? 30000);
+    }
+    await this.loop;
+  }
+
+  get held(): number {
+    return this.running.size;
+  }
+
+  private async run(): Promise<void> {
+    const log = this.deps.logger;
+    while (true) {
+      if (this.stopping && (this.running.size === 0 || this.now() > this.stopDeadline)) break;
+      try {
+        if (!this.stopping) await this.fill();
+        this.dropLostJobs();
+        if (this.running.size === 0) {
+          await this.deps.work.waitForWork(this.opts.idlePollMs ?? 200);
+          continue;
+        }
+        await this.step();
+      } catch (e) {
+        // Transient (Redis/PostgreSQL away): nothing is lost, the loop retries.
+        log.warn({ err: errText(e) }, "engine loop error, retrying");
+        await sleep(200);
+      }
+    }
+    if (this.running.size > 0) {
+      log.warn({ left: this.running.size }, "shutdown grace over: leaving running jobs to be resumed by another worker");
+      for (const r of this.running.values()) r.batch.remove(r.spec.completionId);
+      this.running.clear();
+    }
+    await Promise.allSettled([...this.finalisations]);
+  }
+
+  // 1. fill free slots
+  private async fill(): Promise<void> {
+    const limit = this.opts.batchSize + this.reserve;
+    while (this.running.size < limit) {
+      const perTenant = new Map<string, number>();
+      for (const r of this.running.values()) perTenant.set(r.spec.tenantId, (perTenant.get(r.spec.tenantId) ?? 0) + 1);
+      const full = new Set([...perTenant].filter(([, n]) => n >= this.opts.batchSize).map(([t]) => t));
+      const handle = await this.deps.work.next(full);
+      if (!handle) return;
+      await this.startJob(handle);
+    }
+  }
+
+  // 2. start one job
+  private async startJob(handle: WorkHandle): Promise<void> {
+    const log = this.deps.logger.child({ completionId: handle.completionId, tenantId: handle.tenantId });
+    const spec = await withRetry(() => this.deps.store.load(handle.completionId), { onError: (e) => void log.warn({ err: errText(e) }, "load completion failed, retrying") });
+    if (!spec || spec.tenantId !== handle.tenantId) {
+      log.error("job names no completion of its tenant; failing it");
+      await handle.fail("completion row not found").catch(() => undefined);
+      return;
+    }
+    if (spec.status === "COMPLETED" || spec.status === "CANCELLED" || spec.status === "FAILED") {
+      // Already final: only the idempotent tail (stream end, settle, complete) may be missing.
+      this.track(handle, async () => {
+        await this.retrying(() => this.deps.tokens.finish(spec.tenantId, spec.completionId, spec.outputTokens ?? 0, spec.finishReason ?? "ERROR"));
+        await this.retrying(() => this.deps.admission.settle(spec.tenantId, spec.completionId, spec.outputTokens ?? 0));
+        await this.retrying(() => handle.complete());
+      });
+      return;
+    }
+    if (handle.deferredFailure) {
+      log.error({ reason: handle.deferredFailure }, "job stalled too often; failing it");
+      this.finish({ handle, spec, tokenIds: [], text: [], expertCalls: {} }, "ERROR", `stalled too often: ${handle.deferredFailure}`);
+      return;
+    }
+    const [cancelled, resumeAfter] = await withRetry(
+      () => Promise.all([this.deps.work.cancelled([{ tenantId: spec.tenantId, completionId: spec.completionId }]), this.deps.tokens.lastIndex(spec.tenantId, spec.completionId)]),
+      { onError: (e) => void log.warn({ err: errText(e) }, "start checks failed, retrying") },
+    );
+    if (cancelled.has(spec.completionId)) {
+      this.finish({ handle, spec, tokenIds: [], text: [], expertCalls: {} }, "CANCELLED");
+      return;
+    }
+    let batch: DecodeBatch;
+    try {
+      const model = await this.deps.models.get(spec.modelName);
+      batch = this.batchFor(spec.modelName, model);
+      const seq: SequenceSpec = {
+        id: spec.completionId,
+        tenantId: spec.tenantId,
+        promptTokens: model.tokenizer.encode(spec.prompt),
+        routingSeed: deriveRoutingSeed(spec.tenantId, spec.seed),
+        tierIds: spec.tierSet,
+        temperature: spec.temperature,
+        maxTokens: spec.maxTokens,
+      };
+      batch.add(seq);
+    } catch (e) {
+      log.error({ err: errText(e) }, "cannot run completion; failing it");
+      this.finish({ handle, spec, tokenIds: [], text: [], expertCalls: {} }, "ERROR", errText(e));
+      return;
+    }
+    if (spec.status === "QUEUED") await withRetry(() => this.deps.store.markRunning(spec.completionId, new Date(this.now())));
+    this.running.set(spec.completionId, {
+      handle,
+      spec,
+      batch,
+      order: this.order++,
+      resumeAfter,
+      tokenIds: [],
+      text: [],
+      expertCalls: {},
+      firstEmitted: resumeAfter >= 0,
+    });
+    if (resumeAfter >= 0) log.info({ resumeAfter }, "resuming a re-dispatched completion: replaying, emitting after the last streamed index");
+  }
+
+  private batchFor(modelName: string, _model: ModelRuntime): DecodeBatch {
+    let b = this.batches.get(modelName);
+    if (!b) {
+      b = _model.createBatch();
+      this.batches.set(modelName, b);
+    }
+    return b;
+  }
+
+  // 3–5. one decode step
+  private async step(): Promise<void> {
+    const held = [...this.running.values()];
+    const chosen = this.allocator.pick(
+      held.map((r) => ({ id: r.spec.completionId, tenantId: r.spec.tenantId, weight: r.spec.tenantWeight, cost: r.spec.costWeight, order: r.order })),
+      this.opts.batchSize,
+    );
+    const byBatch = new Map<DecodeBatch, string[]>();
+    for (const id of chosen) {
+      const r = this.running.get(id)!;
+      const list = byBatch.get(r.batch);
+      if (list) list.push(id);
+      else byBatch.set(r.batch, [id]);
+    }
+    const started = performance.now();
+    const outputs: StepOutput[] = [];
+    for (const [batch, ids] of byBatch) outputs.push(...(await batch.step(ids)));
+    const stepMs = performance.now() - started;
+    this.stats.steps++;
+    this.stats.stepMs += stepMs;
+    this.deps.metrics?.decodeStepSeconds.observe(stepMs / 1000);
+
+    const appends: Array<{ tenantId: string; completionId: string; tokens: TokenOut[] }> = [];
+    const progress: Array<{ tenantId: string; completionId: string; generatedTokens: number }> = [];
+    const charges = new Map<string, number>();
+    const finished: Array<{ r: Running; reason: FinishReason }> = [];
+    const nowMs = this.now();
+    for (const o of outputs) {
+      const r = this.running.get(o.id);
+      if (!r) continue;
+      r.tokenIds.push(o.tokenId);
+      r.text.push(o.text);
+      for (const [tier, n] of Object.entries(o.expertCalls)) r.expertCalls[tier] = (r.expertCalls[tier] ?? 0) + n;
+      const cost = r.spec.costWeight;
+      this.allocator.charge(r.spec.tenantId, cost, r.spec.tenantWeight);
+      charges.set(r.spec.tenantId, (charges.get(r.spec.tenantId) ?? 0) + cost);
+      if (o.index > r.resumeAfter) {
+        appends.push({ tenantId: r.spec.tenantId, completionId: r.spec.completionId, tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }] });
+        progress.push({ tenantId: r.spec.tenantId, completionId: r.spec.completionId, generatedTokens: o.index + 1 });
+        this.stats.tokens++;
+        this.deps.metrics?.tokensGenerated.inc({ tenant: r.spec.tenantId });
+        if (!r.firstEmitted) {
+          r.firstEmitted = true;
+          this.deps.metrics?.ttftSeconds.observe({ tenant: r.spec.tenantId }, Math.max(0, nowMs - r.spec.createdAt.getTime()) / 1000);
+        }
+      }
+      if (o.finished) finished.push({ r, reason: o.finishReason ?? "LENGTH" });
+    }
+    await this.retrying(async () => {
+      await Promise.all([
+        appends.length > 0 ? this.deps.tokens.append(appends) : undefined,
+        progress.length > 0 ? this.deps.admission.progress(progress) : undefined,
+        charges.size > 0 ? this.deps.work.charge(charges) : undefined,
+      ]);
+    });
+    for (const { r, reason } of finished) {
+      this.detach(r);
+      this.finish(r, reason);
+    }
+    // A replaying sequence (not yet past what the stream holds) is not cancelled mid-replay:
+    // its final event must come after the indices already streamed.
+    const live = [...this.running.values()].filter((r) => r.tokenIds.length >= r.resumeAfter + 1);
+    if (live.length > 0) {
+      const items = live.map((r) => ({ tenantId: r.spec.tenantId, completionId: r.spec.completionId }));
+      const cancelled = await this.retrying(() => this.deps.work.cancelled(items));
+      for (const id of cancelled) {
+        const r = this.running.get(id);
+        if (!r) continue;
+        this.detach(r);
+        this.finish(r, "CANCELLED");
+      }
+    }
+    this.allocator.retain(new Set([...this.running.values()].map((r) => r.spec.tenantId)));
+  }
+
+  private detach(r: Running): void {
+    r.batch.remove(r.spec.completionId);
+    this.running.delete(r.spec.completionId);
+  }
+
+  // 5. finalisation, in the background
+  private finish(r: Outcome, reason: FinishReason, error?: string): void {
+    const { spec, handle } = r;
+    const status = reason === "CANCELLED" ? "CANCELLED" : reason === "ERROR" ? "FAILED" : "COMPLETED";
+    const outputTokens = r.tokenIds.length;
+    const text = r.text.join("");
+    this.deps.metrics?.completionsFinished.inc({ tenant: spec.tenantId, reason });
+    this.track(handle, async () => {
+      const finishedAt = new Date(this.now());
+      await this.retrying(() =>
+        this.deps.usage.record({
+          tenantId: spec.tenantId,
+          completionId: spec.completionId,
+          inputTokens: spec.promptTokens,
+          outputTokens,
+          expertCallsByTier: r.expertCalls,
+          mode: spec.mode,
+          occurredAt: finishedAt,
+        }),
+      );
+      await this.retrying(() => this.deps.store.finalise({ completionId: spec.completionId, status, finishReason: reason, text, outputTokens, error, finishedAt }));
+      await this.retrying(() => this.deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, reason));
+      await this.retrying(() => this.deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
+      await this.retrying(() => (status === "FAILED" ? handle.fail(error ?? "failed") : handle.complete()));
+    });
+  }
+
+  private track(handle: WorkHandle, work: () => Promise<void>): void {
+    this.finalising.set(handle.completionId, handle);
+    const p = work()
+      .catch((e) => this.deps.logger.error({ completionId: handle.completionId, err: errText(e) }, "finalisation gave up; the job stays queued"))
+      .finally(() => {
+        this.finalising.delete(handle.completionId);
+        this.finalisations.delete(p);
+      });
+    this.finalisations.add(p);
+  }
+
+  private retrying<T>(op: () => Promise<T>): Promise<T> {
+    return withRetry(op, {
+      onError: (e, attempt) => {
+        if (attempt === 1 || attempt % 20 === 0) this.deps.logger.warn({ err: errText(e), attempt }, "transient failure, retrying");
+      },
+    });
+  }
+
+  // 6. locks: the scheduler renews them in the background; a job whose lock was lost
+  // (this worker stalled and another took it over) is dropped here.
+  private dropLostJobs(): void {
+    for (const r of [...this.running.values()]) {
+      if (!r.handle.lockLost) continue;
+      this.deps.logger.warn({ completionId: r.spec.completionId }, "lost the job's lock (another worker owns it): dropping it here");
+      this.detach(r);
+    }
+  }
+}
+
+export function errText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}

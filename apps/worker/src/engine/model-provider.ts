@@ -1,0 +1,40 @@
+import { loadModel, type ModelRuntime } from "@lite/model";
+import type { Logger } from "pino";
+import type { ModelProvider } from "./batch-engine";
+
+export interface ModelProviderOptions {
+  modelDir: string;
+  publicKey?: string;
+  executionProviders: string[];
+  intraOpThreads: number;
+  logger: Logger;
+}
+
+/** Loads each model once, on first use (a worker serves whichever models its jobs name). */
+export function cachingModelProvider(opts: ModelProviderOptions): ModelProvider & { close(): Promise<void> } {
+  const loaded = new Map<string, Promise<ModelRuntime>>();
+  return {
+    get(modelName) {
+      let p = loaded.get(modelName);
+      if (!p) {
+        const started = performance.now();
+        p = loadModel({
+          modelDir: opts.modelDir,
+          modelName,
+          publicKey: opts.publicKey,
+          executionProviders: opts.executionProviders,
+          intraOpThreads: opts.intraOpThreads,
+        }).then((m) => {
+          opts.logger.info({ model: modelName, manifestSha256: m.manifestSha256, loadMs: Math.round(performance.now() - started) }, "model loaded");
+          return m;
+        });
+        p.catch(() => loaded.delete(modelName));
+        loaded.set(modelName, p);
+      }
+      return p;
+    },
+    async close() {
+      for (const p of loaded.values()) await (await p.catch(() => undefined))?.close();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import * as os from "node:os";
+import { z } from "zod";
+import { enumVar, intVar, listVar, parseEnvOrExit, urlVar } from "@lite/config";
+
+/** The worker's configuration: read from process.env once, here (RUNTIME.md "Environment"). */
+export const WorkerEnv = z.object({
+  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
+  REDIS_URL: urlVar(["redis:", "rediss:"]).refine((v) => v !== undefined, "is required"),
+  /** prefix of every Redis key (tests and benchmarks use one each) */
+  REDIS_PREFIX: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === "" ? "lite" : v))
+    .refine((v) => /^[A-Za-z0-9:_-]+$/.test(v), "must be letters, digits, ':', '_' or '-'"),
+  MODEL_DIR: z
+    .string()
+    .optional()
+    .transform((v) => v || "var/models"),
+  MODEL_PUBLIC_KEY: z.string().optional(),
+  WORKER_ID: z
+    .string()
+    .optional()
+    .transform((v) => v || `${os.hostname()}-${process.pid}`),
+  /** sequences per decode step */
+  WORKER_BATCH_SIZE: intVar(16, 1, 1024),
+  /** sequences held beyond the batch for tenants not at their cap; default max(2, batch/4) */
+  WORKER_HOLD_RESERVE: intVar(-1, -1, 1024),
+  ORT_EXECUTION_PROVIDERS: listVar(["cpu"]),
+  ORT_INTRA_OP_THREADS: intVar(1, 1, 256),
+  /** how long a finished completion's stream can be replayed */
+  STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
+  /** job lock duration, ms: a worker silent this long loses its jobs to others */
+  WORKER_LOCK_MS: intVar(30000, 500, 3600000),
+  /** how often the stalled-job check runs, ms */
+  WORKER_STALLED_INTERVAL_MS: intVar(15000, 200, 3600000),
+  /** stalls (lock lapses) a job survives before it fails */
+  WORKER_MAX_STALLED: intVar(3, 1, 1000),
+  /** how often an idle worker looks for work, ms */
+  WORKER_IDLE_POLL_MS: intVar(10, 1, 10000),
+  /** models to load at start (comma-separated), so the first job does not wait for them */
+  WORKER_PRELOAD_MODELS: listVar([]),
+  /** how long SIGTERM lets running sequences finish before leaving them to others, ms */
+  WORKER_SHUTDOWN_GRACE_MS: intVar(30000, 0, 3600000),
+  /** serve Prometheus metrics on this port when set (0 = any free port, logged) */
+  WORKER_METRICS_PORT: intVar(-1, -1, 65535),
+  LOG_LEVEL: enumVar(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+});
+export type WorkerEnv = z.output<typeof WorkerEnv>;
+
+export function loadWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  return parseEnvOrExit(WorkerEnv, env);
+}
