@@ -47,7 +47,7 @@ export const PRESETS: Record<PresetName, ModelPreset> = {
   },
   default: {
     seed: "lite-llm/default/v1",
-    architecture: { ...BYTE_VOCAB, dModel: 256, layers: 4, heads: 4, maxContextTokens: 512, normEpsilon: 1e-5 },
+    architecture: { ...BYTE_VOCAB, dModel: 256, layers: 4, heads: 4, maxContextTokens: 8192, normEpsilon: 1e-5 },
     routing: { tierTopK: 2, scoreFractionBits: 16 },
     budgetHeadroom: 1.25,
     tiers: [
