@@ -41,6 +41,11 @@ export class RedisKeys {
     return `${this.tenant(tenantId)}:wake`;
   }
 
+  /** Pub/sub channel that wakes readers of one completion's token stream. */
+  streamWakeChannel(tenantId: string, completionId: string): string {
+    return `${this.wakeChannel(tenantId)}:${completionId}`;
+  }
+
   /** Cross-process invalidation channel for API key caches. */
   authInvalidationChannel(): string {
     return `${this.prefix}:{auth}:invalidate`;

@@ -1,0 +1,3 @@
+export * from "./token-event";
+export * from "./token-streams";
+export * from "./stream.errors";

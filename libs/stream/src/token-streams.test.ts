@@ -1,0 +1,142 @@
+import { createTestEnv, type TestEnv } from "@lite/testing";
+import { TokenStreams } from "./token-streams";
+import { StreamExpiredError } from "./stream.errors";
+import type { TokenEvent } from "./token-event";
+
+let env: TestEnv;
+const streams: TokenStreams[] = [];
+let n = 0;
+const cid = () => `cmp_s${++n}`;
+const T = "ten_stream";
+
+beforeAll(async () => {
+  env = await createTestEnv();
+});
+afterAll(async () => {
+  await Promise.all(streams.map((s) => s.close()));
+  await env.close();
+});
+
+function make(opts: Partial<ConstructorParameters<typeof TokenStreams>[0]> = {}): TokenStreams {
+  const s = new TokenStreams({ redis: env.redis, keys: env.keys, ttlSeconds: 3600, pollIntervalMs: 30000, ...opts });
+  streams.push(s);
+  return s;
+}
+
+const tok = (index: number): TokenEvent => ({ version: 1, index, tokenId: 100 + index, text: `t${index}`, done: false, finishReason: null });
+const fin = (index: number, finishReason: TokenEvent["finishReason"] = "STOP"): TokenEvent => ({
+  version: 1,
+  index,
+  tokenId: -1,
+  text: "",
+  done: true,
+  finishReason,
+});
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => tok(a + i));
+
+async function collect(it: AsyncIterable<TokenEvent>): Promise<TokenEvent[]> {
+  const out: TokenEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+test("append is idempotent: a replaying worker re-appending from 0 never duplicates an index", async () => {
+  const s = make();
+  const id = cid();
+  expect(await s.lastIndex(T, id)).toBe(-1);
+  expect(await s.append(T, id, range(0, 5))).toBe(4);
+  expect(await s.append(T, id, range(0, 8))).toBe(7); // replay after a crash: 0..4 skipped
+  expect(await s.append(T, id, [tok(6), tok(7)])).toBe(7);
+  expect(await s.append(T, id, [fin(8)])).toBe(8);
+  expect(await s.append(T, id, [tok(9), fin(10)])).toBe(8); // nothing after done
+  const all = await collect(s.read(T, id, 0));
+  expect(all.map((e) => e.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  expect(all[8]).toEqual(fin(8));
+  expect(await s.lastIndex(T, id)).toBe(8);
+});
+
+test("a gap is refused", async () => {
+  const s = make();
+  const id = cid();
+  await s.append(T, id, range(0, 2));
+  await expect(s.append(T, id, [tok(5)])).rejects.toThrow(/GAP/);
+  expect(await s.lastIndex(T, id)).toBe(1);
+});
+
+test("read replays from fromIndex, then follows live appends (woken, not polled), and ends after done", async () => {
+  const s = make();
+  const writer = make();
+  const id = cid();
+  await writer.append(T, id, range(0, 5));
+  const started = Date.now();
+  const reading = collect(s.read(T, id, 2));
+  for (let i = 5; i < 9; i++) {
+    await new Promise((r) => setTimeout(r, 30));
+    await writer.append(T, id, [tok(i)]);
+  }
+  await writer.append(T, id, [fin(9, "LENGTH")]);
+  const got = await reading;
+  expect(got.map((e) => e.index)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  expect(got[got.length - 1].finishReason).toBe("LENGTH");
+  expect(Date.now() - started).toBeLessThan(5000); // poll interval is 30 s: the wake-ups did it
+});
+
+test("two readers of one completion on one TokenStreams both see every event once", async () => {
+  const s = make();
+  const id = cid();
+  const a = collect(s.read(T, id, 0));
+  const b = collect(s.read(T, id, 3));
+  await new Promise((r) => setTimeout(r, 50)); // "not started yet": both wait
+  await s.append(T, id, range(0, 6));
+  await s.append(T, id, [fin(6)]);
+  expect((await a).map((e) => e.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  expect((await b).map((e) => e.index)).toEqual([3, 4, 5, 6]);
+});
+
+test("fromIndex past the done event ends at once; abort ends a waiting read", async () => {
+  const s = make();
+  const id = cid();
+  await s.append(T, id, [tok(0), fin(1)]);
+  expect(await collect(s.read(T, id, 5))).toEqual([]);
+  const running = cid();
+  await s.append(T, running, [tok(0)]);
+  const ac = new AbortController();
+  const reading = collect(s.read(T, running, 0, ac.signal));
+  setTimeout(() => ac.abort(), 100);
+  expect((await reading).map((e) => e.index)).toEqual([0]);
+});
+
+test("expiry: safety TTL while running, STREAM_TTL_SECONDS after done, then STREAM_EXPIRED", async () => {
+  const s = make({ ttlSeconds: 1, runningTtlSeconds: 600 });
+  const id = cid();
+  await s.append(T, id, range(0, 3));
+  const key = env.keys.completionStream(T, id);
+  expect(await env.redis.ttl(key)).toBeGreaterThan(500);
+  await s.append(T, id, [fin(3)]);
+  expect(await env.redis.ttl(key)).toBeLessThanOrEqual(1);
+  expect((await collect(s.read(T, id, 0))).length).toBe(4);
+  await new Promise((r) => setTimeout(r, 1200));
+  expect(await s.exists(T, id)).toBe(false);
+  expect(await s.lastIndex(T, id)).toBe(-1);
+  // the caller knows the completion is finished: absent means expired
+  await expect(collect(s.read(T, id, 0, undefined, { ifAbsent: "expired" }))).rejects.toBeInstanceOf(StreamExpiredError);
+  await expect(collect(s.read(T, id, 0, undefined, { ifAbsent: "expired" }))).rejects.toMatchObject({ code: "STREAM_EXPIRED" });
+});
+
+test("a stream that vanishes while being followed is reported expired", async () => {
+  const s = make({ pollIntervalMs: 100 });
+  const id = cid();
+  await s.append(T, id, range(0, 2));
+  const reading = collect(s.read(T, id, 0));
+  await new Promise((r) => setTimeout(r, 50));
+  await env.redis.del(env.keys.completionStream(T, id));
+  await expect(reading).rejects.toBeInstanceOf(StreamExpiredError);
+});
+
+test("streams are per tenant: the same completion id under another tenant is another stream", async () => {
+  const s = make();
+  const id = cid();
+  await s.append("ten_one", id, range(0, 3));
+  expect(await s.lastIndex("ten_two", id)).toBe(-1);
+  expect(env.keys.completionStream("ten_one", id)).toContain("{t:ten_one}");
+});
