@@ -1,0 +1,10 @@
+import { Field, ObjectType } from "type-graphql";
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => String, { nullable: true })
+  endCursor!: string | null;
+
+  @Field(() => Boolean)
+  hasNextPage!: boolean;
+}

@@ -1,0 +1,66 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { Redis } from "ioredis";
+import { createRedis, type RedisKeys } from "@lite/redis";
+import { Admission, FairScheduler } from "@lite/scheduler";
+import { TokenStreams } from "@lite/stream";
+import { createApiCompletionMetrics, type ApiCompletionMetrics } from "@lite/telemetry";
+
+/**
+ * What the completion resolvers need beyond the base services: admission, the fair
+ * scheduler (producer side only: enqueue and cancel; API processes never dispatch, so
+ * they never run the stalled sweep), token streams, model limits and per-tenant metrics.
+ */
+export interface CompletionServices {
+  admission: Admission;
+  scheduler: FairScheduler;
+  streams: TokenStreams;
+  metrics: ApiCompletionMetrics;
+  /** the model's context length from its manifest, or undefined when the API cannot read it */
+  maxContextTokens(modelName: string): number | undefined;
+}
+
+export interface CompletionServicesOptions {
+  env: { REDIS_URL?: string; MAX_QUEUED_TOKENS: number; STREAM_TTL_SECONDS: number; MODEL_DIR: string };
+  redis: Redis;
+  keys: RedisKeys;
+  log: Logger;
+  registry: Registry;
+  onClose(closer: () => Promise<void>): void;
+}
+
+export function createCompletionServices(o: CompletionServicesOptions): CompletionServices {
+  const bull = createRedis({ url: o.env.REDIS_URL as string, connectionName: "api-bullmq", forBullmq: true });
+  bull.on("error", (e) => o.log.warn({ err: e }, "redis (bullmq) connection error"));
+  const scheduler = new FairScheduler({ redis: o.redis, bullConnection: bull, keys: o.keys, log: o.log });
+  const streams = new TokenStreams({ redis: o.redis, keys: o.keys, ttlSeconds: o.env.STREAM_TTL_SECONDS });
+  o.onClose(async () => {
+    await streams.close();
+    await scheduler.close();
+    bull.disconnect();
+  });
+  const contexts = new Map<string, number | undefined>();
+  return {
+    admission: new Admission({ redis: o.redis, keys: o.keys, maxQueuedTokens: o.env.MAX_QUEUED_TOKENS }),
+    scheduler,
+    streams,
+    metrics: createApiCompletionMetrics(o.registry),
+    maxContextTokens(modelName) {
+      if (!contexts.has(modelName)) contexts.set(modelName, readContext(o.env.MODEL_DIR, modelName));
+      return contexts.get(modelName);
+    },
+  };
+}
+
+/** architecture.maxContextTokens of `<modelDir>/<name>/manifest.json` (the worker verifies the manifest; this only reads a limit). */
+function readContext(modelDir: string, modelName: string): number | undefined {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(modelDir, modelName, "manifest.json"), "utf8")) as { architecture?: { maxContextTokens?: unknown } };
+    const n = m.architecture?.maxContextTokens;
+    return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}

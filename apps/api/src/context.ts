@@ -1,0 +1,9 @@
+import type { Principal } from "@lite/auth";
+import type { ApiServices } from "./services";
+
+/** What every resolver receives (HTTP and WebSocket alike). */
+export interface ApiContext {
+  services: ApiServices;
+  principal: Principal;
+  requestId: string;
+}

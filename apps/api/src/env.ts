@@ -1,0 +1,64 @@
+import { z } from "zod";
+import { base64KeyVar, enumVar, intVar, parseEnv, parseEnvOrExit, urlVar } from "@lite/config";
+
+/** The API's configuration: read from the environment once, here (RUNTIME.md "Environment"). */
+export const ApiEnv = z.object({
+  /** HTTP and WebSocket port */
+  PORT: intVar(4000, 0, 65535),
+  /** address to listen on (default all interfaces) */
+  HOST: z
+    .string()
+    .optional()
+    .transform((v) => v || "0.0.0.0"),
+  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
+  REDIS_URL: urlVar(["redis:", "rediss:"]).refine((v) => v !== undefined, "is required"),
+  /** prefix of every Redis key (tests and benchmarks use one each) */
+  REDIS_PREFIX: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === "" ? "lite" : v))
+    .refine((v) => /^[A-Za-z0-9:_-]+$/.test(v), "must be letters, digits, ':', '_' or '-'"),
+  /** model manifests, one directory per model: `<MODEL_DIR>/<name>/manifest.json` */
+  MODEL_DIR: z
+    .string()
+    .optional()
+    .transform((v) => v || "var/models"),
+  MODEL_PUBLIC_KEY: z.string().optional(),
+  /** model a completion uses when it names none */
+  DEFAULT_MODEL: z
+    .string()
+    .optional()
+    .transform((v) => v || "default"),
+  /** base64 of 32 bytes; wraps tenant data keys (private tiers, not built yet) */
+  MASTER_KEY: base64KeyVar(32),
+  /** bootstrap operator key, ≥ 16 characters, stored hashed */
+  ADMIN_API_KEY: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === "" || v.length >= 16, "must have at least 16 characters")
+    .transform((v) => v || undefined),
+  /** bytes of a prompt, above which createCompletion answers BAD_USER_INPUT */
+  MAX_PROMPT_BYTES: intVar(65536, 1, 64 * 1024 * 1024),
+  MAX_OUTPUT_TOKENS: intVar(4096, 1, 1_000_000),
+  MAX_QUEUED_TOKENS: intVar(1_000_000, 1, Number.MAX_SAFE_INTEGER),
+  STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
+  /** grace for in-flight requests on SIGTERM, ms */
+  SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
+  LOG_LEVEL: enumVar(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+});
+export type ApiEnv = z.output<typeof ApiEnv>;
+
+/** HTTP body limit: comfortably above MAX_PROMPT_BYTES (JSON escaping can grow a prompt up to 6×). */
+export function bodyLimitBytes(env: Pick<ApiEnv, "MAX_PROMPT_BYTES">): number {
+  return env.MAX_PROMPT_BYTES * 6 + 64 * 1024;
+}
+
+/** For entry points: one line per bad variable, exit 1. */
+export function loadApiEnv(env: NodeJS.ProcessEnv = process.env): ApiEnv {
+  return parseEnvOrExit(ApiEnv, env);
+}
+
+/** For in-process servers (tests): throws ConfigError instead of exiting. */
+export function parseApiEnv(env: NodeJS.ProcessEnv): ApiEnv {
+  return parseEnv(ApiEnv, env);
+}

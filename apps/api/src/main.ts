@@ -1,0 +1,32 @@
+/** One API process (`npm run start:api`), configured only by environment variables. */
+import "reflect-metadata";
+import { loadApiEnv } from "./env";
+import { createLogger } from "./logger";
+import { startApiServer } from "./server";
+
+async function main(): Promise<void> {
+  const env = loadApiEnv();
+  const log = createLogger(env.LOG_LEVEL);
+  const server = await startApiServer({ log });
+  log.info({ url: server.url }, "GraphQL ready");
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "draining HTTP and WebSocket connections");
+    server.close().then(
+      () => process.exit(0),
+      (e) => {
+        log.error({ err: e }, "error while stopping");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((e) => {
+  process.stderr.write(`api failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

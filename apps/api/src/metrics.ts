@@ -1,0 +1,47 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * The API process's Prometheus registry, served at /metrics. Other modules (completions,
+ * admission) register their series here once per process, e.g.
+ * `createApiCompletionMetrics(apiRegistry)` from libs/telemetry. Per-tenant series carry
+ * a `tenant` label.
+ */
+export const apiRegistry = new Registry();
+collectDefaultMetrics({ register: apiRegistry, prefix: "lite_api_" });
+
+export interface ApiMetrics {
+  registry: Registry;
+  httpRequests: Counter<"route" | "status">;
+  graphqlOperations: Counter<"tenant" | "type" | "outcome">;
+  graphqlDurationSeconds: Histogram<"type">;
+  authFailures: Counter<"reason">;
+}
+
+export const apiMetrics: ApiMetrics = {
+  registry: apiRegistry,
+  httpRequests: new Counter({
+    name: "lite_api_http_requests_total",
+    help: "HTTP requests by route and status",
+    labelNames: ["route", "status"] as const,
+    registers: [apiRegistry],
+  }),
+  graphqlOperations: new Counter({
+    name: "lite_api_graphql_operations_total",
+    help: "GraphQL operations by tenant (`-` for operators), type and outcome (ok or the first error code)",
+    labelNames: ["tenant", "type", "outcome"] as const,
+    registers: [apiRegistry],
+  }),
+  graphqlDurationSeconds: new Histogram({
+    name: "lite_api_graphql_duration_seconds",
+    help: "GraphQL operation duration",
+    labelNames: ["type"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [apiRegistry],
+  }),
+  authFailures: new Counter({
+    name: "lite_api_auth_failures_total",
+    help: "requests refused by authentication, by reason",
+    labelNames: ["reason"] as const,
+    registers: [apiRegistry],
+  }),
+};

@@ -1,0 +1,75 @@
+import type { Logger } from "pino";
+import { systemClock, type Clock } from "@lite/core";
+import { createDb, type PrismaClient } from "@lite/db";
+import { createRedis, RedisKeys, type Redis } from "@lite/redis";
+import { AuditQueue, AuditWriter, Authenticator, type AuditSink } from "@lite/auth";
+import type { ApiEnv } from "./env";
+import { apiMetrics, type ApiMetrics } from "./metrics";
+import { createCompletionServices, type CompletionServices } from "./completion/completion.services";
+
+/**
+ * The typed resources every resolver reaches through `context.services`. Built once per
+ * API process (or per in-process test server). To add a service (admission, queues,
+ * streams…): add the field here, build it in `createServices`, and register its shutdown
+ * with `onClose` (closers run in reverse order).
+ */
+export interface ApiServices {
+  env: ApiEnv;
+  db: PrismaClient;
+  redis: Redis;
+  keys: RedisKeys;
+  clock: Clock;
+  log: Logger;
+  /** enqueue audit events (durable Redis stream; never waits on the chain) */
+  audit: AuditSink;
+  /** appends queued audit events to the hash-chained log (one running per process) */
+  auditWriter: AuditWriter;
+  auth: Authenticator;
+  metrics: ApiMetrics;
+  /** admission, fair scheduler (enqueue/cancel), token streams, model limits (completion/) */
+  completions: CompletionServices;
+  onClose(closer: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  clock?: Clock;
+}
+
+export async function createServices(env: ApiEnv, log: Logger, overrides: ServiceOverrides = {}): Promise<ApiServices> {
+  const closers: Array<() => Promise<void>> = [];
+  const onClose = (c: () => Promise<void>) => void closers.push(c);
+  const clock = overrides.clock ?? systemClock;
+  const db = createDb({ url: env.DATABASE_URL as string });
+  onClose(() => db.$disconnect());
+  const redis = createRedis({ url: env.REDIS_URL as string, connectionName: "api" });
+  redis.on("error", (e) => log.warn({ err: e }, "redis connection error"));
+  onClose(async () => void redis.disconnect());
+  const keys = new RedisKeys(env.REDIS_PREFIX);
+  const audit = new AuditQueue({ redis, keys, clock, onError: (e) => log.error({ err: e }, "could not enqueue an audit event") });
+  const auditWriter = new AuditWriter({ db, redis, keys, log });
+  const auth = new Authenticator({ db, redis, keys, clock, log });
+  const completions = createCompletionServices({ env, redis, keys, log, registry: apiMetrics.registry, onClose });
+  let closed = false;
+  return {
+    env,
+    db,
+    redis,
+    keys,
+    clock,
+    log,
+    audit,
+    auditWriter,
+    auth,
+    metrics: apiMetrics,
+    completions,
+    onClose,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const c of closers.reverse()) {
+        await c().catch((e) => log.warn({ err: e }, "error while closing a service"));
+      }
+    },
+  };
+}

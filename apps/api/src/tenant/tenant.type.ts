@@ -1,0 +1,75 @@
+import { Field, ID, Int, ObjectType } from "type-graphql";
+import { BigIntScalar, DateTimeScalar } from "../common/scalars";
+import { OverQuotaPolicy } from "../common/enums";
+import { PageInfo } from "../common/page-info.type";
+import { CreatedApiKey } from "../api-key/api-key.type";
+
+@ObjectType()
+export class Quota {
+  @Field(() => BigIntScalar)
+  hotMemoryBytes!: bigint;
+
+  @Field(() => BigIntScalar)
+  warmMemoryBytes!: bigint;
+
+  @Field(() => BigIntScalar)
+  kvCacheBytes!: bigint;
+
+  @Field(() => BigIntScalar)
+  prefetchBytesPerSecond!: bigint;
+
+  @Field(() => Int, { description: "tokens admitted but not yet generated, summed over the tenant's live completions" })
+  maxOutstandingTokens!: number;
+
+  @Field(() => Int)
+  maxConcurrentRequests!: number;
+
+  @Field(() => Int)
+  requestsPerMinute!: number;
+
+  @Field(() => Int)
+  tokensPerMinute!: number;
+
+  @Field(() => OverQuotaPolicy)
+  overQuotaPolicy!: OverQuotaPolicy;
+}
+
+/** Fields quota, tiers, apiKeys, usage and metrics are resolved by TenantFieldsResolver. */
+@ObjectType()
+export class Tenant {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => Int, { description: "share under weighted fair queueing" })
+  weight!: number;
+
+  @Field(() => Boolean)
+  suspended!: boolean;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+}
+
+@ObjectType()
+export class TenantConnection {
+  @Field(() => [Tenant])
+  nodes!: Tenant[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+
+  @Field(() => Int)
+  totalCount!: number;
+}
+
+@ObjectType()
+export class CreateTenantPayload {
+  @Field(() => Tenant)
+  tenant!: Tenant;
+
+  @Field(() => CreatedApiKey)
+  apiKey!: CreatedApiKey;
+}

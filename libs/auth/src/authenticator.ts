@@ -1,0 +1,169 @@
+import type { Logger } from "pino";
+import { DomainError, err, ok, systemClock, type Clock, type Result } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import type { Redis, RedisKeys } from "@lite/redis";
+import { constantTimeEqual, hashApiKey } from "./api-key";
+import type { Principal } from "./principal";
+
+/**
+ * API key → principal, cached in-process.
+ *
+ * 1. Look the SHA-256 of the presented secret up in the cache, else in PostgreSQL by its
+ *    unique hash (the secret itself is never stored or compared).
+ * 2. Revoked key → UNAUTHENTICATED; key of a suspended tenant → FORBIDDEN TENANT_SUSPENDED.
+ * 3. Revocation and suspension publish an invalidation on Redis pub/sub; every process
+ *    drops the matching entries at once (well within a second). A generation counter
+ *    keeps a lookup that raced an invalidation from re-caching the stale row, and a
+ *    reconnect of the subscriber (messages may have been missed) clears the whole cache.
+ *    The TTL is only a safety net.
+ * 4. lastUsedAt is written at most once per key per `lastUsedThrottleMs` per process.
+ */
+export type Invalidation = { kind: "key"; apiKeyId: string } | { kind: "tenant"; tenantId: string } | { kind: "all" };
+
+interface CacheEntry {
+  hash: string;
+  principal: Principal;
+  revoked: boolean;
+  suspended: boolean;
+  expiresAtMs: number;
+}
+
+export interface AuthenticatorOptions {
+  db: PrismaClient;
+  redis: Redis;
+  keys: RedisKeys;
+  clock?: Clock;
+  log?: Logger;
+  /** positive cache lifetime, ms (default 60 000) */
+  cacheTtlMs?: number;
+  /** minimum interval between lastUsedAt writes per key, ms (default 60 000) */
+  lastUsedThrottleMs?: number;
+  /** bound on cached keys (default 100 000) */
+  maxEntries?: number;
+}
+
+export class Authenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly lastUsedWrites = new Map<string, number>();
+  private readonly listeners = new Set<(inv: Invalidation) => void>();
+  private readonly clock: Clock;
+  private readonly channel: string;
+  private subscriber: Redis | null = null;
+  private generation = 0;
+
+  constructor(private readonly opts: AuthenticatorOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.channel = opts.keys.authInvalidationChannel();
+  }
+
+  /** Subscribe to invalidations; resolves once the subscription is active. */
+  async start(): Promise<void> {
+    const sub = this.opts.redis.duplicate({ connectionName: "auth-invalidation" });
+    this.subscriber = sub;
+    sub.on("message", (channel: string, message: string) => {
+      if (channel !== this.channel) return;
+      try {
+        this.applyLocal(JSON.parse(message) as Invalidation);
+      } catch {
+        this.applyLocal({ kind: "all" });
+      }
+    });
+    let first = true;
+    sub.on("ready", () => {
+      if (!first) this.applyLocal({ kind: "all" });
+      first = false;
+    });
+    await sub.subscribe(this.channel);
+  }
+
+  async stop(): Promise<void> {
+    const sub = this.subscriber;
+    this.subscriber = null;
+    if (sub) sub.disconnect();
+  }
+
+  /** Called for every invalidation applied here (the API closes matching WebSockets). */
+  onInvalidate(listener: (inv: Invalidation) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async authenticate(secret: string | null): Promise<Result<Principal, DomainError>> {
+    if (!secret) return err(new DomainError("UNAUTHENTICATED", "an API key is required", { reason: "MISSING_KEY" }));
+    const hash = hashApiKey(secret);
+    const now = this.clock.nowMs();
+    let entry = this.cache.get(hash);
+    if (entry && entry.expiresAtMs <= now) {
+      this.cache.delete(hash);
+      entry = undefined;
+    }
+    if (!entry) {
+      const generation = this.generation;
+      const row = await this.opts.db.apiKey.findUnique({
+        where: { hash },
+        select: { id: true, hash: true, role: true, tenantId: true, revokedAt: true, tenant: { select: { suspended: true } } },
+      });
+      if (!row || !constantTimeEqual(row.hash, hash)) {
+        return err(new DomainError("UNAUTHENTICATED", "unknown API key", { reason: "UNKNOWN_KEY" }));
+      }
+      entry = {
+        hash,
+        principal: { role: row.role, apiKeyId: row.id, tenantId: row.tenantId },
+        revoked: row.revokedAt !== null,
+        suspended: row.tenant?.suspended ?? false,
+        expiresAtMs: now + (this.opts.cacheTtlMs ?? 60_000),
+      };
+      if (generation === this.generation) this.remember(entry);
+    }
+    if (entry.revoked) return err(new DomainError("UNAUTHENTICATED", "this API key was revoked", { reason: "KEY_REVOKED" }));
+    if (entry.suspended) {
+      return err(new DomainError("FORBIDDEN", "the tenant is suspended", { reason: "TENANT_SUSPENDED" }));
+    }
+    this.touch(entry.principal.apiKeyId, now);
+    return ok(entry.principal);
+  }
+
+  /** Publish an invalidation to every API process (this one included). */
+  async invalidate(inv: Invalidation): Promise<void> {
+    this.applyLocal(inv);
+    await this.opts.redis.publish(this.channel, JSON.stringify(inv));
+  }
+
+  private applyLocal(inv: Invalidation): void {
+    this.generation += 1;
+    if (inv.kind === "all") this.cache.clear();
+    else {
+      for (const [hash, e] of this.cache) {
+        if (inv.kind === "key" ? e.principal.apiKeyId === inv.apiKeyId : e.principal.tenantId === inv.tenantId) {
+          this.cache.delete(hash);
+        }
+      }
+    }
+    for (const l of this.listeners) {
+      try {
+        l(inv);
+      } catch (e) {
+        this.opts.log?.error({ err: e }, "auth invalidation listener failed");
+      }
+    }
+  }
+
+  private remember(entry: CacheEntry): void {
+    const max = this.opts.maxEntries ?? 100_000;
+    if (this.cache.size >= max) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(entry.hash, entry);
+  }
+
+  private touch(apiKeyId: string, now: number): void {
+    const throttle = this.opts.lastUsedThrottleMs ?? 60_000;
+    const last = this.lastUsedWrites.get(apiKeyId);
+    if (last !== undefined && now - last < throttle) return;
+    this.lastUsedWrites.set(apiKeyId, now);
+    this.opts.db.apiKey
+      .updateMany({ where: { id: apiKeyId }, data: { lastUsedAt: new Date(now) } })
+      .catch((e) => this.opts.log?.warn({ err: e }, "could not record lastUsedAt"));
+  }
+}
