@@ -11,6 +11,7 @@ import pino from "pino";
 import { createDb } from "@lite/db";
 import { createRedis, RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
+import { TokenStreams } from "@lite/stream";
 import { createRegistry, createWorkerMetrics } from "@lite/telemetry";
 import { loadWorkerEnv } from "./env";
 import { BatchEngine, errText } from "./engine/batch-engine";
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: env.WORKER_MAX_STALLED,
   });
+  const streams = new TokenStreams({ redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
   const admission = new Admission({ redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
   const registry = createRegistry({ labels: { worker: env.WORKER_ID } });
   const metrics = createWorkerMetrics(registry);
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
       models,
       work: schedulerWorkSource(scheduler, env.WORKER_ID),
       store: prismaCompletionStore(db),
-      tokens: streamTokenSink({ redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS }),
+      tokens: streamTokenSink(streams),
       admission: admissionPort(admission),
       usage: usagePort(db),
       metrics,

@@ -1,6 +1,5 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
-import { badInput, notFound, notImplemented } from "@lite/core";
-import { checkFirst } from "@lite/db";
+import { badInput, notFound } from "@lite/core";
 import type { Role } from "@lite/auth";
 import { Allow, requireOwner, tenantScope } from "../auth/access";
 import { guardedSubscribe } from "../auth/subscription";
@@ -9,10 +8,11 @@ import { CompletionStatus } from "../common/enums";
 import { Completion, CompletionConnection } from "./completion.type";
 import { CompletionInput } from "./completion.input";
 import { TokenEvent } from "./token-event.type";
+import * as completions from "./completion.service";
 
 /**
- * Completion fields: the role and ownership checks are final; the bodies after them
- * answer NOT_IMPLEMENTED until the completions work replaces them.
+ * Completion fields: the role and ownership checks come first (FORBIDDEN by role, then
+ * NOT_FOUND for another tenant's completion); completion.service.ts does the work.
  */
 const TOKENS_ROLES: Role[] = ["ADMIN", "TENANT"];
 
@@ -46,40 +46,38 @@ export class CompletionResolver {
   @Query(() => Completion, { nullable: true })
   @Allow("ADMIN", "TENANT")
   async completion(@Arg("id", () => ID) id: string, @Ctx() ctx: ApiContext): Promise<Completion | null> {
-    await findOwnCompletion(ctx, id);
-    throw notImplemented("completion");
+    return completions.withLiveText(ctx, await findOwnCompletion(ctx, id));
   }
 
   @Query(() => CompletionConnection)
   @Allow("ADMIN", "TENANT")
   async completions(
     @Arg("first", () => Int, { nullable: true, defaultValue: 50 }) first: number,
-    @Arg("after", () => String, { nullable: true }) _after: string | null,
-    @Arg("status", () => CompletionStatus, { nullable: true }) _status: CompletionStatus | null,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Arg("status", () => CompletionStatus, { nullable: true }) status: CompletionStatus | null,
+    @Ctx() ctx: ApiContext,
   ): Promise<CompletionConnection> {
-    checkFirst(first ?? 50);
-    throw notImplemented("completions");
+    return completions.listCompletions(ctx, tenantScope(ctx), first ?? 50, after, status);
   }
 
   @Mutation(() => Completion)
   @Allow("TENANT")
   async createCompletion(@Arg("input", () => CompletionInput) input: CompletionInput, @Ctx() ctx: ApiContext): Promise<Completion> {
     checkCompletionInput(ctx, input);
-    throw notImplemented("createCompletion");
+    return completions.createCompletion(ctx, input);
   }
 
   @Mutation(() => Completion)
   @Allow("ADMIN", "TENANT")
   async cancelCompletion(@Arg("id", () => ID) id: string, @Ctx() ctx: ApiContext): Promise<Completion> {
-    await findOwnCompletion(ctx, id);
-    throw notImplemented("cancelCompletion");
+    return completions.cancelCompletion(ctx, await findOwnCompletion(ctx, id));
   }
 
   @Subscription(() => TokenEvent, {
     description: "tokens of one completion, from `fromIndex` on; replays what was already generated",
     subscribe: guardedSubscribe<{ id: string; fromIndex: number }>(TOKENS_ROLES, "Subscription.completionTokens", async (args, ctx) => {
-      await findOwnCompletion(ctx, args.id);
-      throw notImplemented("completionTokens");
+      const row = await findOwnCompletion(ctx, args.id);
+      return completions.tokenEvents(ctx, row, args.fromIndex ?? 0);
     }),
   })
   @Allow(...TOKENS_ROLES)
