@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       reserve: env.WORKER_HOLD_RESERVE >= 0 ? env.WORKER_HOLD_RESERVE : undefined,
       idlePollMs: env.WORKER_IDLE_POLL_MS,
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+      stepDelayMs: env.WORKER_STEP_DELAY_MS,
     },
     {
       models,

@@ -52,6 +52,8 @@ export interface BatchEngineOptions {
   idlePollMs?: number;
   /** how long stop() lets running sequences finish, ms (default 30000) */
   shutdownGraceMs?: number;
+  /** pause after each decode step, ms (default 0; tests use it to make completions last) */
+  stepDelayMs?: number;
 }
 
 export interface BatchEngineDeps {
@@ -309,6 +311,7 @@ export class BatchEngine {
       }
     }
     this.allocator.retain(new Set([...this.running.values()].map((r) => r.spec.tenantId)));
+    if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs);
   }
 
   private detach(r: Running): void {
