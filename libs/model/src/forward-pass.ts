@@ -3,6 +3,7 @@ import type { ExpertRef } from "./expert-store";
 import type { RoutedExpert } from "./hser-router";
 import type { KvCache } from "./kv-cache";
 import type { ModelCore } from "./model-runtime";
+import { PREFILL_ONNX_MIN_ROWS, prefillAttention } from "./prefill-attention";
 import { addInPlace, gatherRows, rmsNormRows } from "./row-math";
 
 /**
@@ -66,8 +67,14 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[]): Promis
   const rowSeq: number[] = [];
   const rowPos: number[] = [];
   const lastRow: number[] = [];
+  /** first row of each sequence whose prompt attention runs in ONNX (its first step), and its row count */
+  const prefills: { start: number; rows: number }[] = [];
+  const viaTs: boolean[] = [];
   seqs.forEach((s, si) => {
     s.kv.grow(s.firstPos + s.tokens.length);
+    const prefill = s.firstPos === 0 && s.tokens.length >= PREFILL_ONNX_MIN_ROWS;
+    if (prefill) prefills.push({ start: rowSeq.length, rows: s.tokens.length });
+    s.tokens.forEach(() => viaTs.push(!prefill));
     s.tokens.forEach((_, i) => {
       rowSeq.push(si);
       rowPos.push(s.firstPos + i);
@@ -92,8 +99,13 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[]): Promis
     for (let r = 0; r < n; r++) {
       seqs[rowSeq[r]].kv.write(l, rowPos[r], qkv, r * 3 * d + d, qkv, r * 3 * d + 2 * d);
     }
-    // All of a sequence's rows are written before any attends: row p only reads positions ≤ p.
-    for (let r = 0; r < n; r++) seqs[rowSeq[r]].kv.attend(l, rowPos[r], arch.heads, qkv, r * 3 * d, attn, r * d);
+    // Prompts (a sequence's first step): ONNX, one sequence per call, issued together.
+    const onnxAttention =
+      prefills.length === 0 ? undefined : timed(timings, () => Promise.all(prefills.map((p) => prefillAttention(core.attention, qkv, p.start, p.rows, d, attn))));
+    // Other rows (decode): TypeScript. All of a sequence's rows are written before any
+    // attends: row p only reads positions ≤ p.
+    for (let r = 0; r < n; r++) if (viaTs[r]) seqs[rowSeq[r]].kv.attend(l, rowPos[r], arch.heads, qkv, r * 3 * d, attn, r * d);
+    await onnxAttention;
     addInPlace(x, (await timed(timings, () => runRows(dense.attnOut, attn, n, d))).data);
 
     const h2 = rmsNormRows(x, n, d, arch.normEpsilon);

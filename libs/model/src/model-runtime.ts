@@ -6,6 +6,7 @@ import { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertS
 import { HserRouter } from "./hser-router";
 import { readManifest, readVerifiedFile } from "./manifest-loader";
 import { expertParams, type Architecture, type Manifest, type Placement } from "./manifest.schema";
+import { buildAttentionModel } from "./onnx-builder";
 
 export interface ModelRuntimeOptions {
   /** directory holding `<modelName>/manifest.json` (MODEL_DIR; default var/models in apps) */
@@ -68,6 +69,8 @@ export interface ModelCore {
   embedding: ort.InferenceSession;
   layers: { qkv: ort.InferenceSession; attnOut: ort.InferenceSession; router: ort.InferenceSession }[];
   lmHead: ort.InferenceSession;
+  /** causal attention over a prompt (no weights; built in memory, shared by every layer) */
+  attention: ort.InferenceSession;
   tokenizer: Tokenizer;
   samplable: number[];
   kvBlockTokens: number;
@@ -139,6 +142,7 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
       m.dense.layers.map(async (l) => ({ qkv: await session(l.qkv), attnOut: await session(l.attnOut), router: await session(l.router) })),
     ),
     lmHead: await session(m.dense.lmHead),
+    attention: await ort.InferenceSession.create(buildAttentionModel(arch.dModel, arch.heads), sessionOptions),
     tokenizer: createByteTokenizer(arch.bosToken, arch.eosToken),
     samplable: samplableTokens(arch.eosToken),
     kvBlockTokens: opts.kvBlockTokens ?? 16,
@@ -165,7 +169,7 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
       if (closed) return;
       closed = true;
       await core.store.close();
-      const dense = [core.embedding, core.lmHead, ...core.layers.flatMap((l) => [l.qkv, l.attnOut, l.router])];
+      const dense = [core.embedding, core.lmHead, core.attention, ...core.layers.flatMap((l) => [l.qkv, l.attnOut, l.router])];
       await Promise.all(dense.map((s) => s.release()));
     },
   };

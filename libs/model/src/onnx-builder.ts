@@ -25,14 +25,14 @@ function onnxModelType(): protobuf.Type {
 interface TensorInit {
   name: string;
   dims: number[];
-  data: Float32Array;
+  data: Float32Array | BigInt64Array;
 }
 
 interface NodeSpec {
   op: string;
   inputs: string[];
   outputs: string[];
-  attributes?: { name: string; s?: string; i?: number }[];
+  attributes?: { name: string; s?: string; i?: number; ints?: number[] }[];
 }
 
 interface GraphSpec {
@@ -55,8 +55,8 @@ function valueInfo(v: { name: string; elemType: number; dims: (number | string)[
   };
 }
 
-/** Raw little-endian float32 bytes (ONNX raw_data is little-endian, as is every host we run on). */
-function rawFloats(data: Float32Array): Buffer {
+/** Raw little-endian bytes (ONNX raw_data is little-endian, as is every host we run on). */
+function rawFloats(data: Float32Array | BigInt64Array): Buffer {
   if (os.endianness() !== "LE") throw new Error("onnx-builder: big-endian hosts are not supported");
   return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
@@ -78,13 +78,15 @@ export function encodeModel(graph: GraphSpec): Buffer {
         attribute: (n.attributes ?? []).map((a) =>
           a.s !== undefined
             ? { name: a.name, type: 3, s: Buffer.from(a.s, "utf8") }
-            : { name: a.name, type: 2, i: a.i ?? 0 },
+            : a.ints !== undefined
+              ? { name: a.name, type: 7, ints: a.ints }
+              : { name: a.name, type: 2, i: a.i ?? 0 },
         ),
       })),
       initializer: graph.initializers.map((t) => ({
         name: t.name,
         dims: t.dims,
-        dataType: FLOAT,
+        dataType: t.data instanceof BigInt64Array ? INT64 : FLOAT,
         rawData: rawFloats(t.data),
       })),
       input: graph.inputs.map(valueInfo),
@@ -172,6 +174,50 @@ export function buildEmbeddingModel(
     initializers: [
       { name: "E", dims: [vocab, dModel], data: tokenTable },
       { name: "P", dims: [maxContext, dModel], data: posTable },
+    ],
+  });
+}
+
+/**
+ * Causal attention of one sequence's prompt rows (no weights: built in memory at load, not
+ * a model file). Inputs: q [C, d] (a chunk of query rows), k and v [T, d] (keys and values
+ * of positions 0..T-1), mask [C, T] (0 where the key is visible, a large negative number
+ * where it is in the future). Output y [C, d]:
+ *   per head: softmax(q·kᵀ · scale + mask) · v   (Transpose, MatMul, Mul, Add, Softmax).
+ * Which rows go into one call depends only on the sequence's prompt length (see
+ * prefill-attention.ts), never on the batch.
+ */
+export function buildAttentionModel(dModel: number, heads: number): Buffer {
+  const hd = dModel / heads;
+  if (!Number.isInteger(hd)) throw new Error("onnx-builder: dModel must be a multiple of heads");
+  return encodeModel({
+    name: `causal-attention-d${dModel}-h${heads}`,
+    inputs: [
+      { name: "q", elemType: FLOAT, dims: ["C", dModel] },
+      { name: "k", elemType: FLOAT, dims: ["T", dModel] },
+      { name: "v", elemType: FLOAT, dims: ["T", dModel] },
+      { name: "mask", elemType: FLOAT, dims: ["C", "T"] },
+    ],
+    outputs: [{ name: "y", elemType: FLOAT, dims: ["C", dModel] }],
+    nodes: [
+      { op: "Reshape", inputs: ["q", "split"], outputs: ["q3"] },
+      { op: "Transpose", inputs: ["q3"], outputs: ["qh"], attributes: [{ name: "perm", ints: [1, 0, 2] }] }, // [H, C, hd]
+      { op: "Reshape", inputs: ["k", "split"], outputs: ["k3"] },
+      { op: "Transpose", inputs: ["k3"], outputs: ["kt"], attributes: [{ name: "perm", ints: [1, 2, 0] }] }, // [H, hd, T]
+      { op: "Reshape", inputs: ["v", "split"], outputs: ["v3"] },
+      { op: "Transpose", inputs: ["v3"], outputs: ["vh"], attributes: [{ name: "perm", ints: [1, 0, 2] }] }, // [H, T, hd]
+      { op: "MatMul", inputs: ["qh", "kt"], outputs: ["s0"] }, // [H, C, T]
+      { op: "Mul", inputs: ["s0", "scale"], outputs: ["s1"] },
+      { op: "Add", inputs: ["s1", "mask"], outputs: ["s2"] },
+      { op: "Softmax", inputs: ["s2"], outputs: ["p"], attributes: [{ name: "axis", i: -1 }] },
+      { op: "MatMul", inputs: ["p", "vh"], outputs: ["o0"] }, // [H, C, hd]
+      { op: "Transpose", inputs: ["o0"], outputs: ["o1"], attributes: [{ name: "perm", ints: [1, 0, 2] }] }, // [C, H, hd]
+      { op: "Reshape", inputs: ["o1", "merge"], outputs: ["y"] },
+    ],
+    initializers: [
+      { name: "split", dims: [3], data: BigInt64Array.from([0n, BigInt(heads), BigInt(hd)]) },
+      { name: "merge", dims: [2], data: BigInt64Array.from([0n, BigInt(dModel)]) },
+      { name: "scale", dims: [], data: Float32Array.of(1 / Math.sqrt(hd)) },
     ],
   });
 }
