@@ -1,0 +1,68 @@
+import { parseTenantCounter } from "@lite/telemetry";
+import { CREATE_COMPLETION } from "../../libs/testing/src/gql-client";
+import { startStack, type Stack } from "./support/stack";
+
+/**
+ * Two tenants of weights 1 and 3, both backlogged, share one worker: over a window in which
+ * both still have queued work, their output tokens split 1:3 (±10%). Tokens are counted by
+ * the worker's own per-tenant counter (lite_tokens_generated_total on WORKER_METRICS_PORT).
+ */
+describe("weighted fairness in tokens", () => {
+  let stack: Stack;
+  let metricsUrl: string;
+  beforeAll(async () => {
+    stack = await startStack({ workers: 0 });
+    const w = await stack.spawnWorker({ batchSize: 4, env: { WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "5" } });
+    const port = /"metricsPort":(\d+)/.exec(w.output())?.[1];
+    metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  }, 60000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it("two backlogged tenants of weights 1 and 3 get output tokens within ±10% of 1:3", async () => {
+    const quota = { maxConcurrentRequests: 1000, requestsPerMinute: 100000, maxOutstandingTokens: 10_000_000, tokensPerMinute: 100_000_000 };
+    const light = await stack.tenant({ weight: 1, quota });
+    const heavy = await stack.tenant({ weight: 3, quota });
+    // Long completions for the weight-1 tenant, short ones for the weight-3 tenant: slots must
+    // still follow the weights, in tokens.
+    const submit = (t: typeof light, n: number, maxTokens: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          t.http.ok(CREATE_COMPLETION, { input: { prompt: `p${i}`, maxTokens, mode: "FAST", seed: String(i), temperature: 0.8 } }),
+        ),
+      );
+    const submitted = Date.now();
+    await Promise.all([submit(light, 12, 150), submit(heavy, 60, 40)]);
+    process.stderr.write(`fairness e2e: submitted 72 completions in ${Date.now() - submitted} ms\n`);
+
+    const sample = async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      const tokens = parseTenantCounter(text, "lite_tokens_generated_total");
+      const queued = await Promise.all(
+        [light, heavy].map((t) => stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "QUEUED" } })),
+      );
+      return { at: Date.now(), light: tokens.get(light.tenantId) ?? 0, heavy: tokens.get(heavy.tenantId) ?? 0, backlogged: queued.every((q) => q >= 2) };
+    };
+    // skip the first second (start-up), then sample while both stay backlogged
+    await new Promise((r) => setTimeout(r, 1000));
+    const first = await sample();
+    expect(first.backlogged).toBe(true);
+    let last = first;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const s = await sample();
+      if (!s.backlogged || s.at - first.at > 4000) break;
+      last = s;
+    }
+    const lightTokens = last.light - first.light;
+    const heavyTokens = last.heavy - first.heavy;
+    expect(lightTokens + heavyTokens).toBeGreaterThan(400);
+    const ratio = heavyTokens / lightTokens;
+    process.stderr.write(`fairness e2e: window ${last.at - first.at} ms, light ${lightTokens} tokens, heavy ${heavyTokens} tokens, ratio ${ratio.toFixed(3)}\n`);
+    // 1:3 within ±10%: each tenant's share of the tokens within 10% of its weight share
+    const heavyShare = heavyTokens / (heavyTokens + lightTokens);
+    expect(Math.abs(heavyShare - 0.75) / 0.75).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(1 - heavyShare - 0.25) / 0.25).toBeLessThanOrEqual(0.1);
+  }, 90000);
+});
