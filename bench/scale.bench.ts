@@ -112,7 +112,12 @@ interface Sample {
   commands: number;
 }
 
-async function sample(admin: Redis, dispatches: number, concurrency: number, cycle: (lat?: number[]) => Promise<void>): Promise<Sample> {
+async function sample(
+  admin: Redis,
+  dispatches: number,
+  concurrency: number,
+  cycle: (lat?: number[]) => Promise<void>,
+): Promise<Sample> {
   const nextUs: number[] = [];
   const c0 = await commandCount(admin);
   const t0 = performance.now();
@@ -139,7 +144,11 @@ function toCell(tenants: number, concurrency: number, samples: Sample[]): Cell {
   };
 }
 
-async function measureAll(redisUrl: string, admin: Redis, log: (m: string) => void): Promise<{ baseline: Cell[]; cells: Cell[] }> {
+async function measureAll(
+  redisUrl: string,
+  admin: Redis,
+  log: (m: string) => void,
+): Promise<{ baseline: Cell[]; cells: Cell[] }> {
   const setups: Setup[] = [];
   const fifo = await fifoSetup(redisUrl);
   try {
@@ -159,7 +168,8 @@ async function measureAll(redisUrl: string, admin: Redis, log: (m: string) => vo
       for (const st of setups) await inParallel(WARMUP, concurrency, () => schedCycle(st)());
       for (let r = 0; r < ROUNDS; r++) {
         add(`1/${concurrency}`, await sample(admin, DISPATCHES / ROUNDS, concurrency, fifo.cycle));
-        for (const st of setups) add(`${st.tenants}/${concurrency}`, await sample(admin, DISPATCHES / ROUNDS, concurrency, schedCycle(st)));
+        for (const st of setups)
+          add(`${st.tenants}/${concurrency}`, await sample(admin, DISPATCHES / ROUNDS, concurrency, schedCycle(st)));
       }
       log(`scale: concurrency ${concurrency} measured`);
     }
@@ -179,7 +189,9 @@ async function measureAll(redisUrl: string, admin: Redis, log: (m: string) => vo
 }
 
 /** Baseline: one plain BullMQ queue, no fairness, same loop shape. */
-async function fifoSetup(redisUrl: string): Promise<{ cycle: (lat?: number[]) => Promise<void>; close: () => Promise<void> }> {
+async function fifoSetup(
+  redisUrl: string,
+): Promise<{ cycle: (lat?: number[]) => Promise<void>; close: () => Promise<void> }> {
   const prefix = `bench-scale-fifo-${randomBytes(4).toString("hex")}`;
   const bull = createRedis({ url: redisUrl, forBullmq: true });
   const queue = new Queue("fifo", { connection: bull, prefix });
@@ -187,7 +199,11 @@ async function fifoSetup(redisUrl: string): Promise<{ cycle: (lat?: number[]) =>
   const total = (WARMUP + DISPATCHES) * CONCURRENCY.length + 10;
   for (let i = 0; i < total; i += 1000) {
     await queue.addBulk(
-      Array.from({ length: Math.min(1000, total - i) }, (_, k) => ({ name: "c", data: job("ten_fifo", i + k), opts: { removeOnComplete: true } })),
+      Array.from({ length: Math.min(1000, total - i) }, (_, k) => ({
+        name: "c",
+        data: job("ten_fifo", i + k),
+        opts: { removeOnComplete: true },
+      })),
     );
   }
   let token = 0;
@@ -211,7 +227,8 @@ async function fifoSetup(redisUrl: string): Promise<{ cycle: (lat?: number[]) =>
 
 export const bench: Benchmark = {
   name: "scale",
-  description: "fair-scheduler dispatch throughput and per-dispatch cost with 10, 1,000 and 10,000 tenants holding queued work",
+  description:
+    "fair-scheduler dispatch throughput and per-dispatch cost with 10, 1,000 and 10,000 tenants holding queued work",
   async run(ctx: BenchContext): Promise<BenchResult> {
     const dataDir = path.join(ctx.rootDir, "var", `bench-scale-${process.pid}`);
     fs.mkdirSync(dataDir, { recursive: true });
@@ -228,7 +245,9 @@ export const bench: Benchmark = {
         concurrency: c,
         throughput10kOver10: Number((at(10000, c).dispatchesPerSecond / at(10, c).dispatchesPerSecond).toFixed(3)),
         throughput1kOver10: Number((at(1000, c).dispatchesPerSecond / at(10, c).dispatchesPerSecond).toFixed(3)),
-        fairOverSingleQueue: Number((at(10, c).dispatchesPerSecond / baseline.find((b) => b.concurrency === c)!.dispatchesPerSecond).toFixed(3)),
+        fairOverSingleQueue: Number(
+          (at(10, c).dispatchesPerSecond / baseline.find((b) => b.concurrency === c)!.dispatchesPerSecond).toFixed(3),
+        ),
       }));
       const pass = ratios.every((r) => r.throughput10kOver10 >= 0.5);
       const row = (x: Cell, label: string) =>

@@ -4,7 +4,12 @@ import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { createTestEnv, type TestEnv } from "@lite/testing";
 import { Admission, type TenantLimits } from "./admission";
 
-const BIG: TenantLimits = { requestsPerMinute: 1e6, tokensPerMinute: 1e9, maxConcurrentRequests: 1e6, maxOutstandingTokens: 1e9 };
+const BIG: TenantLimits = {
+  requestsPerMinute: 1e6,
+  tokensPerMinute: 1e9,
+  maxConcurrentRequests: 1e6,
+  maxOutstandingTokens: 1e9,
+};
 
 let env: TestEnv;
 let n = 0;
@@ -29,7 +34,10 @@ describe("Admission limits, each exactly at and over the limit", () => {
     const { adm, clock } = make();
     const t = tenant();
     const limits = { ...BIG, requestsPerMinute: 5 };
-    for (let i = 0; i < 5; i++) expect((await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 1, costWeight: 1, limits })).ok).toBe(true);
+    for (let i = 0; i < 5; i++)
+      expect((await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 1, costWeight: 1, limits })).ok).toBe(
+        true,
+      );
     const r = await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 1, costWeight: 1, limits });
     expect(r).toEqual({ ok: false, error: { code: "RATE_LIMITED", limit: "requestsPerMinute", retryAfterMs: 12000 } });
     clock.advance(11999);
@@ -51,7 +59,10 @@ describe("Admission limits, each exactly at and over the limit", () => {
     expect(r).toEqual({ ok: false, error: { code: "RATE_LIMITED", limit: "tokensPerMinute", retryAfterMs: 6000 } });
     // a smaller TierSet (cost 1 → 4 tokens) still does not fit: 2400 ms
     const smaller = await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 4, costWeight: 1, limits });
-    expect(smaller).toEqual({ ok: false, error: { code: "RATE_LIMITED", limit: "tokensPerMinute", retryAfterMs: 2400 } });
+    expect(smaller).toEqual({
+      ok: false,
+      error: { code: "RATE_LIMITED", limit: "tokensPerMinute", retryAfterMs: 2400 },
+    });
     clock.advance(2400);
     expect((await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 4, costWeight: 1, limits })).ok).toBe(true);
   });
@@ -73,9 +84,13 @@ describe("Admission limits, each exactly at and over the limit", () => {
     const t = tenant();
     const limits = { ...BIG, maxConcurrentRequests: 3 };
     const ids = [cmp(), cmp(), cmp()];
-    for (const id of ids) expect((await adm.admit({ tenantId: t, completionId: id, maxTokens: 1, costWeight: 1, limits })).ok).toBe(true);
+    for (const id of ids)
+      expect((await adm.admit({ tenantId: t, completionId: id, maxTokens: 1, costWeight: 1, limits })).ok).toBe(true);
     const r = await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 1, costWeight: 1, limits });
-    expect(r).toEqual({ ok: false, error: { code: "QUOTA_EXCEEDED", limit: "maxConcurrentRequests", retryAfterMs: 1500 } });
+    expect(r).toEqual({
+      ok: false,
+      error: { code: "QUOTA_EXCEEDED", limit: "maxConcurrentRequests", retryAfterMs: 1500 },
+    });
     await adm.settle(t, ids[0], 1);
     expect((await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 1, costWeight: 1, limits })).ok).toBe(true);
     expect((await adm.usage(t)).concurrent).toBe(3);
@@ -89,7 +104,10 @@ describe("Admission limits, each exactly at and over the limit", () => {
     expect((await adm.admit({ tenantId: t, completionId: first, maxTokens: 10, costWeight: 3, limits })).ok).toBe(true); // 30
     expect((await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 70, costWeight: 1, limits })).ok).toBe(true); // 100
     const r = await adm.admit({ tenantId: t, completionId: cmp(), maxTokens: 1, costWeight: 1, limits });
-    expect(r).toEqual({ ok: false, error: { code: "QUOTA_EXCEEDED", limit: "maxOutstandingTokens", retryAfterMs: 1000 } });
+    expect(r).toEqual({
+      ok: false,
+      error: { code: "QUOTA_EXCEEDED", limit: "maxOutstandingTokens", retryAfterMs: 1000 },
+    });
     await adm.progress(t, first, 1); // 3 released
     expect((await adm.usage(t)).outstandingTokens).toBe(97);
     await adm.progress(t, first, 1); // same running total: nothing more
@@ -107,11 +125,17 @@ describe("Admission limits, each exactly at and over the limit", () => {
     const adm = new Admission({ redis: env.redis, keys, maxQueuedTokens: 50, clock, quotaRetryAfterMs: 2000 });
     const [a, b] = [tenant(), tenant()];
     const limits = { ...BIG, requestsPerMinute: 3 };
-    for (let i = 0; i < 3; i++) expect((await adm.admit({ tenantId: a, completionId: cmp(), maxTokens: 10, costWeight: 1, limits })).ok).toBe(true);
+    for (let i = 0; i < 3; i++)
+      expect((await adm.admit({ tenantId: a, completionId: cmp(), maxTokens: 10, costWeight: 1, limits })).ok).toBe(
+        true,
+      );
     const b1 = cmp();
     expect((await adm.admit({ tenantId: b, completionId: b1, maxTokens: 10, costWeight: 2, limits })).ok).toBe(true); // 50 exactly
     const refused = await adm.admit({ tenantId: b, completionId: cmp(), maxTokens: 1, costWeight: 1, limits });
-    expect(refused).toEqual({ ok: false, error: { code: "UNAVAILABLE", limit: "globalQueuedTokens", retryAfterMs: 2000 } });
+    expect(refused).toEqual({
+      ok: false,
+      error: { code: "UNAVAILABLE", limit: "globalQueuedTokens", retryAfterMs: 2000 },
+    });
     expect(await adm.usage(b)).toEqual({ concurrent: 1, outstandingTokens: 20, queuedTokensGlobal: 50 });
     // the refused request did not consume B's requests bucket: 2 more fit once there is room
     await adm.settle(b, b1, 0);
@@ -127,8 +151,14 @@ describe("Admission idempotency", () => {
     const t = tenant();
     const id = cmp();
     const limits = { ...BIG, maxConcurrentRequests: 2 };
-    expect(await adm.admit({ tenantId: t, completionId: id, maxTokens: 10, costWeight: 1, limits })).toEqual({ ok: true, value: { reservedTokens: 10 } });
-    expect(await adm.admit({ tenantId: t, completionId: id, maxTokens: 10, costWeight: 1, limits })).toEqual({ ok: true, value: { reservedTokens: 10 } });
+    expect(await adm.admit({ tenantId: t, completionId: id, maxTokens: 10, costWeight: 1, limits })).toEqual({
+      ok: true,
+      value: { reservedTokens: 10 },
+    });
+    expect(await adm.admit({ tenantId: t, completionId: id, maxTokens: 10, costWeight: 1, limits })).toEqual({
+      ok: true,
+      value: { reservedTokens: 10 },
+    });
     expect(await adm.usage(t)).toMatchObject({ concurrent: 1, outstandingTokens: 10 });
     const other = cmp();
     expect((await adm.admit({ tenantId: t, completionId: other, maxTokens: 10, costWeight: 1, limits })).ok).toBe(true);
@@ -155,10 +185,16 @@ describe("Admission under concurrency", () => {
       const limits = { ...BIG, maxConcurrentRequests: 10 };
       const admissions = clients.map((redis) => new Admission({ redis, keys: env.keys, maxQueuedTokens: 1e9 }));
       await Promise.all(clients.map((c) => c.ping()));
-      const results = await Promise.all(admissions.map((a, i) => a.admit({ tenantId: t, completionId: `cmp_race${n}_${i}`, maxTokens: 5, costWeight: 1, limits })));
+      const results = await Promise.all(
+        admissions.map((a, i) =>
+          a.admit({ tenantId: t, completionId: `cmp_race${n}_${i}`, maxTokens: 5, costWeight: 1, limits }),
+        ),
+      );
       const admitted = results.filter((r) => r.ok).length;
       expect(admitted).toBe(10);
-      for (const r of results) if (!r.ok) expect(r.error).toEqual({ code: "QUOTA_EXCEEDED", limit: "maxConcurrentRequests", retryAfterMs: 1000 });
+      for (const r of results)
+        if (!r.ok)
+          expect(r.error).toEqual({ code: "QUOTA_EXCEEDED", limit: "maxConcurrentRequests", retryAfterMs: 1000 });
       expect(await admissions[0].usage(t)).toMatchObject({ concurrent: 10, outstandingTokens: 50 });
     } finally {
       for (const c of clients) c.disconnect();
@@ -174,37 +210,52 @@ describe("Admission under concurrency", () => {
       cw: fc.constantFrom(1, 1.5, 3),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }), async (batches) => {
-        const keys = new RedisKeys(`${env.redisPrefix}-prop${++run}`);
-        const adm = new Admission({ redis: env.redis, keys, maxQueuedTokens: 150 });
-        const tenants = ["ten_p1", "ten_p2"];
-        const limits: TenantLimits = { requestsPerMinute: 1000, tokensPerMinute: 1e6, maxConcurrentRequests: 3, maxOutstandingTokens: 100 };
-        const id = (c: number) => `cmp_${c}`;
-        const t = (c: number) => tenants[c % 2];
-        for (const batch of batches) {
-          // each batch runs concurrently: an arbitrary interleaving of its scripts
-          await Promise.all(
-            batch.map((o) =>
-              o.kind === "admit"
-                ? adm.admit({ tenantId: t(o.c), completionId: id(o.c), maxTokens: Math.max(1, o.tokens), costWeight: o.cw, limits })
-                : o.kind === "progress"
-                  ? adm.progress(t(o.c), id(o.c), o.tokens)
-                  : adm.settle(t(o.c), id(o.c), o.tokens),
-            ),
-          );
-          for (const tn of tenants) {
-            const u = await adm.usage(tn);
-            expect(u.concurrent).toBeGreaterThanOrEqual(0);
-            expect(u.concurrent).toBeLessThanOrEqual(limits.maxConcurrentRequests);
-            expect(u.outstandingTokens).toBeGreaterThanOrEqual(0);
-            expect(u.outstandingTokens).toBeLessThanOrEqual(limits.maxOutstandingTokens);
-            expect(u.queuedTokensGlobal).toBeLessThanOrEqual(150);
+      fc.asyncProperty(
+        fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
+        async (batches) => {
+          const keys = new RedisKeys(`${env.redisPrefix}-prop${++run}`);
+          const adm = new Admission({ redis: env.redis, keys, maxQueuedTokens: 150 });
+          const tenants = ["ten_p1", "ten_p2"];
+          const limits: TenantLimits = {
+            requestsPerMinute: 1000,
+            tokensPerMinute: 1e6,
+            maxConcurrentRequests: 3,
+            maxOutstandingTokens: 100,
+          };
+          const id = (c: number) => `cmp_${c}`;
+          const t = (c: number) => tenants[c % 2];
+          for (const batch of batches) {
+            // each batch runs concurrently: an arbitrary interleaving of its scripts
+            await Promise.all(
+              batch.map((o) =>
+                o.kind === "admit"
+                  ? adm.admit({
+                      tenantId: t(o.c),
+                      completionId: id(o.c),
+                      maxTokens: Math.max(1, o.tokens),
+                      costWeight: o.cw,
+                      limits,
+                    })
+                  : o.kind === "progress"
+                    ? adm.progress(t(o.c), id(o.c), o.tokens)
+                    : adm.settle(t(o.c), id(o.c), o.tokens),
+              ),
+            );
+            for (const tn of tenants) {
+              const u = await adm.usage(tn);
+              expect(u.concurrent).toBeGreaterThanOrEqual(0);
+              expect(u.concurrent).toBeLessThanOrEqual(limits.maxConcurrentRequests);
+              expect(u.outstandingTokens).toBeGreaterThanOrEqual(0);
+              expect(u.outstandingTokens).toBeLessThanOrEqual(limits.maxOutstandingTokens);
+              expect(u.queuedTokensGlobal).toBeLessThanOrEqual(150);
+            }
           }
-        }
-        await Promise.all([0, 1, 2, 3, 4, 5].map((c) => adm.settle(t(c), id(c), 7)));
-        for (const tn of tenants) expect(await adm.usage(tn)).toEqual({ concurrent: 0, outstandingTokens: 0, queuedTokensGlobal: 0 });
-        expect(await env.redis.hlen(keys.globalQueuedContributions())).toBe(0);
-      }),
+          await Promise.all([0, 1, 2, 3, 4, 5].map((c) => adm.settle(t(c), id(c), 7)));
+          for (const tn of tenants)
+            expect(await adm.usage(tn)).toEqual({ concurrent: 0, outstandingTokens: 0, queuedTokensGlobal: 0 });
+          expect(await env.redis.hlen(keys.globalQueuedContributions())).toBe(0);
+        },
+      ),
       { numRuns: 60 },
     );
   });

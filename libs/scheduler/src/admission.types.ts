@@ -11,11 +11,7 @@ export interface TenantLimits {
 }
 
 export type AdmissionLimit =
-  | "requestsPerMinute"
-  | "tokensPerMinute"
-  | "maxConcurrentRequests"
-  | "maxOutstandingTokens"
-  | "globalQueuedTokens";
+  "requestsPerMinute" | "tokensPerMinute" | "maxConcurrentRequests" | "maxOutstandingTokens" | "globalQueuedTokens";
 
 export type AdmissionRefusal = {
   code: "RATE_LIMITED" | "QUOTA_EXCEEDED" | "UNAVAILABLE";

@@ -32,10 +32,22 @@ function scheduler(keys: RedisKeys, lockDurationMs: number): FairScheduler {
 }
 
 function child(prefix: string, mode: "drain" | "hold", lockMs: number) {
-  const c = spawn(process.execPath, ["-r", "./scripts/register.js", path.join(__dirname, "testing", "dispatch-child.ts"), env.redisUrl, prefix, mode, String(lockMs)], {
-    cwd: root,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+  const c = spawn(
+    process.execPath,
+    [
+      "-r",
+      "./scripts/register.js",
+      path.join(__dirname, "testing", "dispatch-child.ts"),
+      env.redisUrl,
+      prefix,
+      mode,
+      String(lockMs),
+    ],
+    {
+      cwd: root,
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
   children.push(c);
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
@@ -59,7 +71,21 @@ function child(prefix: string, mode: "drain" | "hold", lockMs: number) {
 }
 
 function job(tenantId: string, completionId: string): CompletionJob {
-  return { version: 1, completionId, tenantId, modelName: "m", prompt: "p", seed: "1", tierIds: ["t0"], mode: "FAST", temperature: 0, maxTokens: 8, costWeight: 1, degraded: false, enqueuedAtMs: 0 };
+  return {
+    version: 1,
+    completionId,
+    tenantId,
+    modelName: "m",
+    prompt: "p",
+    seed: "1",
+    tierIds: ["t0"],
+    mode: "FAST",
+    temperature: 0,
+    maxTokens: 8,
+    costWeight: 1,
+    degraded: false,
+    enqueuedAtMs: 0,
+  };
 }
 
 test("two dispatcher processes racing over 400 jobs of 8 tenants hand out every job exactly once", async () => {

@@ -130,7 +130,10 @@ export class FairScheduler {
       await this.index.touchActive(pick.tenantId);
       const parsed = CompletionJob.safeParse(bullJob.data);
       if (!parsed.success) {
-        this.opts.log?.error({ tenantId: pick.tenantId, jobId: bullJob.id }, "job payload does not match CompletionJob; failed");
+        this.opts.log?.error(
+          { tenantId: pick.tenantId, jobId: bullJob.id },
+          "job payload does not match CompletionJob; failed",
+        );
         await bullJob.moveToFailed(new Error(`invalid CompletionJob payload: ${parsed.error.message}`), token, false);
         continue;
       }
@@ -154,7 +157,12 @@ export class FairScheduler {
 
   /** Removes a waiting job, or flags a running one (the worker polls isCancelled). */
   async cancel(tenantId: string, completionId: string): Promise<"removed" | "running" | "absent"> {
-    await this.opts.redis.set(this.opts.keys.cancelFlag(tenantId, completionId), "1", "EX", this.opts.cancelFlagTtlSeconds ?? 86400);
+    await this.opts.redis.set(
+      this.opts.keys.cancelFlag(tenantId, completionId),
+      "1",
+      "EX",
+      this.opts.cancelFlagTtlSeconds ?? 86400,
+    );
     const handle = this.queues.get(tenantId);
     const state = await handle.queue.getJobState(completionId);
     switch (state) {
@@ -193,19 +201,22 @@ export class FairScheduler {
   private startBackground(): void {
     this.sweeper.start();
     if ((this.opts.autoExtendLocks ?? true) && !this.renewTimer) {
-      this.renewTimer = setInterval(() => {
-        for (const d of this.held) {
-          d.extendLock().then(
-            (ok) => {
-              if (!ok) {
-                this.held.delete(d);
-                this.opts.log?.warn({ tenantId: d.tenantId, completionId: d.completionId }, "lock lost");
-              }
-            },
-            (e) => this.opts.log?.warn({ err: e, completionId: d.completionId }, "lock renewal failed"),
-          );
-        }
-      }, Math.max(10, Math.floor(this.lockDurationMs / 2)));
+      this.renewTimer = setInterval(
+        () => {
+          for (const d of this.held) {
+            d.extendLock().then(
+              (ok) => {
+                if (!ok) {
+                  this.held.delete(d);
+                  this.opts.log?.warn({ tenantId: d.tenantId, completionId: d.completionId }, "lock lost");
+                }
+              },
+              (e) => this.opts.log?.warn({ err: e, completionId: d.completionId }, "lock renewal failed"),
+            );
+          }
+        },
+        Math.max(10, Math.floor(this.lockDurationMs / 2)),
+      );
       this.renewTimer.unref();
     }
   }

@@ -30,7 +30,8 @@ function readDir(dir: string) {
 export function loadLuaCommands<N extends string>(redis: Redis, dir: string, prefix: string): Record<N, LuaCommand> {
   const out: Record<string, LuaCommand> = {};
   for (const { name, numKeys, lua } of readDir(dir)) {
-    const command = prefix + name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/^./, (c) => c.toUpperCase());
+    const command =
+      prefix + name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/^./, (c) => c.toUpperCase());
     const r = redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>;
     if (typeof r[command] !== "function") redis.defineCommand(command, { numberOfKeys: numKeys, lua });
     out[name] = (keys, args) => {

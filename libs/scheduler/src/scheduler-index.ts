@@ -94,12 +94,17 @@ export class SchedulerIndex {
 
   async charge(tenantId: string, costWeightedTokens: number): Promise<number> {
     const k = this.keys;
-    return num(await this.lua["sched-charge"]([k.schedReady(), k.schedVtime(), k.schedWeight()], [tenantId, costWeightedTokens]));
+    return num(
+      await this.lua["sched-charge"]([k.schedReady(), k.schedVtime(), k.schedWeight()], [tenantId, costWeightedTokens]),
+    );
   }
 
   async touchActive(tenantId: string): Promise<void> {
     const k = this.keys;
-    await this.lua["sched-active-touch"]([k.schedActive(), k.schedActiveSeq(), k.schedActiveCounter()], [this.now(), tenantId]);
+    await this.lua["sched-active-touch"](
+      [k.schedActive(), k.schedActiveSeq(), k.schedActiveCounter()],
+      [this.now(), tenantId],
+    );
   }
 
   /** All tenants in the active index (paged internally), with the redis time of the listing. */
@@ -108,9 +113,10 @@ export class SchedulerIndex {
     const entries: ActiveEntry[] = [];
     let nowMs = 0;
     for (let offset = 0; ; offset += pageSize) {
-      const r = (await this.lua["sched-active-list"]([k.schedActive(), k.schedActiveSeq()], [this.now(), offset, pageSize])) as Array<
-        string | number
-      >;
+      const r = (await this.lua["sched-active-list"](
+        [k.schedActive(), k.schedActiveSeq()],
+        [this.now(), offset, pageSize],
+      )) as Array<string | number>;
       if (offset === 0) nowMs = num(r[0]);
       for (let i = 1; i + 2 < r.length + 1; i += 3) {
         entries.push({ tenantId: String(r[i]), registeredAtMs: num(r[i + 1]), registration: String(r[i + 2]) });
@@ -121,7 +127,10 @@ export class SchedulerIndex {
   }
 
   async pruneActive(tenantId: string, registration: string): Promise<boolean> {
-    const r = await this.lua["sched-active-prune"]([this.keys.schedActive(), this.keys.schedActiveSeq()], [tenantId, registration]);
+    const r = await this.lua["sched-active-prune"](
+      [this.keys.schedActive(), this.keys.schedActiveSeq()],
+      [tenantId, registration],
+    );
     return num(r) === 1;
   }
 

@@ -23,7 +23,14 @@ function make(opts: Partial<ConstructorParameters<typeof TokenStreams>[0]> = {})
   return s;
 }
 
-const tok = (index: number): TokenEvent => ({ version: 1, index, tokenId: 100 + index, text: `t${index}`, done: false, finishReason: null });
+const tok = (index: number): TokenEvent => ({
+  version: 1,
+  index,
+  tokenId: 100 + index,
+  text: `t${index}`,
+  done: false,
+  finishReason: null,
+});
 const fin = (index: number, finishReason: TokenEvent["finishReason"] = "STOP"): TokenEvent => ({
   version: 1,
   index,
@@ -119,8 +126,12 @@ test("expiry: safety TTL while running, STREAM_TTL_SECONDS after done, then STRE
   expect(await s.exists(T, id)).toBe(false);
   expect(await s.lastIndex(T, id)).toBe(-1);
   // the caller knows the completion is finished: absent means expired
-  await expect(collect(s.read(T, id, 0, undefined, { ifAbsent: "expired" }))).rejects.toBeInstanceOf(StreamExpiredError);
-  await expect(collect(s.read(T, id, 0, undefined, { ifAbsent: "expired" }))).rejects.toMatchObject({ code: "STREAM_EXPIRED" });
+  await expect(collect(s.read(T, id, 0, undefined, { ifAbsent: "expired" }))).rejects.toBeInstanceOf(
+    StreamExpiredError,
+  );
+  await expect(collect(s.read(T, id, 0, undefined, { ifAbsent: "expired" }))).rejects.toMatchObject({
+    code: "STREAM_EXPIRED",
+  });
 });
 
 test("a stream that vanishes while being followed is reported expired", async () => {

@@ -84,7 +84,9 @@ export class TokenStreams {
       "1",
     ];
     for (const e of sorted) args.push(e.index, e.done ? "1" : "0", JSON.stringify(e));
-    const cmd = (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<number>>)[APPEND_CMD];
+    const cmd = (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<number>>)[
+      APPEND_CMD
+    ];
     return Number(await cmd.call(this.redis, this.keys.completionStream(tenantId, completionId), ...args));
   }
 
