@@ -58,7 +58,9 @@ async function main(): Promise<void> {
   try {
     await admin.ok(`{ me { role } }`);
   } catch (e) {
-    process.stderr.write(`demo: cannot reach the API at ${url} as admin (${(e as Error).message}); is \`npm start\` running?\n`);
+    process.stderr.write(
+      `demo: cannot reach the API at ${url} as admin (${(e as Error).message}); is \`npm start\` running?\n`,
+    );
     process.exit(2);
   }
 
@@ -68,9 +70,30 @@ async function main(): Promise<void> {
     const name = `demo-${stamp}-w${weight}`;
     const d = await admin.ok<{ createTenant: { tenant: { id: string }; apiKey: { secret: string } } }>(
       `mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } apiKey { secret } } }`,
-      { input: { name, weight, quota: { maxConcurrentRequests: 1000, requestsPerMinute: 10000, maxOutstandingTokens: 1000000, tokensPerMinute: 10000000 } } },
+      {
+        input: {
+          name,
+          weight,
+          quota: {
+            maxConcurrentRequests: 1000,
+            requestsPerMinute: 10000,
+            maxOutstandingTokens: 1000000,
+            tokensPerMinute: 10000000,
+          },
+        },
+      },
     );
-    runs.push({ name, weight, id: d.createTenant.tenant.id, key: d.createTenant.apiKey.secret, ttftMs: [], tokens: 0, firstAt: Infinity, lastAt: 0, errors: [] });
+    runs.push({
+      name,
+      weight,
+      id: d.createTenant.tenant.id,
+      key: d.createTenant.apiKey.secret,
+      ttftMs: [],
+      tokens: 0,
+      firstAt: Infinity,
+      lastAt: 0,
+      errors: [],
+    });
   }
   console.log(`created tenants ${runs.map((r) => `${r.name} (weight ${r.weight})`).join(", ")}`);
   console.log(`streaming ${requests} completions × ${maxTokens} tokens per tenant, mode ${values.mode}…`);
@@ -86,7 +109,12 @@ async function main(): Promise<void> {
           Array.from({ length: requests }, async (_, i) => {
             const t0 = performance.now();
             const r = await http.request<{ createCompletion: { id: string } }>(CREATE_COMPLETION, {
-              input: { prompt: `Tenant ${run.weight}, request ${i}: tell me a story.`, maxTokens, mode: values.mode, seed: String(i) },
+              input: {
+                prompt: `Tenant ${run.weight}, request ${i}: tell me a story.`,
+                maxTokens,
+                mode: values.mode,
+                seed: String(i),
+              },
             });
             if (!r.data?.createCompletion) {
               run.errors.push(`${r.status} ${r.errors?.[0]?.message}`);
@@ -122,11 +150,15 @@ async function main(): Promise<void> {
       `${r.name.padEnd(30)} ${String(r.weight).padStart(6)} ${String(r.tokens).padStart(7)} ${(r.tokens / span).toFixed(0).padStart(9)} ${((100 * r.tokens) / Math.max(1, total)).toFixed(0).padStart(5)}% ${percentile(r.ttftMs, 50).toFixed(0).padStart(12)} ${percentile(r.ttftMs, 99).toFixed(0).padStart(12)} ${String(r.errors.length).padStart(7)}`,
     );
   }
-  console.log("\n(tokens/s per tenant is over that tenant's own streaming span: the heavier weights finish first, then the lighter ones run alone.)");
+  console.log(
+    "\n(tokens/s per tenant is over that tenant's own streaming span: the heavier weights finish first, then the lighter ones run alone.)",
+  );
 
   console.log("\nusage (from the usage events the workers wrote):");
   for (const r of runs) {
-    const u = await new GqlHttp(url, r.key).request<{ tenant: { usage: Array<{ meter: string; dimension: string | null; quantity: string }> } }>(
+    const u = await new GqlHttp(url, r.key).request<{
+      tenant: { usage: Array<{ meter: string; dimension: string | null; quantity: string }> };
+    }>(
       `query($id: ID!, $from: DateTime!, $to: DateTime!) { tenant(id: $id) { usage(from: $from, to: $to) { meter dimension quantity } } }`,
       { id: r.id, from: from.toISOString(), to: to.toISOString() },
     );
@@ -140,7 +172,10 @@ async function main(): Promise<void> {
       `query($id: ID!, $p: String!) { invoice(tenantId: $id, period: $p) { total currency } }`,
       { id: r.id, p: new Date().toISOString().slice(0, 7) },
     );
-    if (inv.data?.invoice) console.log(`    invoice ${new Date().toISOString().slice(0, 7)}: ${inv.data.invoice.total} ${inv.data.invoice.currency}`);
+    if (inv.data?.invoice)
+      console.log(
+        `    invoice ${new Date().toISOString().slice(0, 7)}: ${inv.data.invoice.total} ${inv.data.invoice.currency}`,
+      );
   }
   for (const r of runs) if (r.errors.length) console.log(`errors for ${r.name}: ${r.errors.slice(0, 3).join(" | ")}`);
 }

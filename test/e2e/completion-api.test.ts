@@ -1,10 +1,26 @@
-import { CANCEL_COMPLETION, collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, wsClient, type TokenEvent } from "../../libs/testing/src/gql-client";
+import {
+  CANCEL_COMPLETION,
+  collectTokens,
+  COMPLETION_QUERY,
+  CREATE_COMPLETION,
+  wsClient,
+  type TokenEvent,
+} from "../../libs/testing/src/gql-client";
 import { startStack, waitFor, type Stack } from "./support/stack";
 
 type Created = { createCompletion: { id: string; status: string; mode: string; tierSet: string[]; degraded: boolean } };
-type Row = { completion: { id: string; status: string; text: string; outputTokens: number; finishReason: string | null } };
+type Row = {
+  completion: { id: string; status: string; text: string; outputTokens: number; finishReason: string | null };
+};
 
-const input = (over: Record<string, unknown> = {}) => ({ prompt: "Hello", maxTokens: 8, mode: "FAST", seed: "1", temperature: 0.8, ...over });
+const input = (over: Record<string, unknown> = {}) => ({
+  prompt: "Hello",
+  maxTokens: 8,
+  mode: "FAST",
+  seed: "1",
+  temperature: 0.8,
+  ...over,
+});
 
 describe("completions through the API with a real worker", () => {
   let stack: Stack;
@@ -18,7 +34,11 @@ describe("completions through the API with a real worker", () => {
 
   it("admits exactly maxConcurrentRequests of 50 concurrent requests; the rest get 429 with Retry-After", async () => {
     const t = await stack.tenant({ quota: { maxConcurrentRequests: 10 } });
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => t.http.request<Created>(CREATE_COMPLETION, { input: input({ seed: String(i) }) })));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        t.http.request<Created>(CREATE_COMPLETION, { input: input({ seed: String(i) }) }),
+      ),
+    );
     const admitted = answers.filter((a) => a.data?.createCompletion);
     const refused = answers.filter((a) => !a.data?.createCompletion);
     expect(admitted).toHaveLength(10);
@@ -33,7 +53,8 @@ describe("completions through the API with a real worker", () => {
     await stack.spawnWorker({ batchSize: 8 });
     await waitFor(
       "all admitted completions to finish",
-      async () => (await stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "COMPLETED" } })) === 10,
+      async () =>
+        (await stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "COMPLETED" } })) === 10,
       30000,
     );
     await waitFor("counters released", async () => {
@@ -67,7 +88,9 @@ describe("completions through the API with a real worker", () => {
     expect(c.mode).toBe("FAST");
     expect(c.tierSet).toEqual(["tiny.t0"]);
     // While it holds 10 of 12, nothing fits any more: 429.
-    const none = await t.http.request<Created>(CREATE_COMPLETION, { input: input({ mode: "BALANCED", maxTokens: 10 }) });
+    const none = await t.http.request<Created>(CREATE_COMPLETION, {
+      input: input({ mode: "BALANCED", maxTokens: 10 }),
+    });
     if (none.data?.createCompletion) {
       // the first one may already have finished and released its reservation
       expect(none.data.createCompletion.degraded).toBe(true);
@@ -84,7 +107,9 @@ describe("completions through the API with a real worker", () => {
 
   it("a late subscriber gets every token exactly once; a reconnect from index k gets k.. exactly once", async () => {
     const t = await stack.tenant();
-    const { data } = await t.http.request<Created>(CREATE_COMPLETION, { input: input({ maxTokens: 40, seed: "late" }) });
+    const { data } = await t.http.request<Created>(CREATE_COMPLETION, {
+      input: input({ maxTokens: 40, seed: "late" }),
+    });
     const id = data!.createCompletion.id;
     const ws = wsClient(stack.api.url, t.secret);
     try {
@@ -93,7 +118,10 @@ describe("completions through the API with a real worker", () => {
       const firstPart = await new Promise<TokenEvent[]>((resolve, reject) => {
         const got: TokenEvent[] = [];
         const dispose = ws.subscribe<{ completionTokens: TokenEvent }>(
-          { query: `subscription($id: ID!) { completionTokens(id: $id) { completionId index tokenId text done finishReason } }`, variables: { id } },
+          {
+            query: `subscription($id: ID!) { completionTokens(id: $id) { completionId index tokenId text done finishReason } }`,
+            variables: { id },
+          },
           {
             next: (m) => {
               if (!m.data) return;
@@ -122,7 +150,12 @@ describe("completions through the API with a real worker", () => {
       });
       const late = await collectTokens(ws, id, 0);
       expect(late.filter((e) => !e.done).map((e) => e.index)).toEqual([...Array(tokens.length).keys()]);
-      expect(late.filter((e) => !e.done).map((e) => e.text).join("")).toBe(row.text);
+      expect(
+        late
+          .filter((e) => !e.done)
+          .map((e) => e.text)
+          .join(""),
+      ).toBe(row.text);
       expect(tokens.map((e) => e.text).join("")).toBe(row.text);
       expect(late[late.length - 1].finishReason).toBe(row.finishReason);
     } finally {
@@ -132,10 +165,17 @@ describe("completions through the API with a real worker", () => {
 
   it("cancel stops a running completion within a step and frees the tenant's counters", async () => {
     const t = await stack.tenant();
-    const { data } = await t.http.request<Created>(CREATE_COMPLETION, { input: input({ maxTokens: 150, prompt: "x", seed: "long" }) });
+    const { data } = await t.http.request<Created>(CREATE_COMPLETION, {
+      input: input({ maxTokens: 150, prompt: "x", seed: "long" }),
+    });
     const id = data!.createCompletion.id;
-    await waitFor("some tokens", async () => (await stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))) >= 3);
-    const cancelled = await t.http.ok<{ cancelCompletion: { status: string; finishReason: string; outputTokens: number } }>(CANCEL_COMPLETION, { id });
+    await waitFor(
+      "some tokens",
+      async () => (await stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))) >= 3,
+    );
+    const cancelled = await t.http.ok<{
+      cancelCompletion: { status: string; finishReason: string; outputTokens: number };
+    }>(CANCEL_COMPLETION, { id });
     expect(cancelled.cancelCompletion.status).toBe("CANCELLED");
     expect(cancelled.cancelCompletion.finishReason).toBe("CANCELLED");
     expect(cancelled.cancelCompletion.outputTokens).toBeLessThan(150);
@@ -148,7 +188,9 @@ describe("completions through the API with a real worker", () => {
       return u.concurrent === 0 && u.outstandingTokens === 0;
     });
     // cancelling a finished completion returns it unchanged
-    const again = await t.http.ok<{ cancelCompletion: { status: string; outputTokens: number } }>(CANCEL_COMPLETION, { id });
+    const again = await t.http.ok<{ cancelCompletion: { status: string; outputTokens: number } }>(CANCEL_COMPLETION, {
+      id,
+    });
     expect(again.cancelCompletion.status).toBe("CANCELLED");
     expect(again.cancelCompletion.outputTokens).toBe(cancelled.cancelCompletion.outputTokens);
   });
@@ -163,10 +205,14 @@ describe("completions through the API with a real worker", () => {
     expect(read.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
     const cancel = await other.http.request(CANCEL_COMPLETION, { id });
     expect(cancel.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
-    const list = await other.http.ok<{ completions: { nodes: Array<{ id: string }> } }>(`{ completions(first: 50) { nodes { id } } }`);
+    const list = await other.http.ok<{ completions: { nodes: Array<{ id: string }> } }>(
+      `{ completions(first: 50) { nodes { id } } }`,
+    );
     expect(list.completions.nodes.map((n) => n.id)).not.toContain(id);
     const ws = wsClient(stack.api.url, other.secret);
-    await expect(collectTokens(ws, id, 0)).rejects.toMatchObject({ errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: "NOT_FOUND" }) })] });
+    await expect(collectTokens(ws, id, 0)).rejects.toMatchObject({
+      errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: "NOT_FOUND" }) })],
+    });
     await ws.dispose();
     // the owner still sees it, untouched
     const mine = await owner.http.ok<Row>(COMPLETION_QUERY, { id });
@@ -177,18 +223,29 @@ describe("completions through the API with a real worker", () => {
   it("lists a tenant's completions newest first, filtered by status", async () => {
     const t = await stack.tenant();
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await t.http.ok<Created>(CREATE_COMPLETION, { input: input({ seed: String(i) }) })).createCompletion.id);
-    const page1 = await t.http.ok<{ completions: { nodes: Array<{ id: string }>; pageInfo: { endCursor: string; hasNextPage: boolean } } }>(
-      `{ completions(first: 2) { nodes { id } pageInfo { endCursor hasNextPage } } }`,
-    );
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        (await t.http.ok<Created>(CREATE_COMPLETION, { input: input({ seed: String(i) }) })).createCompletion.id,
+      );
+    const page1 = await t.http.ok<{
+      completions: { nodes: Array<{ id: string }>; pageInfo: { endCursor: string; hasNextPage: boolean } };
+    }>(`{ completions(first: 2) { nodes { id } pageInfo { endCursor hasNextPage } } }`);
     expect(page1.completions.nodes.map((n) => n.id)).toEqual([ids[2], ids[1]]);
     expect(page1.completions.pageInfo.hasNextPage).toBe(true);
-    const page2 = await t.http.ok<{ completions: { nodes: Array<{ id: string }> } }>(`query($a: String) { completions(first: 2, after: $a) { nodes { id } } }`, {
-      a: page1.completions.pageInfo.endCursor,
-    });
+    const page2 = await t.http.ok<{ completions: { nodes: Array<{ id: string }> } }>(
+      `query($a: String) { completions(first: 2, after: $a) { nodes { id } } }`,
+      {
+        a: page1.completions.pageInfo.endCursor,
+      },
+    );
     expect(page2.completions.nodes.map((n) => n.id)).toEqual([ids[0]]);
-    await waitFor("all done", async () => (await stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "COMPLETED" } })) === 3);
-    const done = await t.http.ok<{ completions: { nodes: Array<{ id: string }> } }>(`{ completions(first: 10, status: COMPLETED) { nodes { id } } }`);
+    await waitFor(
+      "all done",
+      async () => (await stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "COMPLETED" } })) === 3,
+    );
+    const done = await t.http.ok<{ completions: { nodes: Array<{ id: string }> } }>(
+      `{ completions(first: 10, status: COMPLETED) { nodes { id } } }`,
+    );
     expect(done.completions.nodes).toHaveLength(3);
   });
 

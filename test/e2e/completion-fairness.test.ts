@@ -21,7 +21,12 @@ describe("weighted fairness in tokens", () => {
   });
 
   it("two backlogged tenants of weights 1 and 3 get output tokens within ±10% of 1:3", async () => {
-    const quota = { maxConcurrentRequests: 1000, requestsPerMinute: 100000, maxOutstandingTokens: 10_000_000, tokensPerMinute: 100_000_000 };
+    const quota = {
+      maxConcurrentRequests: 1000,
+      requestsPerMinute: 100000,
+      maxOutstandingTokens: 10_000_000,
+      tokensPerMinute: 100_000_000,
+    };
     const light = await stack.tenant({ weight: 1, quota });
     const heavy = await stack.tenant({ weight: 3, quota });
     // Long completions for the weight-1 tenant, short ones for the weight-3 tenant: slots must
@@ -29,7 +34,9 @@ describe("weighted fairness in tokens", () => {
     const submit = (t: typeof light, n: number, maxTokens: number) =>
       Promise.all(
         Array.from({ length: n }, (_, i) =>
-          t.http.ok(CREATE_COMPLETION, { input: { prompt: `p${i}`, maxTokens, mode: "FAST", seed: String(i), temperature: 0.8 } }),
+          t.http.ok(CREATE_COMPLETION, {
+            input: { prompt: `p${i}`, maxTokens, mode: "FAST", seed: String(i), temperature: 0.8 },
+          }),
         ),
       );
     const submitted = Date.now();
@@ -42,7 +49,12 @@ describe("weighted fairness in tokens", () => {
       const queued = await Promise.all(
         [light, heavy].map((t) => stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "QUEUED" } })),
       );
-      return { at: Date.now(), light: tokens.get(light.tenantId) ?? 0, heavy: tokens.get(heavy.tenantId) ?? 0, backlogged: queued.every((q) => q >= 2) };
+      return {
+        at: Date.now(),
+        light: tokens.get(light.tenantId) ?? 0,
+        heavy: tokens.get(heavy.tenantId) ?? 0,
+        backlogged: queued.every((q) => q >= 2),
+      };
     };
     // skip the first second (start-up), then sample while both stay backlogged
     await new Promise((r) => setTimeout(r, 1000));
@@ -59,7 +71,9 @@ describe("weighted fairness in tokens", () => {
     const heavyTokens = last.heavy - first.heavy;
     expect(lightTokens + heavyTokens).toBeGreaterThan(400);
     const ratio = heavyTokens / lightTokens;
-    process.stderr.write(`fairness e2e: window ${last.at - first.at} ms, light ${lightTokens} tokens, heavy ${heavyTokens} tokens, ratio ${ratio.toFixed(3)}\n`);
+    process.stderr.write(
+      `fairness e2e: window ${last.at - first.at} ms, light ${lightTokens} tokens, heavy ${heavyTokens} tokens, ratio ${ratio.toFixed(3)}\n`,
+    );
     // 1:3 within ±10%: each tenant's share of the tokens within 10% of its weight share
     const heavyShare = heavyTokens / (heavyTokens + lightTokens);
     expect(Math.abs(heavyShare - 0.75) / 0.75).toBeLessThanOrEqual(0.1);

@@ -64,8 +64,13 @@ describe("a worker killed mid-completion", () => {
     expect(output).toHaveLength(1);
     expect(Number(output[0].quantity)).toBe(reference.outputTokens);
     // expert calls equal the uninterrupted run's (the replay recomputes, it does not recount)
-    const refCalls = await stack.env.db.usageEvent.findMany({ where: { completionId: ref, meter: "EXPERT_CALLS" }, orderBy: { dimension: "asc" } });
-    const calls = usage.filter((u) => u.meter === "EXPERT_CALLS").sort((x, y) => (x.dimension! < y.dimension! ? -1 : 1));
+    const refCalls = await stack.env.db.usageEvent.findMany({
+      where: { completionId: ref, meter: "EXPERT_CALLS" },
+      orderBy: { dimension: "asc" },
+    });
+    const calls = usage
+      .filter((u) => u.meter === "EXPERT_CALLS")
+      .sort((x, y) => (x.dimension! < y.dimension! ? -1 : 1));
     expect(calls.map((c) => [c.dimension, c.quantity])).toEqual(refCalls.map((c) => [c.dimension, c.quantity]));
 
     await waitFor("counters released", async () => {
@@ -78,8 +83,14 @@ describe("a worker killed mid-completion", () => {
   it("SIGTERM: the worker finishes what it runs and exits 0", async () => {
     const t = await stack.tenant();
     const w = stack.workers.find((x) => x.child.exitCode === null && x.child.signalCode === null)!;
-    const id = (await t.http.ok<Created>(CREATE_COMPLETION, { input: { ...input, maxTokens: 40 } })).createCompletion.id;
-    await waitFor("running", async () => (await stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))) >= 2, 20000, 10);
+    const id = (await t.http.ok<Created>(CREATE_COMPLETION, { input: { ...input, maxTokens: 40 } })).createCompletion
+      .id;
+    await waitFor(
+      "running",
+      async () => (await stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))) >= 2,
+      20000,
+      10,
+    );
     expect(await w.stop(20000)).toBe(0);
     const q = await t.http.ok<Row>(COMPLETION_QUERY, { id });
     expect(q.completion.status).toBe("COMPLETED");

@@ -12,9 +12,12 @@ describe("completions end to end (smoke)", () => {
 
   it("creates a completion, streams its tokens, finalises the row and the usage", async () => {
     const t = await stack.tenant();
-    const r = await t.http.request<{ createCompletion: { id: string; status: string; seed: string } }>(CREATE_COMPLETION, {
-      input: { prompt: "Hello", maxTokens: 12, mode: "FAST", seed: "42", temperature: 0.8 },
-    });
+    const r = await t.http.request<{ createCompletion: { id: string; status: string; seed: string } }>(
+      CREATE_COMPLETION,
+      {
+        input: { prompt: "Hello", maxTokens: 12, mode: "FAST", seed: "42", temperature: 0.8 },
+      },
+    );
     expect(r.errors).toBeUndefined();
     const id = r.data!.createCompletion.id;
     expect(id).toMatch(/^cmp_/);
@@ -28,7 +31,9 @@ describe("completions end to end (smoke)", () => {
     expect(last.index).toBe(events.length - 1);
     expect(events.slice(0, -1).map((e) => e.index)).toEqual([...Array(events.length - 1).keys()]);
     const done = await waitFor("final row", async () => {
-      const q = await t.http.ok<{ completion: { status: string; text: string; outputTokens: number; finishReason: string } }>(COMPLETION_QUERY, { id });
+      const q = await t.http.ok<{
+        completion: { status: string; text: string; outputTokens: number; finishReason: string };
+      }>(COMPLETION_QUERY, { id });
       return q.completion.status === "COMPLETED" ? q.completion : undefined;
     });
     expect(done.text).toBe(events.map((e) => e.text).join(""));

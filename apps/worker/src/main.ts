@@ -32,8 +32,16 @@ async function main(): Promise<void> {
   });
   const db = createDb({ url: env.DATABASE_URL as string, poolSize: 5 });
   const redis = createRedis({ url: env.REDIS_URL as string, connectionName: `worker:${env.WORKER_ID}` });
-  const bull = createRedis({ url: env.REDIS_URL as string, connectionName: `worker-bull:${env.WORKER_ID}`, forBullmq: true });
-  for (const [name, c] of [["redis", redis], ["bullmq", bull]] as const) c.on("error", (e) => log.warn({ err: errText(e), connection: name }, "redis connection error"));
+  const bull = createRedis({
+    url: env.REDIS_URL as string,
+    connectionName: `worker-bull:${env.WORKER_ID}`,
+    forBullmq: true,
+  });
+  for (const [name, c] of [
+    ["redis", redis],
+    ["bullmq", bull],
+  ] as const)
+    c.on("error", (e) => log.warn({ err: errText(e), connection: name }, "redis connection error"));
   const keys = new RedisKeys(env.REDIS_PREFIX);
 
   const scheduler = new FairScheduler({
@@ -81,7 +89,8 @@ async function main(): Promise<void> {
   if (env.WORKER_PRELOAD_MODELS.length > 0) {
     for (const name of env.WORKER_PRELOAD_MODELS) await models.get(name);
   }
-  const metricsServer = env.WORKER_METRICS_PORT >= 0 ? await startMetricsServer(registry, env.WORKER_METRICS_PORT) : undefined;
+  const metricsServer =
+    env.WORKER_METRICS_PORT >= 0 ? await startMetricsServer(registry, env.WORKER_METRICS_PORT) : undefined;
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) => {
@@ -109,7 +118,10 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
 
   engine.start();
-  log.info({ batchSize: env.WORKER_BATCH_SIZE, metricsPort: metricsServer?.port ?? null, modelDir: env.MODEL_DIR }, "worker ready");
+  log.info(
+    { batchSize: env.WORKER_BATCH_SIZE, metricsPort: metricsServer?.port ?? null, modelDir: env.MODEL_DIR },
+    "worker ready",
+  );
 }
 
 main().catch((e) => {

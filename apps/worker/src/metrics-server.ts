@@ -3,7 +3,10 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
 /** Serves the worker's registry in Prometheus text format on GET /metrics (and /healthz). */
-export async function startMetricsServer(registry: Registry, port: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  registry: Registry,
+  port: number,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (req.url === "/metrics") {
       registry.metrics().then(

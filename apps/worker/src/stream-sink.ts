@@ -12,7 +12,14 @@ export function streamTokenSink(streams: TokenStreams): TokenSink {
           streams.append(
             b.tenantId,
             b.completionId,
-            b.tokens.map((t) => ({ version: 1 as const, index: t.index, tokenId: t.tokenId, text: t.text, done: false, finishReason: null })),
+            b.tokens.map((t) => ({
+              version: 1 as const,
+              index: t.index,
+              tokenId: t.tokenId,
+              text: t.text,
+              done: false,
+              finishReason: null,
+            })),
           ),
         ),
       );
@@ -22,7 +29,9 @@ export function streamTokenSink(streams: TokenStreams): TokenSink {
       // replaying has streamed more than it regenerated); an existing done event wins.
       const last = await streams.lastIndex(tenantId, completionId);
       const index = Math.max(tokens, last + 1);
-      await streams.append(tenantId, completionId, [{ version: 1, index, tokenId: -1, text: "", done: true, finishReason }]);
+      await streams.append(tenantId, completionId, [
+        { version: 1, index, tokenId: -1, text: "", done: true, finishReason },
+      ]);
     },
   };
 }

@@ -59,7 +59,9 @@ export function admissionPort(admission: Admission, everyTokens = 8): AdmissionP
   return {
     async progress(items) {
       await Promise.all(
-        items.filter((i) => i.generatedTokens % everyTokens === 0).map((i) => admission.progress(i.tenantId, i.completionId, i.generatedTokens)),
+        items
+          .filter((i) => i.generatedTokens % everyTokens === 0)
+          .map((i) => admission.progress(i.tenantId, i.completionId, i.generatedTokens)),
       );
     },
     settle: (tenantId, completionId, generatedTokens) => admission.settle(tenantId, completionId, generatedTokens),

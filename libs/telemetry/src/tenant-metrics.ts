@@ -34,28 +34,77 @@ function once<T>(registry: Registry, name: string, make: () => T): T {
 
 export function createApiCompletionMetrics(registry: Registry): ApiCompletionMetrics {
   return {
-    admitted: once(registry, "lite_requests_admitted_total", () =>
-      new Counter({ name: "lite_requests_admitted_total", help: "completions admitted", labelNames: ["tenant", "degraded"] as const, registers: [registry] }),
+    admitted: once(
+      registry,
+      "lite_requests_admitted_total",
+      () =>
+        new Counter({
+          name: "lite_requests_admitted_total",
+          help: "completions admitted",
+          labelNames: ["tenant", "degraded"] as const,
+          registers: [registry],
+        }),
     ),
-    throttled: once(registry, "lite_requests_throttled_total", () =>
-      new Counter({ name: "lite_requests_throttled_total", help: "completions refused by admission", labelNames: ["tenant", "code"] as const, registers: [registry] }),
+    throttled: once(
+      registry,
+      "lite_requests_throttled_total",
+      () =>
+        new Counter({
+          name: "lite_requests_throttled_total",
+          help: "completions refused by admission",
+          labelNames: ["tenant", "code"] as const,
+          registers: [registry],
+        }),
     ),
   };
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
   return {
-    tokensGenerated: once(registry, "lite_tokens_generated_total", () =>
-      new Counter({ name: "lite_tokens_generated_total", help: "output tokens emitted", labelNames: ["tenant"] as const, registers: [registry] }),
+    tokensGenerated: once(
+      registry,
+      "lite_tokens_generated_total",
+      () =>
+        new Counter({
+          name: "lite_tokens_generated_total",
+          help: "output tokens emitted",
+          labelNames: ["tenant"] as const,
+          registers: [registry],
+        }),
     ),
-    ttftSeconds: once(registry, "lite_ttft_seconds", () =>
-      new Histogram({ name: "lite_ttft_seconds", help: "completion creation to first token", labelNames: ["tenant"] as const, buckets: TTFT_BUCKETS_S, registers: [registry] }),
+    ttftSeconds: once(
+      registry,
+      "lite_ttft_seconds",
+      () =>
+        new Histogram({
+          name: "lite_ttft_seconds",
+          help: "completion creation to first token",
+          labelNames: ["tenant"] as const,
+          buckets: TTFT_BUCKETS_S,
+          registers: [registry],
+        }),
     ),
-    completionsFinished: once(registry, "lite_completions_finished_total", () =>
-      new Counter({ name: "lite_completions_finished_total", help: "completions finished", labelNames: ["tenant", "reason"] as const, registers: [registry] }),
+    completionsFinished: once(
+      registry,
+      "lite_completions_finished_total",
+      () =>
+        new Counter({
+          name: "lite_completions_finished_total",
+          help: "completions finished",
+          labelNames: ["tenant", "reason"] as const,
+          registers: [registry],
+        }),
     ),
-    decodeStepSeconds: once(registry, "lite_decode_step_seconds", () =>
-      new Histogram({ name: "lite_decode_step_seconds", help: "decode step wall time", buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] }),
+    decodeStepSeconds: once(
+      registry,
+      "lite_decode_step_seconds",
+      () =>
+        new Histogram({
+          name: "lite_decode_step_seconds",
+          help: "decode step wall time",
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+          registers: [registry],
+        }),
     ),
   };
 }

@@ -4,7 +4,14 @@ import { z } from "zod";
  * A billable act, as it crosses from the worker to PostgreSQL. `idempotencyKey` makes a
  * retried or replayed job count once: `${completionId}:${meter}:${dimension ?? ""}`.
  */
-export const METERS = ["INPUT_TOKENS", "OUTPUT_TOKENS", "EXPERT_CALLS", "PREFETCH_BYTES", "TIERSET_ACTIVATIONS", "KV_BYTE_SECONDS"] as const;
+export const METERS = [
+  "INPUT_TOKENS",
+  "OUTPUT_TOKENS",
+  "EXPERT_CALLS",
+  "PREFETCH_BYTES",
+  "TIERSET_ACTIVATIONS",
+  "KV_BYTE_SECONDS",
+] as const;
 export type Meter = (typeof METERS)[number];
 
 export const UsageEvent = z.object({

@@ -66,6 +66,9 @@ export async function writeUsageEvents(db: Pick<PrismaClient, "usageEvent">, eve
   return res.count;
 }
 
-export async function recordCompletionUsage(db: Pick<PrismaClient, "usageEvent">, usage: CompletionUsage): Promise<number> {
+export async function recordCompletionUsage(
+  db: Pick<PrismaClient, "usageEvent">,
+  usage: CompletionUsage,
+): Promise<number> {
   return writeUsageEvents(db, completionUsageEvents(usage));
 }

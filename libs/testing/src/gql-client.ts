@@ -24,7 +24,10 @@ export class GqlHttp {
     return new GqlHttp(this.url, apiKey);
   }
 
-  async request<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<GqlResponse<T>> {
+  async request<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<GqlResponse<T>> {
     const res = await fetch(this.url, {
       method: "POST",
       headers: {
@@ -109,7 +112,10 @@ export function collectTokens(
             resolve(events);
           }
         },
-        error: (err) => reject(Array.isArray(err) ? Object.assign(new Error(err.map((e) => e.message).join("; ")), { errors: err }) : err),
+        error: (err) =>
+          reject(
+            Array.isArray(err) ? Object.assign(new Error(err.map((e) => e.message).join("; ")), { errors: err }) : err,
+          ),
         complete: () => resolve(events),
       },
     );

@@ -101,7 +101,10 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
             throw new Error(`worker ${id} exited (${c}) before ready:\n${lines.join("\n")}`);
           }),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`worker ${id} not ready within ${timeoutMs} ms:\n${lines.join("\n")}`)), timeoutMs);
+            timer = setTimeout(
+              () => reject(new Error(`worker ${id} not ready within ${timeoutMs} ms:\n${lines.join("\n")}`)),
+              timeoutMs,
+            );
           }),
         ]);
       } finally {

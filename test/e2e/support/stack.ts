@@ -33,11 +33,22 @@ export interface Stack {
   admission: Admission;
   modelDir: string;
   spawnWorker(opts?: { batchSize?: number; env?: Record<string, string>; id?: string }): Promise<WorkerProcess>;
-  tenant(opts?: { weight?: number; quota?: Record<string, unknown>; suspended?: boolean }): Promise<{ tenantId: string; secret: string; http: GqlHttp }>;
+  tenant(opts?: {
+    weight?: number;
+    quota?: Record<string, unknown>;
+    suspended?: boolean;
+  }): Promise<{ tenantId: string; secret: string; http: GqlHttp }>;
   close(): Promise<void>;
 }
 
-export async function startStack(opts: { workers?: number; batchSize?: number; workerEnv?: Record<string, string>; apiEnv?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  opts: {
+    workers?: number;
+    batchSize?: number;
+    workerEnv?: Record<string, string>;
+    apiEnv?: Record<string, string>;
+  } = {},
+): Promise<Stack> {
   const dir = modelDir();
   await ensureModel({ modelDir: dir, modelName: "tiny", preset: "tiny" });
   const env = await createTestEnv();
@@ -93,7 +104,12 @@ export async function startStack(opts: { workers?: number; batchSize?: number; w
   return stack;
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

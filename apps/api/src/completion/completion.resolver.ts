@@ -62,7 +62,10 @@ export class CompletionResolver {
 
   @Mutation(() => Completion)
   @Allow("TENANT")
-  async createCompletion(@Arg("input", () => CompletionInput) input: CompletionInput, @Ctx() ctx: ApiContext): Promise<Completion> {
+  async createCompletion(
+    @Arg("input", () => CompletionInput) input: CompletionInput,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Completion> {
     checkCompletionInput(ctx, input);
     return completions.createCompletion(ctx, input);
   }
@@ -75,10 +78,14 @@ export class CompletionResolver {
 
   @Subscription(() => TokenEvent, {
     description: "tokens of one completion, from `fromIndex` on; replays what was already generated",
-    subscribe: guardedSubscribe<{ id: string; fromIndex: number }>(TOKENS_ROLES, "Subscription.completionTokens", async (args, ctx) => {
-      const row = await findOwnCompletion(ctx, args.id);
-      return completions.tokenEvents(ctx, row, args.fromIndex ?? 0);
-    }),
+    subscribe: guardedSubscribe<{ id: string; fromIndex: number }>(
+      TOKENS_ROLES,
+      "Subscription.completionTokens",
+      async (args, ctx) => {
+        const row = await findOwnCompletion(ctx, args.id);
+        return completions.tokenEvents(ctx, row, args.fromIndex ?? 0);
+      },
+    ),
   })
   @Allow(...TOKENS_ROLES)
   completionTokens(

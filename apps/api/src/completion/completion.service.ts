@@ -51,19 +51,33 @@ export async function createCompletion(ctx: ApiContext, input: CompletionInput) 
   // The model: by id, or by name for convenience.
   let modelId: string | null = null;
   if (input.model) {
-    const model = await s.db.model.findFirst({ where: { OR: [{ id: input.model }, { name: input.model }] }, select: { id: true } });
+    const model = await s.db.model.findFirst({
+      where: { OR: [{ id: input.model }, { name: input.model }] },
+      select: { id: true },
+    });
     if (!model) throw new DomainError("NOT_FOUND", `model ${input.model} not found`, { field: "input.model" });
     modelId = model.id;
   }
-  const resolved = await resolveTierSet(s.db, tenantId, { modelId, mode: input.tiers ? null : (input.mode ?? "BALANCED"), tierIds: input.tiers ?? null }, { audit: s.audit, actor: actorOf(ctx.principal) });
+  const resolved = await resolveTierSet(
+    s.db,
+    tenantId,
+    { modelId, mode: input.tiers ? null : (input.mode ?? "BALANCED"), tierIds: input.tiers ?? null },
+    { audit: s.audit, actor: actorOf(ctx.principal) },
+  );
   if (!resolved.ok) throw resolved.error;
   const tierSet = resolved.value;
-  const model = await s.db.model.findUniqueOrThrow({ where: { id: tierSet.modelId }, select: { id: true, name: true } });
+  const model = await s.db.model.findUniqueOrThrow({
+    where: { id: tierSet.modelId },
+    select: { id: true, name: true },
+  });
 
   const promptTokens = Buffer.byteLength(input.prompt, "utf8");
   const context = c.maxContextTokens(model.name);
   if (context !== undefined && 1 + promptTokens + input.maxTokens > context) {
-    throw badInput("input.maxTokens", `prompt (${promptTokens} tokens + BOS) plus maxTokens (${input.maxTokens}) exceeds the model context of ${context}`);
+    throw badInput(
+      "input.maxTokens",
+      `prompt (${promptTokens} tokens + BOS) plus maxTokens (${input.maxTokens}) exceeds the model context of ${context}`,
+    );
   }
 
   const quota = tenant.quota ?? {
@@ -80,12 +94,18 @@ export async function createCompletion(ctx: ApiContext, input: CompletionInput) 
     maxOutstandingTokens: quota.maxOutstandingTokens,
   };
   const completionId = newId("completion", s.clock.nowMs());
-  const admit = (set: TierSet) => c.admission.admit({ tenantId, completionId, maxTokens: input.maxTokens, costWeight: set.costWeight, limits });
+  const admit = (set: TierSet) =>
+    c.admission.admit({ tenantId, completionId, maxTokens: input.maxTokens, costWeight: set.costWeight, limits });
 
   let chosen: TierSet = tierSet;
   let degraded = false;
   let decision: Result<unknown, AdmissionRefusal> = await admit(tierSet);
-  if (!decision.ok && decision.error.code !== "UNAVAILABLE" && quota.overQuotaPolicy === "DEGRADE" && DEGRADABLE.has(decision.error.limit)) {
+  if (
+    !decision.ok &&
+    decision.error.code !== "UNAVAILABLE" &&
+    quota.overQuotaPolicy === "DEGRADE" &&
+    DEGRADABLE.has(decision.error.limit)
+  ) {
     for (const smaller of smallerTierSets(tierSet)) {
       const attempt = await admit(smaller);
       decision = attempt;
@@ -158,21 +178,38 @@ export async function createCompletion(ctx: ApiContext, input: CompletionInput) 
     await failQueued(ctx, tenantId, completionId, "ERROR", "could not be queued").catch((e2) =>
       s.log.error({ err: e2, completionId }, "could not mark an unqueued completion FAILED"),
     );
-    throw new DomainError("UNAVAILABLE", "the completion could not be queued; retry later", { retryAfterMs: 1000, retryable: true, cause: e });
+    throw new DomainError("UNAVAILABLE", "the completion could not be queued; retry later", {
+      retryAfterMs: 1000,
+      retryable: true,
+      cause: e,
+    });
   }
   c.metrics.admitted.inc({ tenant: tenantId, degraded: String(degraded) });
   return toCompletion(row);
 }
 
 /** Ends a completion that never ran: row final, stream's done event, reservation settled. */
-async function failQueued(ctx: ApiContext, tenantId: string, completionId: string, reason: "CANCELLED" | "ERROR", error?: string) {
+async function failQueued(
+  ctx: ApiContext,
+  tenantId: string,
+  completionId: string,
+  reason: "CANCELLED" | "ERROR",
+  error?: string,
+) {
   const s = ctx.services;
   await s.db.completion.updateMany({
     where: { id: completionId, status: { in: ["QUEUED", "RUNNING"] } },
-    data: { status: reason === "CANCELLED" ? "CANCELLED" : "FAILED", finishReason: reason, finishedAt: new Date(s.clock.nowMs()), error: error ?? null },
+    data: {
+      status: reason === "CANCELLED" ? "CANCELLED" : "FAILED",
+      finishReason: reason,
+      finishedAt: new Date(s.clock.nowMs()),
+      error: error ?? null,
+    },
   });
   const last = await s.completions.streams.lastIndex(tenantId, completionId);
-  await s.completions.streams.append(tenantId, completionId, [{ version: 1, index: last + 1, tokenId: -1, text: "", done: true, finishReason: reason }]);
+  await s.completions.streams.append(tenantId, completionId, [
+    { version: 1, index: last + 1, tokenId: -1, text: "", done: true, finishReason: reason },
+  ]);
   await s.completions.admission.settle(tenantId, completionId, 0);
 }
 
@@ -211,12 +248,19 @@ async function readStored(ctx: ApiContext, tenantId: string, completionId: strin
   const key = ctx.services.keys.completionStream(tenantId, completionId);
   const entries = await ctx.services.redis.xrange(key, "-", "+");
   for (const [, fields] of entries) {
-    for (let i = 0; i < fields.length; i += 2) if (fields[i] === "e") out.push(JSON.parse(fields[i + 1]) as StreamEvent);
+    for (let i = 0; i < fields.length; i += 2)
+      if (fields[i] === "e") out.push(JSON.parse(fields[i + 1]) as StreamEvent);
   }
   return out;
 }
 
-export async function listCompletions(ctx: ApiContext, scope: string | null, first: number, after: string | null, status: CompletionStatus | null) {
+export async function listCompletions(
+  ctx: ApiContext,
+  scope: string | null,
+  first: number,
+  after: string | null,
+  status: CompletionStatus | null,
+) {
   checkFirst(first);
   const where: Record<string, unknown> = {};
   if (scope !== null) where.tenantId = scope;
@@ -239,7 +283,14 @@ export async function cancelCompletion(ctx: ApiContext, row: Row) {
   const s = ctx.services;
   if (row.status !== "QUEUED" && row.status !== "RUNNING") return toCompletion(row);
   const outcome = await s.completions.scheduler.cancel(row.tenantId, row.id);
-  await s.audit.record({ tenantId: row.tenantId, actor: actorOf(ctx.principal), action: "completion.cancel", resource: `completion:${row.id}`, decision: "OK", reason: outcome });
+  await s.audit.record({
+    tenantId: row.tenantId,
+    actor: actorOf(ctx.principal),
+    action: "completion.cancel",
+    resource: `completion:${row.id}`,
+    decision: "OK",
+    reason: outcome,
+  });
   if (outcome === "removed") {
     await failQueued(ctx, row.tenantId, row.id, "CANCELLED");
   } else {
@@ -261,10 +312,15 @@ export async function tokenEvents(ctx: ApiContext, row: Row, fromIndex: number):
   const streams = s.completions.streams;
   // A finished completion whose stream is gone answers STREAM_EXPIRED at once (not as a stream error later).
   if (finished && !(await streams.exists(row.tenantId, row.id))) {
-    throw new DomainError("STREAM_EXPIRED", `token stream of ${row.id} has expired; completion(id).text holds the text`);
+    throw new DomainError(
+      "STREAM_EXPIRED",
+      `token stream of ${row.id} has expired; completion(id).text holds the text`,
+    );
   }
   const abort = new AbortController();
-  const source = streams.read(row.tenantId, row.id, fromIndex, abort.signal, { ifAbsent: finished ? "expired" : "wait" });
+  const source = streams.read(row.tenantId, row.id, fromIndex, abort.signal, {
+    ifAbsent: finished ? "expired" : "wait",
+  });
   return {
     [Symbol.asyncIterator]() {
       const it = source[Symbol.asyncIterator]();
@@ -273,7 +329,17 @@ export async function tokenEvents(ctx: ApiContext, row: Row, fromIndex: number):
           const r = await it.next();
           if (r.done) return { done: true, value: undefined };
           const e = r.value;
-          return { done: false, value: { completionId: row.id, index: e.index, tokenId: e.tokenId, text: e.text, done: e.done, finishReason: e.finishReason } };
+          return {
+            done: false,
+            value: {
+              completionId: row.id,
+              index: e.index,
+              tokenId: e.tokenId,
+              text: e.text,
+              done: e.done,
+              finishReason: e.finishReason,
+            },
+          };
         },
         async return() {
           abort.abort();

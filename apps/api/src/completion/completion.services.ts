@@ -57,7 +57,9 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
 /** architecture.maxContextTokens of `<modelDir>/<name>/manifest.json` (the worker verifies the manifest; this only reads a limit). */
 function readContext(modelDir: string, modelName: string): number | undefined {
   try {
-    const m = JSON.parse(fs.readFileSync(path.join(modelDir, modelName, "manifest.json"), "utf8")) as { architecture?: { maxContextTokens?: unknown } };
+    const m = JSON.parse(fs.readFileSync(path.join(modelDir, modelName, "manifest.json"), "utf8")) as {
+      architecture?: { maxContextTokens?: unknown };
+    };
     const n = m.architecture?.maxContextTokens;
     return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : undefined;
   } catch {

@@ -2,7 +2,17 @@ import type { DecodeBatch, ModelRuntime, SequenceSpec, StepOutput } from "@lite/
 import { deriveRoutingSeed } from "@lite/model";
 import type { WorkerMetrics } from "@lite/telemetry";
 import type { Logger } from "pino";
-import type { AdmissionPort, CompletionSpec, CompletionStore, FinishReason, TokenOut, TokenSink, UsagePort, WorkHandle, WorkSource } from "./ports";
+import type {
+  AdmissionPort,
+  CompletionSpec,
+  CompletionStore,
+  FinishReason,
+  TokenOut,
+  TokenSink,
+  UsagePort,
+  WorkHandle,
+  WorkSource,
+} from "./ports";
 import { withRetry, sleep } from "./retry";
 import { SlotAllocator } from "./slot-allocator";
 
@@ -144,7 +154,10 @@ export class BatchEngine {
       }
     }
     if (this.running.size > 0) {
-      log.warn({ left: this.running.size }, "shutdown grace over: leaving running jobs to be resumed by another worker");
+      log.warn(
+        { left: this.running.size },
+        "shutdown grace over: leaving running jobs to be resumed by another worker",
+      );
       for (const r of this.running.values()) r.batch.remove(r.spec.completionId);
       this.running.clear();
     }
@@ -167,7 +180,9 @@ export class BatchEngine {
   // 2. start one job
   private async startJob(handle: WorkHandle): Promise<void> {
     const log = this.deps.logger.child({ completionId: handle.completionId, tenantId: handle.tenantId });
-    const spec = await withRetry(() => this.deps.store.load(handle.completionId), { onError: (e) => void log.warn({ err: errText(e) }, "load completion failed, retrying") });
+    const spec = await withRetry(() => this.deps.store.load(handle.completionId), {
+      onError: (e) => void log.warn({ err: errText(e) }, "load completion failed, retrying"),
+    });
     if (!spec || spec.tenantId !== handle.tenantId) {
       log.error("job names no completion of its tenant; failing it");
       await handle.fail("completion row not found").catch(() => undefined);
@@ -176,7 +191,14 @@ export class BatchEngine {
     if (spec.status === "COMPLETED" || spec.status === "CANCELLED" || spec.status === "FAILED") {
       // Already final: only the idempotent tail (stream end, settle, complete) may be missing.
       this.track(handle, async () => {
-        await this.retrying(() => this.deps.tokens.finish(spec.tenantId, spec.completionId, spec.outputTokens ?? 0, spec.finishReason ?? "ERROR"));
+        await this.retrying(() =>
+          this.deps.tokens.finish(
+            spec.tenantId,
+            spec.completionId,
+            spec.outputTokens ?? 0,
+            spec.finishReason ?? "ERROR",
+          ),
+        );
         await this.retrying(() => this.deps.admission.settle(spec.tenantId, spec.completionId, spec.outputTokens ?? 0));
         await this.retrying(() => handle.complete());
       });
@@ -184,11 +206,19 @@ export class BatchEngine {
     }
     if (handle.deferredFailure) {
       log.error({ reason: handle.deferredFailure }, "job stalled too often; failing it");
-      this.finish({ handle, spec, tokenIds: [], text: [], expertCalls: {} }, "ERROR", `stalled too often: ${handle.deferredFailure}`);
+      this.finish(
+        { handle, spec, tokenIds: [], text: [], expertCalls: {} },
+        "ERROR",
+        `stalled too often: ${handle.deferredFailure}`,
+      );
       return;
     }
     const [cancelled, resumeAfter] = await withRetry(
-      () => Promise.all([this.deps.work.cancelled([{ tenantId: spec.tenantId, completionId: spec.completionId }]), this.deps.tokens.lastIndex(spec.tenantId, spec.completionId)]),
+      () =>
+        Promise.all([
+          this.deps.work.cancelled([{ tenantId: spec.tenantId, completionId: spec.completionId }]),
+          this.deps.tokens.lastIndex(spec.tenantId, spec.completionId),
+        ]),
       { onError: (e) => void log.warn({ err: errText(e) }, "start checks failed, retrying") },
     );
     if (cancelled.has(spec.completionId)) {
@@ -214,7 +244,8 @@ export class BatchEngine {
       this.finish({ handle, spec, tokenIds: [], text: [], expertCalls: {} }, "ERROR", errText(e));
       return;
     }
-    if (spec.status === "QUEUED") await withRetry(() => this.deps.store.markRunning(spec.completionId, new Date(this.now())));
+    if (spec.status === "QUEUED")
+      await withRetry(() => this.deps.store.markRunning(spec.completionId, new Date(this.now())));
     this.running.set(spec.completionId, {
       handle,
       spec,
@@ -226,7 +257,11 @@ export class BatchEngine {
       expertCalls: {},
       firstEmitted: resumeAfter >= 0,
     });
-    if (resumeAfter >= 0) log.info({ resumeAfter }, "resuming a re-dispatched completion: replaying, emitting after the last streamed index");
+    if (resumeAfter >= 0)
+      log.info(
+        { resumeAfter },
+        "resuming a re-dispatched completion: replaying, emitting after the last streamed index",
+      );
   }
 
   private batchFor(modelName: string, _model: ModelRuntime): DecodeBatch {
@@ -242,7 +277,13 @@ export class BatchEngine {
   private async step(): Promise<void> {
     const held = [...this.running.values()];
     const chosen = this.allocator.pick(
-      held.map((r) => ({ id: r.spec.completionId, tenantId: r.spec.tenantId, weight: r.spec.tenantWeight, cost: r.spec.costWeight, order: r.order })),
+      held.map((r) => ({
+        id: r.spec.completionId,
+        tenantId: r.spec.tenantId,
+        weight: r.spec.tenantWeight,
+        cost: r.spec.costWeight,
+        order: r.order,
+      })),
       this.opts.batchSize,
     );
     const byBatch = new Map<DecodeBatch, string[]>();
@@ -275,13 +316,20 @@ export class BatchEngine {
       this.allocator.charge(r.spec.tenantId, cost, r.spec.tenantWeight);
       charges.set(r.spec.tenantId, (charges.get(r.spec.tenantId) ?? 0) + cost);
       if (o.index > r.resumeAfter) {
-        appends.push({ tenantId: r.spec.tenantId, completionId: r.spec.completionId, tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }] });
+        appends.push({
+          tenantId: r.spec.tenantId,
+          completionId: r.spec.completionId,
+          tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }],
+        });
         progress.push({ tenantId: r.spec.tenantId, completionId: r.spec.completionId, generatedTokens: o.index + 1 });
         this.stats.tokens++;
         this.deps.metrics?.tokensGenerated.inc({ tenant: r.spec.tenantId });
         if (!r.firstEmitted) {
           r.firstEmitted = true;
-          this.deps.metrics?.ttftSeconds.observe({ tenant: r.spec.tenantId }, Math.max(0, nowMs - r.spec.createdAt.getTime()) / 1000);
+          this.deps.metrics?.ttftSeconds.observe(
+            { tenant: r.spec.tenantId },
+            Math.max(0, nowMs - r.spec.createdAt.getTime()) / 1000,
+          );
         }
       }
       if (o.finished) finished.push({ r, reason: o.finishReason ?? "LENGTH" });
@@ -339,7 +387,17 @@ export class BatchEngine {
           occurredAt: finishedAt,
         }),
       );
-      await this.retrying(() => this.deps.store.finalise({ completionId: spec.completionId, status, finishReason: reason, text, outputTokens, error, finishedAt }));
+      await this.retrying(() =>
+        this.deps.store.finalise({
+          completionId: spec.completionId,
+          status,
+          finishReason: reason,
+          text,
+          outputTokens,
+          error,
+          finishedAt,
+        }),
+      );
       await this.retrying(() => this.deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, reason));
       await this.retrying(() => this.deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
       await this.retrying(() => (status === "FAILED" ? handle.fail(error ?? "failed") : handle.complete()));
@@ -349,7 +407,12 @@ export class BatchEngine {
   private track(handle: WorkHandle, work: () => Promise<void>): void {
     this.finalising.set(handle.completionId, handle);
     const p = work()
-      .catch((e) => this.deps.logger.error({ completionId: handle.completionId, err: errText(e) }, "finalisation gave up; the job stays queued"))
+      .catch((e) =>
+        this.deps.logger.error(
+          { completionId: handle.completionId, err: errText(e) },
+          "finalisation gave up; the job stays queued",
+        ),
+      )
       .finally(() => {
         this.finalising.delete(handle.completionId);
         this.finalisations.delete(p);
@@ -360,7 +423,8 @@ export class BatchEngine {
   private retrying<T>(op: () => Promise<T>): Promise<T> {
     return withRetry(op, {
       onError: (e, attempt) => {
-        if (attempt === 1 || attempt % 20 === 0) this.deps.logger.warn({ err: errText(e), attempt }, "transient failure, retrying");
+        if (attempt === 1 || attempt % 20 === 0)
+          this.deps.logger.warn({ err: errText(e), attempt }, "transient failure, retrying");
       },
     });
   }
@@ -370,7 +434,10 @@ export class BatchEngine {
   private dropLostJobs(): void {
     for (const r of [...this.running.values()]) {
       if (!r.handle.lockLost) continue;
-      this.deps.logger.warn({ completionId: r.spec.completionId }, "lost the job's lock (another worker owns it): dropping it here");
+      this.deps.logger.warn(
+        { completionId: r.spec.completionId },
+        "lost the job's lock (another worker owns it): dropping it here",
+      );
       this.detach(r);
     }
   }

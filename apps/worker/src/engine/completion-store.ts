@@ -33,7 +33,10 @@ export function prismaCompletionStore(db: PrismaClient): CompletionStore {
       return spec;
     },
     async markRunning(completionId, at) {
-      await db.completion.updateMany({ where: { id: completionId, status: "QUEUED" }, data: { status: "RUNNING", startedAt: at } });
+      await db.completion.updateMany({
+        where: { id: completionId, status: "QUEUED" },
+        data: { status: "RUNNING", startedAt: at },
+      });
     },
     async finalise(f) {
       // Only a live row is finalised: a row already final (e.g. cancelled by the API while

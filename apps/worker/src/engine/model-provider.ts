@@ -25,7 +25,10 @@ export function cachingModelProvider(opts: ModelProviderOptions): ModelProvider 
           executionProviders: opts.executionProviders,
           intraOpThreads: opts.intraOpThreads,
         }).then((m) => {
-          opts.logger.info({ model: modelName, manifestSha256: m.manifestSha256, loadMs: Math.round(performance.now() - started) }, "model loaded");
+          opts.logger.info(
+            { model: modelName, manifestSha256: m.manifestSha256, loadMs: Math.round(performance.now() - started) },
+            "model loaded",
+          );
           return m;
         });
         p.catch(() => loaded.delete(modelName));
