@@ -64,7 +64,15 @@ export interface FairSchedulerOptions {
   attempts?: number;
   /** time passed to the scripts instead of redis TIME (tests) */
   clock?: Clock;
+  /**
+   * Benchmark baseline only: every tenant's jobs go to ONE queue and are dispatched in
+   * arrival order (weights, virtual time and excludeTenants are ignored). Default false.
+   */
+  singleQueue?: boolean;
 }
+
+/** The one queue of `singleQueue` mode (an id no tenant has: tenant ids start with `ten_`). */
+export const SINGLE_QUEUE_ID = "_fifo";
 
 export class FairScheduler {
   readonly index: SchedulerIndex;
@@ -103,20 +111,25 @@ export class FairScheduler {
     const parsed = CompletionJob.parse(job);
     if (!(weight > 0)) throw new Error(`weight must be positive, got ${weight}`);
     const c = JOB_CATALOG.completion;
-    await this.queues.get(parsed.tenantId).queue.add(c.jobName, parsed, {
+    await this.queues.get(this.queueOf(parsed.tenantId)).queue.add(c.jobName, parsed, {
       jobId: parsed.completionId,
       attempts: this.opts.attempts ?? c.attempts,
       removeOnComplete: { age: c.keepFinishedSeconds },
       removeOnFail: { age: c.keepFinishedSeconds },
     });
-    await this.index.markReady(parsed.tenantId, weight);
+    await this.index.markReady(this.queueOf(parsed.tenantId), this.opts.singleQueue ? 1 : weight);
+  }
+
+  /** The queue a tenant's jobs live in: its own, or the single one of the baseline mode. */
+  private queueOf(tenantId: string): string {
+    return this.opts.singleQueue ? SINGLE_QUEUE_ID : tenantId;
   }
 
   /** The next job from the ready tenant with the smallest weighted virtual time, or null. */
   async next(workerId: string, opts: { excludeTenants?: string[] } = {}): Promise<DispatchedJob | null> {
     if (this.closed) return null;
     this.startBackground();
-    const skip = opts.excludeTenants ?? [];
+    const skip = this.opts.singleQueue ? [] : (opts.excludeTenants ?? []);
     for (let attempt = 0; attempt < 10000; attempt++) {
       const pick = await this.index.pick(this.dispatchCharge, skip);
       if (!pick) return null;
@@ -151,7 +164,7 @@ export class FairScheduler {
   /** virtual time += tokens × costWeight / weight */
   async charge(tenantId: string, tokens: number, costWeight: number): Promise<void> {
     if (!(tokens >= 0) || !(costWeight > 0)) throw new Error(`bad charge ${tokens} × ${costWeight}`);
-    if (tokens === 0) return;
+    if (tokens === 0 || this.opts.singleQueue) return;
     await this.index.charge(tenantId, tokens * costWeight);
   }
 
@@ -163,7 +176,7 @@ export class FairScheduler {
       "EX",
       this.opts.cancelFlagTtlSeconds ?? 86400,
     );
-    const handle = this.queues.get(tenantId);
+    const handle = this.queues.get(this.queueOf(tenantId));
     const state = await handle.queue.getJobState(completionId);
     switch (state) {
       case "unknown":
