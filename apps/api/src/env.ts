@@ -42,6 +42,8 @@ export const ApiEnv = z.object({
   MAX_OUTPUT_TOKENS: intVar(4096, 1, 1_000_000),
   MAX_QUEUED_TOKENS: intVar(1_000_000, 1, Number.MAX_SAFE_INTEGER),
   STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
+  /** fair (default) or fifo: the benchmarks' baseline, every tenant's jobs in one queue (workers must agree) */
+  SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
   LOG_LEVEL: enumVar(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
