@@ -41,6 +41,8 @@ export const WorkerEnv = z.object({
   WORKER_PRELOAD_MODELS: listVar([]),
   /** how long SIGTERM lets running sequences finish before leaving them to others, ms */
   WORKER_SHUTDOWN_GRACE_MS: intVar(30000, 0, 3600000),
+  /** fair (default) or fifo: the benchmarks' baseline, one queue for all tenants in arrival order and no token-level fairness */
+  SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
   /** pause after each decode step, ms: for tests and demos that need completions to last */
   WORKER_STEP_DELAY_MS: intVar(0, 0, 60000),
   /** serve Prometheus metrics on this port when set (0 = any free port, logged) */

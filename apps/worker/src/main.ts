@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     lockDurationMs: env.WORKER_LOCK_MS,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: env.WORKER_MAX_STALLED,
+    singleQueue: env.SCHEDULER_MODE === "fifo",
   });
   const streams = new TokenStreams({ redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
   const admission = new Admission({ redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
       idlePollMs: env.WORKER_IDLE_POLL_MS,
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
       stepDelayMs: env.WORKER_STEP_DELAY_MS,
+      fifo: env.SCHEDULER_MODE === "fifo",
     },
     {
       models,
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
 
   engine.start();
   log.info(
-    { batchSize: env.WORKER_BATCH_SIZE, metricsPort: metricsServer?.port ?? null, modelDir: env.MODEL_DIR },
+    { batchSize: env.WORKER_BATCH_SIZE, schedulerMode: env.SCHEDULER_MODE, metricsPort: metricsServer?.port ?? null, modelDir: env.MODEL_DIR },
     "worker ready",
   );
 }

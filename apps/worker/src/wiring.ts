@@ -14,7 +14,8 @@ class DispatchedHandle implements WorkHandle {
     return this.d.completionId;
   }
   get tenantId() {
-    return this.d.tenantId;
+    // the job's tenant (in the single-queue baseline the dispatched queue is not a tenant)
+    return this.d.job.tenantId;
   }
   get lockLost() {
     return this.d.lockLost;

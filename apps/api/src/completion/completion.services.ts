@@ -23,7 +23,13 @@ export interface CompletionServices {
 }
 
 export interface CompletionServicesOptions {
-  env: { REDIS_URL?: string; MAX_QUEUED_TOKENS: number; STREAM_TTL_SECONDS: number; MODEL_DIR: string };
+  env: {
+    REDIS_URL?: string;
+    MAX_QUEUED_TOKENS: number;
+    STREAM_TTL_SECONDS: number;
+    MODEL_DIR: string;
+    SCHEDULER_MODE: "fair" | "fifo";
+  };
   redis: Redis;
   keys: RedisKeys;
   log: Logger;
@@ -34,7 +40,13 @@ export interface CompletionServicesOptions {
 export function createCompletionServices(o: CompletionServicesOptions): CompletionServices {
   const bull = createRedis({ url: o.env.REDIS_URL as string, connectionName: "api-bullmq", forBullmq: true });
   bull.on("error", (e) => o.log.warn({ err: e }, "redis (bullmq) connection error"));
-  const scheduler = new FairScheduler({ redis: o.redis, bullConnection: bull, keys: o.keys, log: o.log });
+  const scheduler = new FairScheduler({
+    redis: o.redis,
+    bullConnection: bull,
+    keys: o.keys,
+    log: o.log,
+    singleQueue: o.env.SCHEDULER_MODE === "fifo",
+  });
   const streams = new TokenStreams({ redis: o.redis, keys: o.keys, ttlSeconds: o.env.STREAM_TTL_SECONDS });
   o.onClose(async () => {
     await streams.close();

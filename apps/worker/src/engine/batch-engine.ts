@@ -64,6 +64,11 @@ export interface BatchEngineOptions {
   shutdownGraceMs?: number;
   /** pause after each decode step, ms (default 0; tests use it to make completions last) */
   stepDelayMs?: number;
+  /**
+   * Benchmark baseline: no fairness in the worker either. Hold at most batchSize
+   * sequences, no per-tenant cap, every held sequence steps (arrival order).
+   */
+  fifo?: boolean;
 }
 
 export interface BatchEngineDeps {
@@ -114,7 +119,7 @@ export class BatchEngine {
     private readonly opts: BatchEngineOptions,
     private readonly deps: BatchEngineDeps,
   ) {
-    this.reserve = opts.reserve ?? Math.max(2, Math.ceil(opts.batchSize / 4));
+    this.reserve = opts.fifo ? 0 : (opts.reserve ?? Math.max(2, Math.ceil(opts.batchSize / 4)));
     this.now = deps.now ?? (() => Date.now());
   }
 
@@ -170,7 +175,9 @@ export class BatchEngine {
     while (this.running.size < limit) {
       const perTenant = new Map<string, number>();
       for (const r of this.running.values()) perTenant.set(r.spec.tenantId, (perTenant.get(r.spec.tenantId) ?? 0) + 1);
-      const full = new Set([...perTenant].filter(([, n]) => n >= this.opts.batchSize).map(([t]) => t));
+      const full = this.opts.fifo
+        ? new Set<string>()
+        : new Set([...perTenant].filter(([, n]) => n >= this.opts.batchSize).map(([t]) => t));
       const handle = await this.deps.work.next(full);
       if (!handle) return;
       await this.startJob(handle);
