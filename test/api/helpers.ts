@@ -69,6 +69,7 @@ export function wsConnect(wsUrl: string, params: Record<string, unknown>): Promi
       webSocketImpl: WebSocket,
       connectionParams: params,
       lazy: false,
+      onNonLazyError: () => undefined,
       retryAttempts: 0,
       on: {
         connected: () => {
