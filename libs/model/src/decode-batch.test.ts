@@ -46,6 +46,24 @@ describe("decode batch", () => {
     expect(got.get("a")!.map((o) => o.index)).toEqual([...Array(got.get("a")!.length).keys()]);
   });
 
+  it("prefills together in one step (ONNX prompt attention), and a replay from scratch, give the solo tokens", async () => {
+    const long = "0123456789 the prompt attention of this sequence runs as one ONNX call, 120 bytes or so, long enough!";
+    const mk = () => [
+      spec(rt, { id: "p", prompt: long, tierIds: resolveModeTiers(rt.tiers, "DEEP"), temperature: 0.7, routingSeed: 99n, maxTokens: 20 }),
+      spec(rt, { id: "q", prompt: "short one", tierIds: resolveModeTiers(rt.tiers, "FAST"), maxTokens: 20 }),
+      spec(rt, { id: "e", prompt: "", tierIds: resolveModeTiers(rt.tiers, "MAX"), temperature: 1.2, maxTokens: 20 }), // BOS only: TypeScript path
+    ];
+    const solo = new Map<string, StepOutput[]>();
+    for (const s of mk()) solo.set(s.id, (await runToEnd(rt, [s])).get(s.id)!);
+    const together = await runToEnd(rt, mk());
+    const replay = await runToEnd(rt, mk().reverse());
+    for (const id of ["p", "q", "e"]) {
+      expect(solo.get(id)!.length).toBe(20);
+      expect(strip(together.get(id)!)).toEqual(strip(solo.get(id)!));
+      expect(strip(replay.get(id)!)).toEqual(strip(solo.get(id)!));
+    }
+  });
+
   it("keeps finished sequences until removed without advancing them", async () => {
     const batch = rt.createBatch();
     batch.add(spec(rt, { id: "short", maxTokens: 2 }));

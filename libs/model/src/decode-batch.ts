@@ -106,7 +106,7 @@ export class DecodeBatchImpl implements DecodeBatch {
     this.seqs.set(spec.id, {
       spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds] },
       activeTiers,
-      kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens),
+      kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens, arch.heads),
       tokens: [arch.bosToken, ...spec.promptTokens],
       processed: 0,
       generated: 0,

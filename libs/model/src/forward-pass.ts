@@ -3,21 +3,23 @@ import type { ExpertRef } from "./expert-store";
 import type { RoutedExpert } from "./hser-router";
 import type { KvCache } from "./kv-cache";
 import type { ModelCore } from "./model-runtime";
-import { PREFILL_ONNX_MIN_ROWS, prefillAttention } from "./prefill-attention";
+import { PREFILL_ONNX_MIN_ROWS, prefillAttentionCalls, runBounded } from "./prefill-attention";
 import { addInPlace, gatherRows, rmsNormRows } from "./row-math";
 
 /**
  * One forward pass over the rows of a decode step. Rows of all sequences are stacked; each
  * sequence contributes its whole prompt on its first step and one token afterwards.
- *   embed (ONNX) → per layer: norm (TS) → QKV (ONNX) → KV write + causal attention (TS)
- *   → attention out (ONNX) + residual → norm (TS) → router (ONNX) → HSER (TS)
+ *   embed (ONNX) → per layer: norm (TS) → QKV (ONNX) → KV write + causal attention
+ *   (a sequence's prompt: ONNX, one sequence per call, see prefill-attention.ts; decode
+ *   rows: TS) → attention out (ONNX) + residual → norm (TS) → router (ONNX) → HSER (TS)
  *   → each routed expert ONCE over all its rows, whatever sequence they belong to (ONNX)
  *   → gate-weighted sum per row in fixed order (TS) + residual
  *   → final norm (TS) on each sequence's last row → LM head (ONNX).
  * Every ONNX op here was checked to be row-invariant (a row's output bits do not depend on
- * the other rows in the call: see model.batch-invariance.test.ts); everything that reduces
- * across a row is in TypeScript with a fixed order. So a sequence's tokens are the same
- * alone or in any batch.
+ * the other rows in the call: see onnx-expert.test.ts); everything that reduces across a
+ * row is in TypeScript with a fixed order, except prompt attention, whose ONNX calls hold
+ * one sequence each and are chosen by its prompt length alone. So a sequence's tokens are
+ * the same alone or in any batch.
  */
 
 export interface PassSequence {
@@ -101,7 +103,9 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[]): Promis
     }
     // Prompts (a sequence's first step): ONNX, one sequence per call, issued together.
     const onnxAttention =
-      prefills.length === 0 ? undefined : timed(timings, () => Promise.all(prefills.map((p) => prefillAttention(core.attention, qkv, p.start, p.rows, d, attn))));
+      prefills.length === 0
+        ? undefined
+        : timed(timings, () => runBounded(prefills.flatMap((p) => prefillAttentionCalls(core.attention, qkv, p.start, p.rows, d, attn))));
     // Other rows (decode): TypeScript. All of a sequence's rows are written before any
     // attends: row p only reads positions ≤ p.
     for (let r = 0; r < n; r++) if (viaTs[r]) seqs[rowSeq[r]].kv.attend(l, rowPos[r], arch.heads, qkv, r * 3 * d, attn, r * d);

@@ -1,8 +1,15 @@
+/** attend()'s scratch, shared (attend is synchronous and never re-entered) */
+let scratchScores = new Float64Array(1024);
+let scratchQ = new Float64Array(0);
+let scratchAcc = new Float64Array(0);
+
 /**
  * Per-sequence KV cache in fixed-size blocks. A block holds `blockTokens` positions of keys
  * and values for every layer, so growing by one token allocates at most one block (O(1)
  * amortised append) and byte accounting is exact: bytes() = blocks held × blockBytes.
- * Block layout: [layer][K|V][position in block][dModel], float32.
+ * Block layout: [layer][K|V][head][position in block][head width], float32 (head-major, so
+ * attention's inner loops over positions read contiguous memory); with heads = 1 this is
+ * [layer][K|V][position in block][dModel].
  */
 export class KvCache {
   readonly blockBytes: number;
@@ -17,8 +24,11 @@ export class KvCache {
     private readonly layers: number,
     private readonly dModel: number,
     readonly blockTokens = 16,
+    /** heads of the layout (below); attend() may split finer, by any multiple of it */
+    private readonly heads = 1,
   ) {
     if (!Number.isInteger(Math.log2(blockTokens))) throw new Error("blockTokens must be a power of two");
+    if (!Number.isInteger(heads) || heads < 1 || dModel % heads !== 0) throw new Error("kv-cache: dModel must be a multiple of heads");
     this.shift = Math.log2(blockTokens);
     this.kvStride = blockTokens * dModel;
     this.layerStride = 2 * this.kvStride;
@@ -46,9 +56,14 @@ export class KvCache {
   write(layer: number, pos: number, k: Float32Array, kOff: number, v: Float32Array, vOff: number): void {
     if (pos >= this.tokens) throw new Error(`kv-cache: position ${pos} beyond ${this.tokens}`);
     const block = this.blocks[pos >> this.shift];
-    const base = layer * this.layerStride + (pos & (this.blockTokens - 1)) * this.dModel;
-    block.set(k.subarray(kOff, kOff + this.dModel), base);
-    block.set(v.subarray(vOff, vOff + this.dModel), base + this.kvStride);
+    const hd = this.dModel / this.heads;
+    const headStride = this.blockTokens * hd;
+    const base = layer * this.layerStride + (pos & (this.blockTokens - 1)) * hd;
+    for (let h = 0; h < this.heads; h++) {
+      const dst = base + h * headStride;
+      block.set(k.subarray(kOff + h * hd, kOff + (h + 1) * hd), dst);
+      block.set(v.subarray(vOff + h * hd, vOff + (h + 1) * hd), dst + this.kvStride);
+    }
   }
 
   /**
@@ -60,50 +75,116 @@ export class KvCache {
     const d = this.dModel;
     const hd = d / heads;
     if (hd % 4 !== 0) throw new Error("kv-cache: head width must be a multiple of 4");
+    if (heads % this.heads !== 0) throw new Error(`kv-cache: ${heads} heads do not split the layout's ${this.heads}`);
     const scale = 1 / Math.sqrt(hd);
     const blocks = this.blocks;
-    const shift = this.shift;
-    const mask = this.blockTokens - 1;
+    const bt = this.blockTokens;
+    const stride = d / this.heads; // between positions, within a layout head
+    const headStride = bt * stride;
     const kLayer = layer * this.layerStride;
     const vLayer = kLayer + this.kvStride;
-    const scores = new Float64Array(pos + 1);
-    const acc = new Float64Array(hd);
-    // Locals only in the inner loops (V8 keeps them in registers); four partial sums in a
-    // fixed interleave: still one fixed order per row, so still batch-independent.
+    const n = pos + 1;
+    const nBlocks = (n + bt - 1) >> this.shift;
+    if (scratchScores.length < n) scratchScores = new Float64Array(Math.max(n, 2 * scratchScores.length));
+    if (scratchQ.length < hd) {
+      scratchQ = new Float64Array(hd);
+      scratchAcc = new Float64Array(hd);
+    }
+    const scores = scratchScores;
+    const qh = scratchQ;
+    const acc = scratchAcc;
+    // Locals only in the inner loops (V8 keeps them in registers); partial sums in a fixed
+    // interleave: still one fixed order per row, so still batch-independent.
     for (let h = 0; h < heads; h++) {
       const qb = qOff + h * hd;
+      for (let i = 0; i < hd; i++) qh[i] = q[qb + i];
+      const headBase = Math.floor((h * hd) / stride) * headStride + ((h * hd) % stride);
       let max = -Infinity;
-      for (let p = 0; p <= pos; p++) {
-        const block = blocks[p >> shift];
-        const kb = kLayer + (p & mask) * d + h * hd;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let i = 0; i < hd; i += 4) {
-          s0 += q[qb + i] * block[kb + i];
-          s1 += q[qb + i + 1] * block[kb + i + 1];
-          s2 += q[qb + i + 2] * block[kb + i + 2];
-          s3 += q[qb + i + 3] * block[kb + i + 3];
+      let p = 0;
+      for (let b = 0; b < nBlocks; b++) {
+        const block = blocks[b];
+        const end = Math.min(bt, n - b * bt);
+        let kb = kLayer + headBase;
+        let j = 0;
+        // Two positions per pass over q (each with its own four partial sums).
+        for (; j + 2 <= end; j += 2, p += 2, kb += 2 * stride) {
+          const kc = kb + stride;
+          let s0 = 0;
+          let s1 = 0;
+          let s2 = 0;
+          let s3 = 0;
+          let t0 = 0;
+          let t1 = 0;
+          let t2 = 0;
+          let t3 = 0;
+          for (let i = 0; i < hd; i += 4) {
+            const q0 = qh[i];
+            const q1 = qh[i + 1];
+            const q2 = qh[i + 2];
+            const q3 = qh[i + 3];
+            s0 += q0 * block[kb + i];
+            s1 += q1 * block[kb + i + 1];
+            s2 += q2 * block[kb + i + 2];
+            s3 += q3 * block[kb + i + 3];
+            t0 += q0 * block[kc + i];
+            t1 += q1 * block[kc + i + 1];
+            t2 += q2 * block[kc + i + 2];
+            t3 += q3 * block[kc + i + 3];
+          }
+          const s = (s0 + s1 + (s2 + s3)) * scale;
+          const t = (t0 + t1 + (t2 + t3)) * scale;
+          scores[p] = s;
+          scores[p + 1] = t;
+          if (s > max) max = s;
+          if (t > max) max = t;
         }
-        const s = (s0 + s1 + (s2 + s3)) * scale;
-        scores[p] = s;
-        if (s > max) max = s;
+        for (; j < end; j++, p++, kb += stride) {
+          let s0 = 0;
+          let s1 = 0;
+          let s2 = 0;
+          let s3 = 0;
+          for (let i = 0; i < hd; i += 4) {
+            s0 += qh[i] * block[kb + i];
+            s1 += qh[i + 1] * block[kb + i + 1];
+            s2 += qh[i + 2] * block[kb + i + 2];
+            s3 += qh[i + 3] * block[kb + i + 3];
+          }
+          const s = (s0 + s1 + (s2 + s3)) * scale;
+          scores[p] = s;
+          if (s > max) max = s;
+        }
       }
       let total = 0;
-      for (let p = 0; p <= pos; p++) {
-        const e = Math.exp(scores[p] - max);
-        scores[p] = e;
+      for (let t = 0; t < n; t++) {
+        const e = Math.exp(scores[t] - max);
+        scores[t] = e;
         total += e;
       }
-      acc.fill(0);
-      for (let p = 0; p <= pos; p++) {
-        const block = blocks[p >> shift];
-        const vb = vLayer + (p & mask) * d + h * hd;
-        const w = scores[p] / total;
-        for (let i = 0; i < hd; i++) acc[i] += w * block[vb + i];
+      const inv = 1 / total;
+      for (let i = 0; i < hd; i++) acc[i] = 0;
+      p = 0;
+      for (let b = 0; b < nBlocks; b++) {
+        const block = blocks[b];
+        const end = Math.min(bt, n - b * bt);
+        let vb = vLayer + headBase;
+        let j = 0;
+        // Four positions per pass over acc: acc += (w0·v0 + w1·v1) + (w2·v2 + w3·v3).
+        for (; j + 4 <= end; j += 4, p += 4, vb += 4 * stride) {
+          const w0 = scores[p];
+          const w1 = scores[p + 1];
+          const w2 = scores[p + 2];
+          const w3 = scores[p + 3];
+          for (let i = 0; i < hd; i++) {
+            const o = vb + i;
+            acc[i] += w0 * block[o] + w1 * block[o + stride] + (w2 * block[o + 2 * stride] + w3 * block[o + 3 * stride]);
+          }
+        }
+        for (; j < end; j++, p++, vb += stride) {
+          const w = scores[p];
+          for (let i = 0; i < hd; i++) acc[i] += w * block[vb + i];
+        }
       }
-      for (let i = 0; i < hd; i++) out[outOff + h * hd + i] = acc[i];
+      for (let i = 0; i < hd; i++) out[outOff + h * hd + i] = acc[i] * inv;
     }
   }
 
