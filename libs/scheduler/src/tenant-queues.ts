@@ -65,6 +65,9 @@ export class TenantQueues {
       } as never,
       { blocking: false },
     ) as RedisQueueBackend;
+    // Like the per-queue listeners below: without one, a Redis outage throws from EventEmitter
+    // and takes the whole process (API or worker) down instead of failing the awaited calls.
+    (this.root as unknown as { on(event: "error", fn: () => void): void }).on("error", () => undefined);
     this.lru = new Lru(opts.capacity);
   }
 
