@@ -193,13 +193,13 @@ describe("request size", () => {
     });
     expect(res.status).toBe(413);
     expect(res.headers.get("content-type")).toMatch(/application\/json/);
-    const body = await res.json();
+    const body = (await res.json()) as { errors: Array<{ extensions: { code: string } }> };
     expect(body.errors[0].extensions.code).toBe("PAYLOAD_TOO_LARGE");
   });
 
   it("answers malformed JSON with 400 JSON", async () => {
     const res = await fetch(api.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${t.secret}` }, body: "{nope" });
     expect(res.status).toBe(400);
-    expect((await res.json()).errors[0].extensions.code).toBe("BAD_REQUEST");
+    expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe("BAD_REQUEST");
   });
 });

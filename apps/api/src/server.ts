@@ -67,6 +67,8 @@ async function bootstrap(s: ApiServices): Promise<void> {
   });
 }
 
+const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
+
 function jsonError(res: Response, status: number, code: string, message: string, requestId?: string): void {
   res.status(status).type("application/json").send(JSON.stringify({ errors: [{ message, extensions: { code, ...(requestId ? { requestId } : {}) } }] }));
 }
@@ -107,8 +109,8 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     res.locals.requestId = requestId;
     res.setHeader("x-request-id", requestId);
     const started = process.hrtime.bigint();
+    const route = KNOWN_ROUTES.has(req.path) ? req.path : "other";
     res.on("finish", () => {
-      const route = req.path === "/graphql" || req.path === "/healthz" || req.path === "/readyz" || req.path === "/metrics" ? req.path : "other";
       services.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
       log.debug({ requestId, method: req.method, route, status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "http request");
     });

@@ -60,6 +60,7 @@ export class Authenticator {
   async start(): Promise<void> {
     const sub = this.opts.redis.duplicate({ connectionName: "auth-invalidation" });
     this.subscriber = sub;
+    sub.on("error", (e: unknown) => this.opts.log?.warn({ err: e }, "auth invalidation subscriber: redis error"));
     sub.on("message", (channel: string, message: string) => {
       if (channel !== this.channel) return;
       try {

@@ -104,6 +104,7 @@ export class AuditWriter {
     if (this.running) return;
     this.running = true;
     this.blocking = this.opts.redis.duplicate({ connectionName: "audit-writer" });
+    this.blocking.on("error", (e: unknown) => this.opts.log?.warn({ err: e }, "audit writer: redis error"));
     this.loop = this.run();
   }
 
