@@ -183,7 +183,7 @@ export function buildEmbeddingModel(
  * a model file). Inputs: q [C, d] (a chunk of query rows), k and v [T, d] (keys and values
  * of positions 0..T-1), mask [C, T] (0 where the key is visible, a large negative number
  * where it is in the future). Output y [C, d]:
- *   per head: softmax(q·kᵀ · scale + mask) · v   (Transpose, MatMul, Mul, Add, Softmax).
+ *   per head: softmax((q · scale)·kᵀ + mask) · v   (Transpose, Mul, MatMul, Add, Softmax).
  * Which rows go into one call depends only on the sequence's prompt length (see
  * prefill-attention.ts), never on the batch.
  */
@@ -201,13 +201,13 @@ export function buildAttentionModel(dModel: number, heads: number): Buffer {
     outputs: [{ name: "y", elemType: FLOAT, dims: ["C", dModel] }],
     nodes: [
       { op: "Reshape", inputs: ["q", "split"], outputs: ["q3"] },
-      { op: "Transpose", inputs: ["q3"], outputs: ["qh"], attributes: [{ name: "perm", ints: [1, 0, 2] }] }, // [H, C, hd]
+      { op: "Transpose", inputs: ["q3"], outputs: ["qt"], attributes: [{ name: "perm", ints: [1, 0, 2] }] }, // [H, C, hd]
+      { op: "Mul", inputs: ["qt", "scale"], outputs: ["qh"] }, // scaling q, not the [H, C, T] scores: one big tensor fewer
       { op: "Reshape", inputs: ["k", "split"], outputs: ["k3"] },
       { op: "Transpose", inputs: ["k3"], outputs: ["kt"], attributes: [{ name: "perm", ints: [1, 2, 0] }] }, // [H, hd, T]
       { op: "Reshape", inputs: ["v", "split"], outputs: ["v3"] },
       { op: "Transpose", inputs: ["v3"], outputs: ["vh"], attributes: [{ name: "perm", ints: [1, 0, 2] }] }, // [H, T, hd]
-      { op: "MatMul", inputs: ["qh", "kt"], outputs: ["s0"] }, // [H, C, T]
-      { op: "Mul", inputs: ["s0", "scale"], outputs: ["s1"] },
+      { op: "MatMul", inputs: ["qh", "kt"], outputs: ["s1"] }, // [H, C, T]
       { op: "Add", inputs: ["s1", "mask"], outputs: ["s2"] },
       { op: "Softmax", inputs: ["s2"], outputs: ["p"], attributes: [{ name: "axis", i: -1 }] },
       { op: "MatMul", inputs: ["p", "vh"], outputs: ["o0"] }, // [H, C, hd]
