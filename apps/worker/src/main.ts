@@ -121,7 +121,12 @@ async function main(): Promise<void> {
 
   engine.start();
   log.info(
-    { batchSize: env.WORKER_BATCH_SIZE, schedulerMode: env.SCHEDULER_MODE, metricsPort: metricsServer?.port ?? null, modelDir: env.MODEL_DIR },
+    {
+      batchSize: env.WORKER_BATCH_SIZE,
+      schedulerMode: env.SCHEDULER_MODE,
+      metricsPort: metricsServer?.port ?? null,
+      modelDir: env.MODEL_DIR,
+    },
     "worker ready",
   );
 }

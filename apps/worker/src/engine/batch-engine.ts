@@ -108,12 +108,18 @@ export class BatchEngine {
   private readonly allocator = new SlotAllocator();
   private readonly reserve: number;
   private stopping = false;
+  /** the background fill, while one runs */
+  private filling?: Promise<void>;
+  /** jobs taken from the dispatcher and being started */
+  private starting = 0;
+  /** the previous step's flush (its tokens, progress, charges and cancel check) */
+  private pendingFlush?: Promise<Set<string>>;
   private stopDeadline = Infinity;
   private order = 0;
   private loop?: Promise<void>;
   private readonly now: () => number;
   /** steps and tokens, for the process' own logs and the overhead benchmark */
-  readonly stats = { steps: 0, tokens: 0, stepMs: 0 };
+  readonly stats = { steps: 0, tokens: 0, stepMs: 0, flushMs: 0, fillMs: 0, idleMs: 0 };
 
   constructor(
     private readonly opts: BatchEngineOptions,
@@ -136,19 +142,56 @@ export class BatchEngine {
     await this.loop;
   }
 
+  private get limit(): number {
+    return this.opts.batchSize + this.reserve;
+  }
+
   get held(): number {
     return this.running.size;
   }
 
   private async run(): Promise<void> {
     const log = this.deps.logger;
+    let lastStats = { at: performance.now(), ...this.stats };
     while (true) {
+      if (performance.now() - lastStats.at >= 10000) {
+        const now = { at: performance.now(), ...this.stats };
+        const d = (k: keyof typeof this.stats) => now[k] - lastStats[k];
+        if (d("steps") > 0) {
+          log.info(
+            {
+              seconds: Math.round((now.at - lastStats.at) / 100) / 10,
+              steps: d("steps"),
+              tokens: d("tokens"),
+              tokensPerSecond: Math.round((d("tokens") * 1000) / (now.at - lastStats.at)),
+              stepMsAvg: +(d("stepMs") / d("steps")).toFixed(2),
+              flushMsAvg: +(d("flushMs") / d("steps")).toFixed(2),
+              fillMs: Math.round(d("fillMs")),
+              idleMs: Math.round(d("idleMs")),
+              held: this.running.size,
+            },
+            "engine stats",
+          );
+        }
+        lastStats = now;
+      }
       if (this.stopping && (this.running.size === 0 || this.now() > this.stopDeadline)) break;
       try {
-        if (!this.stopping) await this.fill();
+        // Filling runs beside the decode steps (its round trips overlap the compute);
+        // only an empty worker waits for it.
+        if (!this.stopping && !this.filling && this.running.size + this.starting < this.limit) {
+          this.filling = this.fill()
+            .catch((e) => log.warn({ err: errText(e) }, "fill failed, retrying"))
+            .finally(() => (this.filling = undefined));
+        }
         this.dropLostJobs();
         if (this.running.size === 0) {
-          await this.deps.work.waitForWork(this.opts.idlePollMs ?? 200);
+          await this.flushed();
+          const t0 = performance.now();
+          if (this.filling) await this.filling;
+          if (this.running.size === 0 && this.starting === 0)
+            await this.deps.work.waitForWork(this.opts.idlePollMs ?? 200);
+          this.stats.idleMs += performance.now() - t0;
           continue;
         }
         await this.step();
@@ -158,6 +201,8 @@ export class BatchEngine {
         await sleep(200);
       }
     }
+    await this.flushed().catch(() => undefined);
+    if (this.filling) await this.filling;
     if (this.running.size > 0) {
       log.warn(
         { left: this.running.size },
@@ -171,17 +216,52 @@ export class BatchEngine {
 
   // 1. fill free slots
   private async fill(): Promise<void> {
-    const limit = this.opts.batchSize + this.reserve;
-    while (this.running.size < limit) {
-      const perTenant = new Map<string, number>();
-      for (const r of this.running.values()) perTenant.set(r.spec.tenantId, (perTenant.get(r.spec.tenantId) ?? 0) + 1);
-      const full = this.opts.fifo
-        ? new Set<string>()
-        : new Set([...perTenant].filter(([, n]) => n >= this.opts.batchSize).map(([t]) => t));
-      const handle = await this.deps.work.next(full);
-      if (!handle) return;
-      await this.startJob(handle);
+    const limit = this.limit;
+    if (this.running.size >= limit) return;
+    const t0 = performance.now();
+    const held = new Map<string, { n: number; weight: number }>();
+    for (const r of this.running.values()) {
+      const h = held.get(r.spec.tenantId);
+      if (h) h.n++;
+      else held.set(r.spec.tenantId, { n: 1, weight: r.spec.tenantWeight });
     }
+    const handles: WorkHandle[] = [];
+    const taken = new Map<string, number>();
+    while (this.running.size + handles.length < limit) {
+      const excluded = this.opts.fifo ? new Set<string>() : this.overCap(held, taken);
+      const handle = await this.deps.work.next(excluded);
+      if (!handle) break;
+      handles.push(handle);
+      taken.set(handle.tenantId, (taken.get(handle.tenantId) ?? 0) + 1);
+    }
+    // Start them together: each start is a few round trips to PostgreSQL and Redis.
+    this.starting += handles.length;
+    try {
+      await Promise.all(handles.map((h) => this.startJob(h).finally(() => this.starting--)));
+    } finally {
+      this.stats.fillMs += performance.now() - t0;
+    }
+  }
+
+  /**
+   * Tenants at their hold cap: a tenant may hold about its weighted share of the batch,
+   * ceil(batchSize × weight ÷ Σ weights of the tenants held), at least 1 and at most
+   * batchSize — enough for its share of every step's slots, and never so many that the
+   * reserve cannot take in a newly arrived tenant. A tenant not held yet (weight unknown
+   * until its row is read) may take ceil(batchSize ÷ (tenants held + 1)) in one fill.
+   */
+  private overCap(held: Map<string, { n: number; weight: number }>, taken: Map<string, number>): Set<string> {
+    const b = this.opts.batchSize;
+    let total = 0;
+    for (const h of held.values()) total += h.weight;
+    const out = new Set<string>();
+    for (const [t, h] of held) {
+      const cap = Math.min(b, Math.max(1, Math.ceil((b * h.weight) / total)));
+      if (h.n + (taken.get(t) ?? 0) >= cap) out.add(t);
+    }
+    const newcomerCap = Math.max(1, Math.ceil(b / (held.size + 1)));
+    for (const [t, n] of taken) if (!held.has(t) && n >= newcomerCap) out.add(t);
+    return out;
   }
 
   // 2. start one job
@@ -329,8 +409,6 @@ export class BatchEngine {
           tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }],
         });
         progress.push({ tenantId: r.spec.tenantId, completionId: r.spec.completionId, generatedTokens: o.index + 1 });
-        this.stats.tokens++;
-        this.deps.metrics?.tokensGenerated.inc({ tenant: r.spec.tenantId });
         if (!r.firstEmitted) {
           r.firstEmitted = true;
           this.deps.metrics?.ttftSeconds.observe(
@@ -341,32 +419,64 @@ export class BatchEngine {
       }
       if (o.finished) finished.push({ r, reason: o.finishReason ?? "LENGTH" });
     }
-    await this.retrying(async () => {
-      await Promise.all([
-        appends.length > 0 ? this.deps.tokens.append(appends) : undefined,
-        progress.length > 0 ? this.deps.admission.progress(progress) : undefined,
-        charges.size > 0 ? this.deps.work.charge(charges) : undefined,
-      ]);
-    });
-    for (const { r, reason } of finished) {
-      this.detach(r);
-      this.finish(r, reason);
-    }
-    // A replaying sequence (not yet past what the stream holds) is not cancelled mid-replay:
-    // its final event must come after the indices already streamed.
-    const live = [...this.running.values()].filter((r) => r.tokenIds.length >= r.resumeAfter + 1);
-    if (live.length > 0) {
-      const items = live.map((r) => ({ tenantId: r.spec.tenantId, completionId: r.spec.completionId }));
-      const cancelled = await this.retrying(() => this.deps.work.cancelled(items));
-      for (const id of cancelled) {
-        const r = this.running.get(id);
-        if (!r) continue;
-        this.detach(r);
-        this.finish(r, "CANCELLED");
+    // Finished sequences leave the batch now; they are finalised once their tokens are flushed.
+    for (const { r } of finished) this.detach(r);
+
+    // The previous step's flush ran during this step's compute. Its cancel check names
+    // completions whose token from THIS step must not be emitted: drop it, end them.
+    const cancelled = await this.flushed();
+    for (const id of cancelled) {
+      const r = this.running.get(id) ?? finished.find((f) => f.r.spec.completionId === id)?.r;
+      if (!r) continue;
+      const k = appends.findIndex((a) => a.completionId === id);
+      if (k >= 0) {
+        appends.splice(k, 1);
+        const p = progress.findIndex((x) => x.completionId === id);
+        if (p >= 0) progress.splice(p, 1);
+        r.tokenIds.pop();
+        r.text.pop();
       }
+      const f = finished.findIndex((x) => x.r === r);
+      if (f >= 0) finished.splice(f, 1);
+      else this.detach(r);
+      this.finish(r, "CANCELLED");
     }
+
+    // This step's flush, one round trip, overlapping the next step's compute: tokens,
+    // admission progress, the dispatcher's charge, and which held completions were
+    // cancelled. A replaying sequence (not yet past what the stream holds) is not cancelled
+    // mid-replay: its final event must follow what is already streamed.
+    const live = [...this.running.values()].filter((r) => r.tokenIds.length >= r.resumeAfter + 1);
+    const t0 = performance.now();
+    this.pendingFlush = this.retrying(() =>
+      Promise.all([
+        Promise.all([
+          appends.length > 0 ? this.deps.tokens.append(appends) : undefined,
+          progress.length > 0 ? this.deps.admission.progress(progress) : undefined,
+          charges.size > 0 ? this.deps.work.charge(charges) : undefined,
+        ]),
+        live.length > 0
+          ? this.deps.work.cancelled(
+              live.map((r) => ({ tenantId: r.spec.tenantId, completionId: r.spec.completionId })),
+            )
+          : new Set<string>(),
+      ]),
+    ).then(([, c]) => {
+      this.stats.flushMs += performance.now() - t0;
+      this.stats.tokens += appends.length;
+      for (const a of appends) this.deps.metrics?.tokensGenerated.inc({ tenant: a.tenantId });
+      for (const { r, reason } of finished) this.finish(r, reason);
+      return c;
+    });
     this.allocator.retain(new Set([...this.running.values()].map((r) => r.spec.tenantId)));
     if (this.opts.stepDelayMs) await sleep(this.opts.stepDelayMs);
+  }
+
+  /** Waits for the pending flush; returns the completions it found cancelled. */
+  private async flushed(): Promise<Set<string>> {
+    const p = this.pendingFlush;
+    this.pendingFlush = undefined;
+    return p ? p : new Set<string>();
   }
 
   private detach(r: Running): void {
