@@ -1,0 +1,65 @@
+/** docker-compose.yml: no Docker here, so parse it and check it is coherent. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import yaml from "js-yaml";
+
+const root = path.resolve(__dirname, "..", "..");
+type Service = {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  container_name?: string;
+  depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
+};
+const compose = yaml.load(fs.readFileSync(path.join(root, "docker-compose.yml"), "utf8")) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+
+describe("docker-compose.yml", () => {
+  it("has postgres, redis, the API and a scalable worker", () => {
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(["postgres", "redis", "api", "worker", "init"]));
+    const worker = compose.services.worker;
+    expect(worker.ports).toBeUndefined();
+    expect(worker.container_name).toBeUndefined();
+    expect(compose.services.api.ports).toEqual(["4000:4000"]);
+  });
+
+  it("points every app container at the compose services, with the same secrets", () => {
+    for (const name of ["init", "api", "worker"]) {
+      const env = compose.services[name].environment ?? {};
+      expect(env.DATABASE_URL).toMatch(/^postgresql:\/\/lite:lite@postgres:5432\/lite$/);
+      expect(env.REDIS_URL).toBe("redis://redis:6379");
+      expect(env.MODEL_DIR).toBe("/models");
+      expect(env.ADMIN_API_KEY).toMatch(/^\$\{ADMIN_API_KEY:\?/);
+      expect(env.MASTER_KEY).toMatch(/^\$\{MASTER_KEY:\?/);
+    }
+    const pg = compose.services.postgres.environment ?? {};
+    expect([pg.POSTGRES_USER, pg.POSTGRES_PASSWORD, pg.POSTGRES_DB]).toEqual(["lite", "lite", "lite"]);
+  });
+
+  it("runs entry points that exist, after init completes, from an image built by a Dockerfile that exists", () => {
+    for (const name of ["init", "api", "worker"]) {
+      const s = compose.services[name];
+      expect(s.image).toBe("lite-llm:local");
+      const entry = s.command?.find((a) => a.endsWith(".ts"));
+      expect(entry && fs.existsSync(path.join(root, entry))).toBe(true);
+    }
+    expect(compose.services.api.depends_on?.init.condition).toBe("service_completed_successfully");
+    expect(compose.services.worker.depends_on?.init.condition).toBe("service_completed_successfully");
+    expect(compose.services.init.depends_on?.postgres.condition).toBe("service_healthy");
+    const build = compose.services.init.build!;
+    expect(fs.existsSync(path.join(root, build.context, build.dockerfile))).toBe(true);
+    const ignore = fs.readFileSync(path.join(root, `${build.dockerfile}.dockerignore`), "utf8").split("\n");
+    expect(ignore).toEqual(expect.arrayContaining(["node_modules", "var"]));
+  });
+
+  it("declares every named volume it mounts", () => {
+    for (const s of Object.values(compose.services)) {
+      for (const v of s.volumes ?? []) {
+        const name = v.split(":")[0];
+        if (!name.startsWith(".") && !name.startsWith("/")) expect(Object.keys(compose.volumes)).toContain(name);
+      }
+    }
+  });
+});
