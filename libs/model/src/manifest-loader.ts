@@ -68,7 +68,6 @@ export function readVerifiedFile(root: string, entry: FileEntry): Buffer {
 }
 
 export function readManifest(root: string, opts: ReadManifestOptions = {}): LoadedManifest {
-  const manifestPath = path.join(root, "manifest.json");
   const need = (file: string): Buffer => {
     try {
       return fs.readFileSync(path.join(root, file));
