@@ -8,7 +8,10 @@ import { createDb } from "@lite/db";
 import { verifyAuditChain } from "@lite/auth";
 
 const Env = z.object({
-  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required (the database whose audit log to verify)"),
+  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine(
+    (v) => v !== undefined,
+    "is required (the database whose audit log to verify)",
+  ),
 });
 
 async function main(): Promise<number> {
@@ -17,10 +20,14 @@ async function main(): Promise<number> {
   try {
     const verdict = await verifyAuditChain(db);
     if (verdict.ok) {
-      process.stdout.write(`audit log intact: ${verdict.rows} entries, last seq ${verdict.lastSeq}, head ${verdict.lastHash}\n`);
+      process.stdout.write(
+        `audit log intact: ${verdict.rows} entries, last seq ${verdict.lastSeq}, head ${verdict.lastHash}\n`,
+      );
       return 0;
     }
-    process.stdout.write(`audit log BROKEN at seq ${verdict.badSeq}: ${verdict.problem} (${verdict.rows} entries verified before it)\n`);
+    process.stdout.write(
+      `audit log BROKEN at seq ${verdict.badSeq}: ${verdict.problem} (${verdict.rows} entries verified before it)\n`,
+    );
     return 1;
   } finally {
     await db.$disconnect();

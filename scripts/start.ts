@@ -82,18 +82,33 @@ async function main(): Promise<number> {
     return code;
   };
   try {
-    say(`postgres ${services.embeddedPostgres ? "embedded (data in var/postgres)" : "from DATABASE_URL"}, redis ${services.embeddedRedis ? "local redis-server (data in var/redis)" : "from REDIS_URL"}`);
+    say(
+      `postgres ${services.embeddedPostgres ? "embedded (data in var/postgres)" : "from DATABASE_URL"}, redis ${services.embeddedRedis ? "local redis-server (data in var/redis)" : "from REDIS_URL"}`,
+    );
     migrateDeploy(services.databaseUrl);
     const modelDir = path.resolve(root, process.env.MODEL_DIR || path.join("var", "models"));
-    const model = await ensureModel({ modelDir, modelName: "default", preset: "default", publicKey: process.env.MODEL_PUBLIC_KEY || undefined });
-    say(model.generated ? `built the default model into ${modelDir}/default` : `default model present in ${modelDir}/default`);
+    const model = await ensureModel({
+      modelDir,
+      modelName: "default",
+      preset: "default",
+      publicKey: process.env.MODEL_PUBLIC_KEY || undefined,
+    });
+    say(
+      model.generated
+        ? `built the default model into ${modelDir}/default`
+        : `default model present in ${modelDir}/default`,
+    );
     const masterKey = secretFromFile(
       "MASTER_KEY",
       path.join(varDir, "master.key"),
       () => randomBytes(32).toString("base64"),
       "WARNING: MASTER_KEY is unset; generated one into var/master.key (0600). Back it up: tenant data keys are wrapped with it.",
     );
-    const adminKey = secretFromFile("ADMIN_API_KEY", path.join(varDir, "admin.key"), () => `lite_admin_${randomBytes(24).toString("base64url")}`);
+    const adminKey = secretFromFile(
+      "ADMIN_API_KEY",
+      path.join(varDir, "admin.key"),
+      () => `lite_admin_${randomBytes(24).toString("base64url")}`,
+    );
     if (prepareOnly) {
       say(`prepared in ${Date.now() - started} ms`);
       return await stopAll(0);

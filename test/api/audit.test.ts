@@ -36,24 +36,55 @@ afterAll(async () => {
 
 describe("audit log", () => {
   it("records admin changes, key creation, tier grants and denials, chained and verifiable", async () => {
-    const made = await gqlOk(api.url, ADMIN_KEY, 'mutation { createTenant(input: { name: "audited", tierIds: ["tiny.t0"] }) { tenant { id } apiKey { secret apiKey { id } } } }');
+    const made = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      'mutation { createTenant(input: { name: "audited", tierIds: ["tiny.t0"] }) { tenant { id } apiKey { secret apiKey { id } } } }',
+    );
     const tenantId = made.createTenant.tenant.id;
     await gqlOk(api.url, ADMIN_KEY, `mutation { grantTier(tenantId: "${tenantId}", tierId: "tiny.t3") { id } }`);
-    await gqlOk(api.url, ADMIN_KEY, `mutation { setQuota(tenantId: "${tenantId}", input: { requestsPerMinute: 5 }) { id } }`);
-    await fetch(api.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${made.createTenant.apiKey.secret}` }, body: JSON.stringify({ query: "{ tenants { totalCount } }" }) });
+    await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      `mutation { setQuota(tenantId: "${tenantId}", input: { requestsPerMinute: 5 }) { id } }`,
+    );
+    await fetch(api.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${made.createTenant.apiKey.secret}` },
+      body: JSON.stringify({ query: "{ tenants { totalCount } }" }),
+    });
     await api.services.auditWriter.flush();
 
     const rows = await env.db.auditLog.findMany({ where: { tenantId }, orderBy: { seq: "asc" } });
     const actions = rows.map((r) => `${r.action}/${r.decision}`);
     expect(actions).toEqual(
-      expect.arrayContaining(["tenant.create/OK", "tier.grant/OK", "apikey.create/OK", "quota.set/OK", "access.role/DENY"]),
+      expect.arrayContaining([
+        "tenant.create/OK",
+        "tier.grant/OK",
+        "apikey.create/OK",
+        "quota.set/OK",
+        "access.role/DENY",
+      ]),
     );
-    expect(rows.filter((r) => r.action === "tier.grant").map((r) => r.resource).sort()).toEqual(["tier:tiny.t0", "tier:tiny.t3"]);
+    expect(
+      rows
+        .filter((r) => r.action === "tier.grant")
+        .map((r) => r.resource)
+        .sort(),
+    ).toEqual(["tier:tiny.t0", "tier:tiny.t3"]);
 
-    const page = await gqlOk(api.url, ADMIN_KEY, `{ auditLog(tenantId: "${tenantId}", first: 2) { nodes { seq action hash } pageInfo { hasNextPage endCursor } } }`);
+    const page = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      `{ auditLog(tenantId: "${tenantId}", first: 2) { nodes { seq action hash } pageInfo { hasNextPage endCursor } } }`,
+    );
     expect(page.auditLog.nodes).toHaveLength(2);
     expect(BigInt(page.auditLog.nodes[0].seq)).toBeGreaterThan(BigInt(page.auditLog.nodes[1].seq));
-    const next = await gqlOk(api.url, ADMIN_KEY, `{ auditLog(tenantId: "${tenantId}", first: 500, after: "${page.auditLog.pageInfo.endCursor}") { nodes { seq } } }`);
+    const next = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      `{ auditLog(tenantId: "${tenantId}", first: 500, after: "${page.auditLog.pageInfo.endCursor}") { nodes { seq } } }`,
+    );
     expect(BigInt(next.auditLog.nodes[0].seq)).toBeLessThan(BigInt(page.auditLog.nodes[1].seq));
 
     expect(await verifyAuditChain(env.db)).toMatchObject({ ok: true });
@@ -65,13 +96,23 @@ describe("audit log", () => {
   it("keeps queue order and consecutive seqs with several writers racing (several API processes)", async () => {
     const queue = new AuditQueue({ redis: env.redis, keys: env.keys });
     const db2 = createDb({ url: env.databaseUrl, poolSize: 3 });
-    const writers = [new AuditWriter({ db: env.db, redis: env.redis, keys: env.keys, batchSize: 17 }), new AuditWriter({ db: db2, redis: env.redis, keys: env.keys, batchSize: 23 })];
+    const writers = [
+      new AuditWriter({ db: env.db, redis: env.redis, keys: env.keys, batchSize: 17 }),
+      new AuditWriter({ db: db2, redis: env.redis, keys: env.keys, batchSize: 23 }),
+    ];
     try {
       await api.services.auditWriter.flush();
       const before = await env.db.auditLog.count();
       const N = 300;
       for (let i = 0; i < N; i += 50) {
-        await queue.record(...Array.from({ length: 50 }, (_, j) => ({ actor: "test", action: "race", resource: `n:${i + j}`, decision: "OK" as const })));
+        await queue.record(
+          ...Array.from({ length: 50 }, (_, j) => ({
+            actor: "test",
+            action: "race",
+            resource: `n:${i + j}`,
+            decision: "OK" as const,
+          })),
+        );
       }
       await Promise.all([...writers.map((w) => w.flush()), api.services.auditWriter.flush()]);
       const rows = await env.db.auditLog.findMany({ where: { action: "race" }, orderBy: { seq: "asc" } });

@@ -27,7 +27,11 @@ const ME = "{ me { role apiKeyId tenant { id } } }";
 
 describe("API keys", () => {
   it("are shown once, ≥ 128 bits, stored only as a SHA-256 hash with a display prefix", async () => {
-    const created = await gqlOk(api1.url, ADMIN_KEY, 'mutation { createTenant(input: { name: "keys-a" }) { tenant { id } apiKey { secret apiKey { id prefix role tenantId } } } }');
+    const created = await gqlOk(
+      api1.url,
+      ADMIN_KEY,
+      'mutation { createTenant(input: { name: "keys-a" }) { tenant { id } apiKey { secret apiKey { id prefix role tenantId } } } }',
+    );
     const { secret, apiKey } = created.createTenant.apiKey;
     expect(secret).toMatch(/^lite_[0-9A-Za-z]{43}$/); // 43 base62 chars ≈ 256 bits
     expect(secret.startsWith(apiKey.prefix)).toBe(true);
@@ -51,16 +55,21 @@ describe("API keys", () => {
     expect([none.status, codeOf(none)]).toEqual([401, "UNAUTHENTICATED"]);
     const wrong = await gql(api1.url, "lite_notakeyatall000000000000000000000000000000", ME);
     expect([wrong.status, codeOf(wrong)]).toEqual([401, "UNAUTHENTICATED"]);
-    const res = await fetch(api1.url, { method: "POST", headers: { "content-type": "application/json", authorization: ADMIN_KEY }, body: JSON.stringify({ query: ME }) });
+    const res = await fetch(api1.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: ADMIN_KEY },
+      body: JSON.stringify({ query: ME }),
+    });
     expect(res.status).toBe(200);
   });
 
   it("updates lastUsedAt, throttled rather than per request", async () => {
     const t = await createTenantWithKey(env.db);
     for (let i = 0; i < 5; i++) await gqlOk(api1.url, t.secret, ME);
-    const row = await waitFor(async () => (await env.db.apiKey.findUniqueOrThrow({ where: { id: t.apiKeyId } })).lastUsedAt !== null, 2000).then(() =>
-      env.db.apiKey.findUniqueOrThrow({ where: { id: t.apiKeyId } }),
-    );
+    const row = await waitFor(
+      async () => (await env.db.apiKey.findUniqueOrThrow({ where: { id: t.apiKeyId } })).lastUsedAt !== null,
+      2000,
+    ).then(() => env.db.apiKey.findUniqueOrThrow({ where: { id: t.apiKeyId } }));
     const first = row.lastUsedAt!.getTime();
     await new Promise((r) => setTimeout(r, 50));
     for (let i = 0; i < 5; i++) await gqlOk(api1.url, t.secret, ME);
@@ -72,7 +81,11 @@ describe("API keys", () => {
 describe("createApiKey rules", () => {
   it("TENANT: own tenant by default, role TENANT only", async () => {
     const t = await createTenantWithKey(env.db);
-    const own = await gqlOk(api1.url, t.secret, "mutation { createApiKey(role: TENANT) { secret apiKey { tenantId role } } }");
+    const own = await gqlOk(
+      api1.url,
+      t.secret,
+      "mutation { createApiKey(role: TENANT) { secret apiKey { tenantId role } } }",
+    );
     expect(own.createApiKey.apiKey).toEqual({ tenantId: t.tenantId, role: "TENANT" });
     expect((await gqlOk(api1.url, own.createApiKey.secret, ME)).me.tenant.id).toBe(t.tenantId);
     for (const role of ["ADMIN", "FINANCE"]) {
@@ -84,13 +97,29 @@ describe("createApiKey rules", () => {
   it("ADMIN: TENANT keys need a tenantId, ADMIN and FINANCE keys need none", async () => {
     const t = await createTenantWithKey(env.db);
     const noTenant = await gql(api1.url, ADMIN_KEY, "mutation { createApiKey(role: TENANT) { secret } }");
-    expect([noTenant.status, codeOf(noTenant), noTenant.errors?.[0].extensions?.field]).toEqual([400, "BAD_USER_INPUT", "tenantId"]);
-    const finWithTenant = await gql(api1.url, ADMIN_KEY, `mutation { createApiKey(tenantId: "${t.tenantId}", role: FINANCE) { secret } }`);
+    expect([noTenant.status, codeOf(noTenant), noTenant.errors?.[0].extensions?.field]).toEqual([
+      400,
+      "BAD_USER_INPUT",
+      "tenantId",
+    ]);
+    const finWithTenant = await gql(
+      api1.url,
+      ADMIN_KEY,
+      `mutation { createApiKey(tenantId: "${t.tenantId}", role: FINANCE) { secret } }`,
+    );
     expect([finWithTenant.status, codeOf(finWithTenant)]).toEqual([400, "BAD_USER_INPUT"]);
-    const fin = await gqlOk(api1.url, ADMIN_KEY, "mutation { createApiKey(role: FINANCE) { secret apiKey { role tenantId } } }");
+    const fin = await gqlOk(
+      api1.url,
+      ADMIN_KEY,
+      "mutation { createApiKey(role: FINANCE) { secret apiKey { role tenantId } } }",
+    );
     expect(fin.createApiKey.apiKey).toEqual({ role: "FINANCE", tenantId: null });
     expect((await gqlOk(api2.url, fin.createApiKey.secret, ME)).me.role).toBe("FINANCE");
-    const missing = await gql(api1.url, ADMIN_KEY, 'mutation { createApiKey(tenantId: "ten_missing", role: TENANT) { secret } }');
+    const missing = await gql(
+      api1.url,
+      ADMIN_KEY,
+      'mutation { createApiKey(tenantId: "ten_missing", role: TENANT) { secret } }',
+    );
     expect(codeOf(missing)).toBe("NOT_FOUND");
   });
 });
@@ -101,13 +130,19 @@ describe("revocation and suspension across two API servers", () => {
     const extra = await createKey(env.db, "TENANT", t.tenantId);
     await gqlOk(api2.url, extra.secret, ME); // cached on api2
     await gqlOk(api1.url, t.secret, `mutation { revokeApiKey(id: "${extra.apiKeyId}") { revokedAt } }`);
-    const elapsed = await waitFor(async () => codeOf(await gql(api2.url, extra.secret, ME)) === "UNAUTHENTICATED", 1000);
+    const elapsed = await waitFor(
+      async () => codeOf(await gql(api2.url, extra.secret, ME)) === "UNAUTHENTICATED",
+      1000,
+    );
     expect(elapsed).toBeLessThan(1000);
     const r = await gql(api2.url, extra.secret, ME);
     expect([r.status, r.errors?.[0].extensions?.reason]).toEqual([401, "KEY_REVOKED"]);
     const audit = await waitFor(async () => {
       await api1.services.auditWriter.flush();
-      return (await env.db.auditLog.count({ where: { action: "apikey.revoke", resource: `apikey:${extra.apiKeyId}` } })) === 1;
+      return (
+        (await env.db.auditLog.count({ where: { action: "apikey.revoke", resource: `apikey:${extra.apiKeyId}` } })) ===
+        1
+      );
     }, 2000);
     expect(audit).toBeLessThan(2000);
   });
@@ -136,9 +171,15 @@ describe("graphql-ws authentication", () => {
 
   it("closes with 4401 for a missing or wrong key, 4403 for a suspended tenant", async () => {
     expect(await wsConnect(api1.wsUrl, {})).toEqual({ outcome: "closed", code: 4401 });
-    expect(await wsConnect(api1.wsUrl, { authorization: "Bearer nope-nope-nope" })).toEqual({ outcome: "closed", code: 4401 });
+    expect(await wsConnect(api1.wsUrl, { authorization: "Bearer nope-nope-nope" })).toEqual({
+      outcome: "closed",
+      code: 4401,
+    });
     const s = await createTenantWithKey(env.db, { suspended: true });
-    expect(await wsConnect(api1.wsUrl, { authorization: `Bearer ${s.secret}` })).toEqual({ outcome: "closed", code: 4403 });
+    expect(await wsConnect(api1.wsUrl, { authorization: `Bearer ${s.secret}` })).toEqual({
+      outcome: "closed",
+      code: 4403,
+    });
   });
 
   it("a key revoked on one server is refused (4401) by the other within 1 s, and its open socket is closed", async () => {
@@ -151,7 +192,10 @@ describe("graphql-ws authentication", () => {
       closedWith = (e as { code: number }).code;
     });
     await gqlOk(api1.url, ADMIN_KEY, `mutation { revokeApiKey(id: "${extra.apiKeyId}") { id } }`);
-    const elapsed = await waitFor(async () => (await wsConnect(api2.wsUrl, { authorization: extra.secret })).outcome === "closed", 1000);
+    const elapsed = await waitFor(
+      async () => (await wsConnect(api2.wsUrl, { authorization: extra.secret })).outcome === "closed",
+      1000,
+    );
     expect(elapsed).toBeLessThan(1000);
     await waitFor(() => closedWith === 4401, 1000);
     await open.client.dispose();

@@ -3,7 +3,14 @@
  * tenant-scoped object named by another tenant: NOT_FOUND exactly as for a missing id.
  */
 import { newId } from "@lite/core";
-import { createKey, createTenantWithKey, createTestEnv, seedModel, type TenantWithKey, type TestEnv } from "@lite/testing";
+import {
+  createKey,
+  createTenantWithKey,
+  createTestEnv,
+  seedModel,
+  type TenantWithKey,
+  type TestEnv,
+} from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
 import { ADMIN_KEY, codeOf, gql, startTestApi, wsConnect, type GqlResult } from "./helpers";
 import { CONTRACT_ROLES, type Role } from "./role-table";
@@ -21,7 +28,17 @@ let cmpB: string;
 async function insertCompletion(tenantId: string): Promise<string> {
   const id = newId("completion");
   await env.db.completion.create({
-    data: { id, tenantId, modelId: "tiny", mode: "FAST", tierSet: ["tiny.t0"], seed: "1", prompt: "p", promptTokens: 1, maxTokens: 4 },
+    data: {
+      id,
+      tenantId,
+      modelId: "tiny",
+      mode: "FAST",
+      tierSet: ["tiny.t0"],
+      seed: "1",
+      prompt: "p",
+      promptTokens: 1,
+      maxTokens: 4,
+    },
   });
   return id;
 }
@@ -55,41 +72,94 @@ interface Op {
 const T = () => A.tenantId;
 const OPS: Op[] = [
   { field: "Query.me", query: "{ me { role apiKeyId tenant { id } } }", vars: () => ({}), allowed: null },
-  { field: "Query.priceBook", query: "{ priceBook { id currency prices { meter unitPrice } } }", vars: () => ({}), allowed: null },
+  {
+    field: "Query.priceBook",
+    query: "{ priceBook { id currency prices { meter unitPrice } } }",
+    vars: () => ({}),
+    allowed: null,
+  },
   { field: "Query.models", query: "{ models { id tiers { id } } }", vars: () => ({}), allowed: null },
   { field: "Query.tiers", query: "{ tiers { id } }", vars: () => ({}), allowed: null },
-  { field: "Query.tenant", query: "query($id: ID!) { tenant(id: $id) { id name quota { hotMemoryBytes } tiers { id } apiKeys { id } } }", vars: () => ({ id: T() }), allowed: null },
+  {
+    field: "Query.tenant",
+    query: "query($id: ID!) { tenant(id: $id) { id name quota { hotMemoryBytes } tiers { id } apiKeys { id } } }",
+    vars: () => ({ id: T() }),
+    allowed: null,
+  },
   { field: "Query.tenants", query: "{ tenants { totalCount nodes { id } } }", vars: () => ({}), allowed: null },
-  { field: "Query.completion", query: "query($id: ID!) { completion(id: $id) { id } }", vars: () => ({ id: cmpA }), allowed: null },
+  {
+    field: "Query.completion",
+    query: "query($id: ID!) { completion(id: $id) { id } }",
+    vars: () => ({ id: cmpA }),
+    allowed: null,
+  },
   { field: "Query.completions", query: "{ completions { nodes { id } } }", vars: () => ({}), allowed: null },
   {
     field: "Query.usage",
-    query: "query($t: ID!) { usage(tenantId: $t, from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { start quantity } }",
+    query:
+      'query($t: ID!) { usage(tenantId: $t, from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z") { start quantity } }',
     vars: () => ({ t: T() }),
     allowed: null,
   },
-  { field: "Query.invoice", query: "query($t: ID!) { invoice(tenantId: $t, period: \"2026-01\") { total } }", vars: () => ({ t: T() }), allowed: "NOT_IMPLEMENTED" },
-  { field: "Query.invoices", query: "{ invoices(period: \"2026-01\") { total } }", vars: () => ({}), allowed: "NOT_IMPLEMENTED" },
-  { field: "Query.auditLog", query: "{ auditLog(first: 5) { nodes { seq hash } pageInfo { hasNextPage } } }", vars: () => ({}), allowed: null },
+  {
+    field: "Query.invoice",
+    query: 'query($t: ID!) { invoice(tenantId: $t, period: "2026-01") { total } }',
+    vars: () => ({ t: T() }),
+    allowed: "NOT_IMPLEMENTED",
+  },
+  {
+    field: "Query.invoices",
+    query: '{ invoices(period: "2026-01") { total } }',
+    vars: () => ({}),
+    allowed: "NOT_IMPLEMENTED",
+  },
+  {
+    field: "Query.auditLog",
+    query: "{ auditLog(first: 5) { nodes { seq hash } pageInfo { hasNextPage } } }",
+    vars: () => ({}),
+    allowed: null,
+  },
   {
     field: "Mutation.createTenant",
     query: "mutation($n: String!) { createTenant(input: { name: $n }) { tenant { id } apiKey { secret } } }",
     vars: () => ({ n: `made-${newId("tenant")}` }),
     allowed: null,
   },
-  { field: "Mutation.updateTenant", query: "mutation($id: ID!) { updateTenant(id: $id, input: { weight: 2 }) { weight } }", vars: () => ({ id: C.tenantId }), allowed: null },
   {
-    field: "Mutation.setQuota",
-    query: "mutation($id: ID!) { setQuota(tenantId: $id, input: { requestsPerMinute: 100 }) { quota { requestsPerMinute } } }",
+    field: "Mutation.updateTenant",
+    query: "mutation($id: ID!) { updateTenant(id: $id, input: { weight: 2 }) { weight } }",
     vars: () => ({ id: C.tenantId }),
     allowed: null,
   },
-  { field: "Mutation.grantTier", query: "mutation($id: ID!) { grantTier(tenantId: $id, tierId: \"tiny.t3\") { id } }", vars: () => ({ id: C.tenantId }), allowed: null },
-  { field: "Mutation.revokeTier", query: "mutation($id: ID!) { revokeTier(tenantId: $id, tierId: \"tiny.t3\") { id } }", vars: () => ({ id: C.tenantId }), allowed: null },
-  { field: "Mutation.suspendTenant", query: "mutation($id: ID!) { suspendTenant(id: $id, suspended: false) { suspended } }", vars: () => ({ id: C.tenantId }), allowed: null },
+  {
+    field: "Mutation.setQuota",
+    query:
+      "mutation($id: ID!) { setQuota(tenantId: $id, input: { requestsPerMinute: 100 }) { quota { requestsPerMinute } } }",
+    vars: () => ({ id: C.tenantId }),
+    allowed: null,
+  },
+  {
+    field: "Mutation.grantTier",
+    query: 'mutation($id: ID!) { grantTier(tenantId: $id, tierId: "tiny.t3") { id } }',
+    vars: () => ({ id: C.tenantId }),
+    allowed: null,
+  },
+  {
+    field: "Mutation.revokeTier",
+    query: 'mutation($id: ID!) { revokeTier(tenantId: $id, tierId: "tiny.t3") { id } }',
+    vars: () => ({ id: C.tenantId }),
+    allowed: null,
+  },
+  {
+    field: "Mutation.suspendTenant",
+    query: "mutation($id: ID!) { suspendTenant(id: $id, suspended: false) { suspended } }",
+    vars: () => ({ id: C.tenantId }),
+    allowed: null,
+  },
   {
     field: "Mutation.createApiKey",
-    query: "mutation($t: ID, $r: Role!) { createApiKey(tenantId: $t, role: $r) { secret apiKey { id role tenantId } } }",
+    query:
+      "mutation($t: ID, $r: Role!) { createApiKey(tenantId: $t, role: $r) { secret apiKey { id role tenantId } } }",
     vars: (role) => (role === "TENANT" ? { t: null, r: "TENANT" } : { t: T(), r: "TENANT" }),
     allowed: null,
   },
@@ -108,15 +178,26 @@ const OPS: Op[] = [
   },
   {
     field: "Mutation.createPrivateTier",
-    query: "mutation($t: ID!) { createPrivateTier(input: { tenantId: $t, name: \"mine\", baseTierId: \"tiny.t0\" }) { id } }",
+    query:
+      'mutation($t: ID!) { createPrivateTier(input: { tenantId: $t, name: "mine", baseTierId: "tiny.t0" }) { id } }',
     vars: () => ({ t: T() }),
     allowed: "NOT_IMPLEMENTED",
   },
-  { field: "Mutation.rotateTenantKey", query: "mutation($t: ID!) { rotateTenantKey(tenantId: $t) }", vars: () => ({ t: T() }), allowed: "NOT_IMPLEMENTED" },
-  { field: "Mutation.destroyTenantKeys", query: "mutation($t: ID!) { destroyTenantKeys(tenantId: $t) }", vars: () => ({ t: T() }), allowed: "NOT_IMPLEMENTED" },
+  {
+    field: "Mutation.rotateTenantKey",
+    query: "mutation($t: ID!) { rotateTenantKey(tenantId: $t) }",
+    vars: () => ({ t: T() }),
+    allowed: "NOT_IMPLEMENTED",
+  },
+  {
+    field: "Mutation.destroyTenantKeys",
+    query: "mutation($t: ID!) { destroyTenantKeys(tenantId: $t) }",
+    vars: () => ({ t: T() }),
+    allowed: "NOT_IMPLEMENTED",
+  },
   {
     field: "Mutation.createCompletion",
-    query: "mutation { createCompletion(input: { prompt: \"hello\", maxTokens: 4, mode: FAST }) { id status } }",
+    query: 'mutation { createCompletion(input: { prompt: "hello", maxTokens: 4, mode: FAST }) { id status } }',
     vars: () => ({}),
     allowed: null,
   },
@@ -130,14 +211,29 @@ const OPS: Op[] = [
 
 const SUBSCRIPTIONS: Op[] = [
   // cmpA is queued and no worker runs: an allowed subscriber just waits for tokens.
-  { field: "Subscription.completionTokens", query: "subscription($id: ID!) { completionTokens(id: $id) { index } }", vars: () => ({ id: cmpA }), allowed: "PENDING" },
-  { field: "Subscription.tenantMetrics", query: "subscription($t: ID!) { tenantMetrics(tenantId: $t) { requests } }", vars: () => ({ t: T() }), allowed: "NOT_IMPLEMENTED" },
+  {
+    field: "Subscription.completionTokens",
+    query: "subscription($id: ID!) { completionTokens(id: $id) { index } }",
+    vars: () => ({ id: cmpA }),
+    allowed: "PENDING",
+  },
+  {
+    field: "Subscription.tenantMetrics",
+    query: "subscription($t: ID!) { tenantMetrics(tenantId: $t) { requests } }",
+    vars: () => ({ t: T() }),
+    allowed: "NOT_IMPLEMENTED",
+  },
 ];
 
 const STATUS: Record<string, number> = { NOT_IMPLEMENTED: 501, FORBIDDEN: 403, NOT_FOUND: 200 };
 
 /** First answer of a subscription: its errors (or data), or code PENDING when nothing came within waitMs. */
-async function subscribeOnce(client: Client, query: string, variables: Record<string, unknown>, waitMs = 1500): Promise<{ code?: string; data?: unknown }> {
+async function subscribeOnce(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  waitMs = 1500,
+): Promise<{ code?: string; data?: unknown }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       dispose();
@@ -172,7 +268,9 @@ describe("role matrix over HTTP", () => {
     expect([...listed].sort()).toEqual(Object.keys(CONTRACT_ROLES).sort());
   });
 
-  const cases = OPS.flatMap((op) => (["ADMIN", "FINANCE", "TENANT"] as Role[]).map((role) => [op.field, role, op] as const));
+  const cases = OPS.flatMap((op) =>
+    (["ADMIN", "FINANCE", "TENANT"] as Role[]).map((role) => [op.field, role, op] as const),
+  );
   it.each(cases)("%s as %s", async (_field, role, op) => {
     const allowed = CONTRACT_ROLES[op.field].includes(role);
     const r = await gql(api.url, keys[role], op.query, await op.vars(role));
@@ -205,7 +303,9 @@ describe("role matrix over HTTP", () => {
 });
 
 describe("role matrix over graphql-ws", () => {
-  const cases = SUBSCRIPTIONS.flatMap((op) => (["ADMIN", "FINANCE", "TENANT"] as Role[]).map((role) => [op.field, role, op] as const));
+  const cases = SUBSCRIPTIONS.flatMap((op) =>
+    (["ADMIN", "FINANCE", "TENANT"] as Role[]).map((role) => [op.field, role, op] as const),
+  );
   it.each(cases)("%s as %s", async (_field, role, op) => {
     const conn = await wsConnect(api.wsUrl, { authorization: `Bearer ${keys[role]}` });
     if (conn.outcome !== "open") throw new Error(`closed ${conn.code}`);
@@ -220,29 +320,74 @@ describe("role matrix over graphql-ws", () => {
 });
 
 describe("another tenant's objects answer NOT_FOUND, exactly like missing ones", () => {
-  type Probe = [name: string, query: string, other: () => Record<string, unknown>, missing: () => Record<string, unknown>];
+  type Probe = [
+    name: string,
+    query: string,
+    other: () => Record<string, unknown>,
+    missing: () => Record<string, unknown>,
+  ];
   const missingTenant = () => newId("tenant");
   const probes: Probe[] = [
-    ["tenant", "query($id: ID!) { tenant(id: $id) { id } }", () => ({ id: B.tenantId }), () => ({ id: missingTenant() })],
+    [
+      "tenant",
+      "query($id: ID!) { tenant(id: $id) { id } }",
+      () => ({ id: B.tenantId }),
+      () => ({ id: missingTenant() }),
+    ],
     [
       "usage",
       'query($t: ID!) { usage(tenantId: $t, from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z") { quantity } }',
       () => ({ t: B.tenantId }),
       () => ({ t: missingTenant() }),
     ],
-    ["invoice", 'query($t: ID!) { invoice(tenantId: $t, period: "2026-01") { total } }', () => ({ t: B.tenantId }), () => ({ t: missingTenant() })],
-    ["completion", "query($id: ID!) { completion(id: $id) { id } }", () => ({ id: cmpB }), () => ({ id: newId("completion") })],
-    ["cancelCompletion", "mutation($id: ID!) { cancelCompletion(id: $id) { id } }", () => ({ id: cmpB }), () => ({ id: newId("completion") })],
-    ["createApiKey", "mutation($t: ID) { createApiKey(tenantId: $t, role: TENANT) { secret } }", () => ({ t: B.tenantId }), () => ({ t: missingTenant() })],
-    ["revokeApiKey", "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", () => ({ id: B.apiKeyId }), () => ({ id: newId("apiKey") })],
+    [
+      "invoice",
+      'query($t: ID!) { invoice(tenantId: $t, period: "2026-01") { total } }',
+      () => ({ t: B.tenantId }),
+      () => ({ t: missingTenant() }),
+    ],
+    [
+      "completion",
+      "query($id: ID!) { completion(id: $id) { id } }",
+      () => ({ id: cmpB }),
+      () => ({ id: newId("completion") }),
+    ],
+    [
+      "cancelCompletion",
+      "mutation($id: ID!) { cancelCompletion(id: $id) { id } }",
+      () => ({ id: cmpB }),
+      () => ({ id: newId("completion") }),
+    ],
+    [
+      "createApiKey",
+      "mutation($t: ID) { createApiKey(tenantId: $t, role: TENANT) { secret } }",
+      () => ({ t: B.tenantId }),
+      () => ({ t: missingTenant() }),
+    ],
+    [
+      "revokeApiKey",
+      "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+      () => ({ id: B.apiKeyId }),
+      () => ({ id: newId("apiKey") }),
+    ],
     [
       "createPrivateTier",
       'mutation($t: ID!) { createPrivateTier(input: { tenantId: $t, name: "x", baseTierId: "tiny.t0" }) { id } }',
       () => ({ t: B.tenantId }),
       () => ({ t: missingTenant() }),
     ],
-    ["rotateTenantKey", "mutation($t: ID!) { rotateTenantKey(tenantId: $t) }", () => ({ t: B.tenantId }), () => ({ t: missingTenant() })],
-    ["destroyTenantKeys", "mutation($t: ID!) { destroyTenantKeys(tenantId: $t) }", () => ({ t: B.tenantId }), () => ({ t: missingTenant() })],
+    [
+      "rotateTenantKey",
+      "mutation($t: ID!) { rotateTenantKey(tenantId: $t) }",
+      () => ({ t: B.tenantId }),
+      () => ({ t: missingTenant() }),
+    ],
+    [
+      "destroyTenantKeys",
+      "mutation($t: ID!) { destroyTenantKeys(tenantId: $t) }",
+      () => ({ t: B.tenantId }),
+      () => ({ t: missingTenant() }),
+    ],
   ];
 
   const shape = (r: GqlResult) => ({
@@ -266,15 +411,31 @@ describe("another tenant's objects answer NOT_FOUND, exactly like missing ones",
     const conn = await wsConnect(api.wsUrl, { authorization: A.secret });
     if (conn.outcome !== "open") throw new Error(`closed ${conn.code}`);
     try {
-      expect((await subscribeOnce(conn.client, "subscription($id: ID!) { completionTokens(id: $id) { index } }", { id: cmpB })).code).toBe("NOT_FOUND");
-      expect((await subscribeOnce(conn.client, "subscription($t: ID!) { tenantMetrics(tenantId: $t) { requests } }", { t: B.tenantId })).code).toBe("NOT_FOUND");
+      expect(
+        (
+          await subscribeOnce(conn.client, "subscription($id: ID!) { completionTokens(id: $id) { index } }", {
+            id: cmpB,
+          })
+        ).code,
+      ).toBe("NOT_FOUND");
+      expect(
+        (
+          await subscribeOnce(conn.client, "subscription($t: ID!) { tenantMetrics(tenantId: $t) { requests } }", {
+            t: B.tenantId,
+          })
+        ).code,
+      ).toBe("NOT_FOUND");
     } finally {
       await conn.client.dispose();
     }
   });
 
   it("tiers: a TENANT sees its granted tiers only (no restricted tier without a grant)", async () => {
-    const r = await gql<{ tiers: Array<{ id: string }>; models: Array<{ tiers: Array<{ id: string }> }> }>(api.url, A.secret, "{ tiers { id } models { tiers { id } } }");
+    const r = await gql<{ tiers: Array<{ id: string }>; models: Array<{ tiers: Array<{ id: string }> }> }>(
+      api.url,
+      A.secret,
+      "{ tiers { id } models { tiers { id } } }",
+    );
     expect(r.data?.tiers.map((t) => t.id)).toEqual(["tiny.t0", "tiny.t1", "tiny.t2"]);
     expect(r.data?.models[0].tiers.map((t) => t.id)).toEqual(["tiny.t0", "tiny.t1", "tiny.t2"]);
     const admin = await gql<{ tiers: Array<{ id: string }> }>(api.url, ADMIN_KEY, "{ tiers { id restricted } }");

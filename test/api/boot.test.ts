@@ -29,12 +29,18 @@ afterAll(async () => {
 
 describe("start-up", () => {
   it("registers the manifest's model and tiers (ids verbatim, restricted flag, cost weights) and audits the load", async () => {
-    const r = await gqlOk(api.url, ADMIN_KEY, "{ models { id name manifestSha256 tiers { id rank placement restricted paramBytes ownerTenantId } } }");
+    const r = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      "{ models { id name manifestSha256 tiers { id rank placement restricted paramBytes ownerTenantId } } }",
+    );
     expect(r.models).toHaveLength(1);
     const m = r.models[0];
     expect(m.id).toBe("tiny");
     expect(m.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(m.tiers.map((t: { id: string; placement: string; restricted: boolean }) => [t.id, t.placement, t.restricted])).toEqual([
+    expect(
+      m.tiers.map((t: { id: string; placement: string; restricted: boolean }) => [t.id, t.placement, t.restricted]),
+    ).toEqual([
       ["tiny.t0", "HOT", false],
       ["tiny.t1", "WARM", false],
       ["tiny.t2", "COLD", false],
@@ -45,7 +51,9 @@ describe("start-up", () => {
     expect(tiers[1].costWeight).toBeGreaterThan(1);
     expect((await env.db.model.findUniqueOrThrow({ where: { id: "tiny" } })).isDefault).toBe(true);
     await api.services.auditWriter.flush();
-    expect(await env.db.auditLog.count({ where: { action: "model.register", resource: "model:tiny", decision: "OK" } })).toBe(1);
+    expect(
+      await env.db.auditLog.count({ where: { action: "model.register", resource: "model:tiny", decision: "OK" } }),
+    ).toBe(1);
   });
 
   it("is idempotent: a second server over the same database changes nothing", async () => {
@@ -64,7 +72,10 @@ describe("health endpoints", () => {
   it("/healthz 200, /readyz 200, /metrics in Prometheus text with per-tenant labels", async () => {
     expect((await fetch(`${api.baseUrl}/healthz`)).status).toBe(200);
     const ready = await fetch(`${api.baseUrl}/readyz`);
-    expect([ready.status, await ready.json()]).toEqual([200, { status: "ready", postgres: true, redis: true, bootstrapped: true }]);
+    expect([ready.status, await ready.json()]).toEqual([
+      200,
+      { status: "ready", postgres: true, redis: true, bootstrapped: true },
+    ]);
     await gqlOk(api.url, ADMIN_KEY, "{ me { role } }");
     const text = await (await fetch(`${api.baseUrl}/metrics`)).text();
     expect(text).toMatch(/lite_api_http_requests_total\{route="\/graphql",status="200"\} \d+/);
@@ -129,7 +140,11 @@ describe("the API process", () => {
     child.stderr.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 20000, 100);
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+        20000,
+        100,
+      );
       const ws = await wsConnect(`ws://127.0.0.1:${port}/graphql`, { authorization: ADMIN_KEY });
       if (ws.outcome !== "open") throw new Error("ws did not open");
       let closeCode: number | undefined;

@@ -14,11 +14,16 @@ type Service = {
   depends_on?: Record<string, { condition: string }>;
   volumes?: string[];
 };
-const compose = yaml.load(fs.readFileSync(path.join(root, "docker-compose.yml"), "utf8")) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const compose = yaml.load(fs.readFileSync(path.join(root, "docker-compose.yml"), "utf8")) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
 
 describe("docker-compose.yml", () => {
   it("has postgres, redis, the API and a scalable worker", () => {
-    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(["postgres", "redis", "api", "worker", "init"]));
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(["postgres", "redis", "api", "worker", "init"]),
+    );
     const worker = compose.services.worker;
     expect(worker.ports).toBeUndefined();
     expect(worker.container_name).toBeUndefined();

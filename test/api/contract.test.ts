@@ -14,7 +14,9 @@ describe("served schema vs the contract", () => {
     const contract = buildSchema(fs.readFileSync(contractPath, "utf8"));
     const served = await buildApiSchema();
     expect(findBreakingChanges(contract, served)).toEqual([]);
-    const dangerous = findDangerousChanges(contract, served).filter((c) => c.type === DangerousChangeType.ARG_DEFAULT_VALUE_CHANGE);
+    const dangerous = findDangerousChanges(contract, served).filter(
+      (c) => c.type === DangerousChangeType.ARG_DEFAULT_VALUE_CHANGE,
+    );
     expect(dangerous).toEqual([]);
   });
 
@@ -44,7 +46,11 @@ describe("every root field is guarded", () => {
     for (const field of rootFields) {
       const roles = table.get(field);
       expect({ field, guarded: roles !== undefined }).toEqual({ field, guarded: true });
-      if (CONTRACT_ROLES[field]) expect({ field, roles: [...(roles ?? [])].sort() }).toEqual({ field, roles: [...CONTRACT_ROLES[field]].sort() });
+      if (CONTRACT_ROLES[field])
+        expect({ field, roles: [...(roles ?? [])].sort() }).toEqual({
+          field,
+          roles: [...CONTRACT_ROLES[field]].sort(),
+        });
     }
     for (const field of Object.keys(CONTRACT_ROLES)) expect(rootFields).toContain(field);
   });

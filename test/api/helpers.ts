@@ -52,7 +52,12 @@ export async function gql<T = Record<string, any>>(
 }
 
 /** Throws unless the answer has data and no errors. */
-export async function gqlOk<T = Record<string, any>>(url: string, key: string | null, query: string, variables?: Record<string, unknown>): Promise<T> {
+export async function gqlOk<T = Record<string, any>>(
+  url: string,
+  key: string | null,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<T> {
   const r = await gql<T>(url, key, query, variables);
   if (r.errors?.length || !r.data) throw new Error(`GraphQL error (${r.status}): ${JSON.stringify(r.errors)}`);
   return r.data;
@@ -61,7 +66,10 @@ export async function gqlOk<T = Record<string, any>>(url: string, key: string | 
 export const codeOf = (r: GqlResult) => r.errors?.[0]?.extensions?.code as string | undefined;
 
 /** Opens a graphql-ws connection; resolves "open" on ack, or the close code. */
-export function wsConnect(wsUrl: string, params: Record<string, unknown>): Promise<{ outcome: "open"; client: Client } | { outcome: "closed"; code: number }> {
+export function wsConnect(
+  wsUrl: string,
+  params: Record<string, unknown>,
+): Promise<{ outcome: "open"; client: Client } | { outcome: "closed"; code: number }> {
   return new Promise((resolve) => {
     let settled = false;
     const client = createClient({

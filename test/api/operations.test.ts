@@ -25,13 +25,21 @@ describe("tenants", () => {
   it("pages newest first with opaque cursors and a total count", async () => {
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {
-      made.push((await gqlOk(api.url, ADMIN_KEY, `mutation { createTenant(input: { name: "page-${i}" }) { tenant { id } } }`)).createTenant.tenant.id);
+      made.push(
+        (await gqlOk(api.url, ADMIN_KEY, `mutation { createTenant(input: { name: "page-${i}" }) { tenant { id } } }`))
+          .createTenant.tenant.id,
+      );
     }
     const seen: string[] = [];
     let after: string | null = null;
     let total = 0;
     for (;;) {
-      const r: any = await gqlOk(api.url, ADMIN_KEY, "query($a: String) { tenants(first: 2, after: $a) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }", { a: after });
+      const r: any = await gqlOk(
+        api.url,
+        ADMIN_KEY,
+        "query($a: String) { tenants(first: 2, after: $a) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }",
+        { a: after },
+      );
       total = r.tenants.totalCount;
       seen.push(...r.tenants.nodes.map((n: { id: string }) => n.id));
       if (!r.tenants.pageInfo.hasNextPage) break;
@@ -47,7 +55,13 @@ describe("usage", () => {
   it("buckets [from, to) by hour, day and month in UTC, and totals per meter and dimension", async () => {
     const t = await createTenantWithKey(env.db);
     const other = await createTenantWithKey(env.db);
-    const ev = (tenantId: string, at: string, meter: "OUTPUT_TOKENS" | "EXPERT_CALLS", quantity: bigint, dimension: string | null = null) => ({
+    const ev = (
+      tenantId: string,
+      at: string,
+      meter: "OUTPUT_TOKENS" | "EXPERT_CALLS",
+      quantity: bigint,
+      dimension: string | null = null,
+    ) => ({
       id: newId("usage"),
       idempotencyKey: newId("usage"),
       tenantId,
@@ -67,7 +81,11 @@ describe("usage", () => {
       ],
     });
     const q = (g: string) =>
-      gqlOk(api.url, t.secret, `{ usage(tenantId: "${t.tenantId}", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", granularity: ${g}) { start meter dimension quantity } }`);
+      gqlOk(
+        api.url,
+        t.secret,
+        `{ usage(tenantId: "${t.tenantId}", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", granularity: ${g}) { start meter dimension quantity } }`,
+      );
     expect((await q("HOUR")).usage).toEqual([
       { start: "2026-01-01T10:00:00.000Z", meter: "OUTPUT_TOKENS", dimension: null, quantity: "12" },
       { start: "2026-01-01T11:00:00.000Z", meter: "EXPERT_CALLS", dimension: "tiny.t1", quantity: "9007199254740993" },
@@ -77,12 +95,20 @@ describe("usage", () => {
       { start: "2026-01-01T00:00:00.000Z", meter: "EXPERT_CALLS", dimension: "tiny.t1", quantity: "9007199254740993" },
       { start: "2026-01-01T00:00:00.000Z", meter: "OUTPUT_TOKENS", dimension: null, quantity: "13" },
     ]);
-    const month = await gqlOk(api.url, ADMIN_KEY, `{ usage(tenantId: "${t.tenantId}", from: "2025-12-01T00:00:00Z", to: "2026-02-01T00:00:00Z", granularity: MONTH) { start meter quantity } }`);
+    const month = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      `{ usage(tenantId: "${t.tenantId}", from: "2025-12-01T00:00:00Z", to: "2026-02-01T00:00:00Z", granularity: MONTH) { start meter quantity } }`,
+    );
     expect(month.usage).toEqual([
       { start: "2026-01-01T00:00:00.000Z", meter: "EXPERT_CALLS", quantity: "9007199254740993" },
       { start: "2026-01-01T00:00:00.000Z", meter: "OUTPUT_TOKENS", quantity: "113" },
     ]);
-    const totals = await gqlOk(api.url, t.secret, `{ tenant(id: "${t.tenantId}") { usage(from: "2026-01-01T10:30:00Z", to: "2026-01-01T11:30:00Z") { meter dimension quantity } } }`);
+    const totals = await gqlOk(
+      api.url,
+      t.secret,
+      `{ tenant(id: "${t.tenantId}") { usage(from: "2026-01-01T10:30:00Z", to: "2026-01-01T11:30:00Z") { meter dimension quantity } } }`,
+    );
     expect(totals.tenant.usage).toEqual([{ meter: "OUTPUT_TOKENS", dimension: null, quantity: "8" }]);
   });
 });
@@ -104,7 +130,19 @@ describe("tier sets", () => {
     await env.db.tierGrant.create({ data: { tenantId: t.tenantId, tierId: "tiny.t3" } });
     const privateId = `tier_${t.tenantId}`;
     await env.db.tier.create({
-      data: { id: privateId, modelId: "tiny", name: "mine", rank: 1, placement: "WARM", groups: 1, expertsPerGroup: 4, paramBytes: 1n, ownerTenantId: t.tenantId, costWeight: 1.5, grants: { create: { tenantId: t.tenantId } } },
+      data: {
+        id: privateId,
+        modelId: "tiny",
+        name: "mine",
+        rank: 1,
+        placement: "WARM",
+        groups: 1,
+        expertsPerGroup: 4,
+        paramBytes: 1n,
+        ownerTenantId: t.tenantId,
+        costWeight: 1.5,
+        grants: { create: { tenantId: t.tenantId } },
+      },
     });
     expect(await ids("DEEP")).toEqual([["tiny.t0", "tiny.t1", "tiny.t2"], 3.5]);
     expect(await ids("MAX")).toEqual([["tiny.t0", privateId, "tiny.t1", "tiny.t2", "tiny.t3"], 7]); // rank, then id
@@ -115,7 +153,18 @@ describe("tier sets", () => {
     const owner = await createTenantWithKey(env.db);
     const foreign = `tier_${owner.tenantId}`;
     await env.db.tier.create({
-      data: { id: foreign, modelId: "tiny", name: "theirs", rank: 1, placement: "WARM", groups: 1, expertsPerGroup: 4, paramBytes: 1n, ownerTenantId: owner.tenantId, grants: { create: { tenantId: owner.tenantId } } },
+      data: {
+        id: foreign,
+        modelId: "tiny",
+        name: "theirs",
+        rank: 1,
+        placement: "WARM",
+        groups: 1,
+        expertsPerGroup: 4,
+        paramBytes: 1n,
+        ownerTenantId: owner.tenantId,
+        grants: { create: { tenantId: owner.tenantId } },
+      },
     });
     const codeFor = async (tierIds: string[]) => {
       const r = await resolveTierSet(env.db, t.tenantId, { tierIds }, ctx());
@@ -130,7 +179,10 @@ describe("tier sets", () => {
     expect(fast.ok && fast.value.mode).toBe("MAX");
 
     await api.services.auditWriter.flush();
-    const rows = await env.db.auditLog.findMany({ where: { tenantId: t.tenantId, action: "tier.activate" }, orderBy: { seq: "asc" } });
+    const rows = await env.db.auditLog.findMany({
+      where: { tenantId: t.tenantId, action: "tier.activate" },
+      orderBy: { seq: "asc" },
+    });
     expect(rows.map((r) => `${r.resource}:${r.decision}`)).toEqual([
       "tier:tiny.t0:ALLOW",
       "tier:tiny.t1:ALLOW",

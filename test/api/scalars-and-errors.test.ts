@@ -1,7 +1,23 @@
 import { GraphQLError } from "graphql";
+import { Prisma } from "@lite/db";
+import { createLogger } from "../../apps/api/src/logger";
 import { DomainError } from "@lite/core";
-import { BigIntScalar, DateTimeScalar, DecimalScalar, parseBigInt, parseDateTime, parseDecimal } from "../../apps/api/src/common/scalars";
-import { fieldOfVariableError, formatError, mapDomainCode, mapResolverError, retryAfterSeconds, toGraphQLError } from "../../apps/api/src/errors";
+import {
+  BigIntScalar,
+  DateTimeScalar,
+  DecimalScalar,
+  parseBigInt,
+  parseDateTime,
+  parseDecimal,
+} from "../../apps/api/src/common/scalars";
+import {
+  fieldOfVariableError,
+  formatError,
+  mapDomainCode,
+  mapResolverError,
+  retryAfterSeconds,
+  toGraphQLError,
+} from "../../apps/api/src/errors";
 
 describe("BigInt scalar", () => {
   it("round-trips 2^53 + 1 exactly as a decimal string", () => {
@@ -24,7 +40,14 @@ describe("DateTime scalar", () => {
     expect(parseDateTime("2026-03-01T10:00:00+02:00").toISOString()).toBe("2026-03-01T08:00:00.000Z");
     expect(DateTimeScalar.serialize(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6)))).toBe("2026-01-02T03:04:05.006Z");
   });
-  it.each(["2026-02-30T00:00:00Z", "2026-01-01", "2026-01-01T00:00:00", "yesterday", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z"])("refuses %j", (v) => {
+  it.each([
+    "2026-02-30T00:00:00Z",
+    "2026-01-01",
+    "2026-01-01T00:00:00",
+    "yesterday",
+    "2026-13-01T00:00:00Z",
+    "2026-01-01T24:00:00Z",
+  ])("refuses %j", (v) => {
     expect(() => parseDateTime(v)).toThrow(TypeError);
   });
 });
@@ -66,21 +89,53 @@ describe("error mapping", () => {
     expect((tiny.extensions.http as { headers: Map<string, string> }).headers.get("retry-after")).toBe("1");
     expect(retryAfterSeconds(0)).toBe(1);
     const unavailable = toGraphQLError(new DomainError("UNAVAILABLE", "busy", { retryAfterMs: 3000 }), "req_3");
-    expect((unavailable.extensions.http as { status: number; headers: Map<string, string> }).headers.get("retry-after")).toBe("3");
+    expect(
+      (unavailable.extensions.http as { status: number; headers: Map<string, string> }).headers.get("retry-after"),
+    ).toBe("3");
   });
 
   it("masks unknown errors: no message detail, no stack, a request id", () => {
     const e = mapResolverError(new Error("password=hunter2 at db.ts:12"), "req_9");
     expect(e.message).toBe("Internal server error");
     expect(e.extensions).toMatchObject({ code: "INTERNAL_SERVER_ERROR", requestId: "req_9" });
-    const formatted = formatError({ message: "secret detail", extensions: { code: "SOMETHING", stacktrace: ["x"] } }, new Error("secret detail"));
+    const formatted = formatError(
+      { message: "secret detail", extensions: { code: "SOMETHING", stacktrace: ["x"] } },
+      new Error("secret detail"),
+    );
     expect(formatted.message).toBe("Internal server error");
     expect(JSON.stringify(formatted)).not.toMatch(/secret|stacktrace/);
   });
 
   it("names the field of a bad variable", () => {
-    expect(fieldOfVariableError('Variable "$input" got invalid value "x" at "input.quota.hotMemoryBytes"; BigInt must be…')).toBe("input.quota.hotMemoryBytes");
-    const f = formatError({ message: 'Variable "$first" got invalid value "a"; Int cannot represent', extensions: { code: "BAD_USER_INPUT" } }, new GraphQLError("x"));
+    expect(
+      fieldOfVariableError('Variable "$input" got invalid value "x" at "input.quota.hotMemoryBytes"; BigInt must be…'),
+    ).toBe("input.quota.hotMemoryBytes");
+    const f = formatError(
+      {
+        message: 'Variable "$first" got invalid value "a"; Int cannot represent',
+        extensions: { code: "BAD_USER_INPUT" },
+      },
+      new GraphQLError("x"),
+    );
     expect(f.extensions?.field).toBe("first");
+  });
+});
+
+describe("logs", () => {
+  it("never carry a Prisma error's echoed arguments, an authorization header or a prompt", () => {
+    const lines: string[] = [];
+    const log = createLogger("info", "api", { write: (s: string) => void lines.push(s) });
+    const prismaError = new Prisma.PrismaClientKnownRequestError(
+      'Invalid `prisma.completion.create()` invocation:\n{ data: { prompt: "SECRET PROMPT" } }',
+      {
+        code: "P2002",
+        clientVersion: "6",
+      },
+    );
+    log.error({ err: prismaError }, "failed");
+    log.info({ headers: { authorization: "Bearer lite_secret" }, prompt: "SECRET PROMPT" }, "request");
+    const text = lines.join("");
+    expect(text).toContain("P2002");
+    expect(text).not.toMatch(/SECRET PROMPT|lite_secret/);
   });
 });

@@ -93,7 +93,11 @@ export function mapResolverError(thrown: unknown, requestId: string, log?: Logge
     if (mapDomainCode(e.code).masked) log?.error({ err: e, requestId }, "internal error");
     return mapped;
   }
-  if (e instanceof GraphQLError && typeof e.extensions?.code === "string" && e.extensions.code !== "INTERNAL_SERVER_ERROR") {
+  if (
+    e instanceof GraphQLError &&
+    typeof e.extensions?.code === "string" &&
+    e.extensions.code !== "INTERNAL_SERVER_ERROR"
+  ) {
     return e;
   }
   log?.error({ err: e, requestId }, "unexpected error");
@@ -132,7 +136,11 @@ export function fieldOfVariableError(message: string): string | undefined {
 /** Apollo formatError: the last gate before the client. */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const code = formatted.extensions?.code;
-  const { stacktrace: _stack, exception: _exception, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
+  const {
+    stacktrace: _stack,
+    exception: _exception,
+    ...extensions
+  } = (formatted.extensions ?? {}) as Record<string, unknown>;
   if (typeof code === "string" && OURS.has(code)) {
     if (code === "BAD_USER_INPUT" && extensions.field === undefined) {
       const field = fieldOfVariableError(formatted.message);
@@ -144,5 +152,10 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const original = unwrapResolverError(error);
   const requestId = typeof extensions.requestId === "string" ? extensions.requestId : undefined;
   void original;
-  return { message: INTERNAL_MESSAGE, path: formatted.path, locations: formatted.locations, extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) } };
+  return {
+    message: INTERNAL_MESSAGE,
+    path: formatted.path,
+    locations: formatted.locations,
+    extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) },
+  };
 }

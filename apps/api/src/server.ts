@@ -54,7 +54,13 @@ async function bootstrap(s: ApiServices): Promise<void> {
   if (s.env.ADMIN_API_KEY) {
     const admin = await ensureAdminKey(s.db, s.env.ADMIN_API_KEY);
     if (admin.created) {
-      await s.audit.record({ actor: "system", action: "apikey.create", resource: `apikey:${admin.apiKeyId}`, decision: "OK", reason: "bootstrap ADMIN_API_KEY" });
+      await s.audit.record({
+        actor: "system",
+        action: "apikey.create",
+        resource: `apikey:${admin.apiKeyId}`,
+        decision: "OK",
+        reason: "bootstrap ADMIN_API_KEY",
+      });
     }
     if (admin.revoked) s.log.warn({ apiKeyId: admin.apiKeyId }, "ADMIN_API_KEY names a revoked key: it stays revoked");
   }
@@ -70,7 +76,10 @@ async function bootstrap(s: ApiServices): Promise<void> {
 const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
 
 function jsonError(res: Response, status: number, code: string, message: string, requestId?: string): void {
-  res.status(status).type("application/json").send(JSON.stringify({ errors: [{ message, extensions: { code, ...(requestId ? { requestId } : {}) } }] }));
+  res
+    .status(status)
+    .type("application/json")
+    .send(JSON.stringify({ errors: [{ message, extensions: { code, ...(requestId ? { requestId } : {}) } }] }));
 }
 
 export async function startApiServer(options: StartApiServerOptions = {}): Promise<RunningApiServer> {
@@ -112,7 +121,16 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     const route = KNOWN_ROUTES.has(req.path) ? req.path : "other";
     res.on("finish", () => {
       services.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
-      log.debug({ requestId, method: req.method, route, status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "http request");
+      log.debug(
+        {
+          requestId,
+          method: req.method,
+          route,
+          status: res.statusCode,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        "http request",
+      );
     });
     next();
   });
@@ -136,11 +154,16 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const unsubscribeInvalidations = services.auth.onInvalidate((inv: Invalidation) => {
     for (const [socket, conn] of sockets) {
       const p = conn.principal;
-      const hit = inv.kind === "all" || (inv.kind === "key" ? p.apiKeyId === inv.apiKeyId : p.tenantId === inv.tenantId);
+      const hit =
+        inv.kind === "all" || (inv.kind === "key" ? p.apiKeyId === inv.apiKeyId : p.tenantId === inv.tenantId);
       if (!hit) continue;
       void services.auth.authenticate(conn.secret).then(
         (r) => {
-          if (!r.ok) socket.close(r.error.code === "FORBIDDEN" ? 4403 : 4401, r.error.code === "FORBIDDEN" ? "Forbidden" : "Unauthorized");
+          if (!r.ok)
+            socket.close(
+              r.error.code === "FORBIDDEN" ? 4403 : 4401,
+              r.error.code === "FORBIDDEN" ? "Forbidden" : "Unauthorized",
+            );
         },
         () => undefined,
       );
@@ -158,7 +181,13 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
         if (!result.ok) {
           services.metrics.authFailures.inc({ reason: result.error.reason ?? result.error.code });
           if (secret) {
-            await services.audit.record({ actor: "anonymous", action: "auth.websocket", resource: "graphql-ws", decision: "DENY", reason: result.error.reason ?? result.error.code });
+            await services.audit.record({
+              actor: "anonymous",
+              action: "auth.websocket",
+              resource: "graphql-ws",
+              decision: "DENY",
+              reason: result.error.reason ?? result.error.code,
+            });
           }
           const forbidden = result.error.code === "FORBIDDEN";
           socket.close(forbidden ? 4403 : 4401, forbidden ? "Forbidden" : "Unauthorized");
@@ -212,12 +241,21 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
           result = await services.auth.authenticate(secret);
         } catch (e) {
           log.error({ err: e, requestId }, "authentication lookup failed");
-          throw toGraphQLError(new DomainError("UNAVAILABLE", "authentication is unavailable; retry shortly", { retryAfterMs: 1000 }), requestId);
+          throw toGraphQLError(
+            new DomainError("UNAVAILABLE", "authentication is unavailable; retry shortly", { retryAfterMs: 1000 }),
+            requestId,
+          );
         }
         if (!result.ok) {
           services.metrics.authFailures.inc({ reason: result.error.reason ?? result.error.code });
           if (secret) {
-            await services.audit.record({ actor: "anonymous", action: "auth.http", resource: "graphql", decision: "DENY", reason: result.error.reason ?? result.error.code });
+            await services.audit.record({
+              actor: "anonymous",
+              action: "auth.http",
+              resource: "graphql",
+              decision: "DENY",
+              reason: result.error.reason ?? result.error.code,
+            });
           }
           throw toGraphQLError(result.error, requestId);
         }
@@ -233,7 +271,8 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     if (e.type === "entity.too.large" || e.status === 413) {
       return jsonError(res, 413, "PAYLOAD_TOO_LARGE", `request body over ${bodyLimitBytes(env)} bytes`, requestId);
     }
-    if (e.type === "entity.parse.failed" || e.status === 400) return jsonError(res, 400, "BAD_REQUEST", "malformed JSON body", requestId);
+    if (e.type === "entity.parse.failed" || e.status === 400)
+      return jsonError(res, 400, "BAD_REQUEST", "malformed JSON body", requestId);
     log.error({ err, requestId }, "unhandled HTTP error");
     return jsonError(res, 500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId);
   });
@@ -273,4 +312,3 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     },
   };
 }
-

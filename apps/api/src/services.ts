@@ -46,7 +46,12 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   redis.on("error", (e) => log.warn({ err: e }, "redis connection error"));
   onClose(async () => void redis.disconnect());
   const keys = new RedisKeys(env.REDIS_PREFIX);
-  const audit = new AuditQueue({ redis, keys, clock, onError: (e) => log.error({ err: e }, "could not enqueue an audit event") });
+  const audit = new AuditQueue({
+    redis,
+    keys,
+    clock,
+    onError: (e) => log.error({ err: e }, "could not enqueue an audit event"),
+  });
   const auditWriter = new AuditWriter({ db, redis, keys, log });
   const auth = new Authenticator({ db, redis, keys, clock, log });
   const completions = createCompletionServices({ env, redis, keys, log, registry: apiMetrics.registry, onClose });

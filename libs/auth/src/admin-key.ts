@@ -10,8 +10,12 @@ export const MIN_ADMIN_KEY_CHARS = 16;
  * Only 4 characters are kept for display: an operator-chosen key may be as short as 16.
  * Returns the key's id and whether this call created it.
  */
-export async function ensureAdminKey(db: PrismaClient, secret: string): Promise<{ apiKeyId: string; created: boolean; revoked: boolean }> {
-  if (secret.length < MIN_ADMIN_KEY_CHARS) throw new Error(`the admin key must have at least ${MIN_ADMIN_KEY_CHARS} characters`);
+export async function ensureAdminKey(
+  db: PrismaClient,
+  secret: string,
+): Promise<{ apiKeyId: string; created: boolean; revoked: boolean }> {
+  if (secret.length < MIN_ADMIN_KEY_CHARS)
+    throw new Error(`the admin key must have at least ${MIN_ADMIN_KEY_CHARS} characters`);
   const hash = hashApiKey(secret);
   const existing = await db.apiKey.findUnique({ where: { hash } });
   if (existing) return { apiKeyId: existing.id, created: false, revoked: existing.revokedAt !== null };

@@ -102,7 +102,14 @@ export class Authenticator {
       const generation = this.generation;
       const row = await this.opts.db.apiKey.findUnique({
         where: { hash },
-        select: { id: true, hash: true, role: true, tenantId: true, revokedAt: true, tenant: { select: { suspended: true } } },
+        select: {
+          id: true,
+          hash: true,
+          role: true,
+          tenantId: true,
+          revokedAt: true,
+          tenant: { select: { suspended: true } },
+        },
       });
       if (!row || !constantTimeEqual(row.hash, hash)) {
         return err(new DomainError("UNAUTHENTICATED", "unknown API key", { reason: "UNKNOWN_KEY" }));
@@ -116,7 +123,8 @@ export class Authenticator {
       };
       if (generation === this.generation) this.remember(entry);
     }
-    if (entry.revoked) return err(new DomainError("UNAUTHENTICATED", "this API key was revoked", { reason: "KEY_REVOKED" }));
+    if (entry.revoked)
+      return err(new DomainError("UNAUTHENTICATED", "this API key was revoked", { reason: "KEY_REVOKED" }));
     if (entry.suspended) {
       return err(new DomainError("FORBIDDEN", "the tenant is suspended", { reason: "TENANT_SUSPENDED" }));
     }

@@ -63,7 +63,15 @@ export interface TierDecisionContext {
   actor: string;
 }
 
-const TIER_SELECT = { id: true, modelId: true, rank: true, placement: true, restricted: true, costWeight: true, ownerTenantId: true } as const;
+const TIER_SELECT = {
+  id: true,
+  modelId: true,
+  rank: true,
+  placement: true,
+  restricted: true,
+  costWeight: true,
+  ownerTenantId: true,
+} as const;
 
 const byRank = (a: TierInfo, b: TierInfo) => a.rank - b.rank || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const sumCost = (tiers: readonly TierInfo[]) => tiers.reduce((s, t) => s + t.costWeight, 0);
@@ -71,7 +79,9 @@ const sumCost = (tiers: readonly TierInfo[]) => tiers.reduce((s, t) => s + t.cos
 function modeTiers(mode: TierMode, granted: readonly TierInfo[]): TierInfo[] {
   if (mode === "MAX") return [...granted].sort(byRank);
   const placements = MODE_PLACEMENTS[mode];
-  return granted.filter((t) => !t.restricted && t.ownerTenantId === null && placements.includes(t.placement)).sort(byRank);
+  return granted
+    .filter((t) => !t.restricted && t.ownerTenantId === null && placements.includes(t.placement))
+    .sort(byRank);
 }
 
 /** The smallest fixed mode whose placements cover these tiers (MAX for restricted/private ones). */
@@ -98,22 +108,38 @@ export async function resolveTierSet(
   let modelId = request.modelId ?? null;
   let named: TierInfo[] = [];
   if (explicitIds) {
-    named = (await db.tier.findMany({ where: { id: { in: explicitIds }, ...visible }, select: TIER_SELECT })) as TierInfo[];
+    named = (await db.tier.findMany({
+      where: { id: { in: explicitIds }, ...visible },
+      select: TIER_SELECT,
+    })) as TierInfo[];
     const found = new Set(named.map((t) => t.id));
     const missing = explicitIds.find((id) => !found.has(id));
     if (missing !== undefined) {
-      await ctx.audit.record({ tenantId, actor: ctx.actor, action: "tier.activate", resource: `tier:${missing}`, decision: "DENY", reason: "NOT_FOUND" });
+      await ctx.audit.record({
+        tenantId,
+        actor: ctx.actor,
+        action: "tier.activate",
+        resource: `tier:${missing}`,
+        decision: "DENY",
+        reason: "NOT_FOUND",
+      });
       return err(new DomainError("NOT_FOUND", `tier ${missing} not found`, { field: "tiers" }));
     }
     const models = new Set(named.map((t) => t.modelId));
     if (models.size > 1 || (modelId !== null && !models.has(modelId))) {
-      return err(new DomainError("BAD_USER_INPUT", "tiers: every tier must belong to the requested model", { field: "tiers" }));
+      return err(
+        new DomainError("BAD_USER_INPUT", "tiers: every tier must belong to the requested model", { field: "tiers" }),
+      );
     }
     modelId = named[0].modelId;
   }
   if (modelId === null) {
-    const model = await db.model.findFirst({ orderBy: [{ isDefault: "desc" }, { registeredAt: "asc" }], select: { id: true } });
-    if (!model) return err(new DomainError("UNAVAILABLE", "no model is registered yet", { retryAfterMs: 5000, field: "model" }));
+    const model = await db.model.findFirst({
+      orderBy: [{ isDefault: "desc" }, { registeredAt: "asc" }],
+      select: { id: true },
+    });
+    if (!model)
+      return err(new DomainError("UNAVAILABLE", "no model is registered yet", { retryAfterMs: 5000, field: "model" }));
     modelId = model.id;
   } else if (!explicitIds) {
     const model = await db.model.findUnique({ where: { id: modelId }, select: { id: true } });
@@ -133,9 +159,21 @@ export async function resolveTierSet(
     const refused = named.filter((t) => !grantedIds.has(t.id));
     if (refused.length > 0) {
       await ctx.audit.record(
-        ...refused.map((t) => ({ tenantId, actor: ctx.actor, action: "tier.activate", resource: `tier:${t.id}`, decision: "DENY" as const, reason: "NOT_GRANTED" })),
+        ...refused.map((t) => ({
+          tenantId,
+          actor: ctx.actor,
+          action: "tier.activate",
+          resource: `tier:${t.id}`,
+          decision: "DENY" as const,
+          reason: "NOT_GRANTED",
+        })),
       );
-      return err(new DomainError("FORBIDDEN", `tier ${refused[0].id} is not granted to this tenant`, { reason: "TIER_NOT_GRANTED", field: "tiers" }));
+      return err(
+        new DomainError("FORBIDDEN", `tier ${refused[0].id} is not granted to this tenant`, {
+          reason: "TIER_NOT_GRANTED",
+          field: "tiers",
+        }),
+      );
     }
     tiers = [...named].sort(byRank);
     mode = coveringMode(tiers);
@@ -143,14 +181,40 @@ export async function resolveTierSet(
     mode = request.mode ?? "BALANCED";
     tiers = modeTiers(mode, granted);
     if (tiers.length === 0) {
-      await ctx.audit.record({ tenantId, actor: ctx.actor, action: "tier.activate", resource: `tierset:${modelId}:${mode}`, decision: "DENY", reason: "NO_GRANTED_TIER" });
-      return err(new DomainError("FORBIDDEN", `no tier granted to this tenant serves mode ${mode}`, { reason: "NO_GRANTED_TIER" }));
+      await ctx.audit.record({
+        tenantId,
+        actor: ctx.actor,
+        action: "tier.activate",
+        resource: `tierset:${modelId}:${mode}`,
+        decision: "DENY",
+        reason: "NO_GRANTED_TIER",
+      });
+      return err(
+        new DomainError("FORBIDDEN", `no tier granted to this tenant serves mode ${mode}`, {
+          reason: "NO_GRANTED_TIER",
+        }),
+      );
     }
   }
   await ctx.audit.record(
-    ...tiers.map((t) => ({ tenantId, actor: ctx.actor, action: "tier.activate", resource: `tier:${t.id}`, decision: "ALLOW" as const, reason: `mode ${mode}` })),
+    ...tiers.map((t) => ({
+      tenantId,
+      actor: ctx.actor,
+      action: "tier.activate",
+      resource: `tier:${t.id}`,
+      decision: "ALLOW" as const,
+      reason: `mode ${mode}`,
+    })),
   );
-  return ok({ modelId, mode, explicit: explicitIds !== null, tiers, tierIds: tiers.map((t) => t.id), costWeight: sumCost(tiers), granted });
+  return ok({
+    modelId,
+    mode,
+    explicit: explicitIds !== null,
+    tiers,
+    tierIds: tiers.map((t) => t.id),
+    costWeight: sumCost(tiers),
+    granted,
+  });
 }
 
 /**

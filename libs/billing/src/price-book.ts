@@ -8,7 +8,14 @@ import { Prisma, type PrismaClient } from "@lite/db";
  * effectiveFrom ≤ T (latest created wins a tie). Money is exact decimal end to end
  * (decimal.js / Prisma.Decimal, NUMERIC(30,12) in PostgreSQL), never a float.
  */
-export const METERS = ["INPUT_TOKENS", "OUTPUT_TOKENS", "EXPERT_CALLS", "PREFETCH_BYTES", "TIERSET_ACTIVATIONS", "KV_BYTE_SECONDS"] as const;
+export const METERS = [
+  "INPUT_TOKENS",
+  "OUTPUT_TOKENS",
+  "EXPERT_CALLS",
+  "PREFETCH_BYTES",
+  "TIERSET_ACTIVATIONS",
+  "KV_BYTE_SECONDS",
+] as const;
 export type Meter = (typeof METERS)[number];
 
 export interface PriceSpec {
@@ -60,10 +67,13 @@ export function validatePriceBook(spec: PriceBookSpec, field = "input"): void {
       throw badInput(`${f}.unitPrice`, "must be a decimal number");
     }
     if (!price.isFinite() || price.isNegative()) throw badInput(`${f}.unitPrice`, "must be a decimal ≥ 0");
-    if (price.decimalPlaces() > MAX_FRACTION_DIGITS) throw badInput(`${f}.unitPrice`, `at most ${MAX_FRACTION_DIGITS} fractional digits`);
-    if (price.trunc().toFixed().replace("-", "").length > MAX_INTEGER_DIGITS) throw badInput(`${f}.unitPrice`, "too large");
+    if (price.decimalPlaces() > MAX_FRACTION_DIGITS)
+      throw badInput(`${f}.unitPrice`, `at most ${MAX_FRACTION_DIGITS} fractional digits`);
+    if (price.trunc().toFixed().replace("-", "").length > MAX_INTEGER_DIGITS)
+      throw badInput(`${f}.unitPrice`, "too large");
     if (p.unit.trim() === "") throw badInput(`${f}.unit`, "must say what one unit is");
-    if (p.dimension !== null && p.dimension.trim() === "") throw badInput(`${f}.dimension`, "must be null or non-empty");
+    if (p.dimension !== null && p.dimension.trim() === "")
+      throw badInput(`${f}.dimension`, "must be null or non-empty");
     const key = `${p.meter}\u0000${p.dimension ?? ""}`;
     if (seen.has(key)) throw badInput(`${f}`, `duplicate price for ${p.meter}${p.dimension ? `/${p.dimension}` : ""}`);
     seen.add(key);
@@ -72,7 +82,11 @@ export function validatePriceBook(spec: PriceBookSpec, field = "input"): void {
 
 export type StoredPriceBook = Prisma.PriceBookGetPayload<{ include: { prices: true } }>;
 
-export async function createPriceBook(db: PrismaClient, spec: PriceBookSpec, id: string = newId("priceBook")): Promise<StoredPriceBook> {
+export async function createPriceBook(
+  db: PrismaClient,
+  spec: PriceBookSpec,
+  id: string = newId("priceBook"),
+): Promise<StoredPriceBook> {
   validatePriceBook(spec);
   return db.priceBook.create({
     data: {

@@ -7,13 +7,52 @@ import { generateApiKey } from "@lite/auth";
  * rows, and tenants with keys. Tier ids and shapes follow libs/model's `tiny` preset.
  */
 export const TINY_TIERS = [
-  { id: "tiny.t0", name: "hot", rank: 0, placement: "HOT", groups: 2, expertsPerGroup: 4, restricted: false, costWeight: 1 },
-  { id: "tiny.t1", name: "warm", rank: 1, placement: "WARM", groups: 2, expertsPerGroup: 4, restricted: false, costWeight: 1.5 },
-  { id: "tiny.t2", name: "cold", rank: 2, placement: "COLD", groups: 2, expertsPerGroup: 4, restricted: false, costWeight: 1 },
-  { id: "tiny.t3", name: "restricted", rank: 3, placement: "COLD", groups: 1, expertsPerGroup: 4, restricted: true, costWeight: 2 },
+  {
+    id: "tiny.t0",
+    name: "hot",
+    rank: 0,
+    placement: "HOT",
+    groups: 2,
+    expertsPerGroup: 4,
+    restricted: false,
+    costWeight: 1,
+  },
+  {
+    id: "tiny.t1",
+    name: "warm",
+    rank: 1,
+    placement: "WARM",
+    groups: 2,
+    expertsPerGroup: 4,
+    restricted: false,
+    costWeight: 1.5,
+  },
+  {
+    id: "tiny.t2",
+    name: "cold",
+    rank: 2,
+    placement: "COLD",
+    groups: 2,
+    expertsPerGroup: 4,
+    restricted: false,
+    costWeight: 1,
+  },
+  {
+    id: "tiny.t3",
+    name: "restricted",
+    rank: 3,
+    placement: "COLD",
+    groups: 1,
+    expertsPerGroup: 4,
+    restricted: true,
+    costWeight: 2,
+  },
 ] as const;
 
-export async function seedModel(db: PrismaClient, opts: { isDefault?: boolean } = {}): Promise<{ modelId: string; tierIds: string[] }> {
+export async function seedModel(
+  db: PrismaClient,
+  opts: { isDefault?: boolean } = {},
+): Promise<{ modelId: string; tierIds: string[] }> {
   await db.model.upsert({
     where: { id: "tiny" },
     create: { id: "tiny", name: "tiny", manifestSha256: "0".repeat(64), isDefault: opts.isDefault ?? true },
@@ -46,7 +85,10 @@ export interface CreateTenantOptions {
 export async function createTenantWithKey(db: PrismaClient, opts: CreateTenantOptions = {}): Promise<TenantWithKey> {
   const tenantId = newId("tenant");
   const tierIds =
-    opts.tierIds ?? (await db.tier.findMany({ where: { ownerTenantId: null, restricted: false }, select: { id: true } })).map((t) => t.id);
+    opts.tierIds ??
+    (await db.tier.findMany({ where: { ownerTenantId: null, restricted: false }, select: { id: true } })).map(
+      (t) => t.id,
+    );
   await db.tenant.create({
     data: {
       id: tenantId,
@@ -61,7 +103,11 @@ export async function createTenantWithKey(db: PrismaClient, opts: CreateTenantOp
   return { tenantId, ...key };
 }
 
-export async function createKey(db: PrismaClient, role: "ADMIN" | "FINANCE" | "TENANT", tenantId: string | null = null): Promise<{ apiKeyId: string; secret: string }> {
+export async function createKey(
+  db: PrismaClient,
+  role: "ADMIN" | "FINANCE" | "TENANT",
+  tenantId: string | null = null,
+): Promise<{ apiKeyId: string; secret: string }> {
   const key = generateApiKey();
   const apiKeyId = newId("apiKey");
   await db.apiKey.create({ data: { id: apiKeyId, hash: key.hash, prefix: key.prefix, role, tenantId } });

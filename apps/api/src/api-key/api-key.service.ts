@@ -27,7 +27,14 @@ export async function createApiKey(ctx: ApiContext, tenantIdArg: string | null |
   const key = generateApiKey();
   const id = newId("apiKey", s.clock.nowMs());
   const apiKey = await s.db.apiKey.create({ data: { id, hash: key.hash, prefix: key.prefix, role, tenantId } });
-  await s.audit.record({ tenantId, actor: actorOf(principal), action: "apikey.create", resource: `apikey:${id}`, decision: "OK", reason: `role ${role}` });
+  await s.audit.record({
+    tenantId,
+    actor: actorOf(principal),
+    action: "apikey.create",
+    resource: `apikey:${id}`,
+    decision: "OK",
+    reason: `role ${role}`,
+  });
   return { apiKey, secret: key.secret };
 }
 

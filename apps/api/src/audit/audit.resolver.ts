@@ -29,6 +29,9 @@ export class AuditResolver {
     });
     const nodes = rows.slice(0, take);
     const last = nodes[nodes.length - 1];
-    return { nodes, pageInfo: { hasNextPage: rows.length > take, endCursor: last ? encodeCursor(last.seq.toString()) : null } };
+    return {
+      nodes,
+      pageInfo: { hasNextPage: rows.length > take, endCursor: last ? encodeCursor(last.seq.toString()) : null },
+    };
   }
 }

@@ -51,7 +51,10 @@ export function Allow(...roles: Role[]): MethodDecorator {
 }
 
 /** "Query.me" → roles, for the given resolver classes; unguarded fields are listed apart. */
-export function roleTable(resolvers: readonly Function[]): { table: Map<string, readonly Role[]>; unguarded: string[] } {
+export function roleTable(resolvers: readonly Function[]): {
+  table: Map<string, readonly Role[]>;
+  unguarded: string[];
+} {
   const storage = getMetadataStorage();
   const table = new Map<string, readonly Role[]>();
   const unguarded: string[] = [];
@@ -80,7 +83,12 @@ export function tenantScope(ctx: ApiContext): string | null {
  * Ownership of a tenant-scoped object: a TENANT naming another tenant's object gets the
  * same NOT_FOUND as for a missing one (the denial is audited).
  */
-export async function requireOwner(ctx: ApiContext, ownerTenantId: string | null, what: string, id: string): Promise<void> {
+export async function requireOwner(
+  ctx: ApiContext,
+  ownerTenantId: string | null,
+  what: string,
+  id: string,
+): Promise<void> {
   const scope = tenantScope(ctx);
   if (scope === null || scope === ownerTenantId) return;
   await deny(ctx, "access.owner", `${what}:${id}`, "NOT_OWNER");
@@ -92,4 +100,3 @@ export function found<T>(value: T | null | undefined, what: string, id: string):
   if (value === null || value === undefined) throw notFound(what, id);
   return value;
 }
-

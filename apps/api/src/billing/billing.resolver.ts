@@ -27,11 +27,19 @@ export class BillingResolver {
 
   @Mutation(() => PriceBook)
   @Allow("ADMIN", "FINANCE")
-  async setPriceBook(@Arg("input", () => PriceBookInput) input: PriceBookInput, @Ctx() ctx: ApiContext): Promise<PriceBook> {
+  async setPriceBook(
+    @Arg("input", () => PriceBookInput) input: PriceBookInput,
+    @Ctx() ctx: ApiContext,
+  ): Promise<PriceBook> {
     const book = await createPriceBook(ctx.services.db, {
       currency: input.currency,
       effectiveFrom: input.effectiveFrom,
-      prices: input.prices.map((p) => ({ meter: p.meter, dimension: p.dimension ?? null, unitPrice: p.unitPrice, unit: p.unit })),
+      prices: input.prices.map((p) => ({
+        meter: p.meter,
+        dimension: p.dimension ?? null,
+        unitPrice: p.unitPrice,
+        unit: p.unit,
+      })),
     });
     await ctx.services.audit.record({
       actor: actorOf(ctx.principal),
@@ -45,7 +53,11 @@ export class BillingResolver {
 
   @Query(() => Invoice)
   @Allow("ADMIN", "FINANCE", "TENANT")
-  async invoice(@Arg("tenantId", () => ID) tenantId: string, @Arg("period", () => String) period: string, @Ctx() ctx: ApiContext): Promise<Invoice> {
+  async invoice(
+    @Arg("tenantId", () => ID) tenantId: string,
+    @Arg("period", () => String) period: string,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Invoice> {
     await requireTenant(ctx, tenantId);
     if (!PERIOD.test(period)) throw badInput("period", "must be YYYY-MM");
     throw notImplemented("invoice");

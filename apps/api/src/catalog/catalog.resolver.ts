@@ -21,7 +21,9 @@ const TIER_ORDER = [{ modelId: "asc" as const }, { rank: "asc" as const }, { id:
 
 @Resolver()
 export class CatalogResolver {
-  @Query(() => [Tier], { description: "tiers the caller may see: all for ADMIN, granted and own private ones for TENANT" })
+  @Query(() => [Tier], {
+    description: "tiers the caller may see: all for ADMIN, granted and own private ones for TENANT",
+  })
   @Allow("ADMIN", "FINANCE", "TENANT")
   async tiers(@Ctx() ctx: ApiContext): Promise<Tier[]> {
     return ctx.services.db.tier.findMany({ where: visibleTiers(ctx), orderBy: TIER_ORDER });
@@ -33,9 +35,14 @@ export class CatalogResolver {
     return ctx.services.db.model.findMany({ orderBy: [{ isDefault: "desc" }, { name: "asc" }] });
   }
 
-  @Mutation(() => Tier, { description: "derive a tenant-private fine-tuned tier, stored encrypted with that tenant's key" })
+  @Mutation(() => Tier, {
+    description: "derive a tenant-private fine-tuned tier, stored encrypted with that tenant's key",
+  })
   @Allow("ADMIN", "TENANT")
-  async createPrivateTier(@Arg("input", () => PrivateTierInput) input: PrivateTierInput, @Ctx() ctx: ApiContext): Promise<Tier> {
+  async createPrivateTier(
+    @Arg("input", () => PrivateTierInput) input: PrivateTierInput,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Tier> {
     await requireOwner(ctx, input.tenantId, "tenant", input.tenantId);
     const tenant = await ctx.services.db.tenant.findUnique({ where: { id: input.tenantId }, select: { id: true } });
     if (!tenant) throw notFound("tenant", input.tenantId);
@@ -52,7 +59,9 @@ export class CatalogResolver {
     throw notImplemented("rotateTenantKey");
   }
 
-  @Mutation(() => Boolean, { description: "crypto-shred: destroy the tenant's keys so its private tiers can never be decrypted again" })
+  @Mutation(() => Boolean, {
+    description: "crypto-shred: destroy the tenant's keys so its private tiers can never be decrypted again",
+  })
   @Allow("ADMIN", "TENANT")
   async destroyTenantKeys(@Arg("tenantId", () => ID) tenantId: string, @Ctx() ctx: ApiContext): Promise<boolean> {
     await requireTenant(ctx, tenantId);

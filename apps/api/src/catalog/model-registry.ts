@@ -39,7 +39,8 @@ export interface ModelDescription {
 export function describeManifest(loaded: LoadedManifest, isDefault: boolean): ModelDescription {
   const m = loaded.manifest;
   const arch = m.architecture;
-  const active = (t: (typeof m.tiers)[number]) => t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
+  const active = (t: (typeof m.tiers)[number]) =>
+    t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
   const hot = m.tiers.find((t) => t.placement === "HOT") ?? [...m.tiers].sort((a, b) => a.rank - b.rank)[0];
   return {
     id: m.name,
@@ -63,7 +64,8 @@ export function describeManifest(loaded: LoadedManifest, isDefault: boolean): Mo
 export async function registerModels(db: PrismaClient, audit: AuditSink, models: ModelDescription[]): Promise<void> {
   for (const model of models) {
     await db.$transaction(async (tx) => {
-      if (model.isDefault) await tx.model.updateMany({ where: { isDefault: true, id: { not: model.id } }, data: { isDefault: false } });
+      if (model.isDefault)
+        await tx.model.updateMany({ where: { isDefault: true, id: { not: model.id } }, data: { isDefault: false } });
       const data = { name: model.name, manifestSha256: model.manifestSha256, isDefault: model.isDefault };
       await tx.model.upsert({ where: { id: model.id }, create: { id: model.id, ...data }, update: data });
       for (const t of model.tiers) {
@@ -77,7 +79,11 @@ export async function registerModels(db: PrismaClient, audit: AuditSink, models:
           restricted: t.restricted,
           costWeight: t.costWeight,
         };
-        await tx.tier.upsert({ where: { id: t.id }, create: { id: t.id, modelId: model.id, ...fields }, update: fields });
+        await tx.tier.upsert({
+          where: { id: t.id },
+          create: { id: t.id, modelId: model.id, ...fields },
+          update: fields,
+        });
       }
     });
     await audit.record({
@@ -98,31 +104,52 @@ export interface RegisterFromDirOptions {
 }
 
 /** Registers every verifiable model under modelDir; a refused manifest is logged and audited as FAIL. */
-export async function registerModelsFromDir(db: PrismaClient, audit: AuditSink, opts: RegisterFromDirOptions): Promise<string[]> {
+export async function registerModelsFromDir(
+  db: PrismaClient,
+  audit: AuditSink,
+  opts: RegisterFromDirOptions,
+): Promise<string[]> {
   if (!fs.existsSync(opts.modelDir)) {
     opts.log?.warn({ modelDir: opts.modelDir }, "MODEL_DIR does not exist: no model registered");
     return [];
   }
   const names = fs
     .readdirSync(opts.modelDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !d.name.includes(".building-") && fs.existsSync(path.join(opts.modelDir, d.name, "manifest.json")))
+    .filter(
+      (d) =>
+        d.isDirectory() &&
+        !d.name.includes(".building-") &&
+        fs.existsSync(path.join(opts.modelDir, d.name, "manifest.json")),
+    )
     .map((d) => d.name)
     .sort();
   const registered: string[] = [];
   for (const name of names) {
     let description: ModelDescription;
     try {
-      description = describeManifest(readManifest(path.join(opts.modelDir, name), { publicKey: opts.publicKey }), name === opts.defaultModel);
+      description = describeManifest(
+        readManifest(path.join(opts.modelDir, name), { publicKey: opts.publicKey }),
+        name === opts.defaultModel,
+      );
     } catch (e) {
       opts.log?.error({ err: e, model: name }, "model manifest refused");
-      await audit.record({ actor: "system", action: "model.register", resource: `model:${name}`, decision: "FAIL", reason: (e as Error).message.slice(0, 200) });
+      await audit.record({
+        actor: "system",
+        action: "model.register",
+        resource: `model:${name}`,
+        decision: "FAIL",
+        reason: (e as Error).message.slice(0, 200),
+      });
       continue;
     }
     await registerModels(db, audit, [description]);
     registered.push(description.id);
   }
   if (registered.length > 0 && !registered.includes(opts.defaultModel)) {
-    opts.log?.warn({ defaultModel: opts.defaultModel, registered }, "the default model is not among the registered models");
+    opts.log?.warn(
+      { defaultModel: opts.defaultModel, registered },
+      "the default model is not among the registered models",
+    );
   }
   return registered;
 }

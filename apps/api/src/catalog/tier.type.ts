@@ -28,7 +28,10 @@ export class Tier {
   @Field(() => Boolean, { description: "needs an explicit grant before any tenant may activate it" })
   restricted!: boolean;
 
-  @Field(() => ID, { nullable: true, description: "set for a tenant's private fine-tuned tier (encrypted at rest with that tenant's key)" })
+  @Field(() => ID, {
+    nullable: true,
+    description: "set for a tenant's private fine-tuned tier (encrypted at rest with that tenant's key)",
+  })
   ownerTenantId!: string | null;
 
   /** not exposed: the model it belongs to (Model.tiers filters on it) */
@@ -46,4 +49,3 @@ export class Model {
   @Field(() => String)
   manifestSha256!: string;
 }
-

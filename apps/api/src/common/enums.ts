@@ -15,14 +15,25 @@ export const CompletionStatus = enumOf("QUEUED", "RUNNING", "COMPLETED", "CANCEL
 export type CompletionStatus = keyof typeof CompletionStatus;
 export const FinishReason = enumOf("STOP", "LENGTH", "CANCELLED", "ERROR");
 export type FinishReason = keyof typeof FinishReason;
-export const Meter = enumOf("INPUT_TOKENS", "OUTPUT_TOKENS", "EXPERT_CALLS", "PREFETCH_BYTES", "TIERSET_ACTIVATIONS", "KV_BYTE_SECONDS");
+export const Meter = enumOf(
+  "INPUT_TOKENS",
+  "OUTPUT_TOKENS",
+  "EXPERT_CALLS",
+  "PREFETCH_BYTES",
+  "TIERSET_ACTIVATIONS",
+  "KV_BYTE_SECONDS",
+);
 export type Meter = keyof typeof Meter;
 export const Granularity = enumOf("HOUR", "DAY", "MONTH");
 export type Granularity = keyof typeof Granularity;
 
 registerEnumType(Role, { name: "Role" });
 registerEnumType(Placement, { name: "Placement" });
-registerEnumType(TierMode, { name: "TierMode", description: "Fixed TierSet modes: FAST = hot tier only, BALANCED = hot + warm, DEEP = hot + warm + cold, MAX = every tier the tenant is entitled to" });
+registerEnumType(TierMode, {
+  name: "TierMode",
+  description:
+    "Fixed TierSet modes: FAST = hot tier only, BALANCED = hot + warm, DEEP = hot + warm + cold, MAX = every tier the tenant is entitled to",
+});
 registerEnumType(OverQuotaPolicy, { name: "OverQuotaPolicy" });
 registerEnumType(CompletionStatus, { name: "CompletionStatus" });
 registerEnumType(FinishReason, { name: "FinishReason" });

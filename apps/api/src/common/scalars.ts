@@ -13,7 +13,10 @@ const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\
 export function parseDateTime(value: unknown): Date {
   if (typeof value !== "string") throw new TypeError("DateTime must be an ISO-8601 string");
   const m = ISO_DATETIME.exec(value);
-  if (!m) throw new TypeError(`DateTime must be ISO-8601 with a time zone, e.g. 2026-01-31T12:00:00Z (got ${JSON.stringify(value).slice(0, 40)})`);
+  if (!m)
+    throw new TypeError(
+      `DateTime must be ISO-8601 with a time zone, e.g. 2026-01-31T12:00:00Z (got ${JSON.stringify(value).slice(0, 40)})`,
+    );
   const [, y, mo, d, h, mi] = m.map(Number);
   const s = m[6] === undefined ? 0 : Number(m[6]);
   const calendar = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
@@ -29,7 +32,8 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   name: "DateTime",
   description: "ISO-8601 instant, serialised in UTC",
   serialize(value) {
-    const date = value instanceof Date ? value : typeof value === "string" || typeof value === "number" ? new Date(value) : null;
+    const date =
+      value instanceof Date ? value : typeof value === "string" || typeof value === "number" ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) throw new GraphQLError("DateTime cannot represent this value");
     return date.toISOString();
   },
@@ -74,7 +78,9 @@ const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 
 export function parseDecimal(value: unknown): string {
   if (typeof value !== "string" || !DECIMAL.test(value)) {
-    throw new TypeError(`Decimal must be a decimal number as a string, e.g. "0.0015" (got ${JSON.stringify(value)?.slice(0, 40)})`);
+    throw new TypeError(
+      `Decimal must be a decimal number as a string, e.g. "0.0015" (got ${JSON.stringify(value)?.slice(0, 40)})`,
+    );
   }
   return value;
 }

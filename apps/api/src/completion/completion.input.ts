@@ -15,7 +15,10 @@ export class CompletionInput {
   @Field(() => TierMode, { nullable: true, defaultValue: TierMode.BALANCED })
   mode?: TierMode | null;
 
-  @Field(() => [ID], { nullable: true, description: "explicit tiers instead of a mode; each must be granted to the tenant" })
+  @Field(() => [ID], {
+    nullable: true,
+    description: "explicit tiers instead of a mode; each must be granted to the tenant",
+  })
   tiers?: string[] | null;
 
   @Field(() => String, { nullable: true, description: "same seed, prompt and TierSet give the same output" })

@@ -12,10 +12,14 @@ const TENANT_METRICS_ROLES: Role[] = ["ADMIN", "TENANT"];
 export class MetricsResolver {
   @Subscription(() => TenantMetrics, {
     description: "a tenant's live metrics, for dashboards",
-    subscribe: guardedSubscribe<{ tenantId: string; intervalMs: number }>(TENANT_METRICS_ROLES, "Subscription.tenantMetrics", async (args, ctx) => {
-      await requireTenant(ctx, args.tenantId);
-      throw notImplemented("tenantMetrics");
-    }),
+    subscribe: guardedSubscribe<{ tenantId: string; intervalMs: number }>(
+      TENANT_METRICS_ROLES,
+      "Subscription.tenantMetrics",
+      async (args, ctx) => {
+        await requireTenant(ctx, args.tenantId);
+        throw notImplemented("tenantMetrics");
+      },
+    ),
   })
   @Allow(...TENANT_METRICS_ROLES)
   tenantMetrics(

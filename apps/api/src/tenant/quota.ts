@@ -37,7 +37,8 @@ export function validateQuota(input: QuotaInput | null | undefined, field: strin
   for (const k of BIG_FIELDS) {
     const v = input[k];
     if (v === null || v === undefined) continue;
-    if (v < 1n || v > MAX_BIGINT_COLUMN) throw badInput(`${field}.${k}`, `must be a positive integer up to ${MAX_BIGINT_COLUMN}`);
+    if (v < 1n || v > MAX_BIGINT_COLUMN)
+      throw badInput(`${field}.${k}`, `must be a positive integer up to ${MAX_BIGINT_COLUMN}`);
     patch[k] = v;
   }
   for (const k of INT_FIELDS) {

@@ -36,7 +36,10 @@ export class TenantResolver {
 
   @Mutation(() => CreateTenantPayload)
   @Allow("ADMIN")
-  async createTenant(@Arg("input", () => CreateTenantInput) input: CreateTenantInput, @Ctx() ctx: ApiContext): Promise<CreateTenantPayload> {
+  async createTenant(
+    @Arg("input", () => CreateTenantInput) input: CreateTenantInput,
+    @Ctx() ctx: ApiContext,
+  ): Promise<CreateTenantPayload> {
     return tenants.createTenant(ctx.services, ctx.principal, input);
   }
 
@@ -52,25 +55,41 @@ export class TenantResolver {
 
   @Mutation(() => Tenant)
   @Allow("ADMIN")
-  async setQuota(@Arg("tenantId", () => ID) tenantId: string, @Arg("input", () => QuotaInput) input: QuotaInput, @Ctx() ctx: ApiContext): Promise<Tenant> {
+  async setQuota(
+    @Arg("tenantId", () => ID) tenantId: string,
+    @Arg("input", () => QuotaInput) input: QuotaInput,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Tenant> {
     return tenants.setQuota(ctx.services, ctx.principal, tenantId, input);
   }
 
   @Mutation(() => Tenant)
   @Allow("ADMIN")
-  async grantTier(@Arg("tenantId", () => ID) tenantId: string, @Arg("tierId", () => ID) tierId: string, @Ctx() ctx: ApiContext): Promise<Tenant> {
+  async grantTier(
+    @Arg("tenantId", () => ID) tenantId: string,
+    @Arg("tierId", () => ID) tierId: string,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Tenant> {
     return tenants.setTierGrant(ctx.services, ctx.principal, tenantId, tierId, true);
   }
 
   @Mutation(() => Tenant)
   @Allow("ADMIN")
-  async revokeTier(@Arg("tenantId", () => ID) tenantId: string, @Arg("tierId", () => ID) tierId: string, @Ctx() ctx: ApiContext): Promise<Tenant> {
+  async revokeTier(
+    @Arg("tenantId", () => ID) tenantId: string,
+    @Arg("tierId", () => ID) tierId: string,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Tenant> {
     return tenants.setTierGrant(ctx.services, ctx.principal, tenantId, tierId, false);
   }
 
   @Mutation(() => Tenant)
   @Allow("ADMIN")
-  async suspendTenant(@Arg("id", () => ID) id: string, @Arg("suspended", () => Boolean) suspended: boolean, @Ctx() ctx: ApiContext): Promise<Tenant> {
+  async suspendTenant(
+    @Arg("id", () => ID) id: string,
+    @Arg("suspended", () => Boolean) suspended: boolean,
+    @Ctx() ctx: ApiContext,
+  ): Promise<Tenant> {
     return tenants.suspendTenant(ctx.services, ctx.principal, id, suspended);
   }
 }

@@ -40,7 +40,10 @@ export async function createTenant(s: ApiServices, principal: Principal, input: 
   let tierIds: string[];
   if (input.tierIds) {
     tierIds = [...new Set(input.tierIds)];
-    const tiers = await s.db.tier.findMany({ where: { id: { in: tierIds }, ownerTenantId: null }, select: { id: true } });
+    const tiers = await s.db.tier.findMany({
+      where: { id: { in: tierIds }, ownerTenantId: null },
+      select: { id: true },
+    });
     const known = new Set(tiers.map((t) => t.id));
     const unknown = tierIds.find((id) => !known.has(id));
     if (unknown !== undefined) throw badInput("input.tierIds", `unknown tier ${unknown}`);
@@ -54,16 +57,39 @@ export async function createTenant(s: ApiServices, principal: Principal, input: 
   const created = await s.db
     .$transaction(async (tx) => {
       const tenant = await tx.tenant.create({ data: { id, name, weight, quota: { create: quota } } });
-      if (tierIds.length > 0) await tx.tierGrant.createMany({ data: tierIds.map((tierId) => ({ tenantId: id, tierId })) });
-      const apiKey = await tx.apiKey.create({ data: { id: keyId, hash: key.hash, prefix: key.prefix, role: "TENANT", tenantId: id } });
+      if (tierIds.length > 0)
+        await tx.tierGrant.createMany({ data: tierIds.map((tierId) => ({ tenantId: id, tierId })) });
+      const apiKey = await tx.apiKey.create({
+        data: { id: keyId, hash: key.hash, prefix: key.prefix, role: "TENANT", tenantId: id },
+      });
       return { tenant, apiKey };
     })
     .catch((e) => conflictOnName(e, "input.name"));
   const actor = actorOf(principal);
   await s.audit.record(
-    { tenantId: id, actor, action: "tenant.create", resource: `tenant:${id}`, decision: "OK", reason: `weight ${weight}` },
-    ...tierIds.map((tierId) => ({ tenantId: id, actor, action: "tier.grant", resource: `tier:${tierId}`, decision: "OK" as const })),
-    { tenantId: id, actor, action: "apikey.create", resource: `apikey:${keyId}`, decision: "OK", reason: "role TENANT" },
+    {
+      tenantId: id,
+      actor,
+      action: "tenant.create",
+      resource: `tenant:${id}`,
+      decision: "OK",
+      reason: `weight ${weight}`,
+    },
+    ...tierIds.map((tierId) => ({
+      tenantId: id,
+      actor,
+      action: "tier.grant",
+      resource: `tier:${tierId}`,
+      decision: "OK" as const,
+    })),
+    {
+      tenantId: id,
+      actor,
+      action: "apikey.create",
+      resource: `apikey:${keyId}`,
+      decision: "OK",
+      reason: "role TENANT",
+    },
   );
   return { tenant: created.tenant, apiKey: { apiKey: created.apiKey, secret: key.secret } };
 }
@@ -104,7 +130,13 @@ export async function setQuota(s: ApiServices, principal: Principal, tenantId: s
   return tenant;
 }
 
-export async function setTierGrant(s: ApiServices, principal: Principal, tenantId: string, tierId: string, grant: boolean) {
+export async function setTierGrant(
+  s: ApiServices,
+  principal: Principal,
+  tenantId: string,
+  tierId: string,
+  grant: boolean,
+) {
   const tenant = await s.db.tenant.findUnique({ where: { id: tenantId } });
   if (!tenant) throw notFound("tenant", tenantId);
   const tier = await s.db.tier.findUnique({ where: { id: tierId }, select: { id: true, ownerTenantId: true } });

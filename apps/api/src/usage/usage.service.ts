@@ -36,7 +36,12 @@ export async function usageBuckets(db: PrismaClient, tenantId: string, from: Dat
     WHERE "tenantId" = ${tenantId} AND "occurredAt" >= ${utc(from)} AND "occurredAt" < ${utc(to)}
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3`;
-  return rows.map((r) => ({ start: new Date(r.start), meter: r.meter, dimension: r.dimension, quantity: BigInt(r.quantity) }));
+  return rows.map((r) => ({
+    start: new Date(r.start),
+    meter: r.meter,
+    dimension: r.dimension,
+    quantity: BigInt(r.quantity),
+  }));
 }
 
 export async function usageTotals(db: PrismaClient, tenantId: string, from: Date, to: Date) {

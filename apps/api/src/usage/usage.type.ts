@@ -7,7 +7,10 @@ export class UsageTotal {
   @Field(() => Meter)
   meter!: Meter;
 
-  @Field(() => String, { nullable: true, description: "tier id for EXPERT_CALLS, mode for TIERSET_ACTIVATIONS, null otherwise" })
+  @Field(() => String, {
+    nullable: true,
+    description: "tier id for EXPERT_CALLS, mode for TIERSET_ACTIVATIONS, null otherwise",
+  })
   dimension!: string | null;
 
   @Field(() => BigIntScalar)

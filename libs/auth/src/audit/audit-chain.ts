@@ -44,7 +44,9 @@ export function rowHash(prevHash: string, row: ChainRow): string {
     reason: row.reason,
     eventId: row.eventId,
   });
-  return createHash("sha256").update(prevHash + body, "utf8").digest("hex");
+  return createHash("sha256")
+    .update(prevHash + body, "utf8")
+    .digest("hex");
 }
 
 export type ChainVerdict =
@@ -64,10 +66,13 @@ export async function verifyAuditChain(db: PrismaClient, pageSize = 5000): Promi
     });
     if (batch.length === 0) break;
     for (const row of batch) {
-      if (row.seq !== expectedSeq) return { ok: false, rows, badSeq: expectedSeq, problem: `seq ${expectedSeq} is missing` };
-      if (row.prevHash !== prevHash) return { ok: false, rows, badSeq: row.seq, problem: "prevHash does not match the previous row's hash" };
+      if (row.seq !== expectedSeq)
+        return { ok: false, rows, badSeq: expectedSeq, problem: `seq ${expectedSeq} is missing` };
+      if (row.prevHash !== prevHash)
+        return { ok: false, rows, badSeq: row.seq, problem: "prevHash does not match the previous row's hash" };
       const want = rowHash(prevHash, row);
-      if (row.hash !== want) return { ok: false, rows, badSeq: row.seq, problem: "hash does not match the row's contents" };
+      if (row.hash !== want)
+        return { ok: false, rows, badSeq: row.seq, problem: "hash does not match the row's contents" };
       prevHash = row.hash;
       expectedSeq += 1n;
       rows += 1;
