@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- GraphQL answers in tests are untyped JSON */
 import * as path from "node:path";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";

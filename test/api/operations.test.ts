@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- GraphQL answers in tests are untyped JSON */
 /** Listing, usage, and tier authorisation (libs/auth resolveTierSet / smallerTierSets). */
 import { newId } from "@lite/core";
 import { AuditQueue, resolveTierSet, smallerTierSets } from "@lite/auth";

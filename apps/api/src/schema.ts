@@ -1,9 +1,9 @@
 import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
-import { buildSchema, type MiddlewareFn, type NonEmptyArray } from "type-graphql";
+import { buildSchema, type MiddlewareFn } from "type-graphql";
 import type { ApiContext } from "./context";
 import { mapResolverError } from "./errors";
-import { roleTable } from "./auth/access";
+import { roleTable, type ResolverClass } from "./auth/access";
 import { BigIntScalar, DateTimeScalar } from "./common/scalars";
 import { MeResolver } from "./auth/me.resolver";
 import { CatalogResolver, ModelFieldsResolver } from "./catalog/catalog.resolver";
@@ -16,7 +16,7 @@ import { MetricsResolver } from "./metrics/metrics.resolver";
 import { CompletionResolver } from "./completion/completion.resolver";
 
 /** Every resolver class of the API: adding one is one line here. */
-export const RESOLVERS: NonEmptyArray<Function> = [
+export const RESOLVERS: [ResolverClass, ...ResolverClass[]] = [
   MeResolver,
   CatalogResolver,
   ModelFieldsResolver,

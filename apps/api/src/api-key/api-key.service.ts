@@ -1,5 +1,5 @@
 import { badInput, forbidden, newId, notFound } from "@lite/core";
-import { actorOf, generateApiKey, type Principal, type Role } from "@lite/auth";
+import { actorOf, generateApiKey, type Role } from "@lite/auth";
 import type { ApiServices } from "../services";
 import { requireOwner } from "../auth/access";
 import type { ApiContext } from "../context";

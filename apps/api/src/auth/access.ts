@@ -11,7 +11,10 @@ import type { ApiContext } from "../context";
  * Subscriptions: type-graphql middlewares do not run on subscribe, so their `subscribe`
  * functions call `requireRole` with the same role list.
  */
-const allowed = new Map<Function, Map<string, readonly Role[]>>();
+/** A resolver class (its prototype.constructor), the key type-graphql metadata uses. */
+export type ResolverClass = abstract new (...args: never[]) => unknown;
+
+const allowed = new Map<unknown, Map<string, readonly Role[]>>();
 
 async function deny(ctx: ApiContext, action: string, resource: string, reason: string): Promise<void> {
   await ctx.services.audit.record({
@@ -42,7 +45,7 @@ const roleGuard =
 export function Allow(...roles: Role[]): MethodDecorator {
   const middleware = UseMiddleware(roleGuard(roles));
   return (prototype, methodName, descriptor) => {
-    const target = (prototype as { constructor: Function }).constructor;
+    const target = (prototype as { constructor: ResolverClass }).constructor;
     const byMethod = allowed.get(target) ?? new Map<string, readonly Role[]>();
     byMethod.set(String(methodName), roles);
     allowed.set(target, byMethod);
@@ -51,7 +54,7 @@ export function Allow(...roles: Role[]): MethodDecorator {
 }
 
 /** "Query.me" → roles, for the given resolver classes; unguarded fields are listed apart. */
-export function roleTable(resolvers: readonly Function[]): {
+export function roleTable(resolvers: readonly ResolverClass[]): {
   table: Map<string, readonly Role[]>;
   unguarded: string[];
 } {
@@ -65,7 +68,7 @@ export function roleTable(resolvers: readonly Function[]): {
   ] as const;
   for (const [type, list] of kinds) {
     for (const r of list) {
-      if (!resolvers.includes(r.target)) continue;
+      if (!(resolvers as readonly unknown[]).includes(r.target)) continue;
       const roles = allowed.get(r.target)?.get(r.methodName);
       if (roles) table.set(`${type}.${r.schemaName}`, roles);
       else unguarded.push(`${type}.${r.schemaName}`);
