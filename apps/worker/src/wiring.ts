@@ -23,6 +23,10 @@ class DispatchedHandle implements WorkHandle {
   get deferredFailure() {
     return this.d.deferredFailure;
   }
+  get firstStart() {
+    // attemptsStarted counts this start: 1 means no worker ran the job before
+    return this.d.attemptsStarted <= 1 && this.d.attemptsMade === 0 ? this.d.job : undefined;
+  }
   complete() {
     return this.d.complete({ completionId: this.d.completionId });
   }

@@ -267,9 +267,31 @@ export class BatchEngine {
   // 2. start one job
   private async startJob(handle: WorkHandle): Promise<void> {
     const log = this.deps.logger.child({ completionId: handle.completionId, tenantId: handle.tenantId });
-    const spec = await withRetry(() => this.deps.store.load(handle.completionId), {
-      onError: (e) => void log.warn({ err: errText(e) }, "load completion failed, retrying"),
-    });
+    // A first start runs from the job's payload (no row read on the hot path); a replay or
+    // retry reads the row, which may already be final.
+    const first = handle.firstStart;
+    const spec = await withRetry(
+      async (): Promise<CompletionSpec | null> =>
+        first
+          ? {
+              completionId: first.completionId,
+              tenantId: first.tenantId,
+              tenantWeight: await this.deps.store.tenantWeight(first.tenantId),
+              modelName: first.modelName,
+              status: "QUEUED",
+              prompt: first.prompt,
+              promptTokens: Buffer.byteLength(first.prompt, "utf8"),
+              maxTokens: first.maxTokens,
+              temperature: first.temperature,
+              seed: first.seed,
+              mode: first.mode,
+              tierSet: first.tierIds,
+              costWeight: first.costWeight,
+              createdAt: new Date(first.enqueuedAtMs),
+            }
+          : this.deps.store.load(handle.completionId),
+      { onError: (e) => void log.warn({ err: errText(e) }, "load completion failed, retrying") },
+    );
     if (!spec || spec.tenantId !== handle.tenantId) {
       log.error("job names no completion of its tenant; failing it");
       await handle.fail("completion row not found").catch(() => undefined);
@@ -331,8 +353,11 @@ export class BatchEngine {
       this.finish({ handle, spec, tokenIds: [], text: [], expertCalls: {} }, "ERROR", errText(e));
       return;
     }
-    if (spec.status === "QUEUED")
-      await withRetry(() => this.deps.store.markRunning(spec.completionId, new Date(this.now())));
+    if (spec.status === "QUEUED") {
+      // In the background: finalise only touches a live row, so a late RUNNING never wins.
+      const at = new Date(this.now());
+      void this.retrying(() => this.deps.store.markRunning(spec.completionId, at)).catch(() => undefined);
+    }
     this.running.set(spec.completionId, {
       handle,
       spec,

@@ -2,8 +2,18 @@ import type { PrismaClient } from "@lite/db";
 import type { CompletionSpec, CompletionStore } from "./ports";
 
 /** The completion rows the API writes, as the worker reads and finalises them. */
-export function prismaCompletionStore(db: PrismaClient): CompletionStore {
+export function prismaCompletionStore(db: PrismaClient, weightTtlMs = 5000): CompletionStore {
+  const weights = new Map<string, { weight: number; at: number }>();
   return {
+    async tenantWeight(tenantId) {
+      const hit = weights.get(tenantId);
+      if (hit && Date.now() - hit.at < weightTtlMs) return hit.weight;
+      const t = await db.tenant.findUnique({ where: { id: tenantId }, select: { weight: true } });
+      const weight = t?.weight ?? 1;
+      weights.set(tenantId, { weight, at: Date.now() });
+      if (weights.size > 10000) weights.clear();
+      return weight;
+    },
     async load(completionId) {
       const row = await db.completion.findUnique({
         where: { id: completionId },

@@ -16,9 +16,29 @@ export interface WorkHandle {
   readonly lockLost: boolean;
   /** set when the queue gave the job back after too many stalls: fail it, do not run it */
   readonly deferredFailure?: string | null;
+  /**
+   * The job's payload when this is its first start (no earlier worker may have streamed or
+   * finalised it), so the row need not be read; undefined for a replay or retry.
+   */
+  readonly firstStart?: JobPayload;
   complete(): Promise<void>;
   /** a failure that must not be retried */
   fail(reason: string): Promise<void>;
+}
+
+/** What the API put in the job (libs/scheduler CompletionJob, the fields the engine uses). */
+export interface JobPayload {
+  completionId: string;
+  tenantId: string;
+  modelName: string;
+  prompt: string;
+  seed: string;
+  tierIds: string[];
+  mode: string;
+  temperature: number;
+  maxTokens: number;
+  costWeight: number;
+  enqueuedAtMs: number;
 }
 
 export interface WorkSource {
@@ -63,6 +83,8 @@ export interface TokenOut {
 
 export interface CompletionStore {
   load(completionId: string): Promise<CompletionSpec | null>;
+  /** the tenant's scheduling weight (may be cached briefly) */
+  tenantWeight(tenantId: string): Promise<number>;
   markRunning(completionId: string, at: Date): Promise<void>;
   finalise(f: {
     completionId: string;

@@ -1,0 +1,250 @@
+/**
+ * isolation: a light tenant sends 1 request/s (LIGHT_MAX_TOKENS-token completions, streamed)
+ * while a heavy tenant offers 10× the worker's capacity; the light tenant's time to first
+ * token (client side: createCompletion sent → first token event received) is compared with
+ * the same light load alone. The same flood then runs through a single FIFO queue
+ * (SCHEDULER_MODE=fifo) as the baseline. One worker, batch 16, FAST, `default` model.
+ *
+ * Method per phase (fresh database, Redis prefix, API and worker each):
+ *  - alone: the light load for ISOLATION_SECONDS (default 30);
+ *  - fair / fifo: the heavy tenant first runs backlogged for CALIBRATE_SECONDS to measure the
+ *    worker's capacity C (tokens/s); it then offers 10 × C tokens/s as HEAVY_MAX_TOKENS-token
+ *    requests at a fixed rate (not streamed), and the light load runs for ISOLATION_SECONDS.
+ *    A light request still without a token when the phase ends counts with its waiting time
+ *    so far (a lower bound; the FIFO baseline has many).
+ * Reported: light p50/p99 TTFT per phase, and the ratios fair ÷ alone and fifo ÷ alone.
+ * Target: fair p99 ratio <= 1.5.
+ */
+import type { Client } from "graphql-ws";
+import { ensureModel } from "../libs/model/src";
+import { CREATE_COMPLETION, wsClient } from "../libs/testing/src/gql-client";
+import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
+import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
+import { keepBacklogged, streamOne, type StreamedResult } from "./lib/load";
+
+const MODEL = "default";
+const BATCH = 16;
+const LIGHT_MAX_TOKENS = 16;
+const HEAVY_MAX_TOKENS = 400;
+const OVERLOAD = 10;
+const CALIBRATE_SECONDS = 8;
+
+interface PhaseFigures {
+  phase: "alone" | "fair" | "fifo";
+  requests: number;
+  unanswered: number;
+  ttftP50Ms: number;
+  ttftP99Ms: number;
+  ttftMaxMs: number;
+  /** the createCompletion request alone (API: auth, TierSet, admission, row, enqueue) */
+  createP50Ms: number;
+  createP99Ms: number;
+  capacityTokensPerSecond?: number;
+  heavyOfferedTokensPerSecond?: number;
+  heavyRequestsSent?: number;
+}
+
+async function lightLoad(
+  phase: Phase,
+  light: { key: string; http: Phase["admin"] },
+  seconds: number,
+): Promise<StreamedResult[]> {
+  const ws: Client = wsClient(phase.url, light.key);
+  const abort = new AbortController();
+  const runs: Promise<StreamedResult>[] = [];
+  const start = performance.now();
+  try {
+    for (let i = 0; i < seconds; i++) {
+      const due = start + i * 1000;
+      await sleep(Math.max(0, due - performance.now()));
+      runs.push(
+        streamOne(
+          light.http,
+          ws,
+          {
+            prompt: `light request ${i}: hello`,
+            maxTokens: LIGHT_MAX_TOKENS,
+            mode: "FAST",
+            seed: String(i),
+            temperature: 0.8,
+          },
+          abort.signal,
+        ),
+      );
+    }
+    // give the last requests time to answer (alone/fair: well under this)
+    await Promise.race([Promise.all(runs), sleep(5000)]);
+    const end = performance.now();
+    abort.abort();
+    const results = await Promise.all(runs);
+    return results.map((r) => (r.ttftMs === Infinity ? { ...r, ttftMs: end - r.startedAt } : r));
+  } finally {
+    await ws.dispose();
+  }
+}
+
+function figures(
+  name: PhaseFigures["phase"],
+  results: StreamedResult[],
+  extra: Partial<PhaseFigures> = {},
+): PhaseFigures {
+  const ttft = results.map((r) => r.ttftMs);
+  return {
+    phase: name,
+    requests: results.length,
+    unanswered: results.filter((r) => r.tokens === 0).length,
+    ttftP50Ms: percentile(ttft, 50),
+    ttftP99Ms: percentile(ttft, 99),
+    ttftMaxMs: Math.max(...ttft),
+    createP50Ms: percentile(
+      results.map((r) => r.createMs),
+      50,
+    ),
+    createP99Ms: percentile(
+      results.map((r) => r.createMs),
+      99,
+    ),
+    ...extra,
+  };
+}
+
+async function runPhase(
+  ctx: BenchContext,
+  live: LiveServices,
+  name: PhaseFigures["phase"],
+  seconds: number,
+): Promise<PhaseFigures> {
+  const phase = await startPhase(ctx, live, {
+    mode: name === "fifo" ? "fifo" : "fair",
+    workers: 1,
+    batchSize: BATCH,
+    model: MODEL,
+  });
+  try {
+    const light = await phase.createTenant(`light-${name}`, 1);
+    // warm the worker (model sessions) with a few light requests, not measured
+    const ws = wsClient(phase.url, light.key);
+    await Promise.all(
+      [0, 1, 2].map((i) =>
+        streamOne(light.http, ws, { prompt: `warm ${i}`, maxTokens: 8, mode: "FAST", seed: `w${i}`, temperature: 0.8 }),
+      ),
+    );
+    await ws.dispose();
+    if (name === "alone") {
+      ctx.log(`isolation/alone: light load ${seconds} s`);
+      return figures(name, await lightLoad(phase, light, seconds));
+    }
+    const heavy = await phase.createTenant(`heavy-${name}`, 1);
+    ctx.log(`isolation/${name}: calibrating capacity ${CALIBRATE_SECONDS} s`);
+    const backlog = keepBacklogged(heavy.http, 24, (i) => ({
+      prompt: `heavy calibration ${i}`,
+      maxTokens: HEAVY_MAX_TOKENS,
+      mode: "FAST",
+      seed: `c${i}`,
+      temperature: 0.8,
+    }));
+    await sleep(3000);
+    const b0 = await phase.tokensByTenant();
+    const t0 = performance.now();
+    await sleep(CALIBRATE_SECONDS * 1000);
+    const b1 = await phase.tokensByTenant();
+    const capacity = (((b1.get(heavy.id) ?? 0) - (b0.get(heavy.id) ?? 0)) * 1000) / (performance.now() - t0);
+    await backlog.stop();
+    // the flood: OVERLOAD × capacity tokens/s at a fixed request rate
+    const offered = OVERLOAD * capacity;
+    const perSecond = offered / HEAVY_MAX_TOKENS;
+    ctx.log(
+      `isolation/${name}: capacity ${capacity.toFixed(0)} tokens/s; heavy offers ${offered.toFixed(0)} tokens/s (${perSecond.toFixed(1)} requests/s)`,
+    );
+    let stopped = false;
+    let sent = 0;
+    const flood = (async () => {
+      const start = performance.now();
+      const inflight: Promise<unknown>[] = [];
+      while (!stopped) {
+        const due = start + (sent * 1000) / perSecond;
+        await sleep(Math.max(0, due - performance.now()));
+        const i = sent++;
+        inflight.push(
+          heavy.http.request(CREATE_COMPLETION, {
+            input: {
+              prompt: `heavy ${i}: go on`,
+              maxTokens: HEAVY_MAX_TOKENS,
+              mode: "FAST",
+              seed: `h${i}`,
+              temperature: 0.8,
+            },
+          }),
+        );
+        if (inflight.length > 200) await Promise.all(inflight.splice(0, 100));
+      }
+      await Promise.all(inflight);
+    })();
+    await sleep(2000);
+    ctx.log(`isolation/${name}: light load ${seconds} s under the flood`);
+    const results = await lightLoad(phase, light, seconds);
+    stopped = true;
+    await flood;
+    return figures(name, results, {
+      capacityTokensPerSecond: capacity,
+      heavyOfferedTokensPerSecond: offered,
+      heavyRequestsSent: sent,
+    });
+  } finally {
+    await phase.stop();
+  }
+}
+
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+
+export const bench: Benchmark = {
+  name: "isolation",
+  description:
+    "A light tenant's p50/p99 time-to-first-token while a heavy tenant offers 10× capacity, ÷ the same light load alone; fair scheduling vs a single FIFO queue.",
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const seconds = Number(process.env.ISOLATION_SECONDS ?? 30);
+    await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
+    const live = await bringUpLiveServices(ctx);
+    let alone: PhaseFigures, fair: PhaseFigures, fifo: PhaseFigures;
+    try {
+      alone = await runPhase(ctx, live, "alone", seconds);
+      fair = await runPhase(ctx, live, "fair", seconds);
+      // ISOLATION_SKIP_FIFO=1 skips the baseline (quicker iterations while tuning)
+      fifo =
+        process.env.ISOLATION_SKIP_FIFO === "1"
+          ? { ...fair, phase: "fifo" }
+          : await runPhase(ctx, live, "fifo", seconds);
+    } finally {
+      await live.stop();
+    }
+    const ratio = (p: PhaseFigures) => ({ p50: p.ttftP50Ms / alone.ttftP50Ms, p99: p.ttftP99Ms / alone.ttftP99Ms });
+    const rf = ratio(fair);
+    const rq = ratio(fifo);
+    const row = (p: PhaseFigures, r?: { p50: number; p99: number }) =>
+      `| ${p.phase} | ${p.requests} | ${p.unanswered} | ${ms(p.ttftP50Ms)} | ${ms(p.ttftP99Ms)} | ${r ? r.p50.toFixed(2) : "1"} | ${r ? r.p99.toFixed(2) : "1"} | ${ms(p.createP50Ms)} / ${ms(p.createP99Ms)} |`;
+    const summary = [
+      `### isolation`,
+      ``,
+      `Light tenant: 1 request/s, ${LIGHT_MAX_TOKENS}-token completions, streamed; TTFT measured at the client (request sent → first token). Heavy tenant: ${OVERLOAD}× the worker's measured capacity (${fair.capacityTokensPerSecond?.toFixed(0)} tokens/s under fair scheduling) in ${HEAVY_MAX_TOKENS}-token requests. One worker, batch ${BATCH}, FAST, \`${MODEL}\` model, ${ctx.cores} cores, ${seconds} s of light load per phase. Unanswered requests count with their wait so far (a lower bound).`,
+      ``,
+      `| phase | light requests | unanswered | TTFT p50 | TTFT p99 | p50 ÷ alone | p99 ÷ alone | createCompletion p50 / p99 |`,
+      `| --- | --- | --- | --- | --- | --- | --- | --- |`,
+      row(alone),
+      row(fair, rf),
+      row(fifo, rq),
+      ``,
+      `Target: fair p99 ratio <= 1.5: ${rf.p99 <= 1.5 ? "met" : "NOT met"} (${rf.p99.toFixed(2)}); the FIFO queue's p99 ratio is ${rq.p99.toFixed(1)}.`,
+    ].join("\n");
+    return {
+      summary,
+      seconds,
+      batch: BATCH,
+      model: MODEL,
+      alone,
+      fair,
+      fifo,
+      ratios: { fair: rf, fifo: rq },
+      targetMet: rf.p99 <= 1.5,
+    };
+  },
+};

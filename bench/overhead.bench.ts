@@ -1,0 +1,190 @@
+/**
+ * overhead: tokens/s through the whole stack (GraphQL createCompletion → per-tenant queue →
+ * fair dispatch → worker process → Redis token stream → graphql-ws subscriber) ÷ tokens/s
+ * of the bare in-process decode loop at the same batch size (16), mode FAST, `default` model.
+ *
+ * Method: the bare loop keeps 16 sequences of 128 tokens in one DecodeBatch (a finished one
+ * is replaced at once) and counts tokens over the window. The stack run keeps CONCURRENCY
+ * completions of 128 tokens in flight from 4 tenants (closed loop: each finished stream starts
+ * the next request), every token streamed to this process over graphql-ws; tokens/s is the
+ * worker's own counter over the window (the client-received count is reported beside it).
+ * The bare loop runs before and after the stack run, and the mean of the two is the
+ * baseline, so drift of a shared machine shows up instead of biasing the ratio. Target >= 0.8.
+ */
+import { deriveRoutingSeed, ensureModel, loadModel, resolveModeTiers } from "../libs/model/src";
+import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
+import { bringUpLiveServices, sleep, startPhase } from "./lib/live-stack";
+import { streamOne } from "./lib/load";
+import { wsClient } from "../libs/testing/src/gql-client";
+
+const MODEL = "default";
+const BATCH = 16;
+const MAX_TOKENS = 128;
+const CONCURRENCY = 28;
+const TENANTS = 4;
+const PROMPTS = [
+  "Once upon a time",
+  "The weather today",
+  "In the beginning",
+  "Dear reader,",
+  "Notes on routing",
+  "A quick test",
+];
+
+async function bareLoop(
+  ctx: BenchContext,
+  seconds: number,
+): Promise<{ tokensPerSecond: number; tokens: number; seconds: number }> {
+  const rt = await loadModel({ modelDir: ctx.modelDir, modelName: MODEL, intraOpThreads: 1 });
+  try {
+    const tierIds = resolveModeTiers(rt.tiers, "FAST");
+    const batch = rt.createBatch();
+    let n = 0;
+    const add = () => {
+      const i = n++;
+      batch.add({
+        id: `s${i}`,
+        tenantId: `bench-${i % TENANTS}`,
+        promptTokens: rt.tokenizer.encode(`${PROMPTS[i % PROMPTS.length]} #${i}`),
+        routingSeed: deriveRoutingSeed(`bench-${i % TENANTS}`, String(i)),
+        tierIds,
+        temperature: 0.8,
+        maxTokens: MAX_TOKENS,
+      });
+    };
+    for (let i = 0; i < BATCH; i++) add();
+    const runFor = async (ms: number) => {
+      let tokens = 0;
+      const start = performance.now();
+      while (performance.now() - start < ms) {
+        const out = await batch.step();
+        tokens += out.length;
+        for (const o of out) {
+          if (o.finished) {
+            batch.remove(o.id);
+            add();
+          }
+        }
+      }
+      return { tokens, ms: performance.now() - start };
+    };
+    await runFor(3000); // warm-up: expert sessions loaded
+    const r = await runFor(seconds * 1000);
+    return { tokensPerSecond: (r.tokens / r.ms) * 1000, tokens: r.tokens, seconds: r.ms / 1000 };
+  } finally {
+    await rt.close();
+  }
+}
+
+export const bench: Benchmark = {
+  name: "overhead",
+  description:
+    "Whole-stack tokens/s (GraphQL → queue → worker → stream → subscriber) ÷ bare decode loop tokens/s at batch 16, FAST, `default` model.",
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const seconds = Number(process.env.OVERHEAD_SECONDS ?? 30);
+    await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
+    ctx.log(`overhead: bare decode loop, batch ${BATCH}, ${seconds} s`);
+    const bareBefore = await bareLoop(ctx, seconds);
+    ctx.log(`overhead: bare ${bareBefore.tokensPerSecond.toFixed(0)} tokens/s; whole stack next`);
+    const live = await bringUpLiveServices(ctx);
+    let stack: {
+      tokensPerSecond: number;
+      clientTokensPerSecond: number;
+      completions: number;
+      errors: number;
+      seconds: number;
+      workerLog: string[];
+    };
+    try {
+      const phase = await startPhase(ctx, live, { mode: "fair", workers: 1, batchSize: BATCH, model: MODEL });
+      try {
+        const tenants = await Promise.all(
+          Array.from({ length: TENANTS }, (_, k) => phase.createTenant(`overhead-${k}`, 1)),
+        );
+        const sockets = tenants.map((t) => wsClient(phase.url, t.key));
+        let stopped = false;
+        let clientTokens = 0;
+        let completions = 0;
+        let errors = 0;
+        let counting = false;
+        const lanes = Array.from({ length: CONCURRENCY }, async (_, lane) => {
+          const t = tenants[lane % TENANTS];
+          const ws = sockets[lane % TENANTS];
+          for (let i = 0; !stopped; i++) {
+            const r = await streamOne(t.http, ws, {
+              prompt: `${PROMPTS[(lane + i) % PROMPTS.length]} #${lane}-${i}`,
+              maxTokens: MAX_TOKENS,
+              mode: "FAST",
+              seed: `${lane}-${i}`,
+              temperature: 0.8,
+            });
+            if (r.error) errors++;
+            if (counting) {
+              clientTokens += r.tokens;
+              completions++;
+            }
+          }
+        });
+        await sleep(8000); // warm-up: model sessions, queues, connections
+        const before = await phase.tokensByTenant();
+        counting = true;
+        const t0 = performance.now();
+        await sleep(seconds * 1000);
+        const after = await phase.tokensByTenant();
+        const elapsed = (performance.now() - t0) / 1000;
+        counting = false;
+        stopped = true;
+        const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+        const workerLog = phase.workers[0]
+          .output()
+          .split("\n")
+          .filter((l) => l.includes("engine stats"))
+          .slice(-3);
+        await Promise.race([Promise.all(lanes), sleep(20000)]);
+        await Promise.all(sockets.map((w) => w.dispose()));
+        stack = {
+          tokensPerSecond: (sum(after) - sum(before)) / elapsed,
+          clientTokensPerSecond: clientTokens / elapsed,
+          completions,
+          errors,
+          seconds: elapsed,
+          workerLog,
+        };
+      } finally {
+        await phase.stop();
+      }
+    } finally {
+      await live.stop();
+    }
+    ctx.log(`overhead: stack ${stack.tokensPerSecond.toFixed(0)} tokens/s; bare loop again`);
+    const bareAfter = await bareLoop(ctx, seconds);
+    const bare = (bareBefore.tokensPerSecond + bareAfter.tokensPerSecond) / 2;
+    const ratio = stack.tokensPerSecond / bare;
+    const summary = [
+      `### overhead`,
+      ``,
+      `Batch ${BATCH}, mode FAST, \`${MODEL}\` model, ${MAX_TOKENS}-token completions, ${ctx.cores} cores, ${seconds} s windows. Stack: one API process, one worker process, ${CONCURRENCY} completions in flight from ${TENANTS} tenants (closed loop), every token streamed to the client over graphql-ws; everything (PostgreSQL, Redis, API, worker, client) on the same machine.`,
+      ``,
+      `| run | tokens/s |`,
+      `| --- | --- |`,
+      `| bare decode loop (before) | ${bareBefore.tokensPerSecond.toFixed(0)} |`,
+      `| whole stack (worker count) | ${stack.tokensPerSecond.toFixed(0)} |`,
+      `| whole stack (tokens received by the client) | ${stack.clientTokensPerSecond.toFixed(0)} |`,
+      `| bare decode loop (after) | ${bareAfter.tokensPerSecond.toFixed(0)} |`,
+      ``,
+      `Ratio whole stack ÷ bare loop (mean of before and after): **${ratio.toFixed(3)}** (target >= 0.8: ${ratio >= 0.8 ? "met" : "NOT met"}).`,
+    ].join("\n");
+    return {
+      summary,
+      batch: BATCH,
+      model: MODEL,
+      seconds,
+      bareBefore,
+      bareAfter,
+      bareTokensPerSecond: bare,
+      stack,
+      ratio,
+      targetMet: ratio >= 0.8,
+    };
+  },
+};
