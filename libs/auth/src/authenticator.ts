@@ -58,7 +58,8 @@ export class Authenticator {
 
   /** Subscribe to invalidations; resolves once the subscription is active. */
   async start(): Promise<void> {
-    const sub = this.opts.redis.duplicate({ connectionName: "auth-invalidation" });
+    // No ready check: its INFO can race SUBSCRIBE ("Connection in subscriber mode").
+    const sub = this.opts.redis.duplicate({ connectionName: "auth-invalidation", enableReadyCheck: false });
     this.subscriber = sub;
     sub.on("error", (e: unknown) => this.opts.log?.warn({ err: e }, "auth invalidation subscriber: redis error"));
     sub.on("message", (channel: string, message: string) => {

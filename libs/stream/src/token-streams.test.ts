@@ -151,3 +151,18 @@ test("streams are per tenant: the same completion id under another tenant is ano
   expect(await s.lastIndex("ten_two", id)).toBe(-1);
   expect(env.keys.completionStream("ten_one", id)).toContain("{t:ten_one}");
 });
+
+test("many readers starting at once on a new TokenStreams all subscribe and read every event", async () => {
+  // Regression: the subscriber connection's ready check raced the first SUBSCRIBE.
+  const s = make({ pollIntervalMs: 30000 });
+  const ids = Array.from({ length: 60 }, () => cid());
+  // Staggered starts: some SUBSCRIBEs land while the new connection is still handshaking.
+  const readers = ids.map(async (id, i) => {
+    await new Promise((r) => setTimeout(r, i % 20));
+    return collect(s.read(T, id, 0, undefined, { ifAbsent: "wait" }));
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  await Promise.all(ids.map((id) => s.append(T, id, [...range(0, 3), fin(3)])));
+  const results = await Promise.all(readers);
+  for (const events of results) expect(events.map((e) => e.index)).toEqual([0, 1, 2, 3]);
+});

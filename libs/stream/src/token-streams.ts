@@ -169,7 +169,9 @@ export class TokenStreams {
 
   private async listen(channel: string, waker: Waker): Promise<void> {
     if (!this.subscriber) {
-      this.subscriber = this.redis.duplicate({ connectionName: "token-streams-sub" });
+      // No ready check: its INFO would race the first SUBSCRIBE and fail with "Connection in
+      // subscriber mode" when many readers start at once (seen with 60 concurrent readers).
+      this.subscriber = this.redis.duplicate({ connectionName: "token-streams-sub", enableReadyCheck: false });
       this.subscriber.on("message", (ch: string) => {
         for (const w of this.listeners.get(ch)?.wakers ?? []) w();
       });
@@ -181,7 +183,14 @@ export class TokenStreams {
       this.listeners.set(channel, entry);
     }
     entry.wakers.add(waker);
-    await entry.subscribed; // every reader waits until the subscription is live
+    try {
+      await entry.subscribed; // every reader waits until the subscription is live
+    } catch (e) {
+      // Do not cache a failed subscription: the next reader of this channel tries again.
+      entry.wakers.delete(waker);
+      if (this.listeners.get(channel) === entry && entry.wakers.size === 0) this.listeners.delete(channel);
+      throw e;
+    }
   }
 
   private async unlisten(channel: string, waker: Waker): Promise<void> {
