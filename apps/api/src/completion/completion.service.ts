@@ -34,6 +34,17 @@ function refusalError(r: AdmissionRefusal, tenantId: string): DomainError {
   return new DomainError(r.code, message, { retryAfterMs: r.retryAfterMs, reason: r.limit, retryable: true });
 }
 
+/** Model names by id: a registered model's name never changes, so they are cached per process. */
+const modelNames = new Map<string, string>();
+async function modelName(ctx: ApiContext, modelId: string): Promise<string> {
+  let name = modelNames.get(modelId);
+  if (name === undefined) {
+    name = (await ctx.services.db.model.findUniqueOrThrow({ where: { id: modelId }, select: { name: true } })).name;
+    modelNames.set(modelId, name);
+  }
+  return name;
+}
+
 /** A server-chosen seed: 64 random bits as a decimal string. */
 export function randomSeed(): string {
   return randomBytes(8).readBigUInt64BE(0).toString();
@@ -66,10 +77,7 @@ export async function createCompletion(ctx: ApiContext, input: CompletionInput) 
   );
   if (!resolved.ok) throw resolved.error;
   const tierSet = resolved.value;
-  const model = await s.db.model.findUniqueOrThrow({
-    where: { id: tierSet.modelId },
-    select: { id: true, name: true },
-  });
+  const model = { id: tierSet.modelId, name: await modelName(ctx, tierSet.modelId) };
 
   const promptTokens = Buffer.byteLength(input.prompt, "utf8");
   const context = c.maxContextTokens(model.name);

@@ -60,6 +60,8 @@ export interface BatchEngineOptions {
   reserve?: number;
   /** how long the idle loop waits for work before polling again, ms (default 200) */
   idlePollMs?: number;
+  /** how often a busy worker looks for newly queued work, ms (default 5) */
+  fillPollMs?: number;
   /** how long stop() lets running sequences finish, ms (default 30000) */
   shutdownGraceMs?: number;
   /** pause after each decode step, ms (default 0; tests use it to make completions last) */
@@ -108,8 +110,10 @@ export class BatchEngine {
   private readonly allocator = new SlotAllocator();
   private readonly reserve: number;
   private stopping = false;
-  /** the background fill, while one runs */
-  private filling?: Promise<void>;
+  /** wakes the idle loop when a job was started */
+  private wake?: () => void;
+  /** the background filler loop */
+  private filler?: Promise<void>;
   /** jobs taken from the dispatcher and being started */
   private starting = 0;
   /** the previous step's flush (its tokens, progress, charges and cancel check) */
@@ -177,20 +181,20 @@ export class BatchEngine {
       }
       if (this.stopping && (this.running.size === 0 || this.now() > this.stopDeadline)) break;
       try {
-        // Filling runs beside the decode steps (its round trips overlap the compute);
-        // only an empty worker waits for it.
-        if (!this.stopping && !this.filling && this.running.size + this.starting < this.limit) {
-          this.filling = this.fill()
-            .catch((e) => log.warn({ err: errText(e) }, "fill failed, retrying"))
-            .finally(() => (this.filling = undefined));
-        }
+        // The filler runs beside the decode steps (its round trips overlap the compute).
+        if (!this.stopping) this.filler ??= this.fillLoop();
         this.dropLostJobs();
         if (this.running.size === 0) {
           await this.flushed();
           const t0 = performance.now();
-          if (this.filling) await this.filling;
-          if (this.running.size === 0 && this.starting === 0)
-            await this.deps.work.waitForWork(this.opts.idlePollMs ?? 200);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 50);
+            this.wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.wake = undefined;
           this.stats.idleMs += performance.now() - t0;
           continue;
         }
@@ -202,7 +206,7 @@ export class BatchEngine {
       }
     }
     await this.flushed().catch(() => undefined);
-    if (this.filling) await this.filling;
+    if (this.filler) await this.filler;
     if (this.running.size > 0) {
       log.warn(
         { left: this.running.size },
@@ -214,7 +218,23 @@ export class BatchEngine {
     await Promise.allSettled([...this.finalisations]);
   }
 
-  // 1. fill free slots
+  // 1. fill free slots, continuously: a job that arrives mid-step is started during that step
+  private async fillLoop(): Promise<void> {
+    while (!this.stopping) {
+      const before = this.running.size + this.starting;
+      if (before < this.limit) {
+        try {
+          await this.fill();
+        } catch (e) {
+          this.deps.logger.warn({ err: errText(e) }, "fill failed, retrying");
+          await sleep(200);
+        }
+      }
+      const idle = this.running.size === 0 && this.starting === 0;
+      await this.deps.work.waitForWork(idle ? (this.opts.idlePollMs ?? 10) : (this.opts.fillPollMs ?? 5));
+    }
+  }
+
   private async fill(): Promise<void> {
     const limit = this.limit;
     if (this.running.size >= limit) return;
@@ -369,6 +389,7 @@ export class BatchEngine {
       expertCalls: {},
       firstEmitted: resumeAfter >= 0,
     });
+    this.wake?.();
     if (resumeAfter >= 0)
       log.info(
         { resumeAfter },
@@ -387,7 +408,12 @@ export class BatchEngine {
 
   // 3–5. one decode step
   private async step(): Promise<void> {
-    const held = [...this.running.values()];
+    const all = [...this.running.values()];
+    // First tokens first: sequences that have not run yet take a small step of their own
+    // (a few ms) instead of waiting for a slot in the next full step, so a light tenant's
+    // time to first token does not pay for a full batch. Slots still go by the allocator.
+    const fresh = all.filter((r) => r.tokenIds.length === 0 && r.resumeAfter < 0);
+    const held = fresh.length > 0 && fresh.length < all.length ? fresh : all;
     const chosen = this.allocator.pick(
       held.map((r) => ({
         id: r.spec.completionId,
