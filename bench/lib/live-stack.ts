@@ -70,6 +70,8 @@ export interface PhaseOptions {
   apiEnv?: Record<string, string>;
   /** extra node arguments for the API process (e.g. --cpu-prof while investigating) */
   apiNodeArgs?: string[];
+  /** extra node arguments for the worker processes */
+  workerNodeArgs?: string[];
 }
 
 export interface Phase {
@@ -139,6 +141,7 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, opts: Ph
       modelDir: ctx.modelDir,
       workerId: `bench-${opts.mode}-${i}`,
       batchSize: opts.batchSize,
+      nodeArgs: opts.workerNodeArgs,
       env: {
         SCHEDULER_MODE: opts.mode,
         WORKER_METRICS_PORT: "0",
@@ -190,8 +193,9 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, opts: Ph
       };
     },
     async stop() {
-      // Workers first (SIGKILL: a baseline's backlog is thrown away with its database).
-      for (const w of workers) w.kill("SIGKILL");
+      // Workers first (a baseline's backlog is thrown away with its database): SIGTERM with
+      // no grace when profiling (so the profile is written), else SIGKILL.
+      for (const w of workers) w.kill(opts.workerNodeArgs?.length ? "SIGTERM" : "SIGKILL");
       await Promise.all(workers.map((w) => w.exited));
       api.kill("SIGTERM");
       const t = setTimeout(() => api.kill("SIGKILL"), 10000);

@@ -43,6 +43,8 @@ export const WorkerEnv = z.object({
   WORKER_SHUTDOWN_GRACE_MS: intVar(30000, 0, 3600000),
   /** fair (default) or fifo: the benchmarks' baseline, one queue for all tenants in arrival order and no token-level fairness */
   SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
+  /** 1: sequences that have not run yet get their first token in a small step of their own (lower TTFT); 0: they wait for the next full step */
+  WORKER_FIRST_TOKEN_STEPS: intVar(1, 0, 1),
   /** pause after each decode step, ms: for tests and demos that need completions to last */
   WORKER_STEP_DELAY_MS: intVar(0, 0, 60000),
   /** serve Prometheus metrics on this port when set (0 = any free port, logged) */

@@ -31,7 +31,12 @@ async function main(): Promise<void> {
     redact: { paths: ["prompt", "*.prompt"], censor: "[redacted]" },
   });
   const db = createDb({ url: env.DATABASE_URL as string, poolSize: 5 });
-  const redis = createRedis({ url: env.REDIS_URL as string, connectionName: `worker:${env.WORKER_ID}` });
+  // Auto-pipelining: a decode step's appends, progress, charges and cancel checks go out in one write.
+  const redis = createRedis({
+    url: env.REDIS_URL as string,
+    connectionName: `worker:${env.WORKER_ID}`,
+    autoPipelining: true,
+  });
   const bull = createRedis({
     url: env.REDIS_URL as string,
     connectionName: `worker-bull:${env.WORKER_ID}`,
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
       idlePollMs: env.WORKER_IDLE_POLL_MS,
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
       stepDelayMs: env.WORKER_STEP_DELAY_MS,
+      firstTokenSteps: env.WORKER_FIRST_TOKEN_STEPS === 1,
       fifo: env.SCHEDULER_MODE === "fifo",
     },
     {

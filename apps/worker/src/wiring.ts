@@ -57,10 +57,10 @@ export function schedulerWorkSource(scheduler: FairScheduler, workerId: string):
 
 /**
  * Admission.progress counts a running total; calling it every token would cost two Lua
- * calls per token, so it is sent every `everyTokens` tokens (outstanding tokens lag by at
+ * calls per token, so it is sent every `everyTokens` tokens (default 16; outstanding tokens lag by at
  * most that many; settle releases the rest exactly).
  */
-export function admissionPort(admission: Admission, everyTokens = 8): AdmissionPort {
+export function admissionPort(admission: Admission, everyTokens = 16): AdmissionPort {
   return {
     async progress(items) {
       await Promise.all(

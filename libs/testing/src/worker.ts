@@ -22,6 +22,8 @@ export interface WorkerProcessOptions {
   keepLines?: number;
   /** echo the worker's output to this process' stderr */
   echo?: boolean;
+  /** extra node arguments (e.g. --cpu-prof while investigating) */
+  nodeArgs?: string[];
 }
 
 export interface WorkerProcess {
@@ -57,11 +59,15 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const child = spawn(process.execPath, ["-r", "./scripts/register.js", "apps/worker/src/main.ts"], {
-    cwd: root,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/worker/src/main.ts"],
+    {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const keep = opts.keepLines ?? 200;
   const lines: string[] = [];
   let readyResolve: (() => void) | undefined;

@@ -47,17 +47,20 @@ export async function startStack(
     batchSize?: number;
     workerEnv?: Record<string, string>;
     apiEnv?: Record<string, string>;
+    /** rewrites the service URLs the API and workers use (fault tests route them through a proxy) */
+    serviceUrl?: (service: "postgres" | "redis", url: string) => string;
   } = {},
 ): Promise<Stack> {
   const dir = modelDir();
   await ensureModel({ modelDir: dir, modelName: "tiny", preset: "tiny" });
   const env = await createTestEnv();
+  const via = opts.serviceUrl ?? ((_service: "postgres" | "redis", url: string) => url);
   const api = await startApiServer({
     port: 0,
     host: "127.0.0.1",
     env: {
-      DATABASE_URL: env.databaseUrl,
-      REDIS_URL: env.redisUrl,
+      DATABASE_URL: via("postgres", env.databaseUrl),
+      REDIS_URL: via("redis", env.redisUrl),
       REDIS_PREFIX: env.redisPrefix,
       MODEL_DIR: dir,
       DEFAULT_MODEL: "tiny",
@@ -76,8 +79,8 @@ export async function startStack(
     modelDir: dir,
     async spawnWorker(o = {}) {
       const w = spawnWorker({
-        databaseUrl: env.databaseUrl,
-        redisUrl: env.redisUrl,
+        databaseUrl: via("postgres", env.databaseUrl),
+        redisUrl: via("redis", env.redisUrl),
         redisPrefix: env.redisPrefix,
         modelDir: dir,
         workerId: o.id,

@@ -50,7 +50,47 @@ export function randomSeed(): string {
   return randomBytes(8).readBigUInt64BE(0).toString();
 }
 
+/**
+ * PostgreSQL or Redis unreachable (connection refused/reset, ioredis giving up on a
+ * command, Prisma's connection codes): the request is answered UNAVAILABLE (503,
+ * Retry-After) rather than a masked 500 — the client may simply retry.
+ */
+export function isUnavailable(e: unknown): boolean {
+  if (!(e instanceof Error) || e instanceof DomainError) return false;
+  const code = (e as { code?: unknown }).code;
+  if (
+    typeof code === "string" &&
+    ["P1001", "P1002", "P1017", "P2024", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code)
+  ) {
+    return true;
+  }
+  if (e.name === "MaxRetriesPerRequestError" || e.name === "PrismaClientInitializationError") return true;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|connection terminated|Can't reach database|Connection terminated|max retries per request/i.test(
+    `${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`,
+  );
+}
+
+function unavailable(e: unknown): DomainError {
+  return new DomainError("UNAVAILABLE", "a backing service is briefly unreachable; retry later", {
+    retryAfterMs: 2000,
+    retryable: true,
+    cause: e,
+  });
+}
+
 export async function createCompletion(ctx: ApiContext, input: CompletionInput) {
+  try {
+    return await createCompletionUnguarded(ctx, input);
+  } catch (e) {
+    if (isUnavailable(e)) {
+      ctx.services.log.warn({ err: e }, "createCompletion: a backing service is unreachable");
+      throw unavailable(e);
+    }
+    throw e;
+  }
+}
+
+async function createCompletionUnguarded(ctx: ApiContext, input: CompletionInput) {
   const s = ctx.services;
   const c = s.completions;
   const tenantId = ctx.principal.tenantId;
@@ -214,11 +254,32 @@ async function failQueued(
       error: error ?? null,
     },
   });
-  const last = await s.completions.streams.lastIndex(tenantId, completionId);
-  await s.completions.streams.append(tenantId, completionId, [
-    { version: 1, index: last + 1, tokenId: -1, text: "", done: true, finishReason: reason },
-  ]);
-  await s.completions.admission.settle(tenantId, completionId, 0);
+  const endInRedis = async () => {
+    const last = await s.completions.streams.lastIndex(tenantId, completionId);
+    await s.completions.streams.append(tenantId, completionId, [
+      { version: 1, index: last + 1, tokenId: -1, text: "", done: true, finishReason: reason },
+    ]);
+    await s.completions.admission.settle(tenantId, completionId, 0);
+  };
+  try {
+    await endInRedis();
+  } catch (e) {
+    // Redis away (often why the enqueue failed): keep trying in the background so the
+    // reservation is released and subscribers see the end (both steps are idempotent).
+    s.log.warn({ err: e, completionId }, "could not end the completion in Redis yet; retrying in the background");
+    void (async () => {
+      for (let attempt = 1; attempt <= 60; attempt++) {
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+        try {
+          await endInRedis();
+          return;
+        } catch {
+          /* retry */
+        }
+      }
+      s.log.error({ completionId }, "gave up ending an unqueued completion in Redis");
+    })();
+  }
 }
 
 type Row = Awaited<ReturnType<ApiContext["services"]["db"]["completion"]["findFirstOrThrow"]>>;

@@ -60,7 +60,9 @@ export interface BatchEngineOptions {
   reserve?: number;
   /** how long the idle loop waits for work before polling again, ms (default 200) */
   idlePollMs?: number;
-  /** how often a busy worker looks for newly queued work, ms (default 5) */
+  /** give sequences that have not run yet a small step of their own (default true) */
+  firstTokenSteps?: boolean;
+  /** how often a busy worker looks for newly queued work, ms (default 10) */
   fillPollMs?: number;
   /** how long stop() lets running sequences finish, ms (default 30000) */
   shutdownGraceMs?: number;
@@ -231,7 +233,7 @@ export class BatchEngine {
         }
       }
       const idle = this.running.size === 0 && this.starting === 0;
-      await this.deps.work.waitForWork(idle ? (this.opts.idlePollMs ?? 10) : (this.opts.fillPollMs ?? 5));
+      await this.deps.work.waitForWork(idle ? (this.opts.idlePollMs ?? 10) : (this.opts.fillPollMs ?? 10));
     }
   }
 
@@ -287,6 +289,14 @@ export class BatchEngine {
   // 2. start one job
   private async startJob(handle: WorkHandle): Promise<void> {
     const log = this.deps.logger.child({ completionId: handle.completionId, tenantId: handle.tenantId });
+    // The same completion dispatched again to this worker: its lock lapsed (e.g. Redis was
+    // away) and the stalled check handed it back. The new dispatch supersedes the old one,
+    // which replays from the stream's last index like any resumed job.
+    const stale = this.running.get(handle.completionId);
+    if (stale) {
+      log.warn("re-dispatched while held here (its lock lapsed): restarting it from the stream");
+      this.detach(stale);
+    }
     // A first start runs from the job's payload (no row read on the hot path); a replay or
     // retry reads the row, which may already be final.
     const first = handle.firstStart;
@@ -329,7 +339,7 @@ export class BatchEngine {
           ),
         );
         await this.retrying(() => this.deps.admission.settle(spec.tenantId, spec.completionId, spec.outputTokens ?? 0));
-        await this.retrying(() => handle.complete());
+        await this.retrying(() => handle.complete(), handle);
       });
       return;
     }
@@ -412,7 +422,8 @@ export class BatchEngine {
     // First tokens first: sequences that have not run yet take a small step of their own
     // (a few ms) instead of waiting for a slot in the next full step, so a light tenant's
     // time to first token does not pay for a full batch. Slots still go by the allocator.
-    const fresh = all.filter((r) => r.tokenIds.length === 0 && r.resumeAfter < 0);
+    const fresh =
+      this.opts.firstTokenSteps === false ? [] : all.filter((r) => r.tokenIds.length === 0 && r.resumeAfter < 0);
     const held = fresh.length > 0 && fresh.length < all.length ? fresh : all;
     const chosen = this.allocator.pick(
       held.map((r) => ({
@@ -568,7 +579,7 @@ export class BatchEngine {
       );
       await this.retrying(() => this.deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, reason));
       await this.retrying(() => this.deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
-      await this.retrying(() => (status === "FAILED" ? handle.fail(error ?? "failed") : handle.complete()));
+      await this.retrying(() => (status === "FAILED" ? handle.fail(error ?? "failed") : handle.complete()), handle);
     });
   }
 
@@ -588,8 +599,13 @@ export class BatchEngine {
     this.finalisations.add(p);
   }
 
-  private retrying<T>(op: () => Promise<T>): Promise<T> {
+  /**
+   * Retries a transient operation until it succeeds. With a handle: stops once the job's
+   * lock is lost — the worker that holds the job now redoes the (idempotent) work.
+   */
+  private retrying<T>(op: () => Promise<T>, handle?: WorkHandle): Promise<T> {
     return withRetry(op, {
+      aborted: handle ? () => handle.lockLost : undefined,
       onError: (e, attempt) => {
         if (attempt === 1 || attempt % 20 === 0)
           this.deps.logger.warn({ err: errText(e), attempt }, "transient failure, retrying");
