@@ -7,6 +7,8 @@ export interface RedisClientOptions {
   /** BullMQ blocking connections need maxRetriesPerRequest: null */
   forBullmq?: boolean;
   connectionName?: string;
+  /** send commands issued in the same tick in one write (ioredis enableAutoPipelining); default false */
+  autoPipelining?: boolean;
 }
 
 export function createRedis(options: RedisClientOptions): Redis {
@@ -16,6 +18,7 @@ export function createRedis(options: RedisClientOptions): Redis {
     maxRetriesPerRequest: options.forBullmq ? null : 2,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    enableAutoPipelining: options.autoPipelining ?? false,
   };
   return new Redis(options.url, extra);
 }
