@@ -137,7 +137,11 @@ export class TokenStreams {
         const tail = await this.redis.xrevrange(key, "+", "-", "COUNT", 1);
         if (tail.length > 0) {
           seen = true;
-          if (parseEntry(tail[0][0], tail[0][1]).done) return; // fromIndex is past the end
+          const last = parseEntry(tail[0][0], tail[0][1]);
+          // Ended before fromIndex: nothing more will come. Ended at or after it: the tokens
+          // (and the done event) were appended between the XRANGE above and this read — read on.
+          if (last.done && last.index < next) return;
+          if (last.index >= next) continue;
         } else if (seen || opts.ifAbsent === "expired") {
           throw new StreamExpiredError(completionId);
         }
