@@ -163,6 +163,28 @@ describe("completions through the API with a real worker", () => {
     }
   });
 
+  it("many live subscribers at once each get every token and the final event", async () => {
+    const t = await stack.tenant();
+    const ws = wsClient(stack.api.url, t.secret);
+    try {
+      const runs = await Promise.all(
+        Array.from({ length: 16 }, async (_, i) => {
+          const { data } = await t.http.request<Created>(CREATE_COMPLETION, {
+            input: input({ maxTokens: 20, seed: `live-${i}` }),
+          });
+          return collectTokens(ws, data!.createCompletion.id, 0);
+        }),
+      );
+      for (const events of runs) {
+        const tokens = events.filter((e) => !e.done);
+        expect(tokens.map((e) => e.index)).toEqual([...Array(tokens.length).keys()]);
+        expect(events[events.length - 1]).toMatchObject({ done: true, index: tokens.length });
+      }
+    } finally {
+      await ws.dispose();
+    }
+  });
+
   it("cancel stops a running completion within a step and frees the tenant's counters", async () => {
     const t = await stack.tenant();
     const { data } = await t.http.request<Created>(CREATE_COMPLETION, {

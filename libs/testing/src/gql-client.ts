@@ -64,6 +64,9 @@ export function wsClient(httpUrl: string, apiKey: string): Client {
     webSocketImpl: WebSocket,
     connectionParams: { authorization: `Bearer ${apiKey}` },
     lazy: true,
+    // Lazy mode closes the socket (code 1000) as soon as no subscription is active; a
+    // subscribe racing that close is completed without its events. Keep the socket a while.
+    lazyCloseTimeout: 30000,
     retryAttempts: 0,
   });
 }
@@ -116,7 +119,15 @@ export function collectTokens(
           reject(
             Array.isArray(err) ? Object.assign(new Error(err.map((e) => e.message).join("; ")), { errors: err }) : err,
           ),
-        complete: () => resolve(events),
+        complete: () =>
+          events.length > 0 && events[events.length - 1].done
+            ? resolve(events)
+            : reject(
+                Object.assign(
+                  new Error(`stream of ${completionId} ended after ${events.length} events without the final one`),
+                  { events },
+                ),
+              ),
       },
     );
   });

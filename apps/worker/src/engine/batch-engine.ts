@@ -217,7 +217,16 @@ export class BatchEngine {
       for (const r of this.running.values()) r.batch.remove(r.spec.completionId);
       this.running.clear();
     }
-    await Promise.allSettled([...this.finalisations]);
+    // Finalisations retry while PostgreSQL or Redis is away, but not past the grace: what is
+    // left stays in its queue and is finished (idempotently) by the next worker.
+    const left = Math.max(0, this.stopDeadline - this.now());
+    await Promise.race([Promise.allSettled([...this.finalisations]), sleep(Math.min(left, 60000))]);
+    if (this.finalisations.size > 0) {
+      log.warn(
+        { left: this.finalisations.size },
+        "finalisations still retrying at shutdown: leaving them to the next worker",
+      );
+    }
   }
 
   // 1. fill free slots, continuously: a job that arrives mid-step is started during that step
@@ -605,7 +614,7 @@ export class BatchEngine {
    */
   private retrying<T>(op: () => Promise<T>, handle?: WorkHandle): Promise<T> {
     return withRetry(op, {
-      aborted: handle ? () => handle.lockLost : undefined,
+      aborted: () => (handle?.lockLost ?? false) || (this.stopping && this.now() > this.stopDeadline),
       onError: (e, attempt) => {
         if (attempt === 1 || attempt % 20 === 0)
           this.deps.logger.warn({ err: errText(e), attempt }, "transient failure, retrying");
