@@ -13,4 +13,7 @@ module.exports = {
   setupFiles: ["reflect-metadata"],
   testTimeout: 60000,
   maxWorkers: 2,
+  // Integration suites hold sockets to real services and child processes; a leak in one
+  // failed suite must never leave `npm test` (and CI) hanging after the summary.
+  forceExit: true,
 };

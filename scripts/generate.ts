@@ -4,7 +4,7 @@
  * object with text, tokens, experts per layer, timings.
  *
  *   --prompt P --mode FAST|BALANCED|DEEP|MAX --seed S --max-tokens N [--batch B] [--tenant T]
- *   [--temperature X (default 0.8)] [--json] [--model NAME (default "default")] [--model-dir DIR (default var/models)]
+ *   [--temperature X (default 0, as createCompletion)] [--json] [--model NAME (default "default")] [--model-dir DIR (default var/models)]
  *
  * Seeds: with --tenant T the routing seed is deriveRoutingSeed(T, S), exactly as a worker
  * derives it for tenant T; without it, deriveRoutingSeed("", S).
@@ -12,7 +12,15 @@
  */
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { deriveRoutingSeed, ensureModel, isPresetName, loadModel, resolveModeTiers, TIER_MODES, type TierMode } from "../libs/model/src";
+import {
+  deriveRoutingSeed,
+  ensureModel,
+  isPresetName,
+  loadModel,
+  resolveModeTiers,
+  TIER_MODES,
+  type TierMode,
+} from "../libs/model/src";
 
 function fail(message: string): never {
   process.stderr.write(`generate: ${message}\n`);
@@ -42,18 +50,24 @@ async function main(): Promise<void> {
     },
   });
   if (values.prompt === undefined) fail("--prompt is required");
-  const mode = (values.mode ?? "FAST").toUpperCase() as TierMode;
+  const mode = (values.mode ?? "BALANCED").toUpperCase() as TierMode;
   if (!TIER_MODES.includes(mode)) fail(`--mode must be one of ${TIER_MODES.join(", ")}`);
   const maxTokens = intArg("max-tokens", values["max-tokens"], 64, 1);
   const batchSize = intArg("batch", values.batch, 1, 1);
-  const temperature = values.temperature === undefined ? 0.8 : Number(values.temperature);
+  const temperature = values.temperature === undefined ? 0 : Number(values.temperature);
   if (!(temperature >= 0 && temperature <= 2)) fail("--temperature must be within 0..2");
   const modelDir = path.resolve(values["model-dir"] ?? "var/models");
   const modelName = values.model ?? "default";
 
   const ensureStart = performance.now();
   let generated = false;
-  if (isPresetName(modelName)) ({ generated } = await ensureModel({ modelDir, modelName, preset: modelName, publicKey: process.env.MODEL_PUBLIC_KEY }));
+  if (isPresetName(modelName))
+    ({ generated } = await ensureModel({
+      modelDir,
+      modelName,
+      preset: modelName,
+      publicKey: process.env.MODEL_PUBLIC_KEY,
+    }));
   const ensureMs = performance.now() - ensureStart;
   const loadStart = performance.now();
   const threads = process.env.ORT_INTRA_OP_THREADS ? Number(process.env.ORT_INTRA_OP_THREADS) : undefined;
@@ -61,7 +75,9 @@ async function main(): Promise<void> {
     modelDir,
     modelName,
     publicKey: process.env.MODEL_PUBLIC_KEY,
-    executionProviders: process.env.ORT_EXECUTION_PROVIDERS?.split(",").map((s) => s.trim()).filter(Boolean),
+    executionProviders: process.env.ORT_EXECUTION_PROVIDERS?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     intraOpThreads: threads,
   });
   const loadMs = performance.now() - loadStart;

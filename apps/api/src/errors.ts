@@ -1,7 +1,7 @@
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { unwrapResolverError } from "@apollo/server/errors";
 import type { Logger } from "pino";
-import { assertNever, DomainError, type DomainErrorCode } from "@lite/core";
+import { assertNever, DomainError, isTransientInfraError, type DomainErrorCode } from "@lite/core";
 
 /**
  * The one place mapping domain errors to GraphQL `extensions.code` and HTTP status
@@ -99,6 +99,16 @@ export function mapResolverError(thrown: unknown, requestId: string, log?: Logge
     e.extensions.code !== "INTERNAL_SERVER_ERROR"
   ) {
     return e;
+  }
+  if (isTransientInfraError(e)) {
+    // PostgreSQL or Redis briefly unreachable: the client should retry, not report a bug.
+    log?.warn({ err: e, requestId }, "backing service unavailable");
+    return toGraphQLError(
+      new DomainError("UNAVAILABLE", "a backing service is briefly unavailable; retry shortly", {
+        retryAfterMs: 1000,
+      }),
+      requestId,
+    );
   }
   log?.error({ err: e, requestId }, "unexpected error");
   return internalError(requestId);

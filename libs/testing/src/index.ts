@@ -1,2 +1,3 @@
 export * from "./services";
 export * from "./fixtures";
+export * from "./tcp-proxy";

@@ -1,0 +1,39 @@
+/**
+ * Recognises errors that mean "PostgreSQL or Redis is briefly unreachable", so the API can
+ * answer 503 UNAVAILABLE with Retry-After (the client retries) instead of a masked 500, and
+ * workers can retry instead of failing a job. Walks `cause` chains and Prisma's driver
+ * adapter metadata; knows no library types, only their documented names and codes.
+ */
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "EAI_AGAIN"]);
+// Prisma: P1001 can't reach, P1002 timed out, P1008 operation timed out, P1017 server closed
+// the connection, P2024 timed out waiting for a pool connection.
+const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+// @prisma/driver-adapter-utils error kinds for lost or refused connections.
+const ADAPTER_KINDS = new Set(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout", "TooManyConnections"]);
+const NAMES = new Set(["MaxRetriesPerRequestError", "PrismaClientInitializationError"]);
+const MESSAGES = [
+  /Connection is closed/i,
+  /Stream isn't writeable/i,
+  /Connection terminated/i,
+  /connect ECONNREFUSED/i,
+];
+
+type Loose = {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  kind?: unknown;
+  meta?: { driverAdapterError?: unknown };
+};
+
+export function isTransientInfraError(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== "object" || depth > 5) return false;
+  const e = error as Loose;
+  if (typeof e.name === "string" && NAMES.has(e.name)) return true;
+  if (typeof e.code === "string" && (NETWORK_CODES.has(e.code) || PRISMA_CODES.has(e.code))) return true;
+  if (typeof e.kind === "string" && ADAPTER_KINDS.has(e.kind)) return true;
+  if (typeof e.message === "string" && MESSAGES.some((m) => m.test(e.message as string))) return true;
+  if (e.meta?.driverAdapterError && isTransientInfraError(e.meta.driverAdapterError, depth + 1)) return true;
+  return e.cause !== undefined && isTransientInfraError(e.cause, depth + 1);
+}
