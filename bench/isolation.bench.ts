@@ -15,6 +15,7 @@
  * Reported: light p50/p99 TTFT per phase, and the ratios fair ÷ alone and fifo ÷ alone.
  * Target: fair p99 ratio <= 1.5.
  */
+import { setMaxListeners } from "node:events";
 import type { Client } from "graphql-ws";
 import { ensureModel } from "../libs/model/src";
 import { CREATE_COMPLETION, wsClient } from "../libs/testing/src/gql-client";
@@ -54,6 +55,7 @@ async function lightLoad(
 ): Promise<StreamedResult[]> {
   const ws: Client = wsClient(phase.url, light.key);
   const abort = new AbortController();
+  setMaxListeners(1000, abort.signal); // one listener per light request
   const runs: Promise<StreamedResult>[] = [];
   const start = performance.now();
   try {

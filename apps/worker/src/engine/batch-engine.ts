@@ -275,10 +275,10 @@ export class BatchEngine {
   }
 
   /**
-   * Tenants at their hold cap: a tenant may hold about its weighted share of the batch,
-   * ceil(batchSize × weight ÷ Σ weights of the tenants held), at least 1 and at most
-   * batchSize — enough for its share of every step's slots, and never so many that the
-   * reserve cannot take in a newly arrived tenant. A tenant not held yet (weight unknown
+   * Tenants at their hold cap: a tenant may hold its weighted share of the batch plus one,
+   * ceil(batchSize × weight ÷ Σ weights of the tenants held) + 1, at most batchSize —
+   * enough for its share of every step's slots with one spare, so a tenant that fell
+   * behind (a sequence of it just finished) can catch up in the following steps. A tenant not held yet (weight unknown
    * until its row is read) may take ceil(batchSize ÷ (tenants held + 1)) in one fill.
    */
   private overCap(held: Map<string, { n: number; weight: number }>, taken: Map<string, number>): Set<string> {
@@ -287,7 +287,7 @@ export class BatchEngine {
     for (const h of held.values()) total += h.weight;
     const out = new Set<string>();
     for (const [t, h] of held) {
-      const cap = Math.min(b, Math.max(1, Math.ceil((b * h.weight) / total)));
+      const cap = Math.min(b, Math.ceil((b * h.weight) / total) + 1);
       if (h.n + (taken.get(t) ?? 0) >= cap) out.add(t);
     }
     const newcomerCap = Math.max(1, Math.ceil(b / (held.size + 1)));
@@ -428,14 +428,9 @@ export class BatchEngine {
   // 3–5. one decode step
   private async step(): Promise<void> {
     const all = [...this.running.values()];
-    // First tokens first: sequences that have not run yet take a small step of their own
-    // (a few ms) instead of waiting for a slot in the next full step, so a light tenant's
-    // time to first token does not pay for a full batch. Slots still go by the allocator.
-    const fresh =
-      this.opts.firstTokenSteps === false ? [] : all.filter((r) => r.tokenIds.length === 0 && r.resumeAfter < 0);
-    const held = fresh.length > 0 && fresh.length < all.length ? fresh : all;
+    // The allocator decides who advances this round (token-level fairness).
     const chosen = this.allocator.pick(
-      held.map((r) => ({
+      all.map((r) => ({
         id: r.spec.completionId,
         tenantId: r.spec.tenantId,
         weight: r.spec.tenantWeight,
@@ -444,6 +439,27 @@ export class BatchEngine {
       })),
       this.opts.batchSize,
     );
+    // First tokens first: chosen sequences that have not run yet take a small step of their
+    // own (a few ms) before the rest, so a newly arrived tenant's time to first token does
+    // not pay for a full batch. Who advances, and by how much, is the allocator's choice.
+    if (this.opts.firstTokenSteps !== false) {
+      const fresh = chosen.filter((id) => {
+        const r = this.running.get(id)!;
+        return r.tokenIds.length === 0 && r.resumeAfter < 0;
+      });
+      if (fresh.length > 0 && fresh.length < chosen.length) {
+        const freshSet = new Set(fresh);
+        await this.advance(fresh);
+        await this.advance(chosen.filter((id) => !freshSet.has(id) && this.running.has(id)));
+        return;
+      }
+    }
+    await this.advance(chosen);
+  }
+
+  /** One decode step over these held sequences, then its flush (overlapping the next step). */
+  private async advance(chosen: string[]): Promise<void> {
+    if (chosen.length === 0) return;
     const byBatch = new Map<DecodeBatch, string[]>();
     for (const id of chosen) {
       const r = this.running.get(id)!;
