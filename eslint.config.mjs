@@ -23,14 +23,23 @@ export default tseslint.config(
   },
   {
     // The API must never load the model runtime (it would pull onnxruntime-node).
-    files: ["apps/api/**/*.ts", "libs/auth/**/*.ts", "libs/scheduler/**/*.ts", "libs/stream/**/*.ts", "libs/db/**/*.ts"],
+    files: [
+      "apps/api/**/*.ts",
+      "libs/auth/**/*.ts",
+      "libs/scheduler/**/*.ts",
+      "libs/stream/**/*.ts",
+      "libs/db/**/*.ts",
+    ],
     rules: {
       "no-restricted-imports": [
         "error",
         {
           paths: [
             { name: "onnxruntime-node", message: "only libs/model imports onnxruntime-node" },
-            { name: "@lite/model", message: "the API must not load the model runtime; import @lite/model/manifest-only modules" },
+            {
+              name: "@lite/model",
+              message: "the API must not load the model runtime; import @lite/model/manifest-only modules",
+            },
           ],
         },
       ],

@@ -7,7 +7,14 @@
  * Reported: tokens/s, ms per step split ONNX vs TypeScript, expert runs per step, and the
  * ratios batch-N ÷ batch-1 and DEEP ÷ FAST.
  */
-import { deriveRoutingSeed, ensureModel, loadModel, resolveModeTiers, type ModelRuntime, type TierMode } from "../libs/model/src";
+import {
+  deriveRoutingSeed,
+  ensureModel,
+  loadModel,
+  resolveModeTiers,
+  type ModelRuntime,
+  type TierMode,
+} from "../libs/model/src";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 
 const BATCHES = [1, 8, 32];
@@ -25,7 +32,14 @@ interface Cell {
   expertRunsPerStep: number;
 }
 
-const PROMPTS = ["Once upon a time", "The weather today", "In the beginning", "Dear reader,", "Notes on routing", "A quick test"];
+const PROMPTS = [
+  "Once upon a time",
+  "The weather today",
+  "In the beginning",
+  "Dear reader,",
+  "Notes on routing",
+  "A quick test",
+];
 
 async function measure(rt: ModelRuntime, mode: TierMode, batchSize: number, label: string): Promise<Cell> {
   const tierIds = resolveModeTiers(rt.tiers, mode);
@@ -71,7 +85,8 @@ const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
 export const bench: Benchmark = {
   name: "decode",
-  description: "Bare decode loop tokens/s at batch 1, 8 and 32, modes FAST and DEEP, `default` model, CPU, 1 intra-op thread.",
+  description:
+    "Bare decode loop tokens/s at batch 1, 8 and 32, modes FAST and DEEP, `default` model, CPU, 1 intra-op thread.",
   async run(ctx: BenchContext): Promise<BenchResult> {
     const { generated } = await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     if (generated) ctx.log("decode: built the default model");
@@ -91,8 +106,15 @@ export const bench: Benchmark = {
     }
     const get = (mode: TierMode, b: number) => cells.find((c) => c.mode === mode && c.batch === b)!;
     const ratios = {
-      batchSpeedup: Object.fromEntries(MODES.map((m) => [m, Object.fromEntries(BATCHES.map((b) => [`b${b}`, get(m, b).tokensPerSecond / get(m, 1).tokensPerSecond]))])),
-      deepOverFast: Object.fromEntries(BATCHES.map((b) => [`b${b}`, get("DEEP", b).tokensPerSecond / get("FAST", b).tokensPerSecond])),
+      batchSpeedup: Object.fromEntries(
+        MODES.map((m) => [
+          m,
+          Object.fromEntries(BATCHES.map((b) => [`b${b}`, get(m, b).tokensPerSecond / get(m, 1).tokensPerSecond])),
+        ]),
+      ),
+      deepOverFast: Object.fromEntries(
+        BATCHES.map((b) => [`b${b}`, get("DEEP", b).tokensPerSecond / get("FAST", b).tokensPerSecond]),
+      ),
     };
     const rows = cells.map((c) => {
       const speedup = ratios.batchSpeedup[c.mode][`b${c.batch}`];

@@ -18,7 +18,9 @@ async function main(): Promise<number> {
   const all = discoverBenchmarks(benchDir);
   const unknown = wanted.filter((n) => !all.some((b) => b.bench.name === n));
   if (unknown.length > 0) {
-    process.stderr.write(`bench: unknown benchmark(s) ${unknown.join(", ")}; known: ${all.map((b) => b.bench.name).join(", ")}\n`);
+    process.stderr.write(
+      `bench: unknown benchmark(s) ${unknown.join(", ")}; known: ${all.map((b) => b.bench.name).join(", ")}\n`,
+    );
     return 1;
   }
   const selected = wanted.length > 0 ? all.filter((b) => wanted.includes(b.bench.name)) : all;
@@ -39,7 +41,13 @@ async function main(): Promise<number> {
         description: bench.description,
         date: new Date().toISOString(),
         durationMs: Date.now() - started,
-        machine: { cores: ctx.cores, cpu: os.cpus()[0]?.model ?? "unknown", memoryBytes: os.totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
+        machine: {
+          cores: ctx.cores,
+          cpu: os.cpus()[0]?.model ?? "unknown",
+          memoryBytes: os.totalmem(),
+          node: process.version,
+          platform: `${process.platform}-${process.arch}`,
+        },
         result,
       };
       ctx.log(`bench ${bench.name}: wrote ${path.relative(rootDir, writeRecord(resultsDir, record))}`);

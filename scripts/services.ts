@@ -52,7 +52,14 @@ async function startPostgres(opts: ServiceOptions): Promise<{ url: string; stop:
     password,
     persistent: opts.persistent,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=" + (opts.persistent ? "on" : "off")],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "max_connections=300",
+      "-c",
+      "fsync=" + (opts.persistent ? "on" : "off"),
+    ],
     onLog: () => undefined,
     onError: (e) => opts.log?.(`postgres: ${String(e)}`),
   });

@@ -33,7 +33,11 @@ async function main(): Promise<number> {
   const runDir = path.join(root, "var", `test-run-${process.pid}`);
   fs.mkdirSync(runDir, { recursive: true });
   const started = Date.now();
-  const services = await bringUpServices(process.env, { dataDir: runDir, persistent: false, log: (l) => console.error(l) });
+  const services = await bringUpServices(process.env, {
+    dataDir: runDir,
+    persistent: false,
+    log: (l) => console.error(l),
+  });
   console.error(
     `test services: postgres ${services.embeddedPostgres ? "embedded" : "from DATABASE_URL"}, ` +
       `redis ${services.embeddedRedis ? "local redis-server" : "from REDIS_URL"} (${Date.now() - started} ms)`,

@@ -22,7 +22,16 @@ describe("test services", () => {
 
   it("keeps the audit log append-only", async () => {
     await env.db.auditLog.create({
-      data: { seq: 1n, at: new Date(), actor: "t", action: "a", resource: "r", decision: "OK", prevHash: "0", hash: "h" },
+      data: {
+        seq: 1n,
+        at: new Date(),
+        actor: "t",
+        action: "a",
+        resource: "r",
+        decision: "OK",
+        prevHash: "0",
+        hash: "h",
+      },
     });
     await env.db.$executeRaw`UPDATE "AuditLog" SET actor = 'x'`;
     await env.db.$executeRaw`DELETE FROM "AuditLog"`;

@@ -13,7 +13,11 @@ export function discoverBenchmarks(benchDir: string): { file: string; bench: Ben
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(file) as { default?: unknown; bench?: unknown } & Record<string, unknown>;
       const candidate = (mod.default ?? mod.bench ?? mod) as Partial<Benchmark>;
-      if (typeof candidate.name !== "string" || typeof candidate.run !== "function" || typeof candidate.description !== "string") {
+      if (
+        typeof candidate.name !== "string" ||
+        typeof candidate.run !== "function" ||
+        typeof candidate.description !== "string"
+      ) {
         throw new Error(`${f} must export { name, description, run(ctx) } (as default or \`bench\`)`);
       }
       return { file, bench: candidate as Benchmark };

@@ -17,7 +17,8 @@ export function createByteTokenizer(bos: number, eos: number): Tokenizer {
     eos,
     encode: (text) => Array.from(Buffer.from(text, "utf8")),
     decode: (ids) => Buffer.from(ids.filter((id) => id >= 0 && id < 256)).toString("utf8"),
-    tokenText: (id) => (id >= 0 && id < 128 ? String.fromCharCode(id) : id < 256 ? Buffer.from([id]).toString("utf8") : ""),
+    tokenText: (id) =>
+      id >= 0 && id < 128 ? String.fromCharCode(id) : id < 256 ? Buffer.from([id]).toString("utf8") : "",
   };
 }
 

@@ -27,7 +27,17 @@ interface CliResult {
 async function cli(m: TinyModel, args: string[]): Promise<CliResult> {
   const { stdout } = await run(
     process.execPath,
-    ["-r", "./scripts/register.js", "scripts/generate.ts", "--model", m.modelName, "--model-dir", m.modelDir, "--json", ...args],
+    [
+      "-r",
+      "./scripts/register.js",
+      "scripts/generate.ts",
+      "--model",
+      m.modelName,
+      "--model-dir",
+      m.modelDir,
+      "--json",
+      ...args,
+    ],
     { cwd: repo, env: { ...process.env, ORT_INTRA_OP_THREADS: "2" }, timeout: 25000 },
   );
   return JSON.parse(stdout) as CliResult;
@@ -53,9 +63,24 @@ describe("determinism across processes", () => {
       });
       const here = (await runToEnd(rt, [seq])).get("here")!;
       const tokens = here.map((o) => o.tokenId).filter((t) => t !== rt.tokenizer.eos);
-      const experts = Array.from({ length: rt.manifest.architecture.layers }, (_, l) => [...new Set(here.flatMap((o) => o.experts[l]))].sort());
+      const experts = Array.from({ length: rt.manifest.architecture.layers }, (_, l) =>
+        [...new Set(here.flatMap((o) => o.experts[l]))].sort(),
+      );
 
-      const args = ["--prompt", prompt, "--mode", "DEEP", "--seed", "1234", "--tenant", "ten_x", "--max-tokens", "24", "--temperature", "0.8"];
+      const args = [
+        "--prompt",
+        prompt,
+        "--mode",
+        "DEEP",
+        "--seed",
+        "1234",
+        "--tenant",
+        "ten_x",
+        "--max-tokens",
+        "24",
+        "--temperature",
+        "0.8",
+      ];
       const [first, second] = await Promise.all([cli(m, args), cli(m, [...args, "--batch", "3"])]);
       for (const there of [first, second]) {
         expect(there.routingSeed).toBe(deriveRoutingSeed("ten_x", "1234").toString());

@@ -19,10 +19,33 @@ describe("decode batch", () => {
 
   const specs = () => [
     spec(rt, { id: "a", prompt: "hello", tierIds: resolveModeTiers(rt.tiers, "DEEP"), maxTokens: 20 }),
-    spec(rt, { id: "b", prompt: "The quick brown fox jumps over the lazy dog, twice.", tierIds: resolveModeTiers(rt.tiers, "BALANCED"), temperature: 0.9, routingSeed: 7n, maxTokens: 16 }),
-    spec(rt, { id: "c", tenantId: "ten_b", prompt: "x", tierIds: resolveModeTiers(rt.tiers, "MAX"), temperature: 0.5, routingSeed: 2n ** 63n + 5n, maxTokens: 24 }),
+    spec(rt, {
+      id: "b",
+      prompt: "The quick brown fox jumps over the lazy dog, twice.",
+      tierIds: resolveModeTiers(rt.tiers, "BALANCED"),
+      temperature: 0.9,
+      routingSeed: 7n,
+      maxTokens: 16,
+    }),
+    spec(rt, {
+      id: "c",
+      tenantId: "ten_b",
+      prompt: "x",
+      tierIds: resolveModeTiers(rt.tiers, "MAX"),
+      temperature: 0.5,
+      routingSeed: 2n ** 63n + 5n,
+      maxTokens: 24,
+    }),
   ];
-  const strip = (o: StepOutput[]) => o.map(({ tokenId, index, experts, expertCalls, finished, finishReason }) => ({ tokenId, index, experts, expertCalls, finished, finishReason }));
+  const strip = (o: StepOutput[]) =>
+    o.map(({ tokenId, index, experts, expertCalls, finished, finishReason }) => ({
+      tokenId,
+      index,
+      experts,
+      expertCalls,
+      finished,
+      finishReason,
+    }));
 
   it("gives every sequence the same tokens and experts alone as in a batch it joins mid-way", async () => {
     const alone = new Map<string, StepOutput[]>();
@@ -30,7 +53,11 @@ describe("decode batch", () => {
 
     const [a, b, c] = specs();
     const batch = rt.createBatch();
-    const got = new Map<string, StepOutput[]>([["a", []], ["b", []], ["c", []]]);
+    const got = new Map<string, StepOutput[]>([
+      ["a", []],
+      ["b", []],
+      ["c", []],
+    ]);
     batch.add(a);
     for (let step = 0; ; step++) {
       if (step === 3) batch.add(b); // b prefills its 52-token prompt while a decodes
@@ -47,9 +74,17 @@ describe("decode batch", () => {
   });
 
   it("prefills together in one step (ONNX prompt attention), and a replay from scratch, give the solo tokens", async () => {
-    const long = "0123456789 the prompt attention of this sequence runs as one ONNX call, 120 bytes or so, long enough!";
+    const long =
+      "0123456789 the prompt attention of this sequence runs as one ONNX call, 120 bytes or so, long enough!";
     const mk = () => [
-      spec(rt, { id: "p", prompt: long, tierIds: resolveModeTiers(rt.tiers, "DEEP"), temperature: 0.7, routingSeed: 99n, maxTokens: 20 }),
+      spec(rt, {
+        id: "p",
+        prompt: long,
+        tierIds: resolveModeTiers(rt.tiers, "DEEP"),
+        temperature: 0.7,
+        routingSeed: 99n,
+        maxTokens: 20,
+      }),
       spec(rt, { id: "q", prompt: "short one", tierIds: resolveModeTiers(rt.tiers, "FAST"), maxTokens: 20 }),
       spec(rt, { id: "e", prompt: "", tierIds: resolveModeTiers(rt.tiers, "MAX"), temperature: 1.2, maxTokens: 20 }), // BOS only: TypeScript path
     ];

@@ -94,14 +94,18 @@ export class DecodeBatchImpl implements DecodeBatch {
       if (i === undefined) throw badInput("tierIds", `unknown tier ${t}`);
       activeTiers[i] = true;
     }
-    if (!Number.isInteger(spec.maxTokens) || spec.maxTokens < 1) throw badInput("maxTokens", "must be a positive integer");
+    if (!Number.isInteger(spec.maxTokens) || spec.maxTokens < 1)
+      throw badInput("maxTokens", "must be a positive integer");
     if (!(spec.temperature >= 0 && spec.temperature <= 2)) throw badInput("temperature", "must be within 0..2");
     if (spec.promptTokens.some((t) => !Number.isInteger(t) || t < 0 || t >= arch.vocabSize)) {
       throw badInput("promptTokens", `token ids must be integers in 0..${arch.vocabSize - 1}`);
     }
     const needed = 1 + spec.promptTokens.length + spec.maxTokens;
     if (needed > arch.maxContextTokens) {
-      throw badInput("maxTokens", `prompt (${spec.promptTokens.length} tokens + BOS) plus maxTokens (${spec.maxTokens}) exceeds the model context of ${arch.maxContextTokens}`);
+      throw badInput(
+        "maxTokens",
+        `prompt (${spec.promptTokens.length} tokens + BOS) plus maxTokens (${spec.maxTokens}) exceeds the model context of ${arch.maxContextTokens}`,
+      );
     }
     this.seqs.set(spec.id, {
       spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds] },
@@ -131,7 +135,9 @@ export class DecodeBatchImpl implements DecodeBatch {
     const started = performance.now();
     try {
       const subset = only === undefined ? undefined : new Set(only);
-      const running = [...this.seqs.values()].filter((s) => !s.finished && (subset === undefined || subset.has(s.spec.id)));
+      const running = [...this.seqs.values()].filter(
+        (s) => !s.finished && (subset === undefined || subset.has(s.spec.id)),
+      );
       if (running.length === 0) return [];
       const layers = this.core.arch.layers;
       const pass: PassSequence[] = running.map((s) => ({
@@ -150,7 +156,14 @@ export class DecodeBatchImpl implements DecodeBatch {
       const outputs = running.map((s, i): StepOutput => {
         s.processed = s.tokens.length;
         const index = s.generated;
-        const tokenId = sampleToken(logits, i * vocab, this.core.samplable, s.spec.temperature, s.spec.routingSeed, index);
+        const tokenId = sampleToken(
+          logits,
+          i * vocab,
+          this.core.samplable,
+          s.spec.temperature,
+          s.spec.routingSeed,
+          index,
+        );
         s.tokens.push(tokenId);
         s.generated++;
         const finishReason = tokenId === eos ? "STOP" : s.generated >= s.spec.maxTokens ? "LENGTH" : undefined;
@@ -167,7 +180,13 @@ export class DecodeBatchImpl implements DecodeBatch {
         };
       });
       const totalMs = performance.now() - started;
-      this.lastStepTimings = { totalMs, onnxMs: timings.onnxMs, tsMs: totalMs - timings.onnxMs, rows: timings.rows, expertRuns: timings.expertRuns };
+      this.lastStepTimings = {
+        totalMs,
+        onnxMs: timings.onnxMs,
+        tsMs: totalMs - timings.onnxMs,
+        rows: timings.rows,
+        expertRuns: timings.expertRuns,
+      };
       return outputs;
     } finally {
       this.stepping = false;

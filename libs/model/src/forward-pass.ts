@@ -56,7 +56,12 @@ async function timed<T>(t: PassTimings, run: () => Promise<T>): Promise<T> {
   }
 }
 
-async function runRows(session: ort.InferenceSession, x: Float32Array, rows: number, width: number): Promise<{ data: Float32Array; width: number }> {
+async function runRows(
+  session: ort.InferenceSession,
+  x: Float32Array,
+  rows: number,
+  width: number,
+): Promise<{ data: Float32Array; width: number }> {
   const out = await session.run({ x: new ort.Tensor("float32", x, [rows, width]) });
   const y = out.y;
   return { data: y.data as Float32Array, width: Number(y.dims[1]) };
@@ -105,17 +110,22 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[]): Promis
     const onnxAttention =
       prefills.length === 0
         ? undefined
-        : timed(timings, () => runBounded(prefills.flatMap((p) => prefillAttentionCalls(core.attention, qkv, p.start, p.rows, d, attn))));
+        : timed(timings, () =>
+            runBounded(prefills.flatMap((p) => prefillAttentionCalls(core.attention, qkv, p.start, p.rows, d, attn))),
+          );
     // Other rows (decode): TypeScript. All of a sequence's rows are written before any
     // attends: row p only reads positions ≤ p.
-    for (let r = 0; r < n; r++) if (viaTs[r]) seqs[rowSeq[r]].kv.attend(l, rowPos[r], arch.heads, qkv, r * 3 * d, attn, r * d);
+    for (let r = 0; r < n; r++)
+      if (viaTs[r]) seqs[rowSeq[r]].kv.attend(l, rowPos[r], arch.heads, qkv, r * 3 * d, attn, r * d);
     await onnxAttention;
     addInPlace(x, (await timed(timings, () => runRows(dense.attnOut, attn, n, d))).data);
 
     const h2 = rmsNormRows(x, n, d, arch.normEpsilon);
     const routed = await timed(timings, () => runRows(dense.router, h2, n, d));
     if (routed.width < core.router.requiredWidth) {
-      throw new Error(`router of layer ${l} has ${routed.width} outputs, the manifest needs ${core.router.requiredWidth}`);
+      throw new Error(
+        `router of layer ${l} has ${routed.width} outputs, the manifest needs ${core.router.requiredWidth}`,
+      );
     }
     const picks: RoutedExpert[][] = [];
     const byExpert = new Map<string, { ref: ExpertRef; rows: number[]; tenants: Set<string> }>();

@@ -70,7 +70,12 @@ export class HserRouter {
         const topExperts = this.topK(expertCols, logits, offset, t.expertTopK, seed, layer);
         const expertGates = softmax(topExperts.map((c) => logits[offset + c]));
         topExperts.forEach((ec, ei) => {
-          out.push({ tier: t.index, group, expert: ec - first, gate: tierGates[ti] * groupGates[gi] * expertGates[ei] });
+          out.push({
+            tier: t.index,
+            group,
+            expert: ec - first,
+            gate: tierGates[ti] * groupGates[gi] * expertGates[ei],
+          });
         });
       });
     });

@@ -32,7 +32,14 @@ describe("HSER routing in the model", () => {
   async function experts(mode: "FAST" | "BALANCED" | "DEEP" | "MAX" | string[], runs: number): Promise<string[][][]> {
     const tierIds = Array.isArray(mode) ? mode : resolveModeTiers(rt.tiers, mode);
     const specs = Array.from({ length: runs }, (_, i) =>
-      spec(rt, { id: `r${i}`, prompt: variedText(i + 1, 12), tierIds, routingSeed: BigInt(i * 7919), temperature: 0.7, maxTokens: 10 }),
+      spec(rt, {
+        id: `r${i}`,
+        prompt: variedText(i + 1, 12),
+        tierIds,
+        routingSeed: BigInt(i * 7919),
+        temperature: 0.7,
+        maxTokens: 10,
+      }),
     );
     const out = await runToEnd(rt, specs);
     return [...out.values()].flat().map((o) => o.experts);
@@ -57,7 +64,9 @@ describe("HSER routing in the model", () => {
   it("chooses every hot-tier expert at least once over 1000 varied tokens, in every layer", async () => {
     const tierIds = resolveModeTiers(rt.tiers, "FAST");
     // 10 prompts of 99 varied bytes (+BOS) = 1000 prefilled tokens.
-    const specs = Array.from({ length: 10 }, (_, i) => spec(rt, { id: `p${i}`, prompt: variedText(100 + i, 99), tierIds, maxTokens: 1 }));
+    const specs = Array.from({ length: 10 }, (_, i) =>
+      spec(rt, { id: `p${i}`, prompt: variedText(100 + i, 99), tierIds, maxTokens: 1 }),
+    );
     const out = await runToEnd(rt, specs);
     const hot = rt.tiers[0];
     const layers = rt.manifest.architecture.layers;
@@ -73,8 +82,22 @@ describe("HSER routing in the model", () => {
 
 describe("HserRouter", () => {
   const tiers: RouterTier[] = [
-    { index: 0, groups: 2, expertsPerGroup: 3, groupTopK: 1, expertTopK: 2, columns: { tier: 0, groups: 1, experts: 3 } },
-    { index: 1, groups: 1, expertsPerGroup: 4, groupTopK: 1, expertTopK: 2, columns: { tier: 9, groups: 10, experts: 11 } },
+    {
+      index: 0,
+      groups: 2,
+      expertsPerGroup: 3,
+      groupTopK: 1,
+      expertTopK: 2,
+      columns: { tier: 0, groups: 1, experts: 3 },
+    },
+    {
+      index: 1,
+      groups: 1,
+      expertsPerGroup: 4,
+      groupTopK: 1,
+      expertTopK: 2,
+      columns: { tier: 9, groups: 10, experts: 11 },
+    },
   ];
   const router = new HserRouter(tiers, 1, 16);
 

@@ -28,7 +28,8 @@ export class KvCache {
     private readonly heads = 1,
   ) {
     if (!Number.isInteger(Math.log2(blockTokens))) throw new Error("blockTokens must be a power of two");
-    if (!Number.isInteger(heads) || heads < 1 || dModel % heads !== 0) throw new Error("kv-cache: dModel must be a multiple of heads");
+    if (!Number.isInteger(heads) || heads < 1 || dModel % heads !== 0)
+      throw new Error("kv-cache: dModel must be a multiple of heads");
     this.shift = Math.log2(blockTokens);
     this.kvStride = blockTokens * dModel;
     this.layerStride = 2 * this.kvStride;
@@ -71,7 +72,15 @@ export class KvCache {
    * and the weighted sum run in float64 in position order: a fixed reduction order, so the
    * result depends only on this sequence's cache, never on the batch around it.
    */
-  attend(layer: number, pos: number, heads: number, q: Float32Array, qOff: number, out: Float32Array, outOff: number): void {
+  attend(
+    layer: number,
+    pos: number,
+    heads: number,
+    q: Float32Array,
+    qOff: number,
+    out: Float32Array,
+    outOff: number,
+  ): void {
     const d = this.dModel;
     const hd = d / heads;
     if (hd % 4 !== 0) throw new Error("kv-cache: head width must be a multiple of 4");
@@ -176,7 +185,8 @@ export class KvCache {
           const w3 = scores[p + 3];
           for (let i = 0; i < hd; i++) {
             const o = vb + i;
-            acc[i] += w0 * block[o] + w1 * block[o + stride] + (w2 * block[o + 2 * stride] + w3 * block[o + 3 * stride]);
+            acc[i] +=
+              w0 * block[o] + w1 * block[o + stride] + (w2 * block[o + 2 * stride] + w3 * block[o + 3 * stride]);
           }
         }
         for (; j < end; j++, p++, vb += stride) {

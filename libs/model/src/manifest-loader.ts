@@ -60,9 +60,13 @@ export function readVerifiedFile(root: string, entry: FileEntry): Buffer {
     throw new ModelError("FILE_MISSING", `model file ${entry.path} is missing`, { file: entry.path });
   }
   if (bytes.length !== entry.bytes || sha256Hex(bytes) !== entry.sha256) {
-    throw new ModelError("FILE_TAMPERED", `model file ${entry.path} does not match its manifest hash (tampered or corrupt)`, {
-      file: entry.path,
-    });
+    throw new ModelError(
+      "FILE_TAMPERED",
+      `model file ${entry.path} does not match its manifest hash (tampered or corrupt)`,
+      {
+        file: entry.path,
+      },
+    );
   }
   return bytes;
 }
@@ -79,16 +83,22 @@ export function readManifest(root: string, opts: ReadManifestOptions = {}): Load
   const signature = need(SIGNATURE_FILE).toString("utf8");
   const publicKey = parsePublicKey(opts.publicKey ?? need(PUBLIC_KEY_FILE).toString("utf8"));
   if (!verifyManifestSignature(publicKey, manifestBytes, signature)) {
-    throw new ModelError("SIGNATURE_INVALID", `${SIGNATURE_FILE} is not a valid signature of manifest.json by the trusted key`, {
-      file: SIGNATURE_FILE,
-    });
+    throw new ModelError(
+      "SIGNATURE_INVALID",
+      `${SIGNATURE_FILE} is not a valid signature of manifest.json by the trusted key`,
+      {
+        file: SIGNATURE_FILE,
+      },
+    );
   }
 
   let raw: unknown;
   try {
     raw = JSON.parse(manifestBytes.toString("utf8"));
   } catch (e) {
-    throw new ModelError("MANIFEST_INVALID", `manifest.json is not JSON: ${(e as Error).message}`, { file: "manifest.json" });
+    throw new ModelError("MANIFEST_INVALID", `manifest.json is not JSON: ${(e as Error).message}`, {
+      file: "manifest.json",
+    });
   }
   const version = (raw as { manifestVersion?: unknown })?.manifestVersion;
   const major = typeof version === "string" ? Number(version.split(".")[0]) : NaN;
@@ -121,7 +131,8 @@ export function readManifest(root: string, opts: ReadManifestOptions = {}): Load
     }
     tiers.push(parsed.data);
   });
-  if (tiers.length === 0) throw new ModelError("MANIFEST_INVALID", "manifest field tiers: no usable tier", { field: "tiers" });
+  if (tiers.length === 0)
+    throw new ModelError("MANIFEST_INVALID", "manifest field tiers: no usable tier", { field: "tiers" });
   const manifest: Manifest = { ...m, tiers };
   checkConsistency(manifest);
 
@@ -134,10 +145,16 @@ export function readManifest(root: string, opts: ReadManifestOptions = {}): Load
       throw new ModelError("FILE_MISSING", `model file ${f.path} is missing`, { file: f.path });
     }
     if (size !== f.bytes) {
-      throw new ModelError("FILE_TAMPERED", `model file ${f.path} has ${size} bytes, manifest says ${f.bytes}`, { file: f.path });
+      throw new ModelError("FILE_TAMPERED", `model file ${f.path} has ${size} bytes, manifest says ${f.bytes}`, {
+        file: f.path,
+      });
     }
   }
-  const dense = [manifest.dense.embedding, manifest.dense.lmHead, ...manifest.dense.layers.flatMap((l) => [l.qkv, l.attnOut, l.router])];
+  const dense = [
+    manifest.dense.embedding,
+    manifest.dense.lmHead,
+    ...manifest.dense.layers.flatMap((l) => [l.qkv, l.attnOut, l.router]),
+  ];
   const toHash = opts.verifyAllHashes ? manifest.files : dense.map((p) => files.get(p) as FileEntry);
   for (const f of toHash) readVerifiedFile(root, f);
 
@@ -147,16 +164,23 @@ export function readManifest(root: string, opts: ReadManifestOptions = {}): Load
 function checkConsistency(m: Manifest): void {
   const listed = new Set(m.files.map((f) => f.path));
   const requireListed = (p: string, field: string) => {
-    if (!listed.has(p)) throw new ModelError("MANIFEST_INVALID", `manifest field ${field}: ${p} is not in files`, { field, file: p });
+    if (!listed.has(p))
+      throw new ModelError("MANIFEST_INVALID", `manifest field ${field}: ${p} is not in files`, { field, file: p });
   };
   const a = m.architecture;
   if (a.dModel % a.heads !== 0 || (a.dModel / a.heads) % 4 !== 0) {
-    throw new ModelError("MANIFEST_INVALID", "manifest field architecture.heads: dModel / heads must be a whole multiple of 4", {
-      field: "architecture.heads",
-    });
+    throw new ModelError(
+      "MANIFEST_INVALID",
+      "manifest field architecture.heads: dModel / heads must be a whole multiple of 4",
+      {
+        field: "architecture.heads",
+      },
+    );
   }
   if (m.dense.layers.length !== a.layers) {
-    throw new ModelError("MANIFEST_INVALID", "manifest field dense.layers: one entry per layer expected", { field: "dense.layers" });
+    throw new ModelError("MANIFEST_INVALID", "manifest field dense.layers: one entry per layer expected", {
+      field: "dense.layers",
+    });
   }
   requireListed(m.dense.embedding, "dense.embedding");
   requireListed(m.dense.lmHead, "dense.lmHead");
@@ -168,7 +192,10 @@ function checkConsistency(m: Manifest): void {
   const ids = new Set<string>();
   m.tiers.forEach((t, i) => {
     const field = `tiers.${i}`;
-    if (ids.has(t.id)) throw new ModelError("MANIFEST_INVALID", `manifest field ${field}.id: duplicate ${t.id}`, { field: `${field}.id` });
+    if (ids.has(t.id))
+      throw new ModelError("MANIFEST_INVALID", `manifest field ${field}.id: duplicate ${t.id}`, {
+        field: `${field}.id`,
+      });
     ids.add(t.id);
     const params = tierParams(a, t);
     if (params > t.paramBudget) {
@@ -179,9 +206,13 @@ function checkConsistency(m: Manifest): void {
       );
     }
     if (t.experts.length !== a.layers || t.experts.some((row) => row.length !== t.groups * t.expertsPerGroup)) {
-      throw new ModelError("MANIFEST_INVALID", `manifest field ${field}.experts: expected [layers][groups × expertsPerGroup] paths`, {
-        field: `${field}.experts`,
-      });
+      throw new ModelError(
+        "MANIFEST_INVALID",
+        `manifest field ${field}.experts: expected [layers][groups × expertsPerGroup] paths`,
+        {
+          field: `${field}.experts`,
+        },
+      );
     }
     t.experts.forEach((row, l) => row.forEach((p, j) => requireListed(p, `${field}.experts.${l}.${j}`)));
   });

@@ -44,9 +44,13 @@ export function parsePublicKey(text: string): KeyObject {
     if (key.asymmetricKeyType !== "ed25519") throw new Error(`key type ${key.asymmetricKeyType}`);
     return key;
   } catch (e) {
-    throw new ModelError("PUBLIC_KEY_INVALID", `public key is not an Ed25519 SPKI key (PEM or base64 DER): ${(e as Error).message}`, {
-      field: "publicKey",
-    });
+    throw new ModelError(
+      "PUBLIC_KEY_INVALID",
+      `public key is not an Ed25519 SPKI key (PEM or base64 DER): ${(e as Error).message}`,
+      {
+        field: "publicKey",
+      },
+    );
   }
 }
 

@@ -56,7 +56,11 @@ export const TierSchema = z.object({
   paramBudget: posInt,
   restricted: z.boolean(),
   /** first router output column of this tier's tier score, group scores and expert scores */
-  routerColumns: z.object({ tier: z.number().int().nonnegative(), groups: z.number().int().nonnegative(), experts: z.number().int().nonnegative() }),
+  routerColumns: z.object({
+    tier: z.number().int().nonnegative(),
+    groups: z.number().int().nonnegative(),
+    experts: z.number().int().nonnegative(),
+  }),
   /** expert file paths, indexed [layer][group * expertsPerGroup + expert] */
   experts: z.array(z.array(relPath)),
 });

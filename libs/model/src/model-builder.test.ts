@@ -34,13 +34,17 @@ describe("model builder", () => {
     const files = listFiles(a.root).filter((f) => f !== "manifest.sig" && f !== "public-key.pem");
     expect(files).toEqual(listFiles(b.root).filter((f) => f !== "manifest.sig" && f !== "public-key.pem"));
     expect(files.length).toBeGreaterThan(50);
-    for (const f of files) expect(fs.readFileSync(path.join(a.root, f)).equals(fs.readFileSync(path.join(b.root, f)))).toBe(true);
+    for (const f of files)
+      expect(fs.readFileSync(path.join(a.root, f)).equals(fs.readFileSync(path.join(b.root, f)))).toBe(true);
     // Two fresh model dirs → two fresh keypairs, so the signatures differ.
-    expect(fs.readFileSync(path.join(a.root, "public-key.pem"), "utf8")).not.toBe(fs.readFileSync(path.join(b.root, "public-key.pem"), "utf8"));
+    expect(fs.readFileSync(path.join(a.root, "public-key.pem"), "utf8")).not.toBe(
+      fs.readFileSync(path.join(b.root, "public-key.pem"), "utf8"),
+    );
   });
 
   it("lays out manifest, signature, public key beside it and a 0600 private key at the model dir root", () => {
-    for (const f of ["manifest.json", "manifest.sig", "public-key.pem"]) expect(fs.existsSync(path.join(a.root, f))).toBe(true);
+    for (const f of ["manifest.json", "manifest.sig", "public-key.pem"])
+      expect(fs.existsSync(path.join(a.root, f))).toBe(true);
     const key = path.join(a.modelDir, "signing-key.pem");
     expect(fs.statSync(key).mode & 0o777).toBe(0o600);
     expect(fs.existsSync(path.join(a.root, "signing-key.pem"))).toBe(false);
@@ -60,7 +64,9 @@ describe("model builder", () => {
       rt.tiers.forEach((t, i) => expect(t.costWeight).toBeCloseTo(active(i) / active(0), 12));
       expect(rt.tiers[0].costWeight).toBe(1);
       const t0 = PRESETS.tiny.tiers[0];
-      expect(rt.tiers[0].paramBytes).toBe(BigInt(2 * t0.groups * t0.expertsPerGroup * expertParams(d, t0.expertWidth) * 4));
+      expect(rt.tiers[0].paramBytes).toBe(
+        BigInt(2 * t0.groups * t0.expertsPerGroup * expertParams(d, t0.expertWidth) * 4),
+      );
     } finally {
       await rt.close();
     }
@@ -73,7 +79,8 @@ describe("model builder", () => {
     expect(p.tiers.map((t) => t.placement)).toEqual(["HOT", "WARM", "COLD", "COLD"]);
     const t3 = p.tiers[3];
     expect(t3.restricted).toBe(true);
-    const bytes = p.architecture.layers * t3.groups * t3.expertsPerGroup * expertParams(p.architecture.dModel, t3.expertWidth) * 4;
+    const bytes =
+      p.architecture.layers * t3.groups * t3.expertsPerGroup * expertParams(p.architecture.dModel, t3.expertWidth) * 4;
     expect(bytes).toBeGreaterThan(300e6);
     expect(bytes).toBeLessThan(1e9);
   });

@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MANIFEST_VERSION, expertParams, routerWidth, type FileEntry, type TierManifest } from "./manifest.schema";
-import { PUBLIC_KEY_FILE, SIGNATURE_FILE, loadOrCreateSigningKey, publicKeyPem, signManifest } from "./manifest-signing";
+import {
+  PUBLIC_KEY_FILE,
+  SIGNATURE_FILE,
+  loadOrCreateSigningKey,
+  publicKeyPem,
+  signManifest,
+} from "./manifest-signing";
 import {
   CHAR_FREQUENCIES,
   EOS_FREQUENCY,

@@ -94,7 +94,8 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
   };
 
   // Cost weight: active expert parameters per token, relative to the hot tier.
-  const active = (t: Manifest["tiers"][number]) => t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
+  const active = (t: Manifest["tiers"][number]) =>
+    t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
   const hot = m.tiers.find((t) => t.placement === "HOT") ?? [...m.tiers].sort((a, b) => a.rank - b.rank)[0];
   const tiers: TierInfo[] = m.tiers.map((t) => ({
     id: t.id,
@@ -113,7 +114,14 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
       row.map((rel, slot): ExpertRef => {
         const group = Math.floor(slot / t.expertsPerGroup);
         const expert = slot % t.expertsPerGroup;
-        return { key: `${t.id}/l${layer}/g${group}/e${expert}`, tierId: t.id, layer, group, expert, file: loaded.files.get(rel)! };
+        return {
+          key: `${t.id}/l${layer}/g${group}/e${expert}`,
+          tierId: t.id,
+          layer,
+          group,
+          expert,
+          file: loaded.files.get(rel)!,
+        };
       }),
     ),
   );
@@ -139,7 +147,11 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
     store: opts.expertStore ? opts.expertStore(storeCtx) : new VerifiedFileExpertStore(storeCtx),
     embedding: await session(m.dense.embedding),
     layers: await Promise.all(
-      m.dense.layers.map(async (l) => ({ qkv: await session(l.qkv), attnOut: await session(l.attnOut), router: await session(l.router) })),
+      m.dense.layers.map(async (l) => ({
+        qkv: await session(l.qkv),
+        attnOut: await session(l.attnOut),
+        router: await session(l.router),
+      })),
     ),
     lmHead: await session(m.dense.lmHead),
     attention: await ort.InferenceSession.create(buildAttentionModel(arch.dModel, arch.heads), sessionOptions),
@@ -169,7 +181,12 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
       if (closed) return;
       closed = true;
       await core.store.close();
-      const dense = [core.embedding, core.lmHead, core.attention, ...core.layers.flatMap((l) => [l.qkv, l.attnOut, l.router])];
+      const dense = [
+        core.embedding,
+        core.lmHead,
+        core.attention,
+        ...core.layers.flatMap((l) => [l.qkv, l.attnOut, l.router]),
+      ];
       await Promise.all(dense.map((s) => s.release()));
     },
   };

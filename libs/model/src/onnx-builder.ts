@@ -16,9 +16,7 @@ const INT64 = 7;
 
 let modelType: protobuf.Type | undefined;
 function onnxModelType(): protobuf.Type {
-  modelType ??= protobuf
-    .loadSync(path.join(__dirname, "onnx", "onnx-subset.proto"))
-    .lookupType("onnx.ModelProto");
+  modelType ??= protobuf.loadSync(path.join(__dirname, "onnx", "onnx-subset.proto")).lookupType("onnx.ModelProto");
   return modelType;
 }
 

@@ -40,12 +40,17 @@ function initializers(file: string): Map<string, Init> {
 function erf(x: number): number {
   const a = Math.abs(x);
   const t = 1 / (1 + 0.3275911 * a);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
   return Math.sign(x) * y;
 }
 
 function referenceExpert(w: Map<string, Init>, x: Float32Array, rows: number): Float64Array {
-  const W1 = w.get("W1")!, b1 = w.get("b1")!, W2 = w.get("W2")!, b2 = w.get("b2")!;
+  const W1 = w.get("W1")!,
+    b1 = w.get("b1")!,
+    W2 = w.get("W2")!,
+    b2 = w.get("b2")!;
   const [d, width] = W1.dims;
   const out = new Float64Array(rows * d);
   for (let r = 0; r < rows; r++) {
@@ -120,7 +125,11 @@ describe("ONNX graphs", () => {
   // The decode loop's batch invariance rests on this: a row's output bits must not depend
   // on which other rows share the call (MatMul, Add, Gelu, Gather on the CPU provider).
   it.each([1, 2])("expert rows are bit-identical alone or in any sub-batch (intra-op threads %i)", async (threads) => {
-    for (const [d, width] of [[32, 64], [256, 512], [256, 3072]]) {
+    for (const [d, width] of [
+      [32, 64],
+      [256, 512],
+      [256, 3072],
+    ]) {
       const r = new Sfc32(d + width);
       const model = buildExpertModel("inv", {
         dModel: d,
@@ -136,11 +145,14 @@ describe("ONNX graphs", () => {
       const full = (await session.run({ x: new ort.Tensor("float32", x, [n, d]) })).y.data as Float32Array;
       for (const size of [1, 3, 8, 16]) {
         for (let start = 0; start + size <= n; start += size) {
-          const part = (await session.run({ x: new ort.Tensor("float32", x.slice(start * d, (start + size) * d), [size, d]) })).y
-            .data as Float32Array;
-          expect(Buffer.from(part.buffer, part.byteOffset, part.byteLength).equals(
-            Buffer.from(full.buffer, full.byteOffset + start * d * 4, size * d * 4),
-          )).toBe(true);
+          const part = (
+            await session.run({ x: new ort.Tensor("float32", x.slice(start * d, (start + size) * d), [size, d]) })
+          ).y.data as Float32Array;
+          expect(
+            Buffer.from(part.buffer, part.byteOffset, part.byteLength).equals(
+              Buffer.from(full.buffer, full.byteOffset + start * d * 4, size * d * 4),
+            ),
+          ).toBe(true);
         }
       }
       await session.release();

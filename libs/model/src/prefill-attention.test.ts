@@ -32,22 +32,25 @@ describe("prefill attention (ONNX)", () => {
   it.each([
     [32, 2, 45, [7, 16, 256]],
     [256, 4, 300, [64, 256]],
-  ])("matches the TypeScript decode path (d %i, %i heads, %i rows) for any chunk size", async (d, heads, rows, chunks) => {
-    const session = await ort.InferenceSession.create(buildAttentionModel(d, heads), { intraOpNumThreads: 1 });
-    try {
-      const qkv = randomQkv(d + rows, rows, d);
-      const expected = reference(qkv, rows, d, heads, heads);
-      for (const chunk of chunks) {
-        const out = new Float32Array(rows * d);
-        await prefillAttention(session, qkv, 0, rows, d, out, chunk);
-        let worst = 0;
-        for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
-        expect(worst).toBeLessThan(2e-5);
+  ])(
+    "matches the TypeScript decode path (d %i, %i heads, %i rows) for any chunk size",
+    async (d, heads, rows, chunks) => {
+      const session = await ort.InferenceSession.create(buildAttentionModel(d, heads), { intraOpNumThreads: 1 });
+      try {
+        const qkv = randomQkv(d + rows, rows, d);
+        const expected = reference(qkv, rows, d, heads, heads);
+        for (const chunk of chunks) {
+          const out = new Float32Array(rows * d);
+          await prefillAttention(session, qkv, 0, rows, d, out, chunk);
+          let worst = 0;
+          for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
+          expect(worst).toBeLessThan(2e-5);
+        }
+      } finally {
+        await session.release();
       }
-    } finally {
-      await session.release();
-    }
-  });
+    },
+  );
 
   it("the KV layout (head-major or not) does not change the decode path's bits", () => {
     const d = 64;
@@ -75,7 +78,10 @@ describe("prefill attention (ONNX)", () => {
         stacked.set(other, 0);
         stacked.set(qkv, 77 * 3 * d);
         const out = new Float32Array((77 + rows) * d);
-        await Promise.all([prefillAttention(session, stacked, 0, 77, d, out), prefillAttention(session, stacked, 77, rows, d, out)]);
+        await Promise.all([
+          prefillAttention(session, stacked, 0, 77, d, out),
+          prefillAttention(session, stacked, 77, rows, d, out),
+        ]);
         results.push(out.subarray(77 * d));
       } finally {
         await session.release();

@@ -5,7 +5,13 @@
  */
 
 /** RMS norm without gain (gains are folded into the next matrix by the builder). */
-export function rmsNormRows(src: Float32Array, rows: number, d: number, eps: number, out = new Float32Array(rows * d)): Float32Array {
+export function rmsNormRows(
+  src: Float32Array,
+  rows: number,
+  d: number,
+  eps: number,
+  out = new Float32Array(rows * d),
+): Float32Array {
   for (let r = 0; r < rows; r++) {
     const base = r * d;
     let ss = 0;

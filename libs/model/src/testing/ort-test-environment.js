@@ -9,9 +9,20 @@
 const { TestEnvironment } = require("jest-environment-node");
 
 const SHARED = [
-  "ArrayBuffer", "SharedArrayBuffer", "DataView",
-  "Float32Array", "Float64Array", "Int8Array", "Int16Array", "Int32Array",
-  "Uint8Array", "Uint8ClampedArray", "Uint16Array", "Uint32Array", "BigInt64Array", "BigUint64Array",
+  "ArrayBuffer",
+  "SharedArrayBuffer",
+  "DataView",
+  "Float32Array",
+  "Float64Array",
+  "Int8Array",
+  "Int16Array",
+  "Int32Array",
+  "Uint8Array",
+  "Uint8ClampedArray",
+  "Uint16Array",
+  "Uint32Array",
+  "BigInt64Array",
+  "BigUint64Array",
 ];
 
 class OrtTestEnvironment extends TestEnvironment {

@@ -18,7 +18,13 @@ export interface TinyModel {
 export function buildTinyModel(modelName = "tiny"): TinyModel {
   const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), "lite-model-"));
   const build = buildModel({ modelDir, modelName, preset: "tiny" });
-  return { modelDir, modelName, build, root: build.root, cleanup: () => fs.rmSync(modelDir, { recursive: true, force: true }) };
+  return {
+    modelDir,
+    modelName,
+    build,
+    root: build.root,
+    cleanup: () => fs.rmSync(modelDir, { recursive: true, force: true }),
+  };
 }
 
 export function openTiny(m: TinyModel, extra: Partial<ModelRuntimeOptions> = {}): Promise<ModelRuntime> {
