@@ -1,10 +1,11 @@
 /**
- * `npm test`: brings up the services exactly as `npm start` would (embedded ones when
+ * `npm test`: on a whole run (no jest arguments) first type-checks, lints and checks the
+ * formatting of the tree (tsc, eslint, prettier), then brings up the services exactly as `npm start` would (embedded ones when
  * DATABASE_URL / REDIS_URL are unset, with throw-away data), migrates a template
  * database that each test file clones, runs jest with any extra arguments, and removes
  * everything it created.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
@@ -29,7 +30,27 @@ async function admin(url: string, sql: string): Promise<void> {
   }
 }
 
+function staticChecks(): boolean {
+  const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
+  const checks: Array<[string, string, string[]]> = [
+    ["type-check", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
+    ["lint", bin("eslint"), ["."]],
+    ["format", bin("prettier"), ["--check", "--log-level", "warn", "."]],
+  ];
+  for (const [name, cmd, args] of checks) {
+    const started = Date.now();
+    const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit" });
+    if (r.status !== 0) {
+      console.error(`static checks: ${name} failed (${cmd} ${args.join(" ")})`);
+      return false;
+    }
+    console.error(`static checks: ${name} ok (${Date.now() - started} ms)`);
+  }
+  return true;
+}
+
 async function main(): Promise<number> {
+  if (process.argv.length <= 2 && !staticChecks()) return 1;
   const runDir = path.join(root, "var", `test-run-${process.pid}`);
   fs.mkdirSync(runDir, { recursive: true });
   const started = Date.now();
