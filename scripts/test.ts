@@ -8,27 +8,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import pg from "pg";
+import { adminQuery, withDatabase } from "../libs/testing/src/services";
 import { bringUpServices } from "./services";
 import { migrateDeploy } from "./migrate";
 
 const root = path.resolve(__dirname, "..");
-
-function dbUrl(base: string, database: string): string {
-  const u = new URL(base);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 function staticChecks(): boolean {
   const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
@@ -66,8 +50,8 @@ async function main(): Promise<number> {
   const template = `lite_tpl_${process.pid}_${Date.now().toString(36)}`;
   let code = 1;
   try {
-    await admin(services.databaseUrl, `CREATE DATABASE "${template}"`);
-    migrateDeploy(dbUrl(services.databaseUrl, template));
+    await adminQuery(services.databaseUrl, `CREATE DATABASE "${template}"`);
+    migrateDeploy(withDatabase(services.databaseUrl, template));
     const env = {
       ...process.env,
       DATABASE_URL: services.databaseUrl,
@@ -85,7 +69,7 @@ async function main(): Promise<number> {
       child.on("exit", (c, sig) => resolve(c ?? (sig ? 1 : 0)));
     });
   } finally {
-    await admin(services.databaseUrl, `DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`).catch(() => undefined);
+    await adminQuery(services.databaseUrl, `DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`).catch(() => undefined);
     await services.stop();
     fs.rmSync(runDir, { recursive: true, force: true });
   }

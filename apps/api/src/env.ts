@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { base64KeyVar, enumVar, intVar, parseEnv, parseEnvOrExit, urlVar } from "@lite/config";
+import { base64KeyVar, enumVar, intVar, parseEnv, parseEnvOrExit, serviceEnvFields } from "@lite/config";
 
 /** The API's configuration: read from the environment once, here (RUNTIME.md "Environment"). */
 export const ApiEnv = z.object({
@@ -10,20 +10,7 @@ export const ApiEnv = z.object({
     .string()
     .optional()
     .transform((v) => v || "0.0.0.0"),
-  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
-  REDIS_URL: urlVar(["redis:", "rediss:"]).refine((v) => v !== undefined, "is required"),
-  /** prefix of every Redis key (tests and benchmarks use one each) */
-  REDIS_PREFIX: z
-    .string()
-    .optional()
-    .transform((v) => (v === undefined || v === "" ? "lite" : v))
-    .refine((v) => /^[A-Za-z0-9:_-]+$/.test(v), "must be letters, digits, ':', '_' or '-'"),
-  /** model manifests, one directory per model: `<MODEL_DIR>/<name>/manifest.json` */
-  MODEL_DIR: z
-    .string()
-    .optional()
-    .transform((v) => v || "var/models"),
-  MODEL_PUBLIC_KEY: z.string().optional(),
+  ...serviceEnvFields,
   /** model a completion uses when it names none */
   DEFAULT_MODEL: z
     .string()

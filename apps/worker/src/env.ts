@@ -1,22 +1,10 @@
 import * as os from "node:os";
 import { z } from "zod";
-import { enumVar, intVar, listVar, parseEnvOrExit, urlVar } from "@lite/config";
+import { enumVar, intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
 
 /** The worker's configuration: read from process.env once, here (RUNTIME.md "Environment"). */
 export const WorkerEnv = z.object({
-  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
-  REDIS_URL: urlVar(["redis:", "rediss:"]).refine((v) => v !== undefined, "is required"),
-  /** prefix of every Redis key (tests and benchmarks use one each) */
-  REDIS_PREFIX: z
-    .string()
-    .optional()
-    .transform((v) => (v === undefined || v === "" ? "lite" : v))
-    .refine((v) => /^[A-Za-z0-9:_-]+$/.test(v), "must be letters, digits, ':', '_' or '-'"),
-  MODEL_DIR: z
-    .string()
-    .optional()
-    .transform((v) => v || "var/models"),
-  MODEL_PUBLIC_KEY: z.string().optional(),
+  ...serviceEnvFields,
   WORKER_ID: z
     .string()
     .optional()

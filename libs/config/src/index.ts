@@ -115,3 +115,25 @@ export function parseEnvOrExit<S extends z.ZodObject>(schema: S, env: NodeJS.Pro
     throw e;
   }
 }
+
+/** A string with a default for unset or empty values. */
+export const stringVar = (def: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => v || def);
+
+/** The variables every process that serves (API, worker) reads the same way (RUNTIME.md). */
+export const serviceEnvFields = {
+  DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
+  REDIS_URL: urlVar(["redis:", "rediss:"]).refine((v) => v !== undefined, "is required"),
+  /** prefix of every Redis key (tests and benchmarks use one each) */
+  REDIS_PREFIX: stringVar("lite").refine(
+    (v) => /^[A-Za-z0-9:_-]+$/.test(v),
+    "must be letters, digits, ':', '_' or '-'",
+  ),
+  /** model manifests, one directory per model: `<MODEL_DIR>/<name>/manifest.json` */
+  MODEL_DIR: stringVar("var/models"),
+  /** Ed25519 public key (PEM or base64) trusted to sign manifests; default: the one beside the manifest */
+  MODEL_PUBLIC_KEY: z.string().optional(),
+};

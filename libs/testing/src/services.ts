@@ -30,7 +30,7 @@ export function withDatabase(base: string, database: string): string {
   return u.toString();
 }
 
-async function adminQuery(url: string, sql: string): Promise<void> {
+export async function adminQuery(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
