@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
+import { deriveRoutingSeed, loadModel, resolveModeTiers, type ModelRuntime } from "@lite/model";
 import { hostPort, startTcpProxy, type TcpProxy } from "@lite/testing";
 import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION } from "../../libs/testing/src/gql-client";
-import { startStack, waitFor, wsClient, type Stack } from "./support/stack";
+import { modelDir as modelDirOf, startStack, waitFor, wsClient, type Stack } from "./support/stack";
 
 /**
  * Determinism across workers, batch sizes and the bare CLI; and faults: PostgreSQL or
@@ -108,8 +109,39 @@ describe("determinism: same prompt, seed and TierSet → same tokens", () => {
   }, 120000);
 });
 
+/** The same decode loop in this process (faster than spawning the CLI under load). */
+async function predict(
+  model: ModelRuntime,
+  tenantId: string,
+  input: { prompt: string; seed: string; maxTokens: number; temperature: number },
+) {
+  const batch = model.createBatch();
+  batch.add({
+    id: "p",
+    tenantId,
+    promptTokens: model.tokenizer.encode(input.prompt),
+    routingSeed: deriveRoutingSeed(tenantId, input.seed),
+    tierIds: resolveModeTiers(model.tiers, "FAST"),
+    temperature: input.temperature,
+    maxTokens: input.maxTokens,
+  });
+  let text = "";
+  let count = 0;
+  for (;;) {
+    const [out] = await batch.step();
+    if (out.tokenId !== model.tokenizer.eos) {
+      text += out.text;
+      count++;
+    }
+    if (out.finished) break;
+  }
+  batch.remove("p");
+  return { text, count };
+}
+
 describe("faults: a service briefly unreachable", () => {
   let stack: Stack;
+  let model: ModelRuntime;
   let pgProxy: TcpProxy;
   let redisProxy: TcpProxy;
   beforeAll(async () => {
@@ -119,12 +151,16 @@ describe("faults: a service briefly unreachable", () => {
       workers: 0,
       serviceUrl: (service, url) => (service === "postgres" ? pgProxy : redisProxy).url(url),
     });
+    model = await loadModel({ modelDir: modelDirOf(), modelName: "tiny" }); // built by startStack
     await stack.spawnWorker({
       batchSize: 4,
-      env: { WORKER_STEP_DELAY_MS: "40" },
+      // "Briefly": the 2 s outage is shorter than the job lock, so the worker keeps its job
+      // (a lapsed lock and re-dispatch are covered by the SIGKILL recovery test).
+      env: { WORKER_STEP_DELAY_MS: "40", WORKER_LOCK_MS: "6000" },
     });
   }, 90000);
   afterAll(async () => {
+    await model?.close();
     await stack?.close();
     await pgProxy?.close();
     await redisProxy?.close();
@@ -135,12 +171,12 @@ describe("faults: a service briefly unreachable", () => {
       const proxy = service === "PostgreSQL" ? pgProxy : redisProxy;
       const input = { prompt: `fault ${service}`, maxTokens: 60, mode: "FAST", seed: "77", temperature: 0.5 };
       // Tenant ids are random and key the routing seed; pick a tenant whose run does not
-      // stop early at EOS (the bare CLI predicts it), so the outage falls mid-completion.
+      // stop early at EOS (the decode loop, run here, predicts it), so the outage falls mid-completion.
       let t = await stack.tenant();
-      let expected = await cliText(stack.modelDir, t.tenantId, input);
+      let expected = await predict(model, t.tenantId, input);
       for (let i = 0; i < 8 && expected.count < 60; i++) {
         t = await stack.tenant();
-        expected = await cliText(stack.modelDir, t.tenantId, input);
+        expected = await predict(model, t.tenantId, input);
       }
       expect(expected.count).toBe(60);
       const api = t.http;
@@ -186,6 +222,6 @@ describe("faults: a service briefly unreachable", () => {
         const u = await stack.admission.usage(t.tenantId);
         return u.concurrent === 0 && u.outstandingTokens === 0;
       });
-    }, 150000);
+    }, 240000);
   }
 });
