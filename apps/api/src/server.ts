@@ -149,6 +149,13 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const httpServer = http.createServer(app);
   const wsServer = new WebSocketServer({ server: httpServer, path: "/graphql" });
 
+  /** A refused key is counted, and audited when a key was presented at all. */
+  const recordAuthFailure = async (error: DomainError, secret: string | null, action: string, resource: string) => {
+    const reason = error.reason ?? error.code;
+    services.metrics.authFailures.inc({ reason });
+    if (secret) await services.audit.record({ actor: "anonymous", action, resource, decision: "DENY", reason });
+  };
+
   // WebSocket connections, so that revocation and suspension close live sockets too.
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribeInvalidations = services.auth.onInvalidate((inv: Invalidation) => {
@@ -179,16 +186,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
         const result = await services.auth.authenticate(secret);
         const socket = ctx.extra.socket;
         if (!result.ok) {
-          services.metrics.authFailures.inc({ reason: result.error.reason ?? result.error.code });
-          if (secret) {
-            await services.audit.record({
-              actor: "anonymous",
-              action: "auth.websocket",
-              resource: "graphql-ws",
-              decision: "DENY",
-              reason: result.error.reason ?? result.error.code,
-            });
-          }
+          await recordAuthFailure(result.error, secret, "auth.websocket", "graphql-ws");
           const forbidden = result.error.code === "FORBIDDEN";
           socket.close(forbidden ? 4403 : 4401, forbidden ? "Forbidden" : "Unauthorized");
           return false;
@@ -247,16 +245,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
           );
         }
         if (!result.ok) {
-          services.metrics.authFailures.inc({ reason: result.error.reason ?? result.error.code });
-          if (secret) {
-            await services.audit.record({
-              actor: "anonymous",
-              action: "auth.http",
-              resource: "graphql",
-              decision: "DENY",
-              reason: result.error.reason ?? result.error.code,
-            });
-          }
+          await recordAuthFailure(result.error, secret, "auth.http", "graphql");
           throw toGraphQLError(result.error, requestId);
         }
         return { services, principal: result.value, requestId };
