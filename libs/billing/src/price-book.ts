@@ -1,5 +1,5 @@
 import { Decimal } from "decimal.js";
-import { badInput, newId } from "@lite/core";
+import { badInput, METERS, newId, type Meter } from "@lite/core";
 import { Prisma, type PrismaClient } from "@lite/db";
 
 /**
@@ -8,15 +8,7 @@ import { Prisma, type PrismaClient } from "@lite/db";
  * effectiveFrom ≤ T (latest created wins a tie). Money is exact decimal end to end
  * (decimal.js / Prisma.Decimal, NUMERIC(30,12) in PostgreSQL), never a float.
  */
-export const METERS = [
-  "INPUT_TOKENS",
-  "OUTPUT_TOKENS",
-  "EXPERT_CALLS",
-  "PREFETCH_BYTES",
-  "TIERSET_ACTIVATIONS",
-  "KV_BYTE_SECONDS",
-] as const;
-export type Meter = (typeof METERS)[number];
+export { METERS, type Meter };
 
 export interface PriceSpec {
   meter: Meter;

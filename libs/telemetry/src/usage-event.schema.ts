@@ -1,18 +1,11 @@
 import { z } from "zod";
+import { METERS, type Meter } from "@lite/core";
 
 /**
  * A billable act, as it crosses from the worker to PostgreSQL. `idempotencyKey` makes a
  * retried or replayed job count once: `${completionId}:${meter}:${dimension ?? ""}`.
  */
-export const METERS = [
-  "INPUT_TOKENS",
-  "OUTPUT_TOKENS",
-  "EXPERT_CALLS",
-  "PREFETCH_BYTES",
-  "TIERSET_ACTIVATIONS",
-  "KV_BYTE_SECONDS",
-] as const;
-export type Meter = (typeof METERS)[number];
+export { METERS, type Meter };
 
 export const UsageEvent = z.object({
   version: z.literal(1),
