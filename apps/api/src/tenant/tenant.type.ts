@@ -6,16 +6,25 @@ import { CreatedApiKey } from "../api-key/api-key.type";
 
 @ObjectType()
 export class Quota {
-  @Field(() => BigIntScalar)
+  @Field(() => BigIntScalar, {
+    description: "expert bytes resident and ready to run (HOT) charged to the tenant, in each worker process",
+  })
   hotMemoryBytes!: bigint;
 
-  @Field(() => BigIntScalar)
+  @Field(() => BigIntScalar, {
+    description: "expert bytes held verified in RAM (WARM) charged to the tenant, in each worker process",
+  })
   warmMemoryBytes!: bigint;
 
-  @Field(() => BigIntScalar)
+  @Field(() => BigIntScalar, {
+    description: "KV-cache bytes of the tenant's live sequences, in each worker process",
+  })
   kvCacheBytes!: bigint;
 
-  @Field(() => BigIntScalar)
+  @Field(() => BigIntScalar, {
+    description:
+      "bytes per second that prefetch and loads may read from WARM/COLD storage on the tenant's behalf, in each worker process",
+  })
   prefetchBytesPerSecond!: bigint;
 
   @Field(() => Int, { description: "tokens admitted but not yet generated, summed over the tenant's live completions" })
