@@ -1,20 +1,9 @@
+import type { DomainErrorCode } from "./vocabulary";
+
 /**
  * The domain error base. Every library's errors carry one code from a closed set;
  * `apps/api/src/errors.ts` is the one place mapping codes to GraphQL codes and HTTP statuses.
  */
-export type DomainErrorCode =
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "BAD_USER_INPUT"
-  | "NOT_FOUND"
-  | "RATE_LIMITED"
-  | "QUOTA_EXCEEDED"
-  | "UNAVAILABLE"
-  | "NOT_IMPLEMENTED"
-  | "STREAM_EXPIRED"
-  | "CONFLICT"
-  | "INTERNAL";
-
 export interface DomainErrorOptions {
   retryable?: boolean;
   /** for RATE_LIMITED / QUOTA_EXCEEDED / UNAVAILABLE */

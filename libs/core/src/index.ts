@@ -2,4 +2,4 @@ export * from "./ids";
 export * from "./errors";
 export * from "./clock";
 export * from "./transient";
-export * from "./meters";
+export * from "./vocabulary";
