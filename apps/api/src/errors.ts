@@ -1,25 +1,20 @@
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { unwrapResolverError } from "@apollo/server/errors";
 import type { Logger } from "pino";
-import { assertNever, DomainError, isTransientInfraError, type DomainErrorCode } from "@lite/core";
+import {
+  API_ERROR_CODES,
+  assertNever,
+  DomainError,
+  isTransientInfraError,
+  type ApiErrorCode,
+  type DomainErrorCode,
+} from "@lite/core";
 
 /**
  * The one place mapping domain errors to GraphQL `extensions.code` and HTTP status
  * (contract: ERRORS). Unknown errors are masked: INTERNAL_SERVER_ERROR, HTTP 500, no
  * detail, no stack, only a request id to quote; the real error goes to the log.
  */
-export type ApiErrorCode =
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "BAD_USER_INPUT"
-  | "NOT_FOUND"
-  | "RATE_LIMITED"
-  | "QUOTA_EXCEEDED"
-  | "UNAVAILABLE"
-  | "NOT_IMPLEMENTED"
-  | "STREAM_EXPIRED"
-  | "INTERNAL_SERVER_ERROR";
-
 export interface ErrorMapping {
   code: ApiErrorCode;
   /** undefined: leave the status alone (NOT_FOUND answers 200 with a null field) */
@@ -123,17 +118,8 @@ const PASS_THROUGH = new Set([
   "PERSISTED_QUERY_NOT_SUPPORTED",
   "OPERATION_RESOLUTION_FAILURE",
 ]);
-const OURS = new Set<string>([
-  "UNAUTHENTICATED",
-  "FORBIDDEN",
-  "BAD_USER_INPUT",
-  "NOT_FOUND",
-  "RATE_LIMITED",
-  "QUOTA_EXCEEDED",
-  "UNAVAILABLE",
-  "NOT_IMPLEMENTED",
-  "STREAM_EXPIRED",
-]);
+/** Ours and shown as they are; INTERNAL_SERVER_ERROR is rebuilt below so nothing leaks with it. */
+const OURS = new Set<string>(API_ERROR_CODES.filter((c) => c !== "INTERNAL_SERVER_ERROR"));
 
 /** `Variable "$input" got invalid value … at "input.quota.hotMemoryBytes"; …` → the field. */
 export function fieldOfVariableError(message: string): string | undefined {

@@ -1,31 +1,38 @@
 import { registerEnumType } from "type-graphql";
+import {
+  COMPLETION_STATUSES,
+  FINISH_REASONS,
+  GRANULARITIES,
+  METERS,
+  OVER_QUOTA_POLICIES,
+  PLACEMENTS,
+  ROLES,
+  TIER_MODES,
+  enumObject,
+} from "@lite/core";
+import type * as Vocabulary from "@lite/core";
 
-/** The contract's enums, as const objects (their values are Prisma's enum strings). */
-const enumOf = <T extends string>(...values: T[]) => Object.fromEntries(values.map((v) => [v, v])) as { [K in T]: K };
-
-export const Role = enumOf("ADMIN", "TENANT", "FINANCE");
-export type Role = keyof typeof Role;
-export const Placement = enumOf("HOT", "WARM", "COLD", "ARCHIVE");
-export type Placement = keyof typeof Placement;
-export const TierMode = enumOf("FAST", "BALANCED", "DEEP", "MAX");
-export type TierMode = keyof typeof TierMode;
-export const OverQuotaPolicy = enumOf("REJECT", "DEGRADE");
-export type OverQuotaPolicy = keyof typeof OverQuotaPolicy;
-export const CompletionStatus = enumOf("QUEUED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED");
-export type CompletionStatus = keyof typeof CompletionStatus;
-export const FinishReason = enumOf("STOP", "LENGTH", "CANCELLED", "ERROR");
-export type FinishReason = keyof typeof FinishReason;
-export const Meter = enumOf(
-  "INPUT_TOKENS",
-  "OUTPUT_TOKENS",
-  "EXPERT_CALLS",
-  "PREFETCH_BYTES",
-  "TIERSET_ACTIVATIONS",
-  "KV_BYTE_SECONDS",
-);
-export type Meter = keyof typeof Meter;
-export const Granularity = enumOf("HOUR", "DAY", "MONTH");
-export type Granularity = keyof typeof Granularity;
+/**
+ * The contract's enums, registered from the one vocabulary in `@lite/core` (type-graphql wants
+ * enum-like objects; their values are the vocabulary's strings, which are Prisma's enum values).
+ * Each name is both the object (for `@Field(() => Role)`) and the vocabulary's union type.
+ */
+export const Role = enumObject(ROLES);
+export type Role = Vocabulary.Role;
+export const Placement = enumObject(PLACEMENTS);
+export type Placement = Vocabulary.Placement;
+export const TierMode = enumObject(TIER_MODES);
+export type TierMode = Vocabulary.TierMode;
+export const OverQuotaPolicy = enumObject(OVER_QUOTA_POLICIES);
+export type OverQuotaPolicy = Vocabulary.OverQuotaPolicy;
+export const CompletionStatus = enumObject(COMPLETION_STATUSES);
+export type CompletionStatus = Vocabulary.CompletionStatus;
+export const FinishReason = enumObject(FINISH_REASONS);
+export type FinishReason = Vocabulary.FinishReason;
+export const Meter = enumObject(METERS);
+export type Meter = Vocabulary.Meter;
+export const Granularity = enumObject(GRANULARITIES);
+export type Granularity = Vocabulary.Granularity;
 
 registerEnumType(Role, { name: "Role" });
 registerEnumType(Placement, { name: "Placement" });
