@@ -1,4 +1,14 @@
-import { DomainError, err, ok, type Result } from "@lite/core";
+import {
+  DEFAULT_TIER_MODE,
+  DomainError,
+  MODE_PLACEMENTS,
+  TIER_MODES,
+  err,
+  ok,
+  type Placement,
+  type Result,
+  type TierMode,
+} from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import type { AuditSink } from "./audit/audit-queue";
 
@@ -15,16 +25,6 @@ import type { AuditSink } from "./audit/audit-queue";
  * 4. Every tier decision is audited: ALLOW per activated tier, DENY per refused one.
  * The cost weight of a TierSet is the sum of its tiers' cost weights.
  */
-export const TIER_MODES = ["FAST", "BALANCED", "DEEP", "MAX"] as const;
-export type TierMode = (typeof TIER_MODES)[number];
-export type Placement = "HOT" | "WARM" | "COLD" | "ARCHIVE";
-
-const MODE_PLACEMENTS: Record<Exclude<TierMode, "MAX">, readonly Placement[]> = {
-  FAST: ["HOT"],
-  BALANCED: ["HOT", "WARM"],
-  DEEP: ["HOT", "WARM", "COLD"],
-};
-
 export interface TierInfo {
   id: string;
   modelId: string;
@@ -87,8 +87,8 @@ function modeTiers(mode: TierMode, granted: readonly TierInfo[]): TierInfo[] {
 /** The smallest fixed mode whose placements cover these tiers (MAX for restricted/private ones). */
 export function coveringMode(tiers: readonly TierInfo[]): TierMode {
   if (tiers.some((t) => t.restricted || t.ownerTenantId !== null)) return "MAX";
-  for (const mode of ["FAST", "BALANCED", "DEEP"] as const) {
-    if (tiers.every((t) => MODE_PLACEMENTS[mode].includes(t.placement))) return mode;
+  for (const mode of TIER_MODES) {
+    if (mode !== "MAX" && tiers.every((t) => MODE_PLACEMENTS[mode].includes(t.placement))) return mode;
   }
   return "MAX";
 }
@@ -103,99 +103,28 @@ export async function resolveTierSet(
   if (explicitIds && explicitIds.length === 0) {
     return err(new DomainError("BAD_USER_INPUT", "tiers: name at least one tier, or use a mode", { field: "tiers" }));
   }
-  const visible = { OR: [{ ownerTenantId: null }, { ownerTenantId: tenantId }] };
-
-  let modelId = request.modelId ?? null;
+  const d: Decider = { db, tenantId, ctx };
   let named: TierInfo[] = [];
+  let modelId = request.modelId ?? null;
   if (explicitIds) {
-    named = (await db.tier.findMany({
-      where: { id: { in: explicitIds }, ...visible },
-      select: TIER_SELECT,
-    })) as TierInfo[];
-    const found = new Set(named.map((t) => t.id));
-    const missing = explicitIds.find((id) => !found.has(id));
-    if (missing !== undefined) {
-      await ctx.audit.record({
-        tenantId,
-        actor: ctx.actor,
-        action: "tier.activate",
-        resource: `tier:${missing}`,
-        decision: "DENY",
-        reason: "NOT_FOUND",
-      });
-      return err(new DomainError("NOT_FOUND", `tier ${missing} not found`, { field: "tiers" }));
-    }
-    const models = new Set(named.map((t) => t.modelId));
-    if (models.size > 1 || (modelId !== null && !models.has(modelId))) {
-      return err(
-        new DomainError("BAD_USER_INPUT", "tiers: every tier must belong to the requested model", { field: "tiers" }),
-      );
-    }
+    const found = await findNamedTiers(d, explicitIds, modelId);
+    if (!found.ok) return found;
+    named = found.value;
     modelId = named[0].modelId;
   }
-  if (modelId === null) {
-    const model = await db.model.findFirst({
-      orderBy: [{ isDefault: "desc" }, { registeredAt: "asc" }],
-      select: { id: true },
-    });
-    if (!model)
-      return err(new DomainError("UNAVAILABLE", "no model is registered yet", { retryAfterMs: 5000, field: "model" }));
-    modelId = model.id;
-  } else if (!explicitIds) {
-    const model = await db.model.findUnique({ where: { id: modelId }, select: { id: true } });
-    if (!model) return err(new DomainError("NOT_FOUND", `model ${modelId} not found`, { field: "model" }));
-  }
-
+  const model = await resolveModel(db, modelId, explicitIds !== null);
+  if (!model.ok) return model;
   const granted = (await db.tier.findMany({
-    where: { modelId, ...visible, grants: { some: { tenantId } } },
+    where: { modelId: model.value, ...visibleTo(tenantId), grants: { some: { tenantId } } },
     select: TIER_SELECT,
   })) as TierInfo[];
   granted.sort(byRank);
 
-  let tiers: TierInfo[];
-  let mode: TierMode;
-  if (explicitIds) {
-    const grantedIds = new Set(granted.map((t) => t.id));
-    const refused = named.filter((t) => !grantedIds.has(t.id));
-    if (refused.length > 0) {
-      await ctx.audit.record(
-        ...refused.map((t) => ({
-          tenantId,
-          actor: ctx.actor,
-          action: "tier.activate",
-          resource: `tier:${t.id}`,
-          decision: "DENY" as const,
-          reason: "NOT_GRANTED",
-        })),
-      );
-      return err(
-        new DomainError("FORBIDDEN", `tier ${refused[0].id} is not granted to this tenant`, {
-          reason: "TIER_NOT_GRANTED",
-          field: "tiers",
-        }),
-      );
-    }
-    tiers = [...named].sort(byRank);
-    mode = coveringMode(tiers);
-  } else {
-    mode = request.mode ?? "BALANCED";
-    tiers = modeTiers(mode, granted);
-    if (tiers.length === 0) {
-      await ctx.audit.record({
-        tenantId,
-        actor: ctx.actor,
-        action: "tier.activate",
-        resource: `tierset:${modelId}:${mode}`,
-        decision: "DENY",
-        reason: "NO_GRANTED_TIER",
-      });
-      return err(
-        new DomainError("FORBIDDEN", `no tier granted to this tenant serves mode ${mode}`, {
-          reason: "NO_GRANTED_TIER",
-        }),
-      );
-    }
-  }
+  const chosen = explicitIds
+    ? await requireGranted(d, named, granted)
+    : await grantedModeTiers(d, request.mode ?? DEFAULT_TIER_MODE, granted, model.value);
+  if (!chosen.ok) return chosen;
+  const { tiers, mode } = chosen.value;
   await ctx.audit.record(
     ...tiers.map((t) => ({
       tenantId,
@@ -207,7 +136,7 @@ export async function resolveTierSet(
     })),
   );
   return ok({
-    modelId,
+    modelId: model.value,
     mode,
     explicit: explicitIds !== null,
     tiers,
@@ -215,6 +144,134 @@ export async function resolveTierSet(
     costWeight: sumCost(tiers),
     granted,
   });
+}
+
+/** What every step of one resolution shares. */
+interface Decider {
+  db: PrismaClient;
+  tenantId: string;
+  ctx: TierDecisionContext;
+}
+
+/** Tiers a tenant may see: public ones and its own private ones. */
+const visibleTo = (tenantId: string) => ({ OR: [{ ownerTenantId: null }, { ownerTenantId: tenantId }] });
+
+async function denyTier(d: Decider, resource: string, reason: string): Promise<void> {
+  await d.ctx.audit.record({
+    tenantId: d.tenantId,
+    actor: d.ctx.actor,
+    action: "tier.activate",
+    resource,
+    decision: "DENY",
+    reason,
+  });
+}
+
+/**
+ * Step 1 for explicit tiers: every named tier must be visible (else NOT_FOUND, audited) and
+ * all must belong to one model, the requested one when a model is named.
+ */
+async function findNamedTiers(
+  d: Decider,
+  ids: readonly string[],
+  modelId: string | null,
+): Promise<Result<TierInfo[], DomainError>> {
+  const named = (await d.db.tier.findMany({
+    where: { id: { in: [...ids] }, ...visibleTo(d.tenantId) },
+    select: TIER_SELECT,
+  })) as TierInfo[];
+  const found = new Set(named.map((t) => t.id));
+  const missing = ids.find((id) => !found.has(id));
+  if (missing !== undefined) {
+    await denyTier(d, `tier:${missing}`, "NOT_FOUND");
+    return err(new DomainError("NOT_FOUND", `tier ${missing} not found`, { field: "tiers" }));
+  }
+  const models = new Set(named.map((t) => t.modelId));
+  if (models.size > 1 || (modelId !== null && !models.has(modelId))) {
+    return err(
+      new DomainError("BAD_USER_INPUT", "tiers: every tier must belong to the requested model", { field: "tiers" }),
+    );
+  }
+  return ok(named);
+}
+
+/**
+ * Step 1: the model. None named: the default model (else the oldest registered). A model
+ * named without tiers must exist; one implied by explicit tiers was checked with them.
+ */
+async function resolveModel(
+  db: PrismaClient,
+  modelId: string | null,
+  fromTiers: boolean,
+): Promise<Result<string, DomainError>> {
+  if (modelId === null) {
+    const model = await db.model.findFirst({
+      orderBy: [{ isDefault: "desc" }, { registeredAt: "asc" }],
+      select: { id: true },
+    });
+    if (!model)
+      return err(new DomainError("UNAVAILABLE", "no model is registered yet", { retryAfterMs: 5000, field: "model" }));
+    return ok(model.id);
+  }
+  if (!fromTiers) {
+    const model = await db.model.findUnique({ where: { id: modelId }, select: { id: true } });
+    if (!model) return err(new DomainError("NOT_FOUND", `model ${modelId} not found`, { field: "model" }));
+  }
+  return ok(modelId);
+}
+
+interface ChosenTiers {
+  tiers: TierInfo[];
+  mode: TierMode;
+}
+
+/** Step 3 for explicit tiers: every named tier must be granted (each refusal audited). */
+async function requireGranted(
+  d: Decider,
+  named: readonly TierInfo[],
+  granted: readonly TierInfo[],
+): Promise<Result<ChosenTiers, DomainError>> {
+  const grantedIds = new Set(granted.map((t) => t.id));
+  const refused = named.filter((t) => !grantedIds.has(t.id));
+  if (refused.length > 0) {
+    await d.ctx.audit.record(
+      ...refused.map((t) => ({
+        tenantId: d.tenantId,
+        actor: d.ctx.actor,
+        action: "tier.activate",
+        resource: `tier:${t.id}`,
+        decision: "DENY" as const,
+        reason: "NOT_GRANTED",
+      })),
+    );
+    return err(
+      new DomainError("FORBIDDEN", `tier ${refused[0].id} is not granted to this tenant`, {
+        reason: "TIER_NOT_GRANTED",
+        field: "tiers",
+      }),
+    );
+  }
+  const tiers = [...named].sort(byRank);
+  return ok({ tiers, mode: coveringMode(tiers) });
+}
+
+/** Step 3 for a mode: its tiers among the granted ones; none is FORBIDDEN (audited). */
+async function grantedModeTiers(
+  d: Decider,
+  mode: TierMode,
+  granted: readonly TierInfo[],
+  modelId: string,
+): Promise<Result<ChosenTiers, DomainError>> {
+  const tiers = modeTiers(mode, granted);
+  if (tiers.length === 0) {
+    await denyTier(d, `tierset:${modelId}:${mode}`, "NO_GRANTED_TIER");
+    return err(
+      new DomainError("FORBIDDEN", `no tier granted to this tenant serves mode ${mode}`, {
+        reason: "NO_GRANTED_TIER",
+      }),
+    );
+  }
+  return ok({ tiers, mode });
 }
 
 /**
@@ -232,7 +289,7 @@ export function smallerTierSets(resolved: Pick<ResolvedTierSet, "mode" | "explic
     }
     return out;
   }
-  const order: TierMode[] = ["MAX", "DEEP", "BALANCED", "FAST"];
+  const order = [...TIER_MODES].reverse(); // largest first
   let last = current;
   for (const mode of order.slice(order.indexOf(resolved.mode) + 1)) {
     const tiers = modeTiers(mode, resolved.granted);
