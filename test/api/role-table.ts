@@ -1,5 +1,8 @@
+import type { Role } from "@lite/core";
+
+export type { Role };
+
 /** The contract header's role table, transcribed once; the tests hold the API to it. */
-export type Role = "ADMIN" | "FINANCE" | "TENANT";
 const ALL: Role[] = ["ADMIN", "FINANCE", "TENANT"];
 const OPS: Role[] = ["ADMIN", "FINANCE"];
 const ADMIN_TENANT: Role[] = ["ADMIN", "TENANT"];

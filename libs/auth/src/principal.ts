@@ -1,6 +1,9 @@
+import type { Role } from "@lite/core";
+
+// The role names are the vocabulary's; re-exported because a principal is described by them.
+export type { Role };
+
 /** Who is calling: resolved from an API key by the Authenticator. */
-export const ROLES = ["ADMIN", "TENANT", "FINANCE"] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface Principal {
   role: Role;

@@ -1,4 +1,4 @@
-import { badInput } from "@lite/core";
+import { badInput, type FinishReason } from "@lite/core";
 import { forwardPass, type PassSequence } from "./forward-pass";
 import { KvCache } from "./kv-cache";
 import type { ModelCore } from "./model-runtime";
@@ -30,7 +30,7 @@ export interface StepOutput {
   tokenId: number;
   text: string;
   finished: boolean;
-  finishReason?: "STOP" | "LENGTH";
+  finishReason?: Extract<FinishReason, "STOP" | "LENGTH">;
   /** token × expert evaluations this step, by tier id */
   expertCalls: Record<string, number>;
   /** per layer, distinct experts this step used for this sequence: `<tierId>/g<group>/e<expert>` */

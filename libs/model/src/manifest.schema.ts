@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PLACEMENTS, type Placement } from "@lite/core";
 
 /**
  * The Tiered Parameter Architecture manifest. `manifestVersion` is "MAJOR.MINOR": a reader
@@ -8,8 +9,8 @@ import { z } from "zod";
 export const MANIFEST_MAJOR_VERSION = 1;
 export const MANIFEST_VERSION = "1.0";
 
-export const PLACEMENTS = ["HOT", "WARM", "COLD", "ARCHIVE"] as const;
-export type Placement = (typeof PLACEMENTS)[number];
+// The placement names are the vocabulary's (also Prisma's and the contract's).
+export { PLACEMENTS, type Placement };
 
 const relPath = z
   .string()

@@ -1,13 +1,7 @@
-import type { Placement } from "./manifest.schema";
+import { MODE_PLACEMENTS, TIER_MODES, type Placement, type TierMode } from "@lite/core";
 
-export type TierMode = "FAST" | "BALANCED" | "DEEP" | "MAX";
-export const TIER_MODES: readonly TierMode[] = ["FAST", "BALANCED", "DEEP", "MAX"];
-
-const MODE_PLACEMENTS: Record<Exclude<TierMode, "MAX">, readonly Placement[]> = {
-  FAST: ["HOT"],
-  BALANCED: ["HOT", "WARM"],
-  DEEP: ["HOT", "WARM", "COLD"],
-};
+// The mode names and their placements are the vocabulary's; re-exported for the model's users.
+export { TIER_MODES, type TierMode };
 
 /**
  * The TierSet of a mode when nothing else (grants, degradation) narrows it: FAST = hot,

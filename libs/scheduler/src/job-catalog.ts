@@ -3,6 +3,7 @@
  * job kind, with its zod schema (versioned), queue name and retry policy.
  */
 import { z } from "zod";
+import { TIER_MODES } from "@lite/core";
 
 export const CompletionJob = z.object({
   version: z.literal(1),
@@ -12,7 +13,7 @@ export const CompletionJob = z.object({
   prompt: z.string(),
   seed: z.string(),
   tierIds: z.array(z.string()),
-  mode: z.enum(["FAST", "BALANCED", "DEEP", "MAX"]),
+  mode: z.enum(TIER_MODES),
   temperature: z.number(),
   maxTokens: z.number().int(),
   /** the TierSet's cost weight (sum of the tiers' weights relative to the hot tier) */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FINISH_REASONS } from "@lite/core";
 
 /**
  * One event of a completion's token stream (contract: completionTokens). Tokens have index
@@ -11,6 +12,6 @@ export const TokenEvent = z.object({
   tokenId: z.number().int(),
   text: z.string(),
   done: z.boolean(),
-  finishReason: z.enum(["STOP", "LENGTH", "CANCELLED", "ERROR"]).nullable(),
+  finishReason: z.enum(FINISH_REASONS).nullable(),
 });
 export type TokenEvent = z.infer<typeof TokenEvent>;

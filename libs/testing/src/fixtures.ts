@@ -1,4 +1,4 @@
-import { newId } from "@lite/core";
+import { newId, type Role } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import { generateApiKey } from "@lite/auth";
 
@@ -105,7 +105,7 @@ export async function createTenantWithKey(db: PrismaClient, opts: CreateTenantOp
 
 export async function createKey(
   db: PrismaClient,
-  role: "ADMIN" | "FINANCE" | "TENANT",
+  role: Role,
   tenantId: string | null = null,
 ): Promise<{ apiKeyId: string; secret: string }> {
   const key = generateApiKey();

@@ -1,4 +1,4 @@
-import { badInput } from "@lite/core";
+import { badInput, type OverQuotaPolicy } from "@lite/core";
 import type { QuotaInput } from "./tenant.input";
 
 /** RUNTIME.md "Limits and defaults"; the Prisma schema's column defaults say the same. */
@@ -27,7 +27,7 @@ export interface QuotaPatch {
   maxConcurrentRequests?: number;
   requestsPerMinute?: number;
   tokensPerMinute?: number;
-  overQuotaPolicy?: "REJECT" | "DEGRADE";
+  overQuotaPolicy?: OverQuotaPolicy;
 }
 
 /** Quota fields are positive integers (there is no "unlimited"); null/absent = unchanged. */

@@ -1,8 +1,9 @@
 import { z } from "zod";
+import { AUDIT_DECISIONS, type AuditDecision } from "@lite/core";
+
+export type { AuditDecision };
 
 /** One audit event as it crosses the queue (API/worker → audit writer). */
-export const AUDIT_DECISIONS = ["ALLOW", "DENY", "OK", "FAIL"] as const;
-export type AuditDecision = (typeof AUDIT_DECISIONS)[number];
 
 export const AuditEvent = z.object({
   version: z.literal(1),
