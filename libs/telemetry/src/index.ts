@@ -1,6 +1,8 @@
 /**
- * @lite/telemetry — usage events (idempotent, per completion) and per-tenant metrics.
+ * @lite/telemetry — usage events (idempotent, per completion), per-tenant metrics, and the
+ * one logger factory (same redaction in the API and the worker).
  */
 export * from "./usage-event.schema";
 export * from "./usage-writer";
 export * from "./tenant-metrics";
+export * from "./logger";
