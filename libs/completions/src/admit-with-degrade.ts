@@ -1,0 +1,79 @@
+/**
+ * Admission with degrade (step 4 of createCompletion):
+ *  1. admit the requested TierSet (libs/scheduler Admission.admit with the tenant's quota);
+ *  2. refused for a cost-weighted limit (tokensPerMinute, maxOutstandingTokens) under a
+ *     DEGRADE policy: try each smaller TierSet (libs/auth smallerTierSets, largest first)
+ *     and take the first that fits, marked degraded; stop at a refusal for any other limit
+ *     (a smaller TierSet cannot help);
+ *  3. still refused: count it, audit the DENY and answer UNAVAILABLE (the deployment is
+ *     saturated) or RATE_LIMITED / QUOTA_EXCEEDED with the Retry-After of the limit that bit.
+ */
+import { DomainError, err, ok, type OverQuotaPolicy, type Result } from "@lite/core";
+import { actorOf, smallerTierSets, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
+import type { AdmissionRefusal, TenantLimits } from "@lite/scheduler";
+import type { CompletionResources } from "./completion.types";
+
+/** The quota fields admission reads (a `Quota` row has more). */
+export interface Quota extends TenantLimits {
+  overQuotaPolicy: OverQuotaPolicy;
+}
+
+export interface AdmitRequest {
+  tenantId: string;
+  completionId: string;
+  maxTokens: number;
+  quota: Quota;
+  tierSet: ResolvedTierSet;
+}
+
+/** Limits whose cost a smaller TierSet lowers (they count tokens × cost weight). */
+const DEGRADABLE = new Set<string>(["tokensPerMinute", "maxOutstandingTokens"]);
+
+export async function admitWithDegrade(
+  r: Pick<CompletionResources, "admission" | "metrics" | "audit">,
+  principal: Principal,
+  q: AdmitRequest,
+): Promise<Result<{ chosen: TierSet; degraded: boolean }>> {
+  const { tenantId, completionId, quota } = q;
+  const limits: TenantLimits = {
+    requestsPerMinute: quota.requestsPerMinute,
+    tokensPerMinute: quota.tokensPerMinute,
+    maxConcurrentRequests: quota.maxConcurrentRequests,
+    maxOutstandingTokens: quota.maxOutstandingTokens,
+  };
+  const admit = (set: TierSet) =>
+    r.admission.admit({ tenantId, completionId, maxTokens: q.maxTokens, costWeight: set.costWeight, limits });
+
+  let decision: Result<unknown, AdmissionRefusal> = await admit(q.tierSet);
+  if (decision.ok) return ok({ chosen: q.tierSet, degraded: false });
+  if (
+    decision.error.code !== "UNAVAILABLE" &&
+    quota.overQuotaPolicy === "DEGRADE" &&
+    DEGRADABLE.has(decision.error.limit)
+  ) {
+    for (const smaller of smallerTierSets(q.tierSet)) {
+      decision = await admit(smaller);
+      if (decision.ok) return ok({ chosen: smaller, degraded: true });
+      if (!DEGRADABLE.has(decision.error.limit)) break;
+    }
+  }
+  const refusal = decision.error;
+  r.metrics.throttled.inc({ tenant: tenantId, code: refusal.code });
+  await r.audit.record({
+    tenantId,
+    actor: actorOf(principal),
+    action: "completion.admit",
+    resource: `completion:${completionId}`,
+    decision: "DENY",
+    reason: `${refusal.code} ${refusal.limit}`,
+  });
+  return err(refusalError(refusal, tenantId));
+}
+
+function refusalError(r: AdmissionRefusal, tenantId: string): DomainError {
+  const message =
+    r.code === "UNAVAILABLE"
+      ? "the deployment is saturated; retry later"
+      : `tenant ${tenantId} is over its ${r.limit} limit; retry later`;
+  return new DomainError(r.code, message, { retryAfterMs: r.retryAfterMs, reason: r.limit, retryable: true });
+}

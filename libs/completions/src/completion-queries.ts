@@ -1,0 +1,93 @@
+import { DomainError, err, isTerminalStatus, notFound, ok, type CompletionStatus, type Result } from "@lite/core";
+import { checkFirst, decodeCursor, page, type PrismaClient } from "@lite/db";
+import type { TokenStreams } from "@lite/stream";
+import type { CompletionRow, CompletionView } from "./completion.types";
+
+/** The row as callers see it; `live` overrides the text and count of a running completion. */
+export function toCompletion(row: CompletionRow, live?: { text: string; outputTokens: number }): CompletionView {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    model: row.modelId,
+    status: row.status,
+    mode: row.mode,
+    tierSet: row.tierSet,
+    degraded: row.degraded,
+    seed: row.seed,
+    promptTokens: row.promptTokens,
+    outputTokens: live?.outputTokens ?? row.outputTokens,
+    text: live?.text ?? row.text,
+    finishReason: row.finishReason,
+    createdAt: row.createdAt,
+    startedAt: row.startedAt,
+    finishedAt: row.finishedAt,
+  };
+}
+
+/** The row, with the text so far from the stream while it runs (the row gets it only at the end). */
+export async function withLiveText(
+  streams: Pick<TokenStreams, "readAll">,
+  row: CompletionRow,
+): Promise<CompletionView> {
+  if (isTerminalStatus(row.status)) return toCompletion(row);
+  const tokens = (await streams.readAll(row.tenantId, row.id)).filter((e) => !e.done);
+  return toCompletion(row, { text: tokens.map((e) => e.text).join(""), outputTokens: tokens.length });
+}
+
+/**
+ * A completion by id, within `scope` (a tenant id, or null for operators). Not visible:
+ * NOT_FOUND, whether missing or another tenant's — the two look alike on purpose; the
+ * error's `context.ownerTenantId` says which, so the caller can audit the denial.
+ */
+export async function findCompletion(
+  db: PrismaClient,
+  id: string,
+  scope: string | null,
+): Promise<Result<CompletionRow>> {
+  const row = await db.completion.findFirst({ where: scope === null ? { id } : { id, tenantId: scope } });
+  if (row) return ok(row);
+  const other = scope === null ? null : await db.completion.findUnique({ where: { id }, select: { tenantId: true } });
+  const missing = notFound("completion", id);
+  if (!other) return err(missing);
+  return err(new DomainError("NOT_FOUND", missing.message, { context: { ownerTenantId: other.tenantId } }));
+}
+
+/** The owner named by a NOT_FOUND from findCompletion when the completion is another tenant's. */
+export function ownerOfHidden(error: DomainError): string | null {
+  const owner = error.context?.ownerTenantId;
+  return typeof owner === "string" ? owner : null;
+}
+
+export interface ListCompletionsQuery {
+  /** page size, 1..MAX_PAGE_SIZE */
+  first: number;
+  /** cursor from a previous page's pageInfo.endCursor */
+  after?: string | null;
+  status?: CompletionStatus | null;
+}
+
+export interface CompletionPage {
+  nodes: CompletionView[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+/** Newest first, within `scope` (a tenant id, or null for every tenant). */
+export async function listCompletions(
+  db: PrismaClient,
+  scope: string | null,
+  q: ListCompletionsQuery,
+): Promise<Result<CompletionPage>> {
+  const where: { tenantId?: string; status?: CompletionStatus; id?: { lt: string } } = {};
+  try {
+    checkFirst(q.first);
+    if (q.after) where.id = { lt: decodeCursor(q.after) };
+  } catch (e) {
+    if (e instanceof DomainError) return err(e);
+    throw e;
+  }
+  if (scope !== null) where.tenantId = scope;
+  if (q.status) where.status = q.status;
+  const rows = await db.completion.findMany({ where, orderBy: { id: "desc" }, take: q.first + 1 });
+  const p = page(rows, q.first);
+  return ok({ nodes: p.nodes.map((r) => toCompletion(r)), pageInfo: p.pageInfo });
+}

@@ -1,0 +1,86 @@
+import { systemClock, type Clock } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import type { CompletionSpec, Finalisation } from "./completion.types";
+import { finaliseRow } from "./end-completion";
+
+export interface CompletionRowStoreOptions {
+  /** how long a tenant's scheduling weight is cached, ms; default 5000 */
+  weightTtlMs?: number;
+  /** cached weights beyond which the cache is cleared, entries; default 10000 */
+  maxCachedWeights?: number;
+  clock?: Clock;
+}
+
+/**
+ * The completion rows as a worker reads and writes them; its methods have the shape of the
+ * batch engine's CompletionStore port (load, tenantWeight, markRunning, finalise).
+ */
+export class CompletionRowStore {
+  private readonly weights = new Map<string, { weight: number; at: number }>();
+  private readonly weightTtlMs: number;
+  private readonly maxCachedWeights: number;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly db: PrismaClient,
+    opts: CompletionRowStoreOptions = {},
+  ) {
+    this.weightTtlMs = opts.weightTtlMs ?? 5000;
+    this.maxCachedWeights = opts.maxCachedWeights ?? 10000;
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  /** The tenant's scheduling weight (1 for an unknown tenant), cached briefly. */
+  async tenantWeight(tenantId: string): Promise<number> {
+    const now = this.clock.nowMs();
+    const hit = this.weights.get(tenantId);
+    if (hit && now - hit.at < this.weightTtlMs) return hit.weight;
+    const t = await this.db.tenant.findUnique({ where: { id: tenantId }, select: { weight: true } });
+    const weight = t?.weight ?? 1;
+    if (this.weights.size >= this.maxCachedWeights) this.weights.clear();
+    this.weights.set(tenantId, { weight, at: now });
+    return weight;
+  }
+
+  /** The completion to run (or, when already final, its outcome); null when no such row. */
+  async load(completionId: string): Promise<CompletionSpec | null> {
+    const row = await this.db.completion.findUnique({
+      where: { id: completionId },
+      include: { tenant: { select: { weight: true } } },
+    });
+    if (!row) return null;
+    const model = await this.db.model.findUnique({ where: { id: row.modelId }, select: { name: true } });
+    return {
+      completionId: row.id,
+      tenantId: row.tenantId,
+      tenantWeight: row.tenant.weight,
+      modelName: model?.name ?? row.modelId,
+      status: row.status,
+      prompt: row.prompt,
+      promptTokens: row.promptTokens,
+      maxTokens: row.maxTokens,
+      temperature: row.temperature,
+      seed: row.seed,
+      mode: row.mode,
+      tierSet: row.tierSet,
+      costWeight: row.costWeight,
+      createdAt: row.createdAt,
+      text: row.text,
+      outputTokens: row.outputTokens,
+      finishReason: row.finishReason,
+    };
+  }
+
+  /** QUEUED → RUNNING; a row already RUNNING or final is left alone (a late call never wins). */
+  async markRunning(completionId: string, at: Date): Promise<void> {
+    await this.db.completion.updateMany({
+      where: { id: completionId, status: "QUEUED" },
+      data: { status: "RUNNING", startedAt: at },
+    });
+  }
+
+  /** endCompletion's step 1 (the row keeps the first final outcome). */
+  async finalise(f: Finalisation): Promise<void> {
+    await finaliseRow(this.db, f);
+  }
+}

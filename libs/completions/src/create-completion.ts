@@ -1,0 +1,244 @@
+/**
+ * createCompletion, the request path (docs/ARCHITECTURE.md "The request path"):
+ *  1. input limits (prompt bytes, maxTokens, temperature), before anything is read;
+ *  2. the principal is a tenant's key, the tenant exists and is not suspended (a suspended
+ *     tenant is refused before anything is reserved or queued);
+ *  3. the model and TierSet (libs/auth resolveTierSet: grants, audited ALLOW/DENY), and the
+ *     model's context: 1 BOS + prompt bytes + maxTokens must fit (`resolveTarget`);
+ *  4. admission, degrading the TierSet under a DEGRADE policy (admit-with-degrade.ts);
+ *  5. the row (QUEUED), then the job on the tenant's queue with the tenant's weight. A
+ *     failure after admission undoes it: no row → the reservation is settled; no job → the
+ *     completion is ended FAILED (endCompletion) — nothing accepted is lost silently.
+ * Refusals are returned as values; PostgreSQL or Redis unreachable is UNAVAILABLE (the
+ * client retries); anything else thrown is a bug.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  badInput,
+  DEFAULT_TIER_MODE,
+  DomainError,
+  err,
+  isTransientInfraError,
+  newId,
+  notFound,
+  ok,
+  type Result,
+} from "@lite/core";
+import { actorOf, resolveTierSet, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
+import type { CompletionJob } from "@lite/scheduler";
+import type { CompletionInput, CompletionResources, CompletionView } from "./completion.types";
+import { admitWithDegrade, type Quota } from "./admit-with-degrade";
+import { toCompletion } from "./completion-queries";
+import { endUnheld } from "./end-completion";
+
+/** RUNTIME.md "Limits and defaults" (the Prisma column defaults), for a tenant without a quota row. */
+const FALLBACK_QUOTA: Quota = {
+  requestsPerMinute: 600,
+  tokensPerMinute: 200000,
+  maxConcurrentRequests: 32,
+  maxOutstandingTokens: 65536,
+  overQuotaPolicy: "REJECT",
+};
+
+export async function createCompletion(
+  r: CompletionResources,
+  principal: Principal,
+  input: CompletionInput,
+): Promise<Result<CompletionView>> {
+  const refused = checkCompletionInput(r.inputLimits, input);
+  if (refused) return err(refused);
+  try {
+    return await createChecked(r, principal, input);
+  } catch (e) {
+    if (!isTransientInfraError(e)) throw e;
+    r.log.warn({ err: e }, "createCompletion: a backing service is unreachable");
+    return err(
+      new DomainError("UNAVAILABLE", "a backing service is briefly unreachable; retry later", {
+        retryAfterMs: 2000,
+        retryable: true,
+        cause: e,
+      }),
+    );
+  }
+}
+
+/** Step 1: contract limits on a request that need no model or queue. */
+export function checkCompletionInput(
+  limits: CompletionResources["inputLimits"],
+  input: CompletionInput,
+): DomainError | null {
+  if (Buffer.byteLength(input.prompt, "utf8") > limits.maxPromptBytes) {
+    return badInput("input.prompt", `must be at most ${limits.maxPromptBytes} bytes`);
+  }
+  if (!Number.isInteger(input.maxTokens) || input.maxTokens < 1 || input.maxTokens > limits.maxOutputTokens) {
+    return badInput("input.maxTokens", `must be from 1 to ${limits.maxOutputTokens}`);
+  }
+  const t = input.temperature ?? 0;
+  if (!Number.isFinite(t) || t < 0 || t > 2) return badInput("input.temperature", "must be from 0 to 2");
+  return null;
+}
+
+async function createChecked(
+  r: CompletionResources,
+  principal: Principal,
+  input: CompletionInput,
+): Promise<Result<CompletionView>> {
+  const tenantId = principal.tenantId;
+  if (!tenantId) return err(new DomainError("FORBIDDEN", "only tenant keys create completions", { reason: "ROLE" }));
+  const tenant = await r.db.tenant.findUnique({ where: { id: tenantId }, include: { quota: true } });
+  if (!tenant) return err(notFound("tenant", tenantId));
+  if (tenant.suspended) return err(new DomainError("FORBIDDEN", "tenant is suspended", { reason: "TENANT_SUSPENDED" }));
+
+  const target = await resolveTarget(r, principal, tenantId, input);
+  if (!target.ok) return target;
+  const completionId = newId("completion", r.clock.nowMs());
+  const admitted = await admitWithDegrade(r, principal, {
+    tenantId,
+    completionId,
+    maxTokens: input.maxTokens,
+    quota: tenant.quota ?? FALLBACK_QUOTA,
+    tierSet: target.value.tierSet,
+  });
+  if (!admitted.ok) return admitted;
+  return writeAndEnqueue(r, principal, {
+    completionId,
+    tenantId,
+    tenantWeight: tenant.weight,
+    model: target.value.model,
+    chosen: admitted.value.chosen,
+    degraded: admitted.value.degraded,
+    input,
+  });
+}
+
+/** Step 3: the model (by id or name), the TierSet the tenant may use, and the context check. */
+async function resolveTarget(
+  r: Pick<CompletionResources, "db" | "audit" | "maxContextTokens">,
+  principal: Principal,
+  tenantId: string,
+  input: CompletionInput,
+): Promise<Result<{ tierSet: ResolvedTierSet; model: { id: string; name: string } }>> {
+  let modelId: string | null = null;
+  if (input.model) {
+    const model = await r.db.model.findFirst({
+      where: { OR: [{ id: input.model }, { name: input.model }] },
+      select: { id: true },
+    });
+    if (!model) return err(new DomainError("NOT_FOUND", `model ${input.model} not found`, { field: "input.model" }));
+    modelId = model.id;
+  }
+  const resolved = await resolveTierSet(
+    r.db,
+    tenantId,
+    { modelId, mode: input.tiers ? null : (input.mode ?? DEFAULT_TIER_MODE), tierIds: input.tiers ?? null },
+    { audit: r.audit, actor: actorOf(principal) },
+  );
+  if (!resolved.ok) return resolved;
+  const tierSet = resolved.value;
+  const model = { id: tierSet.modelId, name: await modelName(r, tierSet.modelId) };
+
+  const promptTokens = Buffer.byteLength(input.prompt, "utf8");
+  const context = r.maxContextTokens(model.name);
+  if (context !== undefined && 1 + promptTokens + input.maxTokens > context) {
+    return err(
+      badInput(
+        "input.maxTokens",
+        `prompt (${promptTokens} tokens + BOS) plus maxTokens (${input.maxTokens}) exceeds the model context of ${context}`,
+      ),
+    );
+  }
+  return ok({ tierSet, model });
+}
+
+/** Model names by id: a registered model's name never changes, so they are cached per process. */
+const modelNames = new Map<string, string>();
+async function modelName(r: Pick<CompletionResources, "db">, modelId: string): Promise<string> {
+  let name = modelNames.get(modelId);
+  if (name === undefined) {
+    name = (await r.db.model.findUniqueOrThrow({ where: { id: modelId }, select: { name: true } })).name;
+    modelNames.set(modelId, name);
+  }
+  return name;
+}
+
+/** A server-chosen seed: 64 random bits as a decimal string. */
+export function randomSeed(): string {
+  return randomBytes(8).readBigUInt64BE(0).toString();
+}
+
+interface Admitted {
+  completionId: string;
+  tenantId: string;
+  tenantWeight: number;
+  model: { id: string; name: string };
+  chosen: TierSet;
+  degraded: boolean;
+  input: CompletionInput;
+}
+
+/** Step 5: the row, then the job; each failure undoes what admission reserved. */
+async function writeAndEnqueue(
+  r: CompletionResources,
+  principal: Principal,
+  a: Admitted,
+): Promise<Result<CompletionView>> {
+  const { completionId, tenantId, chosen, degraded, input } = a;
+  const seed = input.seed ?? randomSeed();
+  const temperature = input.temperature ?? 0;
+  let row;
+  try {
+    row = await r.db.completion.create({
+      data: {
+        id: completionId,
+        tenantId,
+        modelId: a.model.id,
+        apiKeyId: principal.apiKeyId,
+        status: "QUEUED",
+        mode: chosen.mode,
+        tierSet: chosen.tierIds,
+        degraded,
+        seed,
+        prompt: input.prompt,
+        promptTokens: Buffer.byteLength(input.prompt, "utf8"),
+        maxTokens: input.maxTokens,
+        temperature,
+        costWeight: chosen.costWeight,
+      },
+    });
+  } catch (e) {
+    await r.admission.settle(tenantId, completionId, 0).catch(() => undefined);
+    throw e;
+  }
+  const job: CompletionJob = {
+    version: 1,
+    completionId,
+    tenantId,
+    modelName: a.model.name,
+    prompt: input.prompt,
+    seed,
+    tierIds: chosen.tierIds,
+    mode: chosen.mode,
+    temperature,
+    maxTokens: input.maxTokens,
+    costWeight: chosen.costWeight,
+    degraded,
+    enqueuedAtMs: r.clock.nowMs(),
+  };
+  try {
+    await r.scheduler.enqueue(job, a.tenantWeight);
+  } catch (e) {
+    r.log.error({ err: e, completionId, tenantId }, "enqueue failed after admission; marking the completion FAILED");
+    await endUnheld(r, { tenantId, completionId }, "ERROR", "could not be queued").catch((e2) =>
+      r.log.error({ err: e2, completionId }, "could not mark an unqueued completion FAILED"),
+    );
+    return err(
+      new DomainError("UNAVAILABLE", "the completion could not be queued; retry later", {
+        retryAfterMs: 1000,
+        retryable: true,
+        cause: e,
+      }),
+    );
+  }
+  r.metrics.admitted.inc({ tenant: tenantId, degraded: String(degraded) });
+  return ok(toCompletion(row));
+}

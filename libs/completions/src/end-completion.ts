@@ -1,0 +1,157 @@
+/**
+ * endCompletion: the one way a completion ends, whoever ends it — the API (cancelled while
+ * still queued, or admitted but never queued) or the worker (stop, length, cancel, error).
+ *
+ *  1. the row (`finaliseRow`): status (from the finish reason), finishReason, text,
+ *     outputTokens, error, finishedAt — only while the row is QUEUED or RUNNING, so the first
+ *     ending wins and every later one is a no-op;
+ *  2. the stream's done event (`endStream`) at index max(outputTokens, lastIndex + 1): after
+ *     whatever the stream holds (a job cancelled or failed while replaying has streamed more
+ *     than it regenerated); an existing done event wins (libs/stream stores nothing after one);
+ *  3. admission settle: releases whatever the reservation still holds (a no-op once settled).
+ *
+ * Each step is idempotent, so either side may run any of them again, in any number: a
+ * retried step, a replayed job, or the API and a worker both ending the same completion
+ * leave one final row, one done event and one release. The worker records usage before
+ * step 1 and completes its job after step 3, each step under its own lock-aware retry.
+ */
+import { ACTIVE_STATUSES, statusOfFinish, type Clock, type FinishReason } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import type { TokenStreams } from "@lite/stream";
+import type { CompletionEnd, CompletionLogger, EndResources, Finalisation } from "./completion.types";
+
+/** Step 1. Returns true when this call ended the row, false when it was already final. */
+export async function finaliseRow(db: PrismaClient, f: Finalisation): Promise<boolean> {
+  const { count } = await db.completion.updateMany({
+    where: { id: f.completionId, status: { in: [...ACTIVE_STATUSES] } },
+    data: {
+      status: f.status,
+      finishReason: f.finishReason,
+      text: f.text,
+      outputTokens: f.outputTokens,
+      error: f.error ?? null,
+      finishedAt: f.finishedAt,
+    },
+  });
+  return count > 0;
+}
+
+/** Step 2, in the shape of the batch engine's TokenSink.finish. */
+export async function endStream(
+  streams: Pick<TokenStreams, "append" | "lastIndex">,
+  tenantId: string,
+  completionId: string,
+  tokens: number,
+  finishReason: FinishReason,
+): Promise<void> {
+  const last = await streams.lastIndex(tenantId, completionId);
+  const index = Math.max(tokens, last + 1);
+  await streams.append(tenantId, completionId, [
+    { version: 1, index, tokenId: -1, text: "", done: true, finishReason },
+  ]);
+}
+
+/**
+ * The three steps as the batch engine's ports name them (`store.finalise`, `tokens.finish`,
+ * `admission.settle`), so the engine passes its own deps and the API passes `endSteps(...)`.
+ */
+export interface CompletionEndSteps {
+  store: { finalise(f: Finalisation): Promise<unknown> };
+  tokens: {
+    finish(tenantId: string, completionId: string, tokens: number, finishReason: FinishReason): Promise<void>;
+  };
+  admission: { settle(tenantId: string, completionId: string, generatedTokens: number): Promise<void> };
+}
+
+/** The steps over PostgreSQL, token streams and admission. */
+export function endSteps(r: Pick<EndResources, "db" | "streams" | "admission">): CompletionEndSteps {
+  return {
+    store: { finalise: (f) => finaliseRow(r.db, f) },
+    tokens: {
+      finish: (tenantId, completionId, tokens, reason) => endStream(r.streams, tenantId, completionId, tokens, reason),
+    },
+    admission: { settle: (tenantId, completionId, generated) => r.admission.settle(tenantId, completionId, generated) },
+  };
+}
+
+export interface EndOptions {
+  /** runs each step; the worker passes its lock-aware retry. Default: once. */
+  retry?: <T>(op: () => Promise<T>) => Promise<T>;
+  /**
+   * Set: when steps 2–3 fail (Redis away, often why an enqueue failed), log to it, keep
+   * retrying them in the background and return, so a request does not wait on Redis.
+   * Unset: a failure is thrown.
+   */
+  redisInBackground?: { log: CompletionLogger };
+}
+
+const once = <T>(op: () => Promise<T>) => op();
+
+/** Steps 1–3 in order. Resolves once the row is final (and Redis too, unless left to the background). */
+export async function endCompletion(
+  steps: CompletionEndSteps,
+  end: CompletionEnd,
+  opts: EndOptions = {},
+): Promise<void> {
+  const retry = opts.retry ?? once;
+  const tokens = end.outputTokens ?? 0;
+  await retry(() =>
+    steps.store.finalise({
+      completionId: end.completionId,
+      status: statusOfFinish(end.finishReason),
+      finishReason: end.finishReason,
+      text: end.text,
+      outputTokens: end.outputTokens,
+      error: end.error,
+      finishedAt: end.finishedAt,
+    }),
+  );
+  const inRedis = async () => {
+    await retry(() => steps.tokens.finish(end.tenantId, end.completionId, tokens, end.finishReason));
+    await retry(() => steps.admission.settle(end.tenantId, end.completionId, tokens));
+  };
+  const background = opts.redisInBackground;
+  if (!background) return inRedis();
+  try {
+    await inRedis();
+  } catch (e) {
+    background.log.warn(
+      { err: e, completionId: end.completionId },
+      "could not end the completion in Redis yet; retrying in the background",
+    );
+    void retryInBackground(background.log, end.completionId, inRedis);
+  }
+}
+
+const BACKGROUND_ATTEMPTS = 60;
+
+/** Backoff 250 ms × attempt, at most 5 s (about 4.5 min in all); the timers do not hold the process open. */
+async function retryInBackground(log: CompletionLogger, completionId: string, op: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; attempt <= BACKGROUND_ATTEMPTS; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * attempt)).unref());
+    try {
+      await op();
+      return;
+    } catch {
+      /* still away: next attempt */
+    }
+  }
+  log.error({ completionId }, "gave up ending a completion in Redis");
+}
+
+/**
+ * Ends a completion no worker holds — cancelled while waiting, or admitted but never
+ * queued: nothing was generated, so the row keeps its empty text and admission settles 0.
+ */
+export function endUnheld(
+  r: EndResources & { clock: Clock; log: CompletionLogger },
+  ref: { tenantId: string; completionId: string },
+  finishReason: "CANCELLED" | "ERROR",
+  error?: string,
+): Promise<void> {
+  return endCompletion(
+    endSteps(r),
+    { ...ref, finishReason, error, finishedAt: new Date(r.clock.nowMs()) },
+    { redisInBackground: { log: r.log } },
+  );
+}

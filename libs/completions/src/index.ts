@@ -1,0 +1,12 @@
+/**
+ * @lite/completions — the completion lifecycle (create, cancel, end, queries); the only
+ * writer of `Completion` rows. Used by every transport (GraphQL today) and by the worker.
+ */
+export * from "./completion.types";
+export * from "./create-completion";
+export * from "./admit-with-degrade";
+export * from "./end-completion";
+export * from "./cancel-completion";
+export * from "./completion-queries";
+export * from "./token-events";
+export * from "./completion-row-store";
