@@ -3,3 +3,4 @@ export * from "./errors";
 export * from "./clock";
 export * from "./transient";
 export * from "./vocabulary";
+export * from "./retry";

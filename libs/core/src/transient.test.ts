@@ -1,3 +1,4 @@
+import { DomainError } from "./errors";
 import { isTransientInfraError } from "./transient";
 
 describe("isTransientInfraError", () => {
@@ -21,6 +22,11 @@ describe("isTransientInfraError", () => {
     expect(isTransientInfraError(new Error("Connection is closed."))).toBe(true);
     const wrapped = new Error("enqueue failed", { cause: Object.assign(new Error("read"), { code: "ECONNRESET" }) });
     expect(isTransientInfraError(wrapped)).toBe(true);
+    // shapes the API's former second classifier (createCompletion's isUnavailable) knew
+    expect(isTransientInfraError(new Error("Can't reach database server at `127.0.0.1:5432`"))).toBe(true);
+    expect(isTransientInfraError(new Error("write EPIPE"))).toBe(true);
+    expect(isTransientInfraError(new Error("read ETIMEDOUT"))).toBe(true);
+    expect(isTransientInfraError(Object.assign(new Error("query failed"), { cause: "socket ECONNRESET" }))).toBe(true);
   });
 
   it("does not mistake bugs or constraint violations for outages", () => {
@@ -28,5 +34,8 @@ describe("isTransientInfraError", () => {
     expect(isTransientInfraError(Object.assign(new Error("Unique constraint failed"), { code: "P2002" }))).toBe(false);
     expect(isTransientInfraError(undefined)).toBe(false);
     expect(isTransientInfraError("Connection is closed")).toBe(false);
+    // a decided answer stays one, even when an outage caused it
+    const decided = new DomainError("UNAVAILABLE", "retry later", { cause: new Error("Connection is closed.") });
+    expect(isTransientInfraError(decided)).toBe(false);
   });
 });
