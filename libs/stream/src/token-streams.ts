@@ -96,6 +96,16 @@ export class TokenStreams {
     return tail.length === 0 ? -1 : entryIndex(tail[0][0]);
   }
 
+  /**
+   * Every event stored so far, in index order (one XRANGE: a stream holds at most `maxLen`
+   * entries); [] when the stream is absent. For a snapshot such as the text so far; a
+   * subscriber uses `read`.
+   */
+  async readAll(tenantId: string, completionId: string): Promise<TokenEvent[]> {
+    const entries = await this.redis.xrange(this.keys.completionStream(tenantId, completionId), "-", "+");
+    return entries.map(([id, fields]) => parseEntry(id, fields));
+  }
+
   async exists(tenantId: string, completionId: string): Promise<boolean> {
     return (await this.redis.exists(this.keys.completionStream(tenantId, completionId))) === 1;
   }
