@@ -7,3 +7,6 @@ export * from "./audit/audit-event";
 export * from "./audit/audit-chain";
 export * from "./audit/audit-queue";
 export * from "./audit/audit-writer";
+export * from "./audit/audit-sanitise";
+export * from "./audit/audit-dead-letter";
+export * from "./audit/audit-metrics";

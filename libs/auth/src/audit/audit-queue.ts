@@ -1,6 +1,7 @@
 import { newId, type Clock, systemClock } from "@lite/core";
 import type { Redis, RedisKeys } from "@lite/redis";
 import { AuditEvent, type AuditInput } from "./audit-event";
+import { sanitiseAuditEvent } from "./audit-sanitise";
 
 /** Where every process records audit events; see AuditWriter for the other end. */
 export interface AuditSink {
@@ -10,6 +11,14 @@ export interface AuditSink {
 
 export function auditStreamKey(keys: RedisKeys): string {
   return `${keys.global("audit")}:events`;
+}
+
+/**
+ * Where the writer quarantines an entry it cannot store even after sanitising: same
+ * `{audit}` tag as the queue, so one script moves an entry between them atomically.
+ */
+export function auditDeadLetterKey(keys: RedisKeys): string {
+  return `${keys.global("audit")}:dead`;
 }
 
 export interface AuditQueueOptions {
@@ -38,17 +47,20 @@ export class AuditQueue implements AuditSink {
     const pipeline = this.opts.redis.pipeline();
     for (const input of inputs) {
       const at = input.at ?? new Date(this.clock.nowMs());
-      const event: AuditEvent = AuditEvent.parse({
-        version: 1,
-        eventId: newId("audit", at.getTime()),
-        at: at.toISOString(),
-        tenantId: input.tenantId ?? null,
-        actor: input.actor,
-        action: input.action,
-        resource: input.resource,
-        decision: input.decision,
-        reason: input.reason ?? null,
-      });
+      // Sanitised here too, so Redis never holds what a request made huge or unstorable.
+      const { event } = sanitiseAuditEvent(
+        AuditEvent.parse({
+          version: 1,
+          eventId: newId("audit", at.getTime()),
+          at: at.toISOString(),
+          tenantId: input.tenantId ?? null,
+          actor: input.actor,
+          action: input.action,
+          resource: input.resource,
+          decision: input.decision,
+          reason: input.reason ?? null,
+        }),
+      );
       pipeline.xadd(this.streamKey, "*", "e", JSON.stringify(event));
     }
     try {

@@ -1,21 +1,34 @@
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { isTransientInfraError, systemClock, type Clock } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import type { Redis, RedisKeys } from "@lite/redis";
 import { AuditEvent } from "./audit-event";
 import { GENESIS_HASH, rowHash, type ChainRow } from "./audit-chain";
-import { auditStreamKey } from "./audit-queue";
+import { auditDeadLetterKey, auditStreamKey } from "./audit-queue";
+import { sanitiseAuditEvent } from "./audit-sanitise";
+import { fieldOf, quarantineAuditEntry, type QuarantineReason } from "./audit-dead-letter";
+import { createAuditMetrics, type AuditMetrics, type AuditQueueStats } from "./audit-metrics";
 
 /**
  * Appends queued audit events to PostgreSQL, in queue order, hash-chained.
  * Any number of processes may run a writer at once:
  *   1. read the oldest entries of the stream (XRANGE from the start: entries leave the
- *      stream only after they are committed, so every read is the oldest contiguous run);
- *   2. in one transaction holding a PostgreSQL advisory lock (one appender at a time per
+ *      stream only after they are committed or quarantined, so every read is the oldest
+ *      contiguous run);
+ *   2. make each storable (audit-sanitise.ts: NUL and lone surrogates escaped, over-long
+ *      fields truncated); an entry that does not parse is quarantined (audit-dead-letter.ts);
+ *   3. in one transaction holding a PostgreSQL advisory lock (one appender at a time per
  *      database): skip events whose eventId is already in the log (another writer, or
  *      this one before a crash, appended them), read the last row, append the rest with
  *      consecutive seq and chained hashes;
- *   3. after commit, delete the entries from the stream (XDEL). A crash between 2 and 3
- *      only makes the next pass skip them as duplicates.
+ *   4. after commit, delete the entries from the stream (XDEL). A crash between 3 and 4
+ *      only makes the next pass skip them as duplicates;
+ *   5. when the batch fails and PostgreSQL or Redis is unreachable, retry the pass later
+ *      (nothing moves). Any other failure: append the batch one event at a time, in order;
+ *      an event PostgreSQL refuses on its own twice, while it answers `SELECT 1`, is
+ *      quarantined and the writer goes on. So one bad event never blocks the log, and no
+ *      event leaves the queue without being stored or quarantined.
  */
 const ADVISORY_LOCK_KEY = 0x6c69746561756474n; // "liteaudt"
 
@@ -24,14 +37,30 @@ export interface AuditWriterOptions {
   redis: Redis;
   keys: RedisKeys;
   log?: Logger;
+  /** the registry served at /metrics; without one no series are kept */
+  registry?: Registry;
+  /** time of quarantines and of the queue-lag gauge (default: system clock) */
+  clock?: Clock;
   /** entries per transaction (default 200) */
   batchSize?: number;
   /** how long one blocking wait for new entries lasts, ms (default 1000) */
   blockMs?: number;
+  /** pause after a failed pass, ms (default 500); doubles per failure up to maxRetryDelayMs */
+  retryDelayMs?: number;
+  /** longest pause between failed passes, ms (default 10000) */
+  maxRetryDelayMs?: number;
+}
+
+interface Pending {
+  id: string;
+  fields: string[];
+  event: AuditEvent;
 }
 
 export class AuditWriter {
   private readonly streamKey: string;
+  private readonly clock: Clock;
+  private readonly metrics: AuditMetrics | null;
   private blocking: Redis | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
@@ -39,59 +68,43 @@ export class AuditWriter {
 
   constructor(private readonly opts: AuditWriterOptions) {
     this.streamKey = auditStreamKey(opts.keys);
+    this.clock = opts.clock ?? systemClock;
+    this.metrics = opts.registry
+      ? createAuditMetrics(
+          opts.registry,
+          () => this.queueStats(),
+          (e) => opts.log?.warn({ err: e }, "audit: could not read the queue for /metrics"),
+        )
+      : null;
   }
 
-  /** Append what is queued now, one batch; returns how many entries were consumed. */
+  /** Append (or quarantine) what is queued now, one batch; returns how many entries left the queue. */
   async drainOnce(): Promise<number> {
-    const { db, redis } = this.opts;
+    const { redis } = this.opts;
     const entries = await redis.xrange(this.streamKey, "-", "+", "COUNT", this.opts.batchSize ?? 200);
     if (entries.length === 0) return 0;
-    const events: AuditEvent[] = [];
+    const pending: Pending[] = [];
     for (const [id, fields] of entries) {
       this.lastSeenId = id;
-      const raw = fields[fields.indexOf("e") + 1];
-      const parsed = AuditEvent.safeParse(safeJson(raw));
-      if (parsed.success) events.push(parsed.data);
-      else this.opts.log?.error({ entryId: id }, "audit: dropping a malformed queue entry");
+      const parsed = AuditEvent.safeParse(safeJson(fieldOf(fields, "e")));
+      if (!parsed.success) {
+        await this.quarantine({ id, fields }, "malformed", `not an AuditEvent: ${parsed.error.message}`);
+        continue;
+      }
+      const { event, changed } = sanitiseAuditEvent(parsed.data);
+      for (const field of changed) this.metrics?.sanitised.inc({ field });
+      if (changed.length > 0) this.opts.log?.warn({ entryId: id, fields: changed }, "audit: stored a sanitised event");
+      pending.push({ id, fields, event });
     }
-    if (events.length > 0) {
-      await db.$transaction(
-        async (tx) => {
-          await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY})`;
-          const done = await tx.auditLog.findMany({
-            where: { eventId: { in: events.map((e) => e.eventId) } },
-            select: { eventId: true },
-          });
-          const skip = new Set(done.map((d) => d.eventId));
-          const last = await tx.auditLog.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
-          let seq = last?.seq ?? 0n;
-          let prevHash = last?.hash ?? GENESIS_HASH;
-          const rows = [];
-          for (const e of events) {
-            if (skip.has(e.eventId)) continue;
-            skip.add(e.eventId);
-            seq += 1n;
-            const row: ChainRow = {
-              seq,
-              at: new Date(e.at),
-              tenantId: e.tenantId,
-              actor: e.actor,
-              action: e.action,
-              resource: e.resource,
-              decision: e.decision,
-              reason: e.reason,
-              eventId: e.eventId,
-            };
-            const hash = rowHash(prevHash, row);
-            rows.push({ ...row, prevHash, hash });
-            prevHash = hash;
-          }
-          if (rows.length > 0) await tx.auditLog.createMany({ data: rows });
-        },
-        { timeout: 30000, maxWait: 30000 },
-      );
+    if (pending.length === 0) return entries.length;
+    try {
+      await this.append(pending.map((p) => p.event));
+    } catch (e) {
+      if (isTransientInfraError(e)) throw e;
+      await this.appendOneByOne(pending, e);
+      return entries.length;
     }
-    await redis.xdel(this.streamKey, ...entries.map(([id]) => id));
+    await redis.xdel(this.streamKey, ...pending.map((p) => p.id));
     return entries.length;
   }
 
@@ -109,15 +122,20 @@ export class AuditWriter {
   }
 
   private async run(): Promise<void> {
+    const firstDelayMs = this.opts.retryDelayMs ?? 500;
+    let delayMs = firstDelayMs;
     while (this.running) {
       try {
         const n = await this.drainOnce();
+        delayMs = firstDelayMs;
         if (n > 0 || !this.running) continue;
         await this.blocking?.xread("BLOCK", this.opts.blockMs ?? 1000, "STREAMS", this.streamKey, this.lastSeenId);
       } catch (e) {
         if (!this.running) break;
-        this.opts.log?.error({ err: e }, "audit writer pass failed; retrying");
-        await new Promise((r) => setTimeout(r, 500));
+        // Only an unreachable service gets here now; back off so an outage is not a log flood.
+        this.opts.log?.error({ err: e, retryInMs: delayMs }, "audit writer pass failed; retrying");
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, this.opts.maxRetryDelayMs ?? 10000);
       }
     }
   }
@@ -131,6 +149,114 @@ export class AuditWriter {
     await this.flush().catch((e) => this.opts.log?.warn({ err: e }, "audit: final flush failed; entries stay queued"));
     this.blocking = null;
   }
+
+  /** Step 3: one transaction, chained after the last stored row. */
+  private async append(events: AuditEvent[]): Promise<void> {
+    await this.opts.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY})`;
+        const done = await tx.auditLog.findMany({
+          where: { eventId: { in: events.map((e) => e.eventId) } },
+          select: { eventId: true },
+        });
+        const skip = new Set(done.map((d) => d.eventId));
+        const last = await tx.auditLog.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
+        let seq = last?.seq ?? 0n;
+        let prevHash = last?.hash ?? GENESIS_HASH;
+        const rows = [];
+        for (const e of events) {
+          if (skip.has(e.eventId)) continue;
+          skip.add(e.eventId);
+          seq += 1n;
+          const row: ChainRow = {
+            seq,
+            at: new Date(e.at),
+            tenantId: e.tenantId,
+            actor: e.actor,
+            action: e.action,
+            resource: e.resource,
+            decision: e.decision,
+            reason: e.reason,
+            eventId: e.eventId,
+          };
+          const hash = rowHash(prevHash, row);
+          rows.push({ ...row, prevHash, hash });
+          prevHash = hash;
+        }
+        if (rows.length > 0) await tx.auditLog.createMany({ data: rows });
+      },
+      { timeout: 30000, maxWait: 30000 },
+    );
+  }
+
+  /** Step 5: find the event the batch failed on; keep order; quarantine only the guilty. */
+  private async appendOneByOne(pending: Pending[], batchError: unknown): Promise<void> {
+    this.opts.log?.warn({ err: batchError, entries: pending.length }, "audit: batch refused; appending one by one");
+    for (const p of pending) {
+      let error: unknown = null;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          await this.append([p.event]);
+          error = null;
+          break;
+        } catch (e) {
+          // An outage is nobody's fault: stop here, the next pass resumes with this event.
+          if (isTransientInfraError(e) || !(await this.dbAnswers())) throw e;
+          error = e;
+        }
+      }
+      if (error === null) await this.opts.redis.xdel(this.streamKey, p.id);
+      else await this.quarantine(p, "rejected", errorText(error));
+    }
+  }
+
+  private async quarantine(entry: { id: string; fields: string[] }, reason: QuarantineReason, error: string) {
+    const moved = await quarantineAuditEntry(
+      this.opts.redis,
+      this.opts.keys,
+      entry,
+      reason,
+      error,
+      new Date(this.clock.nowMs()),
+    );
+    if (!moved) return; // another writer moved it first and counted it
+    this.metrics?.quarantined.inc({ reason });
+    this.opts.log?.error(
+      { entryId: entry.id, reason, error, deadLetterKey: auditDeadLetterKey(this.opts.keys) },
+      "audit: event quarantined in the dead-letter stream",
+    );
+  }
+
+  private async dbAnswers(): Promise<boolean> {
+    try {
+      await this.opts.db.$queryRaw`SELECT 1`;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async queueStats(): Promise<AuditQueueStats> {
+    const r = await this.opts.redis
+      .pipeline()
+      .xlen(this.streamKey)
+      .xrange(this.streamKey, "-", "+", "COUNT", 1)
+      .xlen(auditDeadLetterKey(this.opts.keys))
+      .exec();
+    const failed = r?.find(([e]) => e);
+    if (!r || failed) throw failed?.[0] ?? new Error("no reply");
+    const oldest = (r[1][1] as Array<[string, string[]]>)[0]?.[0];
+    const oldestMs = oldest ? Number(oldest.split("-")[0]) : null;
+    return {
+      length: r[0][1] as number,
+      lagSeconds: oldestMs === null ? 0 : Math.max(0, (this.clock.nowMs() - oldestMs) / 1000),
+      deadLetters: r[2][1] as number,
+    };
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
 function safeJson(raw: string | undefined): unknown {
