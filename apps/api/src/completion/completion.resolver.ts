@@ -1,44 +1,49 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
-import { badInput, notFound } from "@lite/core";
+import type { Result } from "@lite/core";
 import type { Role } from "@lite/auth";
+import * as completions from "@lite/completions";
 import { Allow, requireOwner, tenantScope } from "../auth/access";
 import { guardedSubscribe } from "../auth/subscription";
 import type { ApiContext } from "../context";
 import { CompletionStatus } from "../common/enums";
 import { Completion, CompletionConnection } from "./completion.type";
 import { CompletionInput } from "./completion.input";
+import { completionResources } from "./completion.services";
 import { TokenEvent } from "./token-event.type";
-import * as completions from "./completion.service";
 
 /**
- * Completion fields: the role and ownership checks come first (FORBIDDEN by role, then
- * NOT_FOUND for another tenant's completion); completion.service.ts does the work.
+ * Completion fields: the role check comes first (FORBIDDEN by role, `@Allow`), then
+ * ownership (NOT_FOUND for another tenant's completion, the denial audited); the work is
+ * libs/completions'. A refusal it returns is thrown here as its DomainError, which
+ * errors.ts (the one mapper) turns into the GraphQL error and HTTP status.
  */
 const TOKENS_ROLES: Role[] = ["ADMIN", "TENANT"];
 
-/** A completion the caller may see: filtered by tenant in the query for a TENANT. */
-export async function findOwnCompletion(ctx: ApiContext, id: string) {
-  const scope = tenantScope(ctx);
-  const row = await ctx.services.db.completion.findFirst({ where: scope === null ? { id } : { id, tenantId: scope } });
-  if (row) return row;
-  if (scope !== null) {
-    const other = await ctx.services.db.completion.findUnique({ where: { id }, select: { tenantId: true } });
-    if (other) await requireOwner(ctx, other.tenantId, "completion", id);
-  }
-  throw notFound("completion", id);
+function orThrow<T>(result: Result<T>): T {
+  if (!result.ok) throw result.error;
+  return result.value;
 }
 
-/** Contract limits on a completion request that need no model or queue. */
-export function checkCompletionInput(ctx: ApiContext, input: CompletionInput): void {
-  const { MAX_PROMPT_BYTES, MAX_OUTPUT_TOKENS } = ctx.services.env;
-  if (Buffer.byteLength(input.prompt, "utf8") > MAX_PROMPT_BYTES) {
-    throw badInput("input.prompt", `must be at most ${MAX_PROMPT_BYTES} bytes`);
-  }
-  if (!Number.isInteger(input.maxTokens) || input.maxTokens < 1 || input.maxTokens > MAX_OUTPUT_TOKENS) {
-    throw badInput("input.maxTokens", `must be from 1 to ${MAX_OUTPUT_TOKENS}`);
-  }
-  const t = input.temperature ?? 0;
-  if (!Number.isFinite(t) || t < 0 || t > 2) throw badInput("input.temperature", "must be from 0 to 2");
+/** A completion the caller may see: filtered by tenant for a TENANT. */
+export async function findOwnCompletion(ctx: ApiContext, id: string): Promise<completions.CompletionRow> {
+  const found = await completions.findCompletion(ctx.services.db, id, tenantScope(ctx));
+  if (found.ok) return found.value;
+  const owner = completions.ownerOfHidden(found.error);
+  if (owner !== null) await requireOwner(ctx, owner, "completion", id);
+  throw found.error;
+}
+
+/** The GraphQL input as libs/completions' plain input. */
+function toInput(input: CompletionInput): completions.CompletionInput {
+  return {
+    model: input.model,
+    prompt: input.prompt,
+    maxTokens: input.maxTokens,
+    mode: input.mode,
+    tiers: input.tiers,
+    seed: input.seed,
+    temperature: input.temperature,
+  };
 }
 
 @Resolver()
@@ -46,7 +51,7 @@ export class CompletionResolver {
   @Query(() => Completion, { nullable: true })
   @Allow("ADMIN", "TENANT")
   async completion(@Arg("id", () => ID) id: string, @Ctx() ctx: ApiContext): Promise<Completion | null> {
-    return completions.withLiveText(ctx, await findOwnCompletion(ctx, id));
+    return completions.withLiveText(ctx.services.completions.streams, await findOwnCompletion(ctx, id));
   }
 
   @Query(() => CompletionConnection)
@@ -57,7 +62,9 @@ export class CompletionResolver {
     @Arg("status", () => CompletionStatus, { nullable: true }) status: CompletionStatus | null,
     @Ctx() ctx: ApiContext,
   ): Promise<CompletionConnection> {
-    return completions.listCompletions(ctx, tenantScope(ctx), first ?? 50, after, status);
+    return orThrow(
+      await completions.listCompletions(ctx.services.db, tenantScope(ctx), { first: first ?? 50, after, status }),
+    );
   }
 
   @Mutation(() => Completion)
@@ -66,14 +73,14 @@ export class CompletionResolver {
     @Arg("input", () => CompletionInput) input: CompletionInput,
     @Ctx() ctx: ApiContext,
   ): Promise<Completion> {
-    checkCompletionInput(ctx, input);
-    return completions.createCompletion(ctx, input);
+    return orThrow(await completions.createCompletion(completionResources(ctx), ctx.principal, toInput(input)));
   }
 
   @Mutation(() => Completion)
   @Allow("ADMIN", "TENANT")
   async cancelCompletion(@Arg("id", () => ID) id: string, @Ctx() ctx: ApiContext): Promise<Completion> {
-    return completions.cancelCompletion(ctx, await findOwnCompletion(ctx, id));
+    const row = await findOwnCompletion(ctx, id);
+    return completions.cancelCompletion(completionResources(ctx), ctx.principal, row);
   }
 
   @Subscription(() => TokenEvent, {
@@ -83,7 +90,7 @@ export class CompletionResolver {
       "Subscription.completionTokens",
       async (args, ctx) => {
         const row = await findOwnCompletion(ctx, args.id);
-        return completions.tokenEvents(ctx, row, args.fromIndex ?? 0);
+        return orThrow(await completions.tokenEvents(ctx.services.completions.streams, row, args.fromIndex ?? 0));
       },
     ),
   })

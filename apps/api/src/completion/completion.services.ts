@@ -7,6 +7,8 @@ import { createRedis, type RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
 import { createApiCompletionMetrics, type ApiCompletionMetrics } from "@lite/telemetry";
+import type { CompletionResources } from "@lite/completions";
+import type { ApiContext } from "../context";
 
 /**
  * What the completion resolvers need beyond the base services: admission, the fair
@@ -63,6 +65,23 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
       if (!contexts.has(modelName)) contexts.set(modelName, readContext(o.env.MODEL_DIR, modelName));
       return contexts.get(modelName);
     },
+  };
+}
+
+/** The resources libs/completions works with, from this process's services. */
+export function completionResources(ctx: ApiContext): CompletionResources {
+  const s = ctx.services;
+  return {
+    db: s.db,
+    admission: s.completions.admission,
+    scheduler: s.completions.scheduler,
+    streams: s.completions.streams,
+    audit: s.audit,
+    clock: s.clock,
+    log: s.log,
+    metrics: s.completions.metrics,
+    inputLimits: { maxPromptBytes: s.env.MAX_PROMPT_BYTES, maxOutputTokens: s.env.MAX_OUTPUT_TOKENS },
+    maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
   };
 }
 
