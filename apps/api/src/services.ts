@@ -52,7 +52,7 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
     clock,
     onError: (e) => log.error({ err: e }, "could not enqueue an audit event"),
   });
-  const auditWriter = new AuditWriter({ db, redis, keys, log });
+  const auditWriter = new AuditWriter({ db, redis, keys, log, registry: apiMetrics.registry });
   const auth = new Authenticator({ db, redis, keys, clock, log });
   const completions = createCompletionServices({ env, redis, keys, log, registry: apiMetrics.registry, onClose });
   let closed = false;
