@@ -90,7 +90,7 @@ export interface CompletionSpec {
   maxTokens: number;
   temperature: number;
   seed: string;
-  mode: string;
+  mode: TierMode;
   tierSet: string[];
   /** TierSet cost weight (tokens are charged × this) */
   costWeight: number;
