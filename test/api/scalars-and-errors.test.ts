@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 import { Prisma } from "@lite/db";
-import { createLogger } from "../../apps/api/src/logger";
+import { createLogger } from "@lite/telemetry";
 import { DomainError } from "@lite/core";
 import {
   BigIntScalar,
@@ -124,7 +124,7 @@ describe("error mapping", () => {
 describe("logs", () => {
   it("never carry a Prisma error's echoed arguments, an authorization header or a prompt", () => {
     const lines: string[] = [];
-    const log = createLogger("info", "api", { write: (s: string) => void lines.push(s) });
+    const log = createLogger({ level: "info", name: "api", destination: { write: (s: string) => void lines.push(s) } });
     const prismaError = new Prisma.PrismaClientKnownRequestError(
       'Invalid `prisma.completion.create()` invocation:\n{ data: { prompt: "SECRET PROMPT" } }',
       {

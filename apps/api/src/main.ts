@@ -1,12 +1,12 @@
 /** One API process (`npm run start:api`), configured only by environment variables. */
 import "reflect-metadata";
+import { createLogger } from "@lite/telemetry";
 import { loadApiEnv } from "./env";
-import { createLogger } from "./logger";
 import { startApiServer } from "./server";
 
 async function main(): Promise<void> {
   const env = loadApiEnv();
-  const log = createLogger(env.LOG_LEVEL);
+  const log = createLogger({ name: "api", level: env.LOG_LEVEL });
   const server = await startApiServer({ log });
   log.info({ url: server.url }, "GraphQL ready");
   let stopping = false;

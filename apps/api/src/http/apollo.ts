@@ -1,0 +1,44 @@
+import type http from "node:http";
+import type { GraphQLSchema } from "graphql";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import type { ApiContext } from "../context";
+import type { ApiServices } from "../services";
+import { formatError } from "../errors";
+import { operationPlugin } from "./graphql-plugin";
+import type { GraphqlWs } from "./graphql-ws";
+
+/**
+ * Apollo over the served schema, started. Its stop() drains: HTTP connections get
+ * SHUTDOWN_GRACE_MS to finish, then the WebSocket subscriptions are disposed. Stack traces
+ * never reach clients; signals are the process's business (main.ts), not Apollo's.
+ */
+export async function startApollo(
+  schema: GraphQLSchema,
+  httpServer: http.Server,
+  ws: Pick<GraphqlWs, "dispose">,
+  services: ApiServices,
+): Promise<ApolloServer<ApiContext>> {
+  const apollo = new ApolloServer<ApiContext>({
+    schema,
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    stopOnTerminationSignals: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.env.SHUTDOWN_GRACE_MS }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await ws.dispose();
+            },
+          };
+        },
+      },
+      operationPlugin(services),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}
