@@ -8,8 +8,9 @@ import { AuditQueue, AuditWriter, auditStreamKey, verifyAuditChain } from "@lite
 import { createDb } from "@lite/db";
 import { createTestEnv, seedModel, type TestEnv } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
-import { ADMIN_KEY, gqlOk, startTestApi } from "./helpers";
+import { ADMIN_KEY, gql, gqlOk, startTestApi, waitFor } from "./helpers";
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const root = path.resolve(__dirname, "..", "..");
 let env: TestEnv;
 let api: RunningApiServer;
@@ -134,6 +135,45 @@ describe("audit log", () => {
     await env.redis.xadd(auditStreamKey(env.keys), "*", ...fields); // the same event, re-delivered
     await api.services.auditWriter.flush();
     expect(await env.db.auditLog.count({ where: { action: "once" } })).toBe(1);
+  });
+
+  it.each([
+    ["a NUL byte", "x\u0000y"],
+    ["a lone surrogate", "x\ud800y"],
+  ])("a denial whose id holds %s does not stop the audit log (issue 8, finding 1)", async (_what, poisonId) => {
+    const made = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      `mutation { createTenant(input: { name: "poisoner-${_what.length}", tierIds: ["tiny.t0"] }) { tenant { id } apiKey { secret } } }`,
+    );
+    const tenantKey: string = made.createTenant.apiKey.secret;
+    // The poison: a TENANT names another tenant's id, so the denial is queued with that raw id.
+    await gql(api.url, tenantKey, "query($id: ID!) { tenant(id: $id) { id } }", { id: poisonId });
+    // A later, ordinary event must reach PostgreSQL through the running writer within seconds.
+    const marker = `after-poison-${Math.random().toString(36).slice(2)}`;
+    const after = await gqlOk(
+      api.url,
+      ADMIN_KEY,
+      `mutation { createTenant(input: { name: "${marker}", tierIds: ["tiny.t0"] }) { tenant { id } } }`,
+    );
+    const afterTenantId: string = after.createTenant.tenant.id;
+    await waitFor(async () => (await env.db.auditLog.count({ where: { tenantId: afterTenantId } })) > 0, 5000, 50);
+    await waitFor(async () => (await env.redis.xlen(auditStreamKey(env.keys))) === 0, 5000, 50);
+    // The denial itself is stored, its id made storable (or, once the edge rejects such ids
+    // before any work, never queued at all); nothing is stored raw.
+    const denials = await env.db.auditLog.findMany({
+      where: { tenantId: made.createTenant.tenant.id, action: "access.owner" },
+    });
+    for (const d of denials) {
+      expect(d.resource).not.toContain("\u0000");
+      expect(d.resource).not.toMatch(LONE_SURROGATE);
+      expect(d.resource).toContain("x\\u");
+    }
+    expect(await verifyAuditChain(env.db)).toMatchObject({ ok: true });
+    // The alert series live in the registry the API serves at /metrics.
+    const metrics = await api.services.metrics.registry.metrics();
+    expect(metrics).toMatch(/^lite_audit_queue_lag_seconds \d/m);
+    expect(metrics).toMatch(/^lite_audit_dead_letter_length 0$/m);
   });
 
   it("detects a tampered row: audit:verify exits 1 naming the first bad seq", async () => {
