@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { freePort } from "../../scripts/services";
-import { buildModel } from "@lite/model/src/model-builder";
+import { buildModel } from "@lite/model";
 import { createTestEnv, type TestEnv } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
 import { ADMIN_KEY, gqlOk, startTestApi, waitFor, wsConnect } from "./helpers";

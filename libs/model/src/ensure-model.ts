@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readManifest } from "./manifest-loader";
+import { readManifest } from "@lite/manifest";
 import { buildModel } from "./model-builder";
 import type { PresetName } from "./model-presets";
 

@@ -1,6 +1,5 @@
 import * as ort from "onnxruntime-node";
-import type { FileEntry } from "./manifest.schema";
-import { readVerifiedFile } from "./manifest-loader";
+import { readVerifiedFile, type FileEntry } from "@lite/manifest";
 
 /**
  * Where the decode step gets an expert's session. The step asks once per expert per step

@@ -1,6 +1,7 @@
 /**
- * @lite/model — the data plane's model: TPA manifest and its verification, the synthetic
- * model builder, ONNX sessions, HSER routing, KV cache, sampling and the batched decode loop.
+ * @lite/model — the data plane's model: the synthetic model builder, ONNX sessions, HSER
+ * routing, KV cache, sampling and the batched decode loop. The manifest (schema, signatures,
+ * hashes, tier descriptions) is @lite/manifest's; this library builds on it.
  */
 export { loadModel, type ModelRuntime, type ModelRuntimeOptions, type TierInfo } from "./model-runtime";
 export { ensureModel, type EnsureModelOptions } from "./ensure-model";
@@ -10,8 +11,6 @@ export type { DecodeBatch, SequenceSpec, StepOutput, StepTimings } from "./decod
 export { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
 export { deriveRoutingSeed } from "./routing-seed";
 export { resolveModeTiers, TIER_MODES, type TierMode } from "./mode-tiers";
-export { ModelError, type ModelErrorReason } from "./model.errors";
-export { MANIFEST_VERSION, type Manifest, type Placement, type TierManifest, type FileEntry } from "./manifest.schema";
 export type { Tokenizer } from "./byte-tokenizer";
 export { KvCache } from "./kv-cache";
 export { HserRouter, type RoutedExpert, type RouterTier } from "./hser-router";

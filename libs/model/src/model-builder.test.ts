@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { expertParams } from "./manifest.schema";
+import { expertParams } from "@lite/manifest";
 import { PRESETS } from "./model-presets";
 import { buildTinyModel, openTiny, type TinyModel } from "./testing/tiny-model.fixture";
 

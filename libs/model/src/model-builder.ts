@@ -1,14 +1,18 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MANIFEST_VERSION, expertParams, routerWidth, type FileEntry, type TierManifest } from "./manifest.schema";
 import {
+  MANIFEST_VERSION,
   PUBLIC_KEY_FILE,
   SIGNATURE_FILE,
   loadOrCreateSigningKey,
   publicKeyPem,
+  routerWidth,
   signManifest,
-} from "./manifest-signing";
+  tierParams,
+  type FileEntry,
+  type TierManifest,
+} from "@lite/manifest";
 import {
   CHAR_FREQUENCIES,
   EOS_FREQUENCY,
@@ -130,7 +134,7 @@ export function buildModel(opts: BuildModelOptions): BuildModelResult {
       }
       experts.push(row);
     }
-    const params = arch.layers * t.groups * t.expertsPerGroup * expertParams(d, t.expertWidth);
+    const params = tierParams(arch, t);
     tiers.push({
       id,
       name: t.name,

@@ -1,4 +1,5 @@
-import type { Architecture, Placement } from "./manifest.schema";
+import type { Placement } from "@lite/core";
+import type { Architecture } from "@lite/manifest";
 
 /**
  * Built-in model shapes. `tiny` keeps tests fast (well under a second to build); `default`

@@ -4,8 +4,14 @@ import { createByteTokenizer, samplableTokens, type Tokenizer } from "./byte-tok
 import { DecodeBatchImpl, type DecodeBatch } from "./decode-batch";
 import { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
 import { HserRouter } from "./hser-router";
-import { readManifest, readVerifiedFile } from "./manifest-loader";
-import { expertParams, type Architecture, type Manifest, type Placement } from "./manifest.schema";
+import {
+  describeTiers,
+  readManifest,
+  readVerifiedFile,
+  type Architecture,
+  type Manifest,
+  type TierDescription,
+} from "@lite/manifest";
 import { buildAttentionModel } from "./onnx-builder";
 
 export interface ModelRuntimeOptions {
@@ -26,20 +32,8 @@ export interface ModelRuntimeOptions {
   expertStore?: (ctx: ExpertStoreContext) => ExpertStore;
 }
 
-export interface TierInfo {
-  id: string;
-  name: string;
-  rank: number;
-  placement: Placement;
-  groups: number;
-  expertsPerGroup: number;
-  /** expert parameter bytes across all layers (float32) */
-  paramBytes: bigint;
-  restricted: boolean;
-  /** active expert parameters per token relative to the hot tier's */
-  costWeight: number;
-  expertWidth: number;
-}
+/** A tier as the runtime routes it: the manifest library's description, computed once there. */
+export type TierInfo = TierDescription;
 
 export interface ModelRuntime {
   readonly name: string;
@@ -93,22 +87,7 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
     return ort.InferenceSession.create(readVerifiedFile(root, entry), sessionOptions);
   };
 
-  // Cost weight: active expert parameters per token, relative to the hot tier.
-  const active = (t: Manifest["tiers"][number]) =>
-    t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
-  const hot = m.tiers.find((t) => t.placement === "HOT") ?? [...m.tiers].sort((a, b) => a.rank - b.rank)[0];
-  const tiers: TierInfo[] = m.tiers.map((t) => ({
-    id: t.id,
-    name: t.name,
-    rank: t.rank,
-    placement: t.placement,
-    groups: t.groups,
-    expertsPerGroup: t.expertsPerGroup,
-    expertWidth: t.expertWidth,
-    paramBytes: BigInt(arch.layers * t.groups * t.expertsPerGroup * expertParams(arch.dModel, t.expertWidth)) * 4n,
-    restricted: t.restricted,
-    costWeight: active(t) / active(hot),
-  }));
+  const tiers: TierInfo[] = describeTiers(m);
   const experts = m.tiers.map((t) =>
     t.experts.map((row, layer) =>
       row.map((rel, slot): ExpertRef => {

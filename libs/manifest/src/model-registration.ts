@@ -1,32 +1,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Logger } from "pino";
 import type { PrismaClient } from "@lite/db";
-import type { AuditSink } from "@lite/auth";
-// Only the manifest modules: the API process never loads onnxruntime (libs/model's index does).
-import { readManifest, type LoadedManifest } from "@lite/model/src/manifest-loader";
-import { expertParams } from "@lite/model/src/manifest.schema";
-import type { Placement } from "../common/enums";
+import { readManifest, type LoadedManifest } from "./manifest-reader";
+import { describeTiers, type TierDescription } from "./tier-description";
 
 /**
- * Model registration at API start: each `<MODEL_DIR>/<name>/manifest.json` (signature
+ * Model registration at API start: each `<modelDir>/<name>/manifest.json` (signature
  * verified) becomes a Model row and one Tier row per manifest tier, ids verbatim
  * (`default.t0`). Upserts, so every start and every API process may run it. Each model
  * registration is audited (`model.register`, OK or FAIL).
  */
-export interface TierDescription {
-  id: string;
-  name: string;
-  rank: number;
-  placement: Placement;
-  groups: number;
-  expertsPerGroup: number;
-  paramBytes: bigint;
-  restricted: boolean;
-  /** active expert parameters per token relative to the hot tier's */
-  costWeight: number;
-}
-
 export interface ModelDescription {
   id: string;
   name: string;
@@ -35,35 +18,35 @@ export interface ModelDescription {
   tiers: TierDescription[];
 }
 
-/** Same arithmetic as libs/model's runtime (model-runtime.ts), without loading onnxruntime. */
-export function describeManifest(loaded: LoadedManifest, isDefault: boolean): ModelDescription {
-  const m = loaded.manifest;
-  const arch = m.architecture;
-  const active = (t: (typeof m.tiers)[number]) =>
-    t.routing.groupTopK * t.routing.expertTopK * expertParams(arch.dModel, t.expertWidth);
-  const hot = m.tiers.find((t) => t.placement === "HOT") ?? [...m.tiers].sort((a, b) => a.rank - b.rank)[0];
-  return {
-    id: m.name,
-    name: m.name,
-    manifestSha256: loaded.manifestSha256,
-    isDefault,
-    tiers: m.tiers.map((t) => ({
-      id: t.id,
-      name: t.name,
-      rank: t.rank,
-      placement: t.placement,
-      groups: t.groups,
-      expertsPerGroup: t.expertsPerGroup,
-      paramBytes: BigInt(arch.layers * t.groups * t.expertsPerGroup * expertParams(arch.dModel, t.expertWidth)) * 4n,
-      restricted: t.restricted,
-      costWeight: active(t) / active(hot),
-    })),
-  };
+/** The writes registration makes: one transaction per model. */
+export type RegistrationDb = Pick<PrismaClient, "$transaction">;
+
+/** What registration audits (an AuditSink from @lite/auth fits). */
+export interface RegistrationAudit {
+  record(
+    ...events: { actor: string; action: string; resource: string; decision: "OK" | "FAIL"; reason: string }[]
+  ): Promise<void>;
 }
 
-export async function registerModels(db: PrismaClient, audit: AuditSink, models: ModelDescription[]): Promise<void> {
+/** Where refusals are reported (a pino logger fits). */
+export interface RegistrationLog {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+export function describeManifest(loaded: LoadedManifest, isDefault: boolean): ModelDescription {
+  const m = loaded.manifest;
+  return { id: m.name, name: m.name, manifestSha256: loaded.manifestSha256, isDefault, tiers: describeTiers(m) };
+}
+
+export async function registerModels(
+  db: RegistrationDb,
+  audit: RegistrationAudit,
+  models: readonly ModelDescription[],
+): Promise<void> {
   for (const model of models) {
     await db.$transaction(async (tx) => {
+      // One default model: registering a default clears the flag on the others.
       if (model.isDefault)
         await tx.model.updateMany({ where: { isDefault: true, id: { not: model.id } }, data: { isDefault: false } });
       const data = { name: model.name, manifestSha256: model.manifestSha256, isDefault: model.isDefault };
@@ -99,38 +82,41 @@ export async function registerModels(db: PrismaClient, audit: AuditSink, models:
 export interface RegisterFromDirOptions {
   modelDir: string;
   defaultModel: string;
+  /** trusted Ed25519 key (MODEL_PUBLIC_KEY); default: each model's own public-key.pem */
   publicKey?: string;
-  log?: Logger;
+  log?: RegistrationLog;
+}
+
+/** Model directories under modelDir (those holding a manifest.json; half-built ones skipped), sorted. */
+export function listModelNames(modelDir: string): string[] {
+  return fs
+    .readdirSync(modelDir, { withFileTypes: true })
+    .filter(
+      (d) =>
+        d.isDirectory() &&
+        !d.name.includes(".building-") &&
+        fs.existsSync(path.join(modelDir, d.name, "manifest.json")),
+    )
+    .map((d) => d.name)
+    .sort();
 }
 
 /** Registers every verifiable model under modelDir; a refused manifest is logged and audited as FAIL. */
 export async function registerModelsFromDir(
-  db: PrismaClient,
-  audit: AuditSink,
+  db: RegistrationDb,
+  audit: RegistrationAudit,
   opts: RegisterFromDirOptions,
 ): Promise<string[]> {
   if (!fs.existsSync(opts.modelDir)) {
     opts.log?.warn({ modelDir: opts.modelDir }, "MODEL_DIR does not exist: no model registered");
     return [];
   }
-  const names = fs
-    .readdirSync(opts.modelDir, { withFileTypes: true })
-    .filter(
-      (d) =>
-        d.isDirectory() &&
-        !d.name.includes(".building-") &&
-        fs.existsSync(path.join(opts.modelDir, d.name, "manifest.json")),
-    )
-    .map((d) => d.name)
-    .sort();
   const registered: string[] = [];
-  for (const name of names) {
+  for (const name of listModelNames(opts.modelDir)) {
     let description: ModelDescription;
     try {
-      description = describeManifest(
-        readManifest(path.join(opts.modelDir, name), { publicKey: opts.publicKey }),
-        name === opts.defaultModel,
-      );
+      const loaded = readManifest(path.join(opts.modelDir, name), { publicKey: opts.publicKey });
+      description = describeManifest(loaded, name === opts.defaultModel);
     } catch (e) {
       opts.log?.error({ err: e, model: name }, "model manifest refused");
       await audit.record({
