@@ -1,21 +1,47 @@
 /**
  * What the batch engine needs from the outside world, narrowed to the calls it makes.
- * `wiring.ts` adapts libs/scheduler, libs/stream and PostgreSQL to these; tests can fake
- * them. Every call may fail transiently (Redis or PostgreSQL briefly unreachable): the
- * engine retries with backoff and never drops an accepted job.
+ * Every port is a view of a library type (libs/scheduler, libs/stream, libs/telemetry,
+ * libs/model): the field and method types are taken from those libraries with `Pick<>` or
+ * indexed access, never re-declared. Where the engine batches (one round trip for a whole
+ * decode step) the port takes a list of the library call's arguments instead of one.
+ *
+ * `adapters/` implements them over the libraries; apps/worker adds PostgreSQL (the
+ * completion rows, usage events); tests fake them. Every call may fail transiently
+ * (Redis or PostgreSQL briefly unreachable): the engine retries with backoff and never
+ * drops an accepted job.
  */
+import type { CompletionStatus, FinishReason, TerminalStatus } from "@lite/core";
+import type { DecodeBatch, ModelRuntime } from "@lite/model";
+import type { Admission, CompletionJob, DispatchedJob } from "@lite/scheduler";
+import type { TokenEvent, TokenStreams } from "@lite/stream";
+import type { CompletionUsage, WorkerMetrics } from "@lite/telemetry";
 
-export type FinishReason = "STOP" | "LENGTH" | "CANCELLED" | "ERROR";
-export type TerminalStatus = "COMPLETED" | "CANCELLED" | "FAILED";
+/** Names one completion of one tenant (every Redis key of it carries the tenant). */
+export type CompletionRef = Pick<DispatchedJob, "tenantId" | "completionId">;
 
-/** A job the dispatcher handed to this worker; it stays in its queue until complete/fail. */
-export interface WorkHandle {
-  completionId: string;
-  tenantId: string;
-  /** true once the job's lock was lost (this worker stalled; another may run the job now) */
-  readonly lockLost: boolean;
+/** What the API put in the job: libs/scheduler `CompletionJob`, the fields the engine reads. */
+export type JobPayload = Pick<
+  CompletionJob,
+  | "completionId"
+  | "tenantId"
+  | "modelName"
+  | "prompt"
+  | "seed"
+  | "tierIds"
+  | "mode"
+  | "temperature"
+  | "maxTokens"
+  | "costWeight"
+  | "enqueuedAtMs"
+>;
+
+/**
+ * A job the dispatcher handed to this worker (libs/scheduler `DispatchedJob`, narrowed); it
+ * stays in its queue until complete/fail.
+ */
+export interface WorkHandle extends Pick<DispatchedJob, "completionId" | "tenantId" | "lockLost"> {
   /** set when the queue gave the job back after too many stalls: fail it, do not run it */
-  readonly deferredFailure?: string | null;
+  readonly deferredFailure?: DispatchedJob["deferredFailure"];
   /**
    * The job's payload when this is its first start (no earlier worker may have streamed or
    * finalised it), so the row need not be read; undefined for a replay or retry.
@@ -26,48 +52,34 @@ export interface WorkHandle {
   fail(reason: string): Promise<void>;
 }
 
-/** What the API put in the job (libs/scheduler CompletionJob, the fields the engine uses). */
-export interface JobPayload {
-  completionId: string;
-  tenantId: string;
-  modelName: string;
-  prompt: string;
-  seed: string;
-  tierIds: string[];
-  mode: string;
-  temperature: number;
-  maxTokens: number;
-  costWeight: number;
-  enqueuedAtMs: number;
-}
-
+/** libs/scheduler `FairScheduler`, batched per decode step. */
 export interface WorkSource {
   /** The next job for a free slot, skipping the given tenants (at their per-worker cap); null when none. */
   next(excludeTenants: ReadonlySet<string>): Promise<WorkHandle | null>;
-  /** Cost-weighted tokens a tenant received (cross-worker virtual time). */
+  /** Cost-weighted tokens each tenant received (cross-worker virtual time). */
   charge(charges: ReadonlyMap<string, number>): Promise<void>;
   /** Which of these completions were cancelled (one round trip for all). */
-  cancelled(items: ReadonlyArray<{ tenantId: string; completionId: string }>): Promise<Set<string>>;
+  cancelled(items: ReadonlyArray<CompletionRef>): Promise<Set<string>>;
   /** Resolves when work may be waiting, or after `ms`. */
   waitForWork(ms: number): Promise<void>;
 }
 
-/** The completion as the worker runs it (from the row written by the API). */
-export interface CompletionSpec {
-  completionId: string;
-  tenantId: string;
+/** The completion as the worker runs it (from the job, or from the row written by the API). */
+export interface CompletionSpec extends CompletionRef {
+  /** the tenant's scheduling weight (1..1000) */
   tenantWeight: number;
-  modelName: string;
-  status: "QUEUED" | "RUNNING" | TerminalStatus;
-  prompt: string;
+  modelName: JobPayload["modelName"];
+  status: CompletionStatus;
+  prompt: JobPayload["prompt"];
+  /** prompt tokens (bytes), as billed */
   promptTokens: number;
-  maxTokens: number;
-  temperature: number;
-  seed: string;
-  mode: string;
-  tierSet: string[];
+  maxTokens: JobPayload["maxTokens"];
+  temperature: JobPayload["temperature"];
+  seed: JobPayload["seed"];
+  mode: JobPayload["mode"];
+  tierSet: JobPayload["tierIds"];
   /** TierSet cost weight (tokens are charged × this) */
-  costWeight: number;
+  costWeight: JobPayload["costWeight"];
   createdAt: Date;
   /** present when the row is already final (a replay after the worker finished it) */
   text?: string;
@@ -75,52 +87,70 @@ export interface CompletionSpec {
   finishReason?: FinishReason | null;
 }
 
-export interface TokenOut {
-  index: number;
-  tokenId: number;
+/** The outcome written to a live completion row (a row already final keeps its own). */
+export interface FinalRow {
+  completionId: string;
+  status: TerminalStatus;
+  finishReason: FinishReason;
   text: string;
+  outputTokens: number;
+  error?: string;
+  finishedAt: Date;
 }
 
+/** The completion rows (PostgreSQL; apps/worker implements it). */
 export interface CompletionStore {
   load(completionId: string): Promise<CompletionSpec | null>;
   /** the tenant's scheduling weight (may be cached briefly) */
   tenantWeight(tenantId: string): Promise<number>;
+  /** QUEUED → RUNNING; a row in any other status is left alone */
   markRunning(completionId: string, at: Date): Promise<void>;
-  finalise(f: {
-    completionId: string;
-    status: TerminalStatus;
-    finishReason: FinishReason;
-    text: string;
-    outputTokens: number;
-    error?: string;
-    finishedAt: Date;
-  }): Promise<void>;
+  finalise(f: FinalRow): Promise<void>;
 }
 
+/** One generated token as the stream stores it (libs/stream `TokenEvent`). */
+export type TokenOut = Pick<TokenEvent, "index" | "tokenId" | "text">;
+
+/** libs/stream `TokenStreams`, batched per decode step. */
 export interface TokenSink {
   /** index of the last token already in the completion's stream, -1 when none */
-  lastIndex(tenantId: string, completionId: string): Promise<number>;
+  lastIndex: TokenStreams["lastIndex"];
   /** appends (idempotent by index) the tokens of several completions, one round trip */
-  append(batch: ReadonlyArray<{ tenantId: string; completionId: string; tokens: TokenOut[] }>): Promise<void>;
+  append(batch: ReadonlyArray<CompletionRef & { tokens: TokenOut[] }>): Promise<void>;
   /** the final event: done, index = number of tokens, with the finish reason (idempotent) */
   finish(tenantId: string, completionId: string, tokens: number, finishReason: FinishReason): Promise<void>;
 }
 
+/** libs/scheduler `Admission`: progress batched per decode step. */
 export interface AdmissionPort {
   /** running totals of tokens generated (release outstanding tokens as they are produced; idempotent) */
-  progress(items: ReadonlyArray<{ tenantId: string; completionId: string; generatedTokens: number }>): Promise<void>;
+  progress(items: ReadonlyArray<CompletionRef & { generatedTokens: number }>): Promise<void>;
   /** releases whatever the completion still holds (idempotent) */
-  settle(tenantId: string, completionId: string, generatedTokens: number): Promise<void>;
+  settle: Admission["settle"];
 }
 
+/** libs/telemetry usage events of one completion (idempotent per completion, meter and dimension). */
 export interface UsagePort {
-  record(u: {
-    tenantId: string;
-    completionId: string;
-    inputTokens: number;
-    outputTokens: number;
-    expertCallsByTier: Record<string, number>;
-    mode: string;
-    occurredAt: Date;
-  }): Promise<void>;
+  record(u: CompletionUsage): Promise<unknown>;
+}
+
+/** A libs/model `DecodeBatch`, the calls the engine makes. */
+export type EngineBatch = Pick<DecodeBatch, "add" | "remove" | "step">;
+
+/** A libs/model `ModelRuntime`, the parts the engine uses. */
+export interface EngineModel {
+  readonly tokenizer: Pick<ModelRuntime["tokenizer"], "encode">;
+  createBatch(): EngineBatch;
+}
+
+export interface ModelProvider {
+  get(modelName: string): Promise<EngineModel>;
+}
+
+/** libs/telemetry `WorkerMetrics`, the calls the engine makes. */
+export interface EngineMetrics {
+  tokensGenerated: Pick<WorkerMetrics["tokensGenerated"], "inc">;
+  ttftSeconds: Pick<WorkerMetrics["ttftSeconds"], "observe">;
+  completionsFinished: Pick<WorkerMetrics["completionsFinished"], "inc">;
+  decodeStepSeconds: Pick<WorkerMetrics["decodeStepSeconds"], "observe">;
 }

@@ -1,6 +1,6 @@
 import { loadModel, type ModelRuntime } from "@lite/model";
 import type { Logger } from "pino";
-import type { ModelProvider } from "./batch-engine";
+import type { ModelProvider } from "../ports";
 
 export interface ModelProviderOptions {
   modelDir: string;
@@ -11,7 +11,13 @@ export interface ModelProviderOptions {
 }
 
 /** Loads each model once, on first use (a worker serves whichever models its jobs name). */
-export function cachingModelProvider(opts: ModelProviderOptions): ModelProvider & { close(): Promise<void> } {
+export interface CachingModelProvider extends ModelProvider {
+  get(modelName: string): Promise<ModelRuntime>;
+  /** closes every model loaded so far */
+  close(): Promise<void>;
+}
+
+export function cachingModelProvider(opts: ModelProviderOptions): CachingModelProvider {
   const loaded = new Map<string, Promise<ModelRuntime>>();
   return {
     get(modelName) {

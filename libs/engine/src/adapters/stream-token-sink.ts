@@ -1,8 +1,8 @@
 import type { TokenStreams } from "@lite/stream";
-import type { TokenSink } from "./engine/ports";
+import type { TokenSink } from "../ports";
 
 /** Adapts libs/stream TokenStreams (idempotent by index) to the engine's TokenSink. */
-export function streamTokenSink(streams: TokenStreams): TokenSink {
+export function streamTokenSink(streams: Pick<TokenStreams, "lastIndex" | "append">): TokenSink {
   return {
     lastIndex: (tenantId, completionId) => streams.lastIndex(tenantId, completionId),
     async append(batch) {

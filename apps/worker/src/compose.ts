@@ -1,0 +1,126 @@
+import type { Logger } from "pino";
+import { createDb, type PrismaClient } from "@lite/db";
+import {
+  BatchEngine,
+  admissionPort,
+  cachingModelProvider,
+  errText,
+  schedulerWorkSource,
+  streamTokenSink,
+  type CachingModelProvider,
+} from "@lite/engine";
+import { createRedis, RedisKeys } from "@lite/redis";
+import { Admission, FairScheduler } from "@lite/scheduler";
+import { TokenStreams } from "@lite/stream";
+import { createLogger, createRegistry, createWorkerMetrics } from "@lite/telemetry";
+import type { Registry } from "prom-client";
+import { prismaCompletionStore } from "./completion-store";
+import type { WorkerEnv } from "./env";
+import { usagePort } from "./usage-port";
+
+/**
+ * The worker's composition: its connections, the libraries over them, and the batch
+ * engine (libs/engine) wired to its ports. Nothing here decides anything.
+ */
+
+export function createWorkerLogger(env: WorkerEnv): Logger {
+  return createLogger({ name: "worker", level: env.LOG_LEVEL, base: { workerId: env.WORKER_ID } });
+}
+
+export interface WorkerConnections {
+  db: PrismaClient;
+  /** commands of the engine's ports (auto-pipelined) */
+  redis: ReturnType<typeof createRedis>;
+  /** BullMQ's own connection */
+  bull: ReturnType<typeof createRedis>;
+}
+
+export function connectWorker(env: WorkerEnv, log: Logger): WorkerConnections {
+  const db = createDb({ url: env.DATABASE_URL as string, poolSize: 5 });
+  // Auto-pipelining: a decode step's appends, progress, charges and cancel checks go out in one write.
+  const redis = createRedis({
+    url: env.REDIS_URL as string,
+    connectionName: `worker:${env.WORKER_ID}`,
+    autoPipelining: true,
+  });
+  const bull = createRedis({
+    url: env.REDIS_URL as string,
+    connectionName: `worker-bull:${env.WORKER_ID}`,
+    forBullmq: true,
+  });
+  for (const [name, c] of [
+    ["redis", redis],
+    ["bullmq", bull],
+  ] as const)
+    c.on("error", (e) => log.warn({ err: errText(e), connection: name }, "redis connection error"));
+  return { db, redis, bull };
+}
+
+export interface Worker {
+  engine: BatchEngine;
+  scheduler: FairScheduler;
+  models: CachingModelProvider;
+  registry: Registry;
+}
+
+export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger): Worker {
+  const keys = new RedisKeys(env.REDIS_PREFIX);
+  const scheduler = new FairScheduler({
+    redis: c.redis,
+    bullConnection: c.bull,
+    keys,
+    log,
+    lockDurationMs: env.WORKER_LOCK_MS,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: env.WORKER_MAX_STALLED,
+    singleQueue: env.SCHEDULER_MODE === "fifo",
+  });
+  const streams = new TokenStreams({ redis: c.redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
+  const admission = new Admission({ redis: c.redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
+  const registry = createRegistry({ labels: { worker: env.WORKER_ID } });
+  const models = cachingModelProvider({
+    modelDir: env.MODEL_DIR,
+    publicKey: env.MODEL_PUBLIC_KEY,
+    executionProviders: env.ORT_EXECUTION_PROVIDERS,
+    intraOpThreads: env.ORT_INTRA_OP_THREADS,
+    logger: log,
+  });
+  const engine = new BatchEngine(
+    {
+      workerId: env.WORKER_ID,
+      batchSize: env.WORKER_BATCH_SIZE,
+      reserve: env.WORKER_HOLD_RESERVE >= 0 ? env.WORKER_HOLD_RESERVE : undefined,
+      idlePollMs: env.WORKER_IDLE_POLL_MS,
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+      stepDelayMs: env.WORKER_STEP_DELAY_MS,
+      firstTokenSteps: env.WORKER_FIRST_TOKEN_STEPS === 1,
+      fifo: env.SCHEDULER_MODE === "fifo",
+    },
+    {
+      models,
+      work: schedulerWorkSource(scheduler, env.WORKER_ID),
+      store: prismaCompletionStore(c.db),
+      tokens: streamTokenSink(streams),
+      admission: admissionPort(admission),
+      usage: usagePort(c.db),
+      metrics: createWorkerMetrics(registry),
+      logger: log,
+    },
+  );
+  return { engine, scheduler, models, registry };
+}
+
+/** After engine.stop(): closes what the worker opened (the metrics server right after the scheduler). */
+export async function closeWorker(
+  w: Worker,
+  c: WorkerConnections,
+  log: Logger,
+  metricsServer?: { close(): Promise<void> },
+): Promise<void> {
+  await w.scheduler.close().catch((e) => log.warn({ err: errText(e) }, "scheduler close failed"));
+  await metricsServer?.close();
+  await w.models.close().catch(() => undefined);
+  await c.db.$disconnect().catch(() => undefined);
+  c.redis.disconnect();
+  c.bull.disconnect();
+}

@@ -1,0 +1,106 @@
+import { errText } from "./err-text";
+import {
+  resolveEngineOptions,
+  type BatchEngineDeps,
+  type BatchEngineOptions,
+  type ResolvedEngineOptions,
+} from "./engine-options";
+import type { CompletionSpec, EngineBatch, WorkHandle } from "./ports";
+import { withRetry } from "@lite/core";
+import { SlotAllocator } from "./slot-allocator";
+
+/** A sequence held in a decode batch. */
+export interface Running {
+  handle: WorkHandle;
+  spec: CompletionSpec;
+  batch: EngineBatch;
+  /** admission order in this worker (the allocator's tie-break) */
+  order: number;
+  /** the stream already holds indices 0..resumeAfter (a replay emits only after it) */
+  resumeAfter: number;
+  tokenIds: number[];
+  text: string[];
+  expertCalls: Record<string, number>;
+  firstEmitted: boolean;
+}
+
+/** What finalisation needs: a running sequence, or a job refused before it ran. */
+export type Outcome = Pick<Running, "handle" | "spec" | "tokenIds" | "text" | "expertCalls">;
+
+/** Steps and tokens, for the process' own logs and the overhead benchmark. */
+export interface EngineStats {
+  steps: number;
+  tokens: number;
+  stepMs: number;
+  flushMs: number;
+  fillMs: number;
+  idleMs: number;
+}
+
+/**
+ * The state one engine's concerns share (fill, job start, step and flush, finalise) and the
+ * few operations all of them use. One per BatchEngine; nothing here is global.
+ */
+export class EngineContext {
+  readonly opts: ResolvedEngineOptions;
+  readonly now: () => number;
+  readonly running = new Map<string, Running>();
+  /** jobs being finalised (locks still extended until complete) */
+  readonly finalising = new Map<string, WorkHandle>();
+  readonly finalisations = new Set<Promise<void>>();
+  /** one DecodeBatch per model */
+  readonly batches = new Map<string, EngineBatch>();
+  readonly allocator = new SlotAllocator();
+  readonly stats: EngineStats = { steps: 0, tokens: 0, stepMs: 0, flushMs: 0, fillMs: 0, idleMs: 0 };
+  stopping = false;
+  stopDeadline = Infinity;
+  /** jobs taken from the dispatcher and being started */
+  starting = 0;
+  /** next admission order */
+  order = 0;
+  /** wakes the idle loop when a job was started */
+  wake?: () => void;
+  /** the previous step's flush (its tokens, progress, charges and cancel check) */
+  pendingFlush?: Promise<Set<string>>;
+
+  constructor(
+    opts: BatchEngineOptions,
+    readonly deps: BatchEngineDeps,
+  ) {
+    this.opts = resolveEngineOptions(opts);
+    this.now = deps.now ?? (() => Date.now());
+  }
+
+  /** sequences held at most: the batch plus the reserve */
+  get limit(): number {
+    return this.opts.batchSize + this.opts.reserve;
+  }
+
+  /** Takes a sequence out of its batch and out of the held set. */
+  detach(r: Running): void {
+    r.batch.remove(r.spec.completionId);
+    this.running.delete(r.spec.completionId);
+  }
+
+  /** Waits for the pending flush; returns the completions it found cancelled. */
+  async flushed(): Promise<Set<string>> {
+    const p = this.pendingFlush;
+    this.pendingFlush = undefined;
+    return p ? p : new Set<string>();
+  }
+
+  /**
+   * Retries a transient operation until it succeeds. With a handle: stops once the job's
+   * lock is lost — the worker that holds the job now redoes the (idempotent) work. Stops
+   * too once stop()'s grace is over.
+   */
+  retrying<T>(op: () => Promise<T>, handle?: WorkHandle): Promise<T> {
+    return withRetry(op, {
+      aborted: () => (handle?.lockLost ?? false) || (this.stopping && this.now() > this.stopDeadline),
+      onError: (e, attempt) => {
+        if (attempt === 1 || attempt % 20 === 0)
+          this.deps.logger.warn({ err: errText(e), attempt }, "transient failure, retrying");
+      },
+    });
+  }
+}

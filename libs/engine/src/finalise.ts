@@ -1,0 +1,80 @@
+import { statusOfFinish, type FinishReason } from "@lite/core";
+import type { EngineContext, Outcome } from "./engine-context";
+import { errText } from "./err-text";
+import type { CompletionSpec, WorkHandle } from "./ports";
+
+/**
+ * Step 5: finalise a sequence that left the batch (or a job refused before it ran), in the
+ * background: usage events (idempotent) → row (status, text, finish reason) → the stream's
+ * final event → Admission.settle → job complete (or fail). Each part retries until it
+ * succeeds; the last stops once the job's lock is lost (the new holder redoes the tail).
+ */
+export function finish(ctx: EngineContext, r: Outcome, reason: FinishReason, error?: string): void {
+  const { spec, handle } = r;
+  const status = statusOfFinish(reason);
+  const outputTokens = r.tokenIds.length;
+  const text = r.text.join("");
+  const { deps } = ctx;
+  deps.metrics?.completionsFinished.inc({ tenant: spec.tenantId, reason });
+  track(ctx, handle, async () => {
+    const finishedAt = new Date(ctx.now());
+    await ctx.retrying(() =>
+      deps.usage.record({
+        tenantId: spec.tenantId,
+        completionId: spec.completionId,
+        inputTokens: spec.promptTokens,
+        outputTokens,
+        expertCallsByTier: r.expertCalls,
+        mode: spec.mode,
+        occurredAt: finishedAt,
+      }),
+    );
+    await ctx.retrying(() =>
+      deps.store.finalise({
+        completionId: spec.completionId,
+        status,
+        finishReason: reason,
+        text,
+        outputTokens,
+        error,
+        finishedAt,
+      }),
+    );
+    await ctx.retrying(() => deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, reason));
+    await ctx.retrying(() => deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
+    await ctx.retrying(() => (status === "FAILED" ? handle.fail(error ?? "failed") : handle.complete()), handle);
+  });
+}
+
+/**
+ * A job whose row is already final (replayed after this or another worker finished it):
+ * only the idempotent tail (stream end, settle, complete) may be missing.
+ */
+export function finishFinalRow(ctx: EngineContext, handle: WorkHandle, spec: CompletionSpec): void {
+  const { deps } = ctx;
+  const outputTokens = spec.outputTokens ?? 0;
+  track(ctx, handle, async () => {
+    await ctx.retrying(() =>
+      deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, spec.finishReason ?? "ERROR"),
+    );
+    await ctx.retrying(() => deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
+    await ctx.retrying(() => handle.complete(), handle);
+  });
+}
+
+/** Runs a finalisation in the background; stop() waits for it (up to its grace). */
+function track(ctx: EngineContext, handle: WorkHandle, work: () => Promise<void>): void {
+  ctx.finalising.set(handle.completionId, handle);
+  const p = work()
+    .catch((e) =>
+      ctx.deps.logger.error(
+        { completionId: handle.completionId, err: errText(e) },
+        "finalisation gave up; the job stays queued",
+      ),
+    )
+    .finally(() => {
+      ctx.finalising.delete(handle.completionId);
+      ctx.finalisations.delete(p);
+    });
+  ctx.finalisations.add(p);
+}

@@ -1,0 +1,146 @@
+import { isTerminalStatus, withRetry } from "@lite/core";
+import { deriveRoutingSeed, type SequenceSpec } from "@lite/model";
+import type { Logger } from "pino";
+import type { EngineContext, Outcome } from "./engine-context";
+import { errText } from "./err-text";
+import { finish, finishFinalRow } from "./finalise";
+import type { CompletionSpec, EngineBatch, JobPayload, WorkHandle } from "./ports";
+
+/**
+ * Step 2: start one job. A first start runs from the job's payload; a replay or retry reads
+ * the row, which may already be final (only the idempotent tail of finalisation is re-run).
+ * A job refused before it runs (stalled too often, cancelled while queued, model failure)
+ * is finalised like a finished sequence with no tokens. Otherwise the sequence joins its
+ * model's batch and the stream's last index says where a replay starts emitting.
+ */
+export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<void> {
+  const log = ctx.deps.logger.child({ completionId: handle.completionId, tenantId: handle.tenantId });
+  // The same completion dispatched again to this worker: its lock lapsed (e.g. Redis was
+  // away) and the stalled check handed it back. The new dispatch supersedes the old one,
+  // which replays from the stream's last index like any resumed job.
+  const stale = ctx.running.get(handle.completionId);
+  if (stale) {
+    log.warn("re-dispatched while held here (its lock lapsed): restarting it from the stream");
+    ctx.detach(stale);
+  }
+  const spec = await loadSpec(ctx, handle, log);
+  if (!spec || spec.tenantId !== handle.tenantId) {
+    log.error("job names no completion of its tenant; failing it");
+    await handle.fail("completion row not found").catch(() => undefined);
+    return;
+  }
+  if (isTerminalStatus(spec.status)) {
+    finishFinalRow(ctx, handle, spec);
+    return;
+  }
+  const refused: Outcome = { handle, spec, tokenIds: [], text: [], expertCalls: {} };
+  if (handle.deferredFailure) {
+    log.error({ reason: handle.deferredFailure }, "job stalled too often; failing it");
+    finish(ctx, refused, "ERROR", `stalled too often: ${handle.deferredFailure}`);
+    return;
+  }
+  const [cancelled, resumeAfter] = await withRetry(
+    () =>
+      Promise.all([
+        ctx.deps.work.cancelled([{ tenantId: spec.tenantId, completionId: spec.completionId }]),
+        ctx.deps.tokens.lastIndex(spec.tenantId, spec.completionId),
+      ]),
+    { onError: (e) => void log.warn({ err: errText(e) }, "start checks failed, retrying") },
+  );
+  if (cancelled.has(spec.completionId)) {
+    finish(ctx, refused, "CANCELLED");
+    return;
+  }
+  let batch: EngineBatch;
+  try {
+    batch = await addSequence(ctx, spec);
+  } catch (e) {
+    log.error({ err: errText(e) }, "cannot run completion; failing it");
+    finish(ctx, refused, "ERROR", errText(e));
+    return;
+  }
+  hold(ctx, handle, spec, batch, resumeAfter, log);
+}
+
+/** The completion to run: from the payload on a first start (no row read on the hot path), else the row. */
+function loadSpec(ctx: EngineContext, handle: WorkHandle, log: Logger): Promise<CompletionSpec | null> {
+  const first = handle.firstStart;
+  return withRetry(
+    async (): Promise<CompletionSpec | null> =>
+      first
+        ? specFromPayload(first, await ctx.deps.store.tenantWeight(first.tenantId))
+        : ctx.deps.store.load(handle.completionId),
+    { onError: (e) => void log.warn({ err: errText(e) }, "load completion failed, retrying") },
+  );
+}
+
+/** A QUEUED completion as the API enqueued it (the row holds the same values). */
+export function specFromPayload(job: JobPayload, tenantWeight: number): CompletionSpec {
+  return {
+    completionId: job.completionId,
+    tenantId: job.tenantId,
+    tenantWeight,
+    modelName: job.modelName,
+    status: "QUEUED",
+    prompt: job.prompt,
+    promptTokens: Buffer.byteLength(job.prompt, "utf8"),
+    maxTokens: job.maxTokens,
+    temperature: job.temperature,
+    seed: job.seed,
+    mode: job.mode,
+    tierSet: job.tierIds,
+    costWeight: job.costWeight,
+    createdAt: new Date(job.enqueuedAtMs),
+  };
+}
+
+/** Adds the sequence to its model's batch, seeded per tenant; throws when the model cannot run it. */
+async function addSequence(ctx: EngineContext, spec: CompletionSpec): Promise<EngineBatch> {
+  const model = await ctx.deps.models.get(spec.modelName);
+  let batch = ctx.batches.get(spec.modelName);
+  if (!batch) {
+    batch = model.createBatch();
+    ctx.batches.set(spec.modelName, batch);
+  }
+  const seq: SequenceSpec = {
+    id: spec.completionId,
+    tenantId: spec.tenantId,
+    promptTokens: model.tokenizer.encode(spec.prompt),
+    routingSeed: deriveRoutingSeed(spec.tenantId, spec.seed),
+    tierIds: spec.tierSet,
+    temperature: spec.temperature,
+    maxTokens: spec.maxTokens,
+  };
+  batch.add(seq);
+  return batch;
+}
+
+/** The sequence is in its batch: mark the row RUNNING (in the background) and hold it. */
+function hold(
+  ctx: EngineContext,
+  handle: WorkHandle,
+  spec: CompletionSpec,
+  batch: EngineBatch,
+  resumeAfter: number,
+  log: Logger,
+): void {
+  if (spec.status === "QUEUED") {
+    // In the background: finalise only touches a live row, so a late RUNNING never wins.
+    const at = new Date(ctx.now());
+    void ctx.retrying(() => ctx.deps.store.markRunning(spec.completionId, at)).catch(() => undefined);
+  }
+  ctx.running.set(spec.completionId, {
+    handle,
+    spec,
+    batch,
+    order: ctx.order++,
+    resumeAfter,
+    tokenIds: [],
+    text: [],
+    expertCalls: {},
+    firstEmitted: resumeAfter >= 0,
+  });
+  ctx.wake?.();
+  if (resumeAfter >= 0)
+    log.info({ resumeAfter }, "resuming a re-dispatched completion: replaying, emitting after the last streamed index");
+}

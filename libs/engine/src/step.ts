@@ -1,0 +1,179 @@
+import type { StepOutput } from "@lite/model";
+import type { EngineContext, Running } from "./engine-context";
+import { finish } from "./finalise";
+import type { CompletionRef, EngineBatch, TokenOut } from "./ports";
+import { sleep, type FinishReason } from "@lite/core";
+
+/** What one decode step produced, as its flush sends it. */
+interface StepResult {
+  appends: Array<CompletionRef & { tokens: TokenOut[] }>;
+  progress: Array<CompletionRef & { generatedTokens: number }>;
+  /** cost-weighted tokens per tenant */
+  charges: Map<string, number>;
+  finished: Array<{ r: Running; reason: FinishReason }>;
+}
+
+/**
+ * Steps 3–4: one decode step. The slot allocator decides who advances (token-level
+ * fairness); sequences it chose that have not run yet take a small step of their own first.
+ */
+export async function step(ctx: EngineContext): Promise<void> {
+  const all = [...ctx.running.values()];
+  const chosen = ctx.allocator.pick(
+    all.map((r) => ({
+      id: r.spec.completionId,
+      tenantId: r.spec.tenantId,
+      weight: r.spec.tenantWeight,
+      cost: r.spec.costWeight,
+      order: r.order,
+    })),
+    ctx.opts.batchSize,
+  );
+  // First tokens first: chosen sequences that have not run yet take a small step of their
+  // own (a few ms) before the rest, so a newly arrived tenant's time to first token does
+  // not pay for a full batch. Who advances, and by how much, is the allocator's choice.
+  if (ctx.opts.firstTokenSteps) {
+    const fresh = chosen.filter((id) => {
+      const r = ctx.running.get(id)!;
+      return r.tokenIds.length === 0 && r.resumeAfter < 0;
+    });
+    if (fresh.length > 0 && fresh.length < chosen.length) {
+      const freshSet = new Set(fresh);
+      await advance(ctx, fresh);
+      await advance(
+        ctx,
+        chosen.filter((id) => !freshSet.has(id) && ctx.running.has(id)),
+      );
+      return;
+    }
+  }
+  await advance(ctx, chosen);
+}
+
+/** One decode step over these held sequences, then its flush (overlapping the next step). */
+async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
+  if (chosen.length === 0) return;
+  const outputs = await decode(ctx, chosen);
+  const result = collect(ctx, outputs);
+  // Finished sequences leave the batch now; they are finalised once their tokens are flushed.
+  for (const { r } of result.finished) ctx.detach(r);
+  // The previous step's flush ran during this step's compute. Its cancel check names
+  // completions whose token from THIS step must not be emitted: drop it, end them.
+  const cancelled = await ctx.flushed();
+  dropCancelled(ctx, result, cancelled);
+  startFlush(ctx, result);
+  ctx.allocator.retain(new Set([...ctx.running.values()].map((r) => r.spec.tenantId)));
+  if (ctx.opts.stepDelayMs) await sleep(ctx.opts.stepDelayMs);
+}
+
+/** Runs the model: one step per batch (one per model) over the chosen sequences. */
+async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[]> {
+  const byBatch = new Map<EngineBatch, string[]>();
+  for (const id of chosen) {
+    const r = ctx.running.get(id)!;
+    const list = byBatch.get(r.batch);
+    if (list) list.push(id);
+    else byBatch.set(r.batch, [id]);
+  }
+  const started = performance.now();
+  const outputs: StepOutput[] = [];
+  for (const [batch, ids] of byBatch) outputs.push(...(await batch.step(ids)));
+  const stepMs = performance.now() - started;
+  ctx.stats.steps++;
+  ctx.stats.stepMs += stepMs;
+  ctx.deps.metrics?.decodeStepSeconds.observe(stepMs / 1000);
+  return outputs;
+}
+
+/**
+ * Adds each output to its sequence and charges the allocator. A replaying sequence emits
+ * only indices past what its stream already holds (`resumeAfter`).
+ */
+function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
+  const result: StepResult = { appends: [], progress: [], charges: new Map(), finished: [] };
+  const nowMs = ctx.now();
+  for (const o of outputs) {
+    const r = ctx.running.get(o.id);
+    if (!r) continue;
+    const { tenantId, completionId } = r.spec;
+    r.tokenIds.push(o.tokenId);
+    r.text.push(o.text);
+    for (const [tier, n] of Object.entries(o.expertCalls)) r.expertCalls[tier] = (r.expertCalls[tier] ?? 0) + n;
+    const cost = r.spec.costWeight;
+    ctx.allocator.charge(tenantId, cost, r.spec.tenantWeight);
+    result.charges.set(tenantId, (result.charges.get(tenantId) ?? 0) + cost);
+    if (o.index > r.resumeAfter) {
+      result.appends.push({ tenantId, completionId, tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }] });
+      result.progress.push({ tenantId, completionId, generatedTokens: o.index + 1 });
+      if (!r.firstEmitted) {
+        r.firstEmitted = true;
+        ctx.deps.metrics?.ttftSeconds.observe(
+          { tenant: tenantId },
+          Math.max(0, nowMs - r.spec.createdAt.getTime()) / 1000,
+        );
+      }
+    }
+    if (o.finished) result.finished.push({ r, reason: o.finishReason ?? "LENGTH" });
+  }
+  return result;
+}
+
+/**
+ * Completions the previous flush found cancelled: their token from this step is dropped
+ * (not appended, not counted), they leave the batch and end CANCELLED — also one that
+ * finished in this very step.
+ */
+function dropCancelled(ctx: EngineContext, result: StepResult, cancelled: ReadonlySet<string>): void {
+  const { appends, progress, finished } = result;
+  for (const id of cancelled) {
+    const r = ctx.running.get(id) ?? finished.find((f) => f.r.spec.completionId === id)?.r;
+    if (!r) continue;
+    const k = appends.findIndex((a) => a.completionId === id);
+    if (k >= 0) {
+      appends.splice(k, 1);
+      const p = progress.findIndex((x) => x.completionId === id);
+      if (p >= 0) progress.splice(p, 1);
+      r.tokenIds.pop();
+      r.text.pop();
+    }
+    const f = finished.findIndex((x) => x.r === r);
+    if (f >= 0) finished.splice(f, 1);
+    else ctx.detach(r);
+    finish(ctx, r, "CANCELLED");
+  }
+}
+
+/**
+ * This step's flush, one round trip, overlapping the next step's compute: tokens,
+ * admission progress, the dispatcher's charge, and which held completions were cancelled.
+ * Retried until it succeeds; the sequences that finished in this step are finalised after
+ * it, so their final event follows their last token. A replaying sequence (not yet past
+ * what the stream holds) is not cancelled mid-replay: its final event must follow what is
+ * already streamed.
+ */
+function startFlush(ctx: EngineContext, result: StepResult): void {
+  const { appends, progress, charges, finished } = result;
+  const { deps } = ctx;
+  const live = [...ctx.running.values()].filter((r) => r.tokenIds.length >= r.resumeAfter + 1);
+  const t0 = performance.now();
+  ctx.pendingFlush = ctx
+    .retrying(() =>
+      Promise.all([
+        Promise.all([
+          appends.length > 0 ? deps.tokens.append(appends) : undefined,
+          progress.length > 0 ? deps.admission.progress(progress) : undefined,
+          charges.size > 0 ? deps.work.charge(charges) : undefined,
+        ]),
+        live.length > 0
+          ? deps.work.cancelled(live.map((r) => ({ tenantId: r.spec.tenantId, completionId: r.spec.completionId })))
+          : new Set<string>(),
+      ]),
+    )
+    .then(([, c]) => {
+      ctx.stats.flushMs += performance.now() - t0;
+      ctx.stats.tokens += appends.length;
+      for (const a of appends) deps.metrics?.tokensGenerated.inc({ tenant: a.tenantId });
+      for (const { r, reason } of finished) finish(ctx, r, reason);
+      return c;
+    });
+}
