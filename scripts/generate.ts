@@ -20,7 +20,7 @@ import {
   resolveModeTiers,
   TIER_MODES,
   type TierMode,
-} from "../libs/model/src";
+} from "@lite/model";
 
 function fail(message: string): never {
   process.stderr.write(`generate: ${message}\n`);

@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { bringUpServices, type Services } from "./services";
 import { migrateDeploy } from "./migrate";
-import { ensureModel } from "../libs/model/src/ensure-model";
+import { ensureModel } from "@lite/model";
 
 const root = path.resolve(__dirname, "..");
 const varDir = path.join(root, "var");
