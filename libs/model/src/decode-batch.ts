@@ -1,7 +1,7 @@
 import { badInput, type FinishReason } from "@lite/core";
 import { forwardPass, type PassSequence } from "./forward-pass";
 import { KvCache } from "./kv-cache";
-import type { ModelCore } from "./model-runtime";
+import type { ModelCore } from "./model-core";
 import { sampleToken } from "./token-sampler";
 
 /**

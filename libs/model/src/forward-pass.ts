@@ -2,7 +2,7 @@ import * as ort from "onnxruntime-node";
 import type { ExpertRef } from "./expert-store";
 import type { RoutedExpert } from "./hser-router";
 import type { KvCache } from "./kv-cache";
-import type { ModelCore } from "./model-runtime";
+import type { ModelCore } from "./model-core";
 import { PREFILL_ONNX_MIN_ROWS, prefillAttentionCalls, runBounded } from "./prefill-attention";
 import { addInPlace, gatherRows, rmsNormRows } from "./row-math";
 

@@ -4,14 +4,8 @@ import { createByteTokenizer, samplableTokens, type Tokenizer } from "./byte-tok
 import { DecodeBatchImpl, type DecodeBatch } from "./decode-batch";
 import { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
 import { HserRouter } from "./hser-router";
-import {
-  describeTiers,
-  readManifest,
-  readVerifiedFile,
-  type Architecture,
-  type Manifest,
-  type TierDescription,
-} from "@lite/manifest";
+import type { ModelCore } from "./model-core";
+import { describeTiers, readManifest, readVerifiedFile, type Manifest, type TierDescription } from "@lite/manifest";
 import { buildAttentionModel } from "./onnx-builder";
 
 export interface ModelRuntimeOptions {
@@ -49,25 +43,6 @@ export interface ModelRuntime {
   expertRefs(tierId: string): ExpertRef[][];
   createBatch(): DecodeBatch;
   close(): Promise<void>;
-}
-
-/** What the decode loop needs from a loaded model; shared by every batch of a runtime. */
-export interface ModelCore {
-  arch: Architecture;
-  tiers: TierInfo[];
-  tierIndex: Map<string, number>;
-  /** [tier][layer][slot] */
-  experts: ExpertRef[][][];
-  router: HserRouter;
-  store: ExpertStore;
-  embedding: ort.InferenceSession;
-  layers: { qkv: ort.InferenceSession; attnOut: ort.InferenceSession; router: ort.InferenceSession }[];
-  lmHead: ort.InferenceSession;
-  /** causal attention over a prompt (no weights; built in memory, shared by every layer) */
-  attention: ort.InferenceSession;
-  tokenizer: Tokenizer;
-  samplable: number[];
-  kvBlockTokens: number;
 }
 
 export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime> {

@@ -1,0 +1,29 @@
+import type * as ort from "onnxruntime-node";
+import type { Architecture, TierDescription } from "@lite/manifest";
+import type { Tokenizer } from "./byte-tokenizer";
+import type { ExpertRef, ExpertStore } from "./expert-store";
+import type { HserRouter } from "./hser-router";
+
+/**
+ * What the decode loop needs from a loaded model; shared by every batch of a runtime.
+ * Its own module so that the runtime (which builds it), the batch and the forward pass
+ * (which read it) do not import each other in a cycle.
+ */
+export interface ModelCore {
+  arch: Architecture;
+  /** the tiers as the runtime routes them (TierInfo) */
+  tiers: TierDescription[];
+  tierIndex: Map<string, number>;
+  /** [tier][layer][slot] */
+  experts: ExpertRef[][][];
+  router: HserRouter;
+  store: ExpertStore;
+  embedding: ort.InferenceSession;
+  layers: { qkv: ort.InferenceSession; attnOut: ort.InferenceSession; router: ort.InferenceSession }[];
+  lmHead: ort.InferenceSession;
+  /** causal attention over a prompt (no weights; built in memory, shared by every layer) */
+  attention: ort.InferenceSession;
+  tokenizer: Tokenizer;
+  samplable: number[];
+  kvBlockTokens: number;
+}
