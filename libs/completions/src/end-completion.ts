@@ -15,7 +15,7 @@
  * leave one final row, one done event and one release. The worker records usage before
  * step 1 and completes its job after step 3, each step under its own lock-aware retry.
  */
-import { ACTIVE_STATUSES, statusOfFinish, type Clock, type FinishReason } from "@lite/core";
+import { ACTIVE_STATUSES, sleep, statusOfFinish, withRetry, type Clock, type FinishReason } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import type { TokenStreams } from "@lite/stream";
 import type { CompletionEnd, CompletionLogger, EndResources, Finalisation } from "./completion.types";
@@ -127,16 +127,15 @@ const BACKGROUND_ATTEMPTS = 60;
 
 /** Backoff 250 ms × attempt, at most 5 s (about 4.5 min in all); the timers do not hold the process open. */
 async function retryInBackground(log: CompletionLogger, completionId: string, op: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; attempt <= BACKGROUND_ATTEMPTS; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * attempt)).unref());
-    try {
-      await op();
-      return;
-    } catch {
-      /* still away: next attempt */
-    }
-  }
-  log.error({ completionId }, "gave up ending a completion in Redis");
+  const delayMs = (attempt: number) => Math.min(5000, 250 * attempt);
+  // The immediate try has just failed: the first background attempt waits too.
+  await sleep(delayMs(1), { unref: true });
+  await withRetry(op, {
+    attempts: BACKGROUND_ATTEMPTS,
+    delayMs: (failed) => delayMs(failed + 1),
+    jitter: false,
+    unref: true,
+  }).catch(() => log.error({ completionId }, "gave up ending a completion in Redis"));
 }
 
 /**
