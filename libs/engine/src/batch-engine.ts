@@ -135,7 +135,12 @@ export class BatchEngine {
     // Finalisations retry while PostgreSQL or Redis is away, but not past the grace: what is
     // left stays in its queue and is finished (idempotently) by the next worker.
     const left = Math.max(0, ctx.stopDeadline - ctx.now());
-    await Promise.race([Promise.allSettled([...ctx.finalisations]), sleep(Math.min(left, 60000))]);
+    const waited = new AbortController(); // so the timer does not outlive the wait
+    await Promise.race([
+      Promise.allSettled([...ctx.finalisations]),
+      sleep(Math.min(left, 60000), { signal: waited.signal }),
+    ]);
+    waited.abort();
     if (ctx.finalisations.size > 0) {
       log.warn(
         { left: ctx.finalisations.size },

@@ -1,0 +1,108 @@
+import { EngineHarness, tokenAt } from "./testing/engine-fakes";
+
+describe("step and flush", () => {
+  let h: EngineHarness;
+  afterEach(async () => {
+    await h.engine.stop();
+    expect(h.tokens.violations).toEqual([]);
+  });
+
+  it("cancel mid-step: the token produced while the cancel was found is dropped; row, stream and admission agree", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    const job = h.enqueue("a", { maxTokens: 10_000 });
+    const id = job.completionId;
+    h.engine.start();
+    await h.until("three tokens streamed", () => (h.tokens.streams.get(id)?.length ?? 0) >= 3);
+    h.work.cancelledIds.add(id);
+    await h.until("job done", () => job.done);
+    await h.until("finalised", () => h.finalisationOf(id).length === 5);
+
+    const n = h.tokens.streams.get(id)!.length;
+    expect(n).toBeLessThan(10_000);
+    // one more token was generated than emitted: the step's output after the cancel check
+    expect(h.batch.generated.get(id)).toBe(n + 1);
+    expect(h.store.finalised).toEqual([
+      expect.objectContaining({
+        completionId: id,
+        status: "CANCELLED",
+        finishReason: "CANCELLED",
+        outputTokens: n,
+        text: h.tokens.text(id),
+      }),
+    ]);
+    expect(h.tokens.done.get(id)).toEqual({ index: n, tokens: n, finishReason: "CANCELLED" });
+    expect(h.admission.settled.get(id)).toBe(n);
+    expect(h.usage.records[0].outputTokens).toBe(n);
+    expect(job.completed).toBe(1);
+    expect(job.failures).toEqual([]);
+    expect(h.batch.removed).toEqual([id]);
+    expect(h.engine.held).toBe(0);
+  });
+
+  it("a flush that fails transiently is retried until it succeeds: every token once, in order, then the finalisation", async () => {
+    h = new EngineHarness();
+    h.faults.inject("append", 3);
+    h.faults.inject("cancelled", 1);
+    h.faults.inject("usage", 1);
+    h.faults.inject("finalise", 2);
+    const job = h.enqueue("a", { maxTokens: 6 });
+    const id = job.completionId;
+    h.engine.start();
+    await h.until("job done", () => job.done, 10_000);
+
+    expect(h.faults.failed).toEqual(
+      new Map([
+        ["append", 3],
+        ["cancelled", 1],
+        ["usage", 1],
+        ["finalise", 2],
+      ]),
+    );
+    expect(h.tokens.streams.get(id)).toEqual([0, 1, 2, 3, 4, 5].map((i) => tokenAt(id, i)));
+    // retries re-sent tokens (idempotent by index), never skipped one
+    expect(h.tokens.appended.get(id)!.length).toBeGreaterThan(6);
+    expect(h.finalisationOf(id)).toEqual(["usage", "finalise", "finish", "settle", "complete"]);
+    expect(h.store.finalised).toEqual([
+      expect.objectContaining({
+        status: "COMPLETED",
+        finishReason: "LENGTH",
+        outputTokens: 6,
+        text: h.tokens.text(id),
+      }),
+    ]);
+    expect(h.tokens.done.get(id)).toEqual({ index: 6, tokens: 6, finishReason: "LENGTH" });
+    expect(h.admission.progressed.get(id)).toBe(6);
+    // Charges are not idempotent: a retried flush charges its step again, so the dispatcher's
+    // virtual time may run ahead of the tokens (never behind). Here: 6 tokens × cost 1.5, plus
+    // the first step's 3 failed attempts.
+    expect(h.work.charged.get("a")).toBeCloseTo(6 * 1.5 + 3 * 1.5);
+    expect(h.warnings.some((w) => w.msg === "transient failure, retrying")).toBe(true);
+  });
+
+  it("a sequence that has not run yet gets its first token in a step of its own", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    const first = h.enqueue("a", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+    const second = h.enqueue("b", { maxTokens: 10_000 });
+    await h.until("second streaming", () => (h.tokens.streams.get(second.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
+    // its own small step, then the rest of that round, then both together
+    expect(h.batch.steps.slice(k, k + 3)).toEqual([
+      [second.completionId],
+      [first.completionId],
+      expect.arrayContaining([first.completionId, second.completionId]),
+    ]);
+  });
+
+  it("without first-token steps a new sequence waits for the next full step", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, firstTokenSteps: false, shutdownGraceMs: 0 });
+    const first = h.enqueue("a", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+    const second = h.enqueue("b", { maxTokens: 10_000 });
+    await h.until("second streaming", () => (h.tokens.streams.get(second.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
+    expect(h.batch.steps[k]).toHaveLength(2);
+  });
+});
