@@ -8,7 +8,7 @@ import type { ApiContext } from "../context";
 import { CompletionStatus } from "../common/enums";
 import { Completion, CompletionConnection } from "./completion.type";
 import { CompletionInput } from "./completion.input";
-import { completionResources } from "./completion.services";
+import { completionResources } from "./completion.resources";
 import { TokenEvent } from "./token-event.type";
 
 /**

@@ -1,14 +1,11 @@
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Redis } from "ioredis";
+import { readModelLimits } from "@lite/manifest";
 import { createRedis, type RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
 import { createApiCompletionMetrics, type ApiCompletionMetrics } from "@lite/telemetry";
-import type { CompletionResources } from "@lite/completions";
-import type { ApiContext } from "../context";
 
 /**
  * What the completion resolvers need beyond the base services: admission, the fair
@@ -62,38 +59,9 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
     streams,
     metrics: createApiCompletionMetrics(o.registry),
     maxContextTokens(modelName) {
-      if (!contexts.has(modelName)) contexts.set(modelName, readContext(o.env.MODEL_DIR, modelName));
+      if (!contexts.has(modelName))
+        contexts.set(modelName, readModelLimits(o.env.MODEL_DIR, modelName)?.maxContextTokens);
       return contexts.get(modelName);
     },
   };
-}
-
-/** The resources libs/completions works with, from this process's services. */
-export function completionResources(ctx: ApiContext): CompletionResources {
-  const s = ctx.services;
-  return {
-    db: s.db,
-    admission: s.completions.admission,
-    scheduler: s.completions.scheduler,
-    streams: s.completions.streams,
-    audit: s.audit,
-    clock: s.clock,
-    log: s.log,
-    metrics: s.completions.metrics,
-    inputLimits: { maxPromptBytes: s.env.MAX_PROMPT_BYTES, maxOutputTokens: s.env.MAX_OUTPUT_TOKENS },
-    maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
-  };
-}
-
-/** architecture.maxContextTokens of `<modelDir>/<name>/manifest.json` (the worker verifies the manifest; this only reads a limit). */
-function readContext(modelDir: string, modelName: string): number | undefined {
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(modelDir, modelName, "manifest.json"), "utf8")) as {
-      architecture?: { maxContextTokens?: unknown };
-    };
-    const n = m.architecture?.maxContextTokens;
-    return typeof n === "number" && Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
 }

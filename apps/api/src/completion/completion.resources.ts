@@ -1,0 +1,19 @@
+import type { CompletionResources } from "@lite/completions";
+import type { ApiContext } from "../context";
+
+/** The resources libs/completions works with, from this process's services. */
+export function completionResources(ctx: ApiContext): CompletionResources {
+  const s = ctx.services;
+  return {
+    db: s.db,
+    admission: s.completions.admission,
+    scheduler: s.completions.scheduler,
+    streams: s.completions.streams,
+    audit: s.audit,
+    clock: s.clock,
+    log: s.log,
+    metrics: s.completions.metrics,
+    inputLimits: { maxPromptBytes: s.env.MAX_PROMPT_BYTES, maxOutputTokens: s.env.MAX_OUTPUT_TOKENS },
+    maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
+  };
+}
