@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { base64KeyVar, enumVar, intVar, parseEnv, parseEnvOrExit, serviceEnvFields } from "@lite/config";
+import { base64KeyVar, intVar, parseEnv, parseEnvOrExit, serviceEnvFields } from "@lite/config";
 
 /** The API's configuration: read from the environment once, here (RUNTIME.md "Environment"). */
 export const ApiEnv = z.object({
@@ -29,11 +29,8 @@ export const ApiEnv = z.object({
   MAX_OUTPUT_TOKENS: intVar(4096, 1, 1_000_000),
   MAX_QUEUED_TOKENS: intVar(1_000_000, 1, Number.MAX_SAFE_INTEGER),
   STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
-  /** fair (default) or fifo: the benchmarks' baseline, every tenant's jobs in one queue (workers must agree) */
-  SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
-  LOG_LEVEL: enumVar(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
 });
 export type ApiEnv = z.output<typeof ApiEnv>;
 

@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import { z } from "zod";
-import { enumVar, intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
+import { intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
 
 /** The worker's configuration: read from process.env once, here (RUNTIME.md "Environment"). */
 export const WorkerEnv = z.object({
@@ -29,15 +29,12 @@ export const WorkerEnv = z.object({
   WORKER_PRELOAD_MODELS: listVar([]),
   /** how long SIGTERM lets running sequences finish before leaving them to others, ms */
   WORKER_SHUTDOWN_GRACE_MS: intVar(30000, 0, 3600000),
-  /** fair (default) or fifo: the benchmarks' baseline, one queue for all tenants in arrival order and no token-level fairness */
-  SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
   /** 1: sequences that have not run yet get their first token in a small step of their own (lower TTFT); 0: they wait for the next full step */
   WORKER_FIRST_TOKEN_STEPS: intVar(1, 0, 1),
   /** pause after each decode step, ms: for tests and demos that need completions to last */
   WORKER_STEP_DELAY_MS: intVar(0, 0, 60000),
   /** serve Prometheus metrics on this port when set (0 = any free port, logged) */
   WORKER_METRICS_PORT: intVar(-1, -1, 65535),
-  LOG_LEVEL: enumVar(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

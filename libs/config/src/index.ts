@@ -123,6 +123,9 @@ export const stringVar = (def: string) =>
     .optional()
     .transform((v) => v || def);
 
+/** pino's levels, for LOG_LEVEL */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
 /** The variables every process that serves (API, worker) reads the same way (RUNTIME.md). */
 export const serviceEnvFields = {
   DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
@@ -136,4 +139,10 @@ export const serviceEnvFields = {
   MODEL_DIR: stringVar("var/models"),
   /** Ed25519 public key (PEM or base64) trusted to sign manifests; default: the one beside the manifest */
   MODEL_PUBLIC_KEY: z.string().optional(),
+  /**
+   * fair (default) or fifo: the benchmarks' baseline, one queue for all tenants in arrival
+   * order and no token-level fairness (the API and every worker must agree)
+   */
+  SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
+  LOG_LEVEL: enumVar(LOG_LEVELS, "info"),
 };
