@@ -21,6 +21,7 @@ import {
   TIER_MODES,
   type TierMode,
 } from "@lite/model";
+import { DEFAULT_TIER_MODE } from "@lite/core";
 
 function fail(message: string): never {
   process.stderr.write(`generate: ${message}\n`);
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.prompt === undefined) fail("--prompt is required");
-  const mode = (values.mode ?? "BALANCED").toUpperCase() as TierMode;
+  const mode = (values.mode ?? DEFAULT_TIER_MODE).toUpperCase() as TierMode;
   if (!TIER_MODES.includes(mode)) fail(`--mode must be one of ${TIER_MODES.join(", ")}`);
   const maxTokens = intArg("max-tokens", values["max-tokens"], 64, 1);
   const batchSize = intArg("batch", values.batch, 1, 1);

@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- GraphQL answers in tests are untyped JSON */
 /** Listing, usage, and tier authorisation (libs/auth resolveTierSet / smallerTierSets). */
-import { newId } from "@lite/core";
+import { newId, type TierMode } from "@lite/core";
 import { AuditQueue, resolveTierSet, smallerTierSets } from "@lite/auth";
 import { createTenantWithKey, createTestEnv, seedModel, type TestEnv } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
@@ -119,7 +119,7 @@ describe("tier sets", () => {
 
   it("modes pick granted public non-restricted tiers by placement; MAX adds restricted and own private ones", async () => {
     const t = await createTenantWithKey(env.db);
-    const ids = async (mode: "FAST" | "BALANCED" | "DEEP" | "MAX") => {
+    const ids = async (mode: TierMode) => {
       const r = await resolveTierSet(env.db, t.tenantId, { mode }, ctx());
       if (!r.ok) throw r.error;
       return [r.value.tierIds, r.value.costWeight];

@@ -1,7 +1,7 @@
 /** @jest-environment ./libs/model/src/testing/ort-test-environment.js */
 import { HserRouter, type RouterTier } from "./hser-router";
 import type { ModelRuntime } from "./model-runtime";
-import { resolveModeTiers } from "./mode-tiers";
+import { resolveModeTiers, type TierMode } from "./mode-tiers";
 import { Sfc32 } from "./seeded-random";
 import { buildTinyModel, openTiny, runToEnd, spec, type TinyModel } from "./testing/tiny-model.fixture";
 
@@ -29,7 +29,7 @@ describe("HSER routing in the model", () => {
     m.cleanup();
   });
 
-  async function experts(mode: "FAST" | "BALANCED" | "DEEP" | "MAX" | string[], runs: number): Promise<string[][][]> {
+  async function experts(mode: TierMode | string[], runs: number): Promise<string[][][]> {
     const tierIds = Array.isArray(mode) ? mode : resolveModeTiers(rt.tiers, mode);
     const specs = Array.from({ length: runs }, (_, i) =>
       spec(rt, {
