@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { CompletionRowStore } from "@lite/completions";
 import { createDb, type PrismaClient } from "@lite/db";
 import {
   BatchEngine,
@@ -14,7 +15,6 @@ import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
 import { createLogger, createRegistry, createWorkerMetrics } from "@lite/telemetry";
 import type { Registry } from "prom-client";
-import { prismaCompletionStore } from "./completion-store";
 import type { WorkerEnv } from "./env";
 import { usagePort } from "./usage-port";
 
@@ -99,7 +99,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     {
       models,
       work: schedulerWorkSource(scheduler, env.WORKER_ID),
-      store: prismaCompletionStore(c.db),
+      store: new CompletionRowStore(c.db),
       tokens: streamTokenSink(streams),
       admission: admissionPort(admission),
       usage: usagePort(c.db),

@@ -1,3 +1,4 @@
+import { endStream } from "@lite/completions";
 import type { TokenStreams } from "@lite/stream";
 import type { TokenSink } from "../ports";
 
@@ -24,14 +25,9 @@ export function streamTokenSink(streams: Pick<TokenStreams, "lastIndex" | "appen
         ),
       );
     },
-    async finish(tenantId, completionId, tokens, finishReason) {
-      // The final event follows whatever the stream holds (a job cancelled or failed while
-      // replaying has streamed more than it regenerated); an existing done event wins.
-      const last = await streams.lastIndex(tenantId, completionId);
-      const index = Math.max(tokens, last + 1);
-      await streams.append(tenantId, completionId, [
-        { version: 1, index, tokenId: -1, text: "", done: true, finishReason },
-      ]);
-    },
+    // endCompletion's stream step, the same for the API and the worker: the done event at
+    // max(tokens, lastIndex + 1); an existing done event wins.
+    finish: (tenantId, completionId, tokens, finishReason) =>
+      endStream(streams, tenantId, completionId, tokens, finishReason),
   };
 }
