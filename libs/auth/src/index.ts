@@ -10,3 +10,4 @@ export * from "./audit/audit-writer";
 export * from "./audit/audit-sanitise";
 export * from "./audit/audit-dead-letter";
 export * from "./audit/audit-metrics";
+export * from "./audit/audit-log-query";

@@ -1,8 +1,8 @@
 import { Arg, Ctx, ID, Int, Query, Resolver } from "type-graphql";
-import { badInput } from "@lite/core";
-import { checkFirst, decodeCursor, encodeCursor } from "@lite/db";
+import { listAuditLog } from "@lite/auth";
 import { Allow } from "../auth/access";
 import type { ApiContext } from "../context";
+import { orThrow } from "../tenant/tenancy.context";
 import { AuditConnection } from "./audit.type";
 
 @Resolver()
@@ -15,23 +15,6 @@ export class AuditResolver {
     @Arg("after", () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: ApiContext,
   ): Promise<AuditConnection> {
-    const take = checkFirst(first ?? 100);
-    let before: bigint | undefined;
-    if (after) {
-      const raw = decodeCursor(after);
-      if (!/^\d+$/.test(raw)) throw badInput("after", "malformed cursor");
-      before = BigInt(raw);
-    }
-    const rows = await ctx.services.db.auditLog.findMany({
-      where: { ...(tenantId ? { tenantId } : {}), ...(before !== undefined ? { seq: { lt: before } } : {}) },
-      orderBy: { seq: "desc" },
-      take: take + 1,
-    });
-    const nodes = rows.slice(0, take);
-    const last = nodes[nodes.length - 1];
-    return {
-      nodes,
-      pageInfo: { hasNextPage: rows.length > take, endCursor: last ? encodeCursor(last.seq.toString()) : null },
-    };
+    return orThrow(ctx, await listAuditLog(ctx.services.db, { tenantId, first: first ?? 100, after }));
   }
 }

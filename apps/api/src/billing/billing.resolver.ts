@@ -1,28 +1,16 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
-import { badInput, notImplemented } from "@lite/core";
-import { actorOf } from "@lite/auth";
-import { createPriceBook, currentPriceBook, ensureDefaultPriceBook } from "@lite/billing";
+import { periodInvoices, priceBookInForce, setPriceBook, tenantInvoice } from "@lite/billing";
 import { Allow } from "../auth/access";
 import type { ApiContext } from "../context";
-import { requireTenant } from "../catalog/catalog.resolver";
+import { orThrow, requireTenant } from "../tenant/tenancy.context";
 import { Invoice, PriceBook, PriceBookInput } from "./price-book.type";
-
-const PERIOD = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
 @Resolver()
 export class BillingResolver {
   @Query(() => PriceBook)
   @Allow("ADMIN", "FINANCE", "TENANT")
   async priceBook(@Ctx() ctx: ApiContext): Promise<PriceBook> {
-    const { db, clock } = ctx.services;
-    const now = new Date(clock.nowMs());
-    let book = await currentPriceBook(db, now);
-    if (!book) {
-      await ensureDefaultPriceBook(db);
-      book = await currentPriceBook(db, now);
-    }
-    if (!book) throw new Error("no price book in force (every book starts in the future)");
-    return book;
+    return priceBookInForce(ctx.services.db, new Date(ctx.services.clock.nowMs()));
   }
 
   @Mutation(() => PriceBook)
@@ -31,7 +19,7 @@ export class BillingResolver {
     @Arg("input", () => PriceBookInput) input: PriceBookInput,
     @Ctx() ctx: ApiContext,
   ): Promise<PriceBook> {
-    const book = await createPriceBook(ctx.services.db, {
+    const spec = {
       currency: input.currency,
       effectiveFrom: input.effectiveFrom,
       prices: input.prices.map((p) => ({
@@ -40,15 +28,8 @@ export class BillingResolver {
         unitPrice: p.unitPrice,
         unit: p.unit,
       })),
-    });
-    await ctx.services.audit.record({
-      actor: actorOf(ctx.principal),
-      action: "pricebook.set",
-      resource: `pricebook:${book.id}`,
-      decision: "OK",
-      reason: `${book.currency} from ${book.effectiveFrom.toISOString()}`,
-    });
-    return book;
+    };
+    return orThrow(ctx, await setPriceBook({ db: ctx.services.db, audit: ctx.services.audit }, ctx.principal, spec));
   }
 
   @Query(() => Invoice)
@@ -59,14 +40,12 @@ export class BillingResolver {
     @Ctx() ctx: ApiContext,
   ): Promise<Invoice> {
     await requireTenant(ctx, tenantId);
-    if (!PERIOD.test(period)) throw badInput("period", "must be YYYY-MM");
-    throw notImplemented("invoice");
+    return orThrow(ctx, tenantInvoice(tenantId, period));
   }
 
   @Query(() => [Invoice])
   @Allow("ADMIN", "FINANCE")
-  async invoices(@Arg("period", () => String) period: string): Promise<Invoice[]> {
-    if (!PERIOD.test(period)) throw badInput("period", "must be YYYY-MM");
-    throw notImplemented("invoices");
+  async invoices(@Arg("period", () => String) period: string, @Ctx() ctx: ApiContext): Promise<Invoice[]> {
+    return orThrow(ctx, periodInvoices(period));
   }
 }

@@ -3,7 +3,7 @@ import { notImplemented } from "@lite/core";
 import type { Role } from "@lite/auth";
 import { Allow } from "../auth/access";
 import { guardedSubscribe } from "../auth/subscription";
-import { requireTenant } from "../catalog/catalog.resolver";
+import { requireTenant } from "../tenant/tenancy.context";
 import { TenantMetrics } from "./tenant-metrics.type";
 
 const TENANT_METRICS_ROLES: Role[] = ["ADMIN", "TENANT"];

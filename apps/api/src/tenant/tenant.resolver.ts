@@ -1,27 +1,25 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
-import { notFound, notImplemented } from "@lite/core";
-import { Allow, requireOwner } from "../auth/access";
+import { notImplemented } from "@lite/core";
+import * as tenancy from "@lite/tenancy";
+import { usageTotals } from "@lite/telemetry";
+import { Allow } from "../auth/access";
 import type { ApiContext } from "../context";
 import { DateTimeScalar } from "../common/scalars";
 import { ApiKey } from "../api-key/api-key.type";
 import { Tier } from "../catalog/tier.type";
 import { TenantMetrics } from "../metrics/tenant-metrics.type";
 import { UsageTotal } from "../usage/usage.type";
-import { usageTotals } from "../usage/usage.service";
 import { CreateTenantPayload, Quota, Tenant, TenantConnection } from "./tenant.type";
 import { CreateTenantInput, QuotaInput, UpdateTenantInput } from "./tenant.input";
-import { DEFAULT_QUOTA } from "./quota";
-import * as tenants from "./tenant.service";
+import { orThrow, requireTenant, tenancyResources } from "./tenancy.context";
 
+/** Tenant administration: roles are checked here (`@Allow`), the work is libs/tenancy's. */
 @Resolver()
 export class TenantResolver {
   @Query(() => Tenant, { nullable: true })
   @Allow("ADMIN", "FINANCE", "TENANT")
   async tenant(@Arg("id", () => ID) id: string, @Ctx() ctx: ApiContext): Promise<Tenant> {
-    await requireOwner(ctx, id, "tenant", id);
-    const tenant = await ctx.services.db.tenant.findUnique({ where: { id } });
-    if (!tenant) throw notFound("tenant", id);
-    return tenant;
+    return requireTenant(ctx, id);
   }
 
   @Query(() => TenantConnection)
@@ -31,7 +29,7 @@ export class TenantResolver {
     @Arg("after", () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: ApiContext,
   ): Promise<TenantConnection> {
-    return tenants.listTenants(ctx.services, first ?? 50, after);
+    return orThrow(ctx, await tenancy.listTenants(ctx.services.db, first ?? 50, after));
   }
 
   @Mutation(() => CreateTenantPayload)
@@ -40,7 +38,8 @@ export class TenantResolver {
     @Arg("input", () => CreateTenantInput) input: CreateTenantInput,
     @Ctx() ctx: ApiContext,
   ): Promise<CreateTenantPayload> {
-    return tenants.createTenant(ctx.services, ctx.principal, input);
+    const plain = { name: input.name, weight: input.weight, quota: input.quota, tierIds: input.tierIds };
+    return orThrow(ctx, await tenancy.createTenant(tenancyResources(ctx), ctx.principal, plain));
   }
 
   @Mutation(() => Tenant)
@@ -50,7 +49,8 @@ export class TenantResolver {
     @Arg("input", () => UpdateTenantInput) input: UpdateTenantInput,
     @Ctx() ctx: ApiContext,
   ): Promise<Tenant> {
-    return tenants.updateTenant(ctx.services, ctx.principal, id, input);
+    const plain = { name: input.name, weight: input.weight };
+    return orThrow(ctx, await tenancy.updateTenant(tenancyResources(ctx), ctx.principal, id, plain));
   }
 
   @Mutation(() => Tenant)
@@ -60,7 +60,7 @@ export class TenantResolver {
     @Arg("input", () => QuotaInput) input: QuotaInput,
     @Ctx() ctx: ApiContext,
   ): Promise<Tenant> {
-    return tenants.setQuota(ctx.services, ctx.principal, tenantId, input);
+    return orThrow(ctx, await tenancy.setQuota(tenancyResources(ctx), ctx.principal, tenantId, { ...input }));
   }
 
   @Mutation(() => Tenant)
@@ -70,7 +70,7 @@ export class TenantResolver {
     @Arg("tierId", () => ID) tierId: string,
     @Ctx() ctx: ApiContext,
   ): Promise<Tenant> {
-    return tenants.setTierGrant(ctx.services, ctx.principal, tenantId, tierId, true);
+    return orThrow(ctx, await tenancy.setTierGrant(tenancyResources(ctx), ctx.principal, tenantId, tierId, true));
   }
 
   @Mutation(() => Tenant)
@@ -80,7 +80,7 @@ export class TenantResolver {
     @Arg("tierId", () => ID) tierId: string,
     @Ctx() ctx: ApiContext,
   ): Promise<Tenant> {
-    return tenants.setTierGrant(ctx.services, ctx.principal, tenantId, tierId, false);
+    return orThrow(ctx, await tenancy.setTierGrant(tenancyResources(ctx), ctx.principal, tenantId, tierId, false));
   }
 
   @Mutation(() => Tenant)
@@ -90,7 +90,7 @@ export class TenantResolver {
     @Arg("suspended", () => Boolean) suspended: boolean,
     @Ctx() ctx: ApiContext,
   ): Promise<Tenant> {
-    return tenants.suspendTenant(ctx.services, ctx.principal, id, suspended);
+    return orThrow(ctx, await tenancy.suspendTenant(tenancyResources(ctx), ctx.principal, id, suspended));
   }
 }
 
@@ -99,21 +99,17 @@ export class TenantResolver {
 export class TenantFieldsResolver {
   @FieldResolver(() => Quota)
   async quota(@Root() tenant: Tenant, @Ctx() ctx: ApiContext): Promise<Quota> {
-    const q = await ctx.services.db.quota.findUnique({ where: { tenantId: tenant.id } });
-    return q ?? DEFAULT_QUOTA;
+    return tenancy.tenantQuota(ctx.services.db, tenant.id);
   }
 
   @FieldResolver(() => [Tier], { description: "tiers this tenant may activate" })
   async tiers(@Root() tenant: Tenant, @Ctx() ctx: ApiContext): Promise<Tier[]> {
-    return ctx.services.db.tier.findMany({
-      where: { grants: { some: { tenantId: tenant.id } }, OR: [{ ownerTenantId: null }, { ownerTenantId: tenant.id }] },
-      orderBy: [{ modelId: "asc" }, { rank: "asc" }, { id: "asc" }],
-    });
+    return tenancy.grantedTiers(ctx.services.db, tenant.id);
   }
 
   @FieldResolver(() => [ApiKey])
   async apiKeys(@Root() tenant: Tenant, @Ctx() ctx: ApiContext): Promise<ApiKey[]> {
-    return ctx.services.db.apiKey.findMany({ where: { tenantId: tenant.id }, orderBy: { id: "desc" } });
+    return tenancy.listApiKeys(ctx.services.db, tenant.id);
   }
 
   @FieldResolver(() => [UsageTotal])
@@ -123,7 +119,7 @@ export class TenantFieldsResolver {
     @Arg("to", () => DateTimeScalar) to: Date,
     @Ctx() ctx: ApiContext,
   ): Promise<UsageTotal[]> {
-    return usageTotals(ctx.services.db, tenant.id, from, to);
+    return orThrow(ctx, await usageTotals(ctx.services.db, tenant.id, from, to));
   }
 
   @FieldResolver(() => TenantMetrics)

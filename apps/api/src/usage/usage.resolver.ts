@@ -1,11 +1,11 @@
 import { Arg, Ctx, ID, Query, Resolver } from "type-graphql";
+import { usageBuckets } from "@lite/telemetry";
 import { Allow } from "../auth/access";
 import type { ApiContext } from "../context";
 import { Granularity } from "../common/enums";
 import { DateTimeScalar } from "../common/scalars";
-import { requireTenant } from "../catalog/catalog.resolver";
+import { orThrow, requireTenant } from "../tenant/tenancy.context";
 import { UsageBucket } from "./usage.type";
-import { usageBuckets } from "./usage.service";
 
 @Resolver()
 export class UsageResolver {
@@ -19,6 +19,6 @@ export class UsageResolver {
     @Ctx() ctx: ApiContext,
   ): Promise<UsageBucket[]> {
     await requireTenant(ctx, tenantId);
-    return usageBuckets(ctx.services.db, tenantId, from, to, granularity ?? "DAY");
+    return orThrow(ctx, await usageBuckets(ctx.services.db, tenantId, from, to, granularity ?? "DAY"));
   }
 }

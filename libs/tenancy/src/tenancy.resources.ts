@@ -1,0 +1,51 @@
+import { DomainError, notFound, type Clock } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import type { AuditSink, Invalidation } from "@lite/auth";
+
+/**
+ * What the tenancy services work with, passed in by the app (never imported as globals):
+ * the tables they read and write, the audit queue, the key-cache invalidation shared by
+ * every API process, and the clock ids and timestamps come from.
+ */
+export interface TenancyResources {
+  db: TenancyDb;
+  audit: AuditSink;
+  auth: KeyCacheInvalidation;
+  clock: Clock;
+}
+
+export type TenancyDb = Pick<
+  PrismaClient,
+  "tenant" | "quota" | "tier" | "tierGrant" | "apiKey" | "model" | "$transaction"
+>;
+
+/** Drops cached API keys in every API process (after a revocation or a suspension). */
+export interface KeyCacheInvalidation {
+  invalidate(invalidation: Invalidation): Promise<void>;
+}
+
+/**
+ * NOT_FOUND for an object that exists but belongs to another tenant. It reads exactly like a
+ * missing one (on purpose); `context.hidden` names the owner so the app's access layer can
+ * audit the denial the way it audits every ownership refusal.
+ */
+export function hiddenNotFound(what: string, id: string, ownerTenantId: string | null): DomainError {
+  return new DomainError("NOT_FOUND", notFound(what, id).message, { context: { hidden: { what, id, ownerTenantId } } });
+}
+
+/** The hidden object behind a NOT_FOUND from hiddenNotFound (null for a plain refusal). */
+export interface HiddenObject {
+  what: string;
+  id: string;
+  /** null: an operator's object (an ADMIN or FINANCE key) */
+  ownerTenantId: string | null;
+}
+
+export function hiddenOf(error: DomainError): HiddenObject | null {
+  return (error.context?.hidden as HiddenObject | undefined) ?? null;
+}
+
+/** The tenant a TENANT caller is confined to; null for operators (ADMIN, FINANCE). */
+export function scopeOf(principal: { role: string; tenantId: string | null }): string | null {
+  return principal.role === "TENANT" ? principal.tenantId : null;
+}
