@@ -6,7 +6,7 @@ import { createRedis, type Redis } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams, type TokenEvent } from "@lite/stream";
 import { createApiCompletionMetrics } from "@lite/telemetry";
-import { createTenantWithKey, createTestEnv, seedModel, type TenantWithKey, type TestEnv } from "@lite/testing";
+import { createTenant, createTestEnv, seedModel, type TenantWithKey, type TestEnv } from "@lite/testing";
 import {
   cancelCompletion,
   CompletionRowStore,
@@ -109,7 +109,7 @@ const workerSteps = (): CompletionEndSteps => ({
 
 describe("endCompletion is idempotent across the API and the worker", () => {
   test("worker finishes, then the API ends it too: first outcome kept, one done event, one release", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const c = await create(t);
     const other = await create(t); // keeps the tenant's counters above zero: a double release would show
     await new CompletionRowStore(env.db).markRunning(c.id, new Date());
@@ -132,7 +132,7 @@ describe("endCompletion is idempotent across the API and the worker", () => {
   });
 
   test("the API ends it first (cancelled while queued), then a worker finishes: the cancel stands", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const c = await create(t);
     const other = await create(t);
     await endUnheld(res, { tenantId: t.tenantId, completionId: c.id }, "CANCELLED");
@@ -158,7 +158,7 @@ describe("endCompletion is idempotent across the API and the worker", () => {
   });
 
   test("both at once: one final row, one done event, the slot released once", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const c = await create(t);
     const other = await create(t);
     await Promise.all([
@@ -182,7 +182,7 @@ describe("endCompletion is idempotent across the API and the worker", () => {
 
 describe("createCompletion", () => {
   test("admits, writes the QUEUED row and queues the job", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const c = await create(t, { seed: "42" });
     expect(c).toMatchObject({ status: "QUEUED", mode: "FAST", tierSet: ["tiny.t0"], seed: "42", degraded: false });
     const spec = await new CompletionRowStore(env.db).load(c.id);
@@ -196,7 +196,7 @@ describe("createCompletion", () => {
   });
 
   test("expected refusals are values, not exceptions", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const code = async (p: Principal, i: CompletionInput) => {
       const r = await createCompletion(res, p, i);
       return r.ok ? "OK" : r.error.code;
@@ -214,7 +214,7 @@ describe("createCompletion", () => {
   });
 
   test("a failed enqueue ends the completion FAILED and releases the reservation", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const broken = {
       ...res,
       scheduler: {
@@ -238,12 +238,12 @@ describe("createCompletion", () => {
 
 describe("queries", () => {
   test("withLiveText shows the stream's text while running; another tenant's completion is hidden", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const c = await create(t);
     await streams.append(t.tenantId, c.id, tokens(2));
     expect(await withLiveText(streams, await row(c.id))).toMatchObject({ text: "ab", outputTokens: 2 });
 
-    const stranger = await createTenantWithKey(env.db);
+    const stranger = await createTenant(env.db);
     const hidden = await findCompletion(env.db, c.id, stranger.tenantId);
     expect(hidden.ok).toBe(false);
     if (!hidden.ok) expect(hidden.error).toMatchObject({ code: "NOT_FOUND", context: { ownerTenantId: t.tenantId } });
@@ -252,7 +252,7 @@ describe("queries", () => {
   });
 
   test("tokenEvents replays to the done event; a finished completion without a stream is STREAM_EXPIRED", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const c = await create(t);
     await streams.append(t.tenantId, c.id, tokens(2));
     await endCompletion(workerSteps(), {
