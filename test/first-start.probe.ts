@@ -3,6 +3,7 @@
  * `npm start` (persistent data under var/, as scripts/start.ts asks for it), started twice
  * on the same data, then the throw-away one of `npm test` (as scripts/test.ts); each must
  * answer SQL. Prints one JSON line per bring-up; a failure prints its one-line message.
+ * `first-start.probe.ts <dir>`: one bring-up of npm start's kind with its data under <dir>.
  */
 import { Client } from "pg";
 import { bringUpServices } from "../scripts/services";
@@ -20,11 +21,15 @@ async function answer(databaseUrl: string): Promise<Record<string, unknown>> {
 
 async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[services] ${line}\n`);
-  const runs = [
-    { run: "start", dataDir: "var", persistent: true },
-    { run: "restart", dataDir: "var", persistent: true },
-    { run: "test", dataDir: "var/test-run-probe", persistent: false },
-  ];
+  // With an argument: one bring-up of npm start's kind on that data directory.
+  const only = process.argv[2];
+  const runs = only
+    ? [{ run: "given", dataDir: only, persistent: true }]
+    : [
+        { run: "start", dataDir: "var", persistent: true },
+        { run: "restart", dataDir: "var", persistent: true },
+        { run: "test", dataDir: "var/test-run-probe", persistent: false },
+      ];
   for (const { run, dataDir, persistent } of runs) {
     const started = Date.now();
     const services = await bringUpServices({}, { dataDir, persistent, log });

@@ -133,6 +133,25 @@ const noStackTrace = (out: string) => expect(out).not.toMatch(/^\s+at .+\(.+:\d+
     expect(fs.existsSync(path.join(app, "var", "test-run-probe", "postgres"))).toBe(false); // throw-away data removed
   }, 60000);
 
+  it("refuses what it cannot fix with one line saying what to do", async () => {
+    // Data left in the private directory (say, by a start before it became private): the
+    // postgres user cannot reach it and it is not moved behind anyone's back.
+    fs.mkdirSync(path.join(app, "var", "stale", "postgres"), { recursive: true });
+    fs.writeFileSync(path.join(app, "var", "stale", "postgres", "PG_VERSION"), "18\n");
+    const r = await run(
+      process.execPath,
+      ["-r", "./scripts/register.js", "test/first-start.probe.ts", "var/stale"],
+      30000,
+    );
+    expect(r.code).toBe(1);
+    const lines = r.out
+      .trim()
+      .split("\n")
+      .filter((l) => !l.startsWith("[services]")); // progress lines, e.g. "using a copy in …"
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/cannot enter .*already holds data: .*or set DATABASE_URL$/);
+  }, 40000);
+
   // The whole `npm start -- --prepare-only` (migrations, verifying the 600 MB default model,
   // secrets) takes 40–60 s on a busy machine: run it with FIRST_START_FULL=1.
   (process.env.FIRST_START_FULL === "1" ? it : it.skip)(
