@@ -8,21 +8,20 @@
  *  3. still refused: count it, audit the DENY and answer UNAVAILABLE (the deployment is
  *     saturated) or RATE_LIMITED / QUOTA_EXCEEDED with the Retry-After of the limit that bit.
  */
-import { DomainError, err, ok, type OverQuotaPolicy, type Result } from "@lite/core";
+import { DomainError, err, ok, type Result } from "@lite/core";
 import { actorOf, smallerTierSets, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { AdmissionRefusal, TenantLimits } from "@lite/scheduler";
+import type { Quota } from "@lite/tenancy";
 import type { CompletionResources } from "./completion.types";
 
-/** The quota fields admission reads (a `Quota` row has more). */
-export interface Quota extends TenantLimits {
-  overQuotaPolicy: OverQuotaPolicy;
-}
+/** The quota fields admission reads (libs/tenancy's `Quota` has more). */
+export type AdmissionQuota = Pick<Quota, keyof TenantLimits | "overQuotaPolicy">;
 
 export interface AdmitRequest {
   tenantId: string;
   completionId: string;
   maxTokens: number;
-  quota: Quota;
+  quota: AdmissionQuota;
   tierSet: ResolvedTierSet;
 }
 

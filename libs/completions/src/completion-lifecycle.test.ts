@@ -246,7 +246,8 @@ describe("queries", () => {
     const stranger = await createTenant(env.db);
     const hidden = await findCompletion(env.db, c.id, stranger.tenantId);
     expect(hidden.ok).toBe(false);
-    if (!hidden.ok) expect(hidden.error).toMatchObject({ code: "NOT_FOUND", context: { ownerTenantId: t.tenantId } });
+    if (!hidden.ok)
+      expect(hidden.error).toMatchObject({ code: "NOT_FOUND", context: { hidden: { ownerTenantId: t.tenantId } } });
     expect((await findCompletion(env.db, c.id, null)).ok).toBe(true);
     await endUnheld(res, { tenantId: t.tenantId, completionId: c.id }, "CANCELLED");
   });

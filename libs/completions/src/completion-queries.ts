@@ -1,4 +1,5 @@
 import { DomainError, err, isTerminalStatus, notFound, ok, type CompletionStatus, type Result } from "@lite/core";
+import { hiddenNotFound } from "@lite/tenancy";
 import { checkFirst, decodeCursor, page, type PrismaClient } from "@lite/db";
 import type { TokenStreams } from "@lite/stream";
 import type { CompletionRow, CompletionView } from "./completion.types";
@@ -36,8 +37,9 @@ export async function withLiveText(
 
 /**
  * A completion by id, within `scope` (a tenant id, or null for operators). Not visible:
- * NOT_FOUND, whether missing or another tenant's — the two look alike on purpose; the
- * error's `context.ownerTenantId` says which, so the caller can audit the denial.
+ * NOT_FOUND, whether missing or another tenant's — the two read alike on purpose; for
+ * another tenant's, `context.hidden` (libs/tenancy hiddenNotFound) names the owner so the
+ * caller can audit the denial.
  */
 export async function findCompletion(
   db: PrismaClient,
@@ -47,15 +49,7 @@ export async function findCompletion(
   const row = await db.completion.findFirst({ where: scope === null ? { id } : { id, tenantId: scope } });
   if (row) return ok(row);
   const other = scope === null ? null : await db.completion.findUnique({ where: { id }, select: { tenantId: true } });
-  const missing = notFound("completion", id);
-  if (!other) return err(missing);
-  return err(new DomainError("NOT_FOUND", missing.message, { context: { ownerTenantId: other.tenantId } }));
-}
-
-/** The owner named by a NOT_FOUND from findCompletion when the completion is another tenant's. */
-export function ownerOfHidden(error: DomainError): string | null {
-  const owner = error.context?.ownerTenantId;
-  return typeof owner === "string" ? owner : null;
+  return err(other ? hiddenNotFound("completion", id, other.tenantId) : notFound("completion", id));
 }
 
 export interface ListCompletionsQuery {

@@ -26,19 +26,11 @@ import {
 } from "@lite/core";
 import { actorOf, resolveTierSet, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { CompletionJob } from "@lite/scheduler";
+import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionView } from "./completion.types";
-import { admitWithDegrade, type Quota } from "./admit-with-degrade";
+import { admitWithDegrade } from "./admit-with-degrade";
 import { toCompletion } from "./completion-queries";
 import { endUnheld } from "./end-completion";
-
-/** RUNTIME.md "Limits and defaults" (the Prisma column defaults), for a tenant without a quota row. */
-const FALLBACK_QUOTA: Quota = {
-  requestsPerMinute: 600,
-  tokensPerMinute: 200000,
-  maxConcurrentRequests: 32,
-  maxOutstandingTokens: 65536,
-  overQuotaPolicy: "REJECT",
-};
 
 export async function createCompletion(
   r: CompletionResources,
@@ -96,7 +88,7 @@ async function createChecked(
     tenantId,
     completionId,
     maxTokens: input.maxTokens,
-    quota: tenant.quota ?? FALLBACK_QUOTA,
+    quota: effectiveQuota(tenant.quota),
     tierSet: target.value.tierSet,
   });
   if (!admitted.ok) return admitted;

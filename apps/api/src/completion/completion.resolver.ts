@@ -1,36 +1,27 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
-import type { Result } from "@lite/core";
 import type { Role } from "@lite/auth";
 import * as completions from "@lite/completions";
-import { Allow, requireOwner, tenantScope } from "../auth/access";
+import { Allow, tenantScope } from "../auth/access";
 import { guardedSubscribe } from "../auth/subscription";
 import type { ApiContext } from "../context";
 import { CompletionStatus } from "../common/enums";
 import { Completion, CompletionConnection } from "./completion.type";
 import { CompletionInput } from "./completion.input";
 import { completionResources } from "./completion.resources";
+import { orThrow } from "../tenant/tenancy.context";
 import { TokenEvent } from "./token-event.type";
 
 /**
  * Completion fields: the role check comes first (FORBIDDEN by role, `@Allow`), then
  * ownership (NOT_FOUND for another tenant's completion, the denial audited); the work is
- * libs/completions'. A refusal it returns is thrown here as its DomainError, which
+ * libs/completions'. A refusal it returns is thrown by `orThrow` as its DomainError, which
  * errors.ts (the one mapper) turns into the GraphQL error and HTTP status.
  */
 const TOKENS_ROLES: Role[] = ["ADMIN", "TENANT"];
 
-function orThrow<T>(result: Result<T>): T {
-  if (!result.ok) throw result.error;
-  return result.value;
-}
-
-/** A completion the caller may see: filtered by tenant for a TENANT. */
+/** A completion the caller may see: filtered by tenant for a TENANT (another tenant's: audited NOT_FOUND). */
 export async function findOwnCompletion(ctx: ApiContext, id: string): Promise<completions.CompletionRow> {
-  const found = await completions.findCompletion(ctx.services.db, id, tenantScope(ctx));
-  if (found.ok) return found.value;
-  const owner = completions.ownerOfHidden(found.error);
-  if (owner !== null) await requireOwner(ctx, owner, "completion", id);
-  throw found.error;
+  return orThrow(ctx, await completions.findCompletion(ctx.services.db, id, tenantScope(ctx)));
 }
 
 /** The GraphQL input as libs/completions' plain input. */
@@ -63,6 +54,7 @@ export class CompletionResolver {
     @Ctx() ctx: ApiContext,
   ): Promise<CompletionConnection> {
     return orThrow(
+      ctx,
       await completions.listCompletions(ctx.services.db, tenantScope(ctx), { first: first ?? 50, after, status }),
     );
   }
@@ -73,7 +65,7 @@ export class CompletionResolver {
     @Arg("input", () => CompletionInput) input: CompletionInput,
     @Ctx() ctx: ApiContext,
   ): Promise<Completion> {
-    return orThrow(await completions.createCompletion(completionResources(ctx), ctx.principal, toInput(input)));
+    return orThrow(ctx, await completions.createCompletion(completionResources(ctx), ctx.principal, toInput(input)));
   }
 
   @Mutation(() => Completion)
@@ -90,7 +82,7 @@ export class CompletionResolver {
       "Subscription.completionTokens",
       async (args, ctx) => {
         const row = await findOwnCompletion(ctx, args.id);
-        return orThrow(await completions.tokenEvents(ctx.services.completions.streams, row, args.fromIndex ?? 0));
+        return orThrow(ctx, await completions.tokenEvents(ctx.services.completions.streams, row, args.fromIndex ?? 0));
       },
     ),
   })
