@@ -96,9 +96,16 @@ function ensureRedisInstalled(log: (l: string) => void): string {
   return installed;
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10000): Promise<void> {
+async function waitForPort(
+  port: number,
+  child: ChildProcess,
+  spawnError: () => Error | null,
+  timeoutMs = 10000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    const failed = spawnError();
+    if (failed) throw new ServiceSetupError(`redis-server could not start (${failed.message}): set REDIS_URL`);
     if (child.exitCode !== null) throw new ServiceSetupError(`redis-server exited with code ${child.exitCode}`);
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, "127.0.0.1", () => {
@@ -122,7 +129,9 @@ async function startRedis(opts: ServiceOptions): Promise<{ url: string; stop: ()
   if (opts.persistent) args.push("--appendonly", "yes", "--save", "60 1");
   else args.push("--appendonly", "no", "--save", "");
   const child = spawn(bin, args, { stdio: "ignore" });
-  await waitForPort(port, child);
+  let spawnError: Error | null = null;
+  child.on("error", (e) => (spawnError = e)); // unhandled, it would end the process with a stack trace
+  await waitForPort(port, child, () => spawnError);
   return {
     url: `redis://127.0.0.1:${port}`,
     stop: async () => {
