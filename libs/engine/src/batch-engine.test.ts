@@ -75,11 +75,12 @@ describe("batch engine", () => {
   });
 
   it("shutdown grace bounds finalisations still retrying against an absent service", async () => {
-    h = new EngineHarness({ shutdownGraceMs: 300 });
+    h = new EngineHarness({ shutdownGraceMs: 200 });
     h.faults.inject("finalise", 1_000_000);
     const job = h.enqueue("a", { maxTokens: 2 });
     h.engine.start();
-    await h.until("finished decoding", () => h.finalisationOf(job.completionId).includes("usage"));
+    // six failed attempts: the retry now sleeps ≥ 50 ms × 2^5 × 0.75 = 1.2 s, past the grace
+    await h.until("retrying the row", () => (h.faults.failed.get("finalise") ?? 0) >= 6);
     const t0 = Date.now();
     await h.engine.stop();
     const waitedMs = Date.now() - t0;
@@ -90,6 +91,9 @@ describe("batch engine", () => {
     expect(h.warnings.map((w) => w.msg)).toContain(
       "finalisations still retrying at shutdown: leaving them to the next worker",
     );
+    // its next failed attempt, past the grace, gives up: the job stays queued for the next worker
+    await h.until("gave up", () => h.warnings.some((w) => w.msg === "finalisation gave up; the job stays queued"));
+    expect(job.done).toBe(false);
   });
 
   it("weighs tenants in every step: slots follow weights when more is held than the batch", async () => {

@@ -1,3 +1,4 @@
+import type { CompletionSpec } from "@lite/completions";
 import { errText } from "./err-text";
 import {
   resolveEngineOptions,
@@ -5,7 +6,7 @@ import {
   type BatchEngineOptions,
   type ResolvedEngineOptions,
 } from "./engine-options";
-import type { CompletionSpec, EngineBatch, WorkHandle } from "./ports";
+import type { EngineBatch, WorkHandle } from "./ports";
 import { withRetry } from "@lite/core";
 import { SlotAllocator } from "./slot-allocator";
 

@@ -1,17 +1,18 @@
+import { endCompletion, type CompletionSpec } from "@lite/completions";
 import { statusOfFinish, type FinishReason } from "@lite/core";
 import type { EngineContext, Outcome } from "./engine-context";
 import { errText } from "./err-text";
-import type { CompletionSpec, WorkHandle } from "./ports";
+import type { WorkHandle } from "./ports";
 
 /**
  * Step 5: finalise a sequence that left the batch (or a job refused before it ran), in the
- * background: usage events (idempotent) → row (status, text, finish reason) → the stream's
- * final event → Admission.settle → job complete (or fail). Each part retries until it
- * succeeds; the last stops once the job's lock is lost (the new holder redoes the tail).
+ * background: usage events (idempotent) → libs/completions `endCompletion` (row: status,
+ * text, finish reason → the stream's final event → Admission.settle) → job complete (or
+ * fail). Each part retries until it succeeds; the last stops once the job's lock is lost
+ * (the new holder redoes the tail).
  */
 export function finish(ctx: EngineContext, r: Outcome, reason: FinishReason, error?: string): void {
   const { spec, handle } = r;
-  const status = statusOfFinish(reason);
   const outputTokens = r.tokenIds.length;
   const text = r.text.join("");
   const { deps } = ctx;
@@ -29,20 +30,10 @@ export function finish(ctx: EngineContext, r: Outcome, reason: FinishReason, err
         occurredAt: finishedAt,
       }),
     );
-    await ctx.retrying(() =>
-      deps.store.finalise({
-        completionId: spec.completionId,
-        status,
-        finishReason: reason,
-        text,
-        outputTokens,
-        error,
-        finishedAt,
-      }),
-    );
-    await ctx.retrying(() => deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, reason));
-    await ctx.retrying(() => deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
-    await ctx.retrying(() => (status === "FAILED" ? handle.fail(error ?? "failed") : handle.complete()), handle);
+    const end = { tenantId: spec.tenantId, completionId: spec.completionId, finishReason: reason };
+    await endCompletion(deps, { ...end, text, outputTokens, error, finishedAt }, { retry: (op) => ctx.retrying(op) });
+    const failed = statusOfFinish(reason) === "FAILED";
+    await ctx.retrying(() => (failed ? handle.fail(error ?? "failed") : handle.complete()), handle);
   });
 }
 

@@ -1,10 +1,11 @@
+import type { CompletionSpec } from "@lite/completions";
 import { isTerminalStatus, withRetry } from "@lite/core";
 import { deriveRoutingSeed, type SequenceSpec } from "@lite/model";
 import type { Logger } from "pino";
 import type { EngineContext, Outcome } from "./engine-context";
 import { errText } from "./err-text";
 import { finish, finishFinalRow } from "./finalise";
-import type { CompletionSpec, EngineBatch, JobPayload, WorkHandle } from "./ports";
+import type { EngineBatch, JobPayload, WorkHandle } from "./ports";
 
 /**
  * Step 2: start one job. A first start runs from the job's payload; a replay or retry reads

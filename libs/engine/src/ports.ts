@@ -10,7 +10,8 @@
  * (Redis or PostgreSQL briefly unreachable): the engine retries with backoff and never
  * drops an accepted job.
  */
-import type { CompletionStatus, FinishReason, TerminalStatus } from "@lite/core";
+import type { FinishReason } from "@lite/core";
+import type { CompletionRowStore } from "@lite/completions";
 import type { DecodeBatch, ModelRuntime } from "@lite/model";
 import type { Admission, CompletionJob, DispatchedJob } from "@lite/scheduler";
 import type { TokenEvent, TokenStreams } from "@lite/stream";
@@ -64,49 +65,16 @@ export interface WorkSource {
   waitForWork(ms: number): Promise<void>;
 }
 
-/** The completion as the worker runs it (from the job, or from the row written by the API). */
-export interface CompletionSpec extends CompletionRef {
-  /** the tenant's scheduling weight (1..1000) */
-  tenantWeight: number;
-  modelName: JobPayload["modelName"];
-  status: CompletionStatus;
-  prompt: JobPayload["prompt"];
-  /** prompt tokens (bytes), as billed */
-  promptTokens: number;
-  maxTokens: JobPayload["maxTokens"];
-  temperature: JobPayload["temperature"];
-  seed: JobPayload["seed"];
-  mode: JobPayload["mode"];
-  tierSet: JobPayload["tierIds"];
-  /** TierSet cost weight (tokens are charged × this) */
-  costWeight: JobPayload["costWeight"];
-  createdAt: Date;
-  /** present when the row is already final (a replay after the worker finished it) */
-  text?: string;
-  outputTokens?: number;
-  finishReason?: FinishReason | null;
-}
+/**
+ * The completion rows: libs/completions `CompletionRowStore` (the only writer of rows), the
+ * calls the engine makes. `load` gives the completion as the worker runs it
+ * (`CompletionSpec`); `finalise` is endCompletion's row step (a row already final keeps
+ * its outcome); `markRunning` moves only a QUEUED row.
+ */
+export type CompletionStore = Pick<CompletionRowStore, "load" | "tenantWeight" | "markRunning" | "finalise">;
 
-/** The outcome written to a live completion row (a row already final keeps its own). */
-export interface FinalRow {
-  completionId: string;
-  status: TerminalStatus;
-  finishReason: FinishReason;
-  text: string;
-  outputTokens: number;
-  error?: string;
-  finishedAt: Date;
-}
-
-/** The completion rows (PostgreSQL; apps/worker implements it). */
-export interface CompletionStore {
-  load(completionId: string): Promise<CompletionSpec | null>;
-  /** the tenant's scheduling weight (may be cached briefly) */
-  tenantWeight(tenantId: string): Promise<number>;
-  /** QUEUED → RUNNING; a row in any other status is left alone */
-  markRunning(completionId: string, at: Date): Promise<void>;
-  finalise(f: FinalRow): Promise<void>;
-}
+/** The outcome written to a live completion row. */
+export type FinalRow = Parameters<CompletionStore["finalise"]>[0];
 
 /** One generated token as the stream stores it (libs/stream `TokenEvent`). */
 export type TokenOut = Pick<TokenEvent, "index" | "tokenId" | "text">;

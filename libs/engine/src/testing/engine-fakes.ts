@@ -1,3 +1,4 @@
+import type { CompletionSpec } from "@lite/completions";
 /**
  * Hand-written fakes of the engine's own ports (ports.ts), for unit tests that run without
  * PostgreSQL, Redis or onnxruntime. Each fake keeps what it was told, in order, so a test
@@ -13,7 +14,6 @@ import type { BatchEngineOptions } from "../engine-options";
 import type {
   AdmissionPort,
   CompletionRef,
-  CompletionSpec,
   CompletionStore,
   EngineBatch,
   EngineModel,
