@@ -1,12 +1,12 @@
 /**
  * What the batch engine needs from the outside world, narrowed to the calls it makes.
- * Every port is a view of a library type (libs/scheduler, libs/stream, libs/telemetry,
- * libs/model): the field and method types are taken from those libraries with `Pick<>` or
+ * Every port is a view of a library type (libs/scheduler, libs/stream, libs/completions,
+ * libs/telemetry, libs/model): the field and method types are taken from those libraries with `Pick<>` or
  * indexed access, never re-declared. Where the engine batches (one round trip for a whole
  * decode step) the port takes a list of the library call's arguments instead of one.
  *
- * `adapters/` implements them over the libraries; apps/worker adds PostgreSQL (the
- * completion rows, usage events); tests fake them. Every call may fail transiently
+ * `adapters/` implements them over the libraries; apps/worker wires the PostgreSQL ones
+ * (completion rows through libs/completions, usage events); tests fake them. Every call may fail transiently
  * (Redis or PostgreSQL briefly unreachable): the engine retries with backoff and never
  * drops an accepted job.
  */
