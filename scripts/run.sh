@@ -26,6 +26,7 @@ cmd="$1"; shift
 case "$cmd" in
   start)        exec node -r ./scripts/register.js scripts/start.ts "$@" ;;
   test)         exec node -r ./scripts/register.js scripts/test.ts "$@" ;;
+  check)        exec node -r ./scripts/register.js scripts/static-checks.ts "$@" ;;
   demo)         exec node -r ./scripts/register.js scripts/demo.ts "$@" ;;
   bench)        exec node -r ./scripts/register.js bench/run.ts "$@" ;;
   generate)     exec node -r ./scripts/register.js scripts/generate.ts "$@" ;;

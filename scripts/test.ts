@@ -1,40 +1,33 @@
 /**
- * `npm test`: on a whole run (no jest arguments) first type-checks, lints and checks the
- * formatting of the tree (tsc, eslint, prettier), then brings up the services exactly as `npm start` would (embedded ones when
+ * `npm test`: on a whole run (no jest arguments) first runs the static checks and the unit
+ * tests that need no services (static-checks.ts: turbo, cached), then brings up the services exactly as `npm start` would (embedded ones when
  * DATABASE_URL / REDIS_URL are unset, with throw-away data), migrates a template
- * database that each test file clones, runs jest with any extra arguments, and removes
- * everything it created.
+ * database that each test file clones, runs jest (a whole run: every suite turbo did not
+ * already run; otherwise with the given arguments), and removes everything it created.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { adminQuery, withDatabase } from "../libs/testing/src/services";
+import { adminQuery, withDatabase } from "@lite/testing";
 import { bringUpServices } from "./services";
 import { migrateDeploy } from "./migrate";
+import { staticChecks, unitTestedDirs } from "./static-checks";
 
 const root = path.resolve(__dirname, "..");
 
-function staticChecks(): boolean {
-  const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
-  const checks: Array<[string, string, string[]]> = [
-    ["type-check", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
-    ["lint", bin("eslint"), ["."]],
-    ["format", bin("prettier"), ["--check", "--log-level", "warn", "."]],
-  ];
-  for (const [name, cmd, args] of checks) {
-    const started = Date.now();
-    const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit" });
-    if (r.status !== 0) {
-      console.error(`static checks: ${name} failed (${cmd} ${args.join(" ")})`);
-      return false;
-    }
-    console.error(`static checks: ${name} ok (${Date.now() - started} ms)`);
-  }
-  return true;
+/**
+ * A whole run skips the packages whose unit tests turbo already ran (and cached) in the
+ * static checks; arguments given to `npm test -- …` go to jest as they are.
+ */
+function jestArgs(wholeRun: boolean): string[] {
+  if (!wholeRun) return process.argv.slice(2);
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return unitTestedDirs().map((dir) => `--testPathIgnorePatterns=^${escape(path.join(root, dir))}/`);
 }
 
 async function main(): Promise<number> {
-  if (process.argv.length <= 2 && !staticChecks()) return 1;
+  const wholeRun = process.argv.length <= 2;
+  if (wholeRun && !staticChecks()) return 1;
   const runDir = path.join(root, "var", `test-run-${process.pid}`);
   fs.mkdirSync(runDir, { recursive: true });
   const started = Date.now();
@@ -62,7 +55,7 @@ async function main(): Promise<number> {
     };
     const jest = path.join(root, "node_modules", "jest", "bin", "jest.js");
     code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [jest, ...process.argv.slice(2)], { cwd: root, env, stdio: "inherit" });
+      const child = spawn(process.execPath, [jest, ...jestArgs(wholeRun)], { cwd: root, env, stdio: "inherit" });
       const forward = (sig: NodeJS.Signals) => child.kill(sig);
       process.on("SIGINT", forward);
       process.on("SIGTERM", forward);
