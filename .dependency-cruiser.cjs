@@ -90,7 +90,8 @@ module.exports = {
       severity: "error",
       comment: "this import does not resolve (missing package, or a path its package does not export)",
       from: {},
-      to: { couldNotResolve: true },
+      // (deep @lite imports, unresolvable once `exports` is declared, are no-deep-imports)
+      to: { couldNotResolve: true, pathNot: "^@lite/[^/]+/." },
     },
   ],
   options: {

@@ -68,12 +68,27 @@ function cruise(): CruiseResult {
   return JSON.parse(r.stdout) as CruiseResult;
 }
 
+/**
+ * One entry per violation; a reachability rule reports every module reached, so those are
+ * grouped per rule and importing module, showing the shortest path and how many more.
+ */
 function ruleViolations(result: CruiseResult): string[] {
   const comments = new Map((result.summary.ruleSetUsed.forbidden ?? []).map((r) => [r.name, r.comment ?? ""]));
-  return result.summary.violations.map((v) => {
+  const groups = new Map<string, Violation[]>();
+  for (const v of result.summary.violations) {
+    const key = v.via ? `${v.rule.name} ${v.from}` : `${v.rule.name} ${v.from} ${v.to}`;
+    groups.set(key, [...(groups.get(key) ?? []), v]);
+  }
+  return [...groups.values()].map((vs) => {
+    const v = vs.reduce((a, b) => ((b.via?.length ?? 0) < (a.via?.length ?? 0) ? b : a));
     const chain = v.cycle ?? v.via;
     const lines = [`${v.rule.severity} ${v.rule.name}: ${v.from} → ${v.to}`];
-    if (chain?.length) lines.push(`    via ${[v.from, ...chain.map((c) => c.name)].join(" → ")}`);
+    if (chain && chain.length > 1) lines.push(`    via ${[v.from, ...chain.map((c) => c.name)].join(" → ")}`);
+    if (vs.length > 1) {
+      const packages = vs.filter((o) => o.to.startsWith("node_modules/")).map((o) => o.to);
+      const among = packages.length ? `, among them ${packages.join(", ")}` : "";
+      lines.push(`    (and ${vs.length - 1} more modules reached from ${v.from}${among})`);
+    }
     lines.push(`    ${comments.get(v.rule.name)}`);
     return lines.join("\n");
   });
