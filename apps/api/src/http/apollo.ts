@@ -7,6 +7,7 @@ import type { ApiServices } from "../services";
 import { formatError } from "../errors";
 import { operationPlugin } from "./graphql-plugin";
 import type { GraphqlWs } from "./graphql-ws";
+import { createInputEdge, inputEdgePlugin } from "./input-edge";
 
 /**
  * Apollo over the served schema, started. Its stop() drains: HTTP connections get
@@ -37,6 +38,7 @@ export async function startApollo(
         },
       },
       operationPlugin(services),
+      inputEdgePlugin(createInputEdge(services)),
     ],
   });
   await apollo.start();

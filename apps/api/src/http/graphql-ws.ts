@@ -1,5 +1,14 @@
 import type http from "node:http";
-import type { GraphQLSchema } from "graphql";
+import {
+  GraphQLError,
+  getOperationAST,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLSchema,
+} from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import { newId } from "@lite/core";
@@ -7,6 +16,7 @@ import { parseAuthorization, type Invalidation, type Principal } from "@lite/aut
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
 import { recordAuthFailure } from "./graphql-context";
+import { createInputEdge, type InputEdge } from "./input-edge";
 
 export interface GraphqlWs {
   /** closes every subscription (Apollo's drain calls it) */
@@ -23,6 +33,61 @@ function closeRefused(socket: WebSocket, code: string): void {
   socket.close(forbidden ? 4403 : 4401, forbidden ? "Forbidden" : "Unauthorized");
 }
 
+/** What a client sees of an error: no `http` extension (that is for the HTTP transport). */
+function forClient(e: GraphQLError): GraphQLError {
+  const { http: _http, ...extensions } = e.extensions ?? {};
+  return new GraphQLError(e.message, { nodes: e.nodes, extensions });
+}
+
+interface SubscribePayload {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+}
+
+/**
+ * One `subscribe` message → the operation to run, or errors for that operation only (the
+ * socket stays open): a syntax error is GRAPHQL_PARSE_FAILED, a validation error
+ * GRAPHQL_VALIDATION_FAILED, a refused argument BAD_USER_INPUT (the sanitising edge).
+ */
+function prepareOperation(
+  schema: GraphQLSchema,
+  edge: InputEdge,
+  services: ApiServices,
+  principal: Principal,
+  payload: SubscribePayload,
+): ExecutionArgs | readonly GraphQLError[] {
+  const requestId = newId("request");
+  let document: DocumentNode;
+  try {
+    document = parse(payload.query);
+  } catch (e) {
+    const message = e instanceof GraphQLError ? e.message : "the query could not be parsed";
+    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED", requestId } })];
+  }
+  const invalid = validate(schema, document, specifiedRules);
+  if (invalid.length > 0) {
+    return invalid.map(
+      (e) =>
+        new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED", requestId } }),
+    );
+  }
+  const operation = getOperationAST(document, payload.operationName);
+  if (!operation) {
+    return [new GraphQLError("Unable to identify operation", { extensions: { code: "BAD_REQUEST", requestId } })];
+  }
+  const refused = edge(schema, document, operation, payload.variables ?? undefined, principal, requestId);
+  if (refused) return [forClient(refused)];
+  const contextValue: ApiContext = { services, principal, requestId };
+  return {
+    schema,
+    document,
+    operationName: payload.operationName,
+    variableValues: payload.variables,
+    contextValue,
+  };
+}
+
 /**
  * GraphQL over WebSocket (graphql-ws) on /graphql: the key travels in the connection
  * parameters and is checked once at connect; live connections are remembered so that
@@ -30,6 +95,7 @@ function closeRefused(socket: WebSocket, code: string): void {
  */
 export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, services: ApiServices): GraphqlWs {
   const wsServer = new WebSocketServer({ server: httpServer, path: "/graphql" });
+  const edge = createInputEdge(services);
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribe = services.auth.onInvalidate((inv: Invalidation) => {
     for (const [socket, conn] of sockets) {
@@ -64,11 +130,8 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
         socket.once("close", () => sockets.delete(socket));
         return true;
       },
-      context: (ctx): ApiContext => ({
-        services,
-        principal: ctx.extra.principal as Principal,
-        requestId: newId("request"),
-      }),
+      onSubscribe: (ctx, _id, payload) =>
+        prepareOperation(schema, edge, services, ctx.extra.principal as Principal, payload),
     },
     wsServer,
   );
