@@ -14,7 +14,7 @@ import {
   resolveModeTiers,
   type ModelRuntime,
   type TierMode,
-} from "../libs/model/src";
+} from "@lite/model";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 
 const BATCHES = [1, 8, 32];

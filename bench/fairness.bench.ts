@@ -12,7 +12,7 @@
  * relative error |share − weightShare| ÷ weightShare, the maximum of those, and Jain's
  * index over share ÷ weightShare (1 = shares exactly follow weights).
  */
-import { ensureModel } from "../libs/model/src";
+import { ensureModel } from "@lite/model";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, jain, sleep, startPhase, type LiveServices } from "./lib/live-stack";
 import { keepBacklogged } from "./lib/load";

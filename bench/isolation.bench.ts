@@ -17,8 +17,8 @@
  */
 import { setMaxListeners } from "node:events";
 import type { Client } from "graphql-ws";
-import { ensureModel } from "../libs/model/src";
-import { CREATE_COMPLETION, wsClient } from "../libs/testing/src/gql-client";
+import { ensureModel } from "@lite/model";
+import { CREATE_COMPLETION, wsClient } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
 import { keepBacklogged, streamOne, type StreamedResult } from "./lib/load";

@@ -11,11 +11,11 @@
  * The bare loop runs before and after the stack run, and the mean of the two is the
  * baseline, so drift of a shared machine shows up instead of biasing the ratio. Target >= 0.8.
  */
-import { deriveRoutingSeed, ensureModel, loadModel, resolveModeTiers } from "../libs/model/src";
+import { deriveRoutingSeed, ensureModel, loadModel, resolveModeTiers } from "@lite/model";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, sleep, startPhase, type LiveServices } from "./lib/live-stack";
 import { keepBacklogged, streamOne } from "./lib/load";
-import { wsClient } from "../libs/testing/src/gql-client";
+import { wsClient } from "@lite/testing";
 
 const MODEL = "default";
 const BATCH = 16;

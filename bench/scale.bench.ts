@@ -20,8 +20,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { Queue, Worker } from "bullmq";
-import { createRedis, deleteByPrefix, RedisKeys, type Redis } from "../libs/redis/src";
-import { FairScheduler, type CompletionJob } from "../libs/scheduler/src";
+import { createRedis, deleteByPrefix, RedisKeys, type Redis } from "@lite/redis";
+import { FairScheduler, type CompletionJob } from "@lite/scheduler";
 import { bringUpServices } from "../scripts/services";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 

@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { collectTokens, CREATE_COMPLETION, GqlHttp, wsClient } from "../libs/testing/src/gql-client";
+import { collectTokens, CREATE_COMPLETION, GqlHttp, wsClient } from "@lite/testing";
 
 interface TenantRun {
   name: string;

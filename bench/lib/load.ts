@@ -1,6 +1,6 @@
 /** Load generators for the end-to-end benchmarks. */
 import type { Client } from "graphql-ws";
-import { CREATE_COMPLETION, collectTokens, type GqlHttp } from "../../libs/testing/src/gql-client";
+import { CREATE_COMPLETION, collectTokens, type GqlHttp } from "@lite/testing";
 import { sleep } from "./live-stack";
 
 export interface CompletionRequest {

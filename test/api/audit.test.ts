@@ -6,12 +6,13 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { AuditQueue, AuditWriter, auditStreamKey, verifyAuditChain } from "@lite/auth";
 import { createDb } from "@lite/db";
-import { createTestEnv, seedModel, type TestEnv } from "@lite/testing";
+import { gql, gqlOk, seedModel, TEST_ADMIN_KEY, type TestEnv, waitFor } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
-import { ADMIN_KEY, gql, gqlOk, startTestApi, waitFor } from "./helpers";
+import { startStack, type TestStack } from "../support/stack";
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const root = path.resolve(__dirname, "..", "..");
+let stack: TestStack;
 let env: TestEnv;
 let api: RunningApiServer;
 
@@ -25,28 +26,26 @@ function auditVerify(): { status: number | null; out: string } {
 }
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  await seedModel(env.db);
-  api = await startTestApi(env);
+  stack = await startStack({ prepare: (e) => seedModel(e.db) });
+  ({ env, api } = stack);
 });
 
 afterAll(async () => {
-  await api?.close();
-  await env?.close();
+  await stack?.close();
 });
 
 describe("audit log", () => {
   it("records admin changes, key creation, tier grants and denials, chained and verifiable", async () => {
     const made = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       'mutation { createTenant(input: { name: "audited", tierIds: ["tiny.t0"] }) { tenant { id } apiKey { secret apiKey { id } } } }',
     );
     const tenantId = made.createTenant.tenant.id;
-    await gqlOk(api.url, ADMIN_KEY, `mutation { grantTier(tenantId: "${tenantId}", tierId: "tiny.t3") { id } }`);
+    await gqlOk(api.url, TEST_ADMIN_KEY, `mutation { grantTier(tenantId: "${tenantId}", tierId: "tiny.t3") { id } }`);
     await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       `mutation { setQuota(tenantId: "${tenantId}", input: { requestsPerMinute: 5 }) { id } }`,
     );
     await fetch(api.url, {
@@ -76,14 +75,14 @@ describe("audit log", () => {
 
     const page = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       `{ auditLog(tenantId: "${tenantId}", first: 2) { nodes { seq action hash } pageInfo { hasNextPage endCursor } } }`,
     );
     expect(page.auditLog.nodes).toHaveLength(2);
     expect(BigInt(page.auditLog.nodes[0].seq)).toBeGreaterThan(BigInt(page.auditLog.nodes[1].seq));
     const next = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       `{ auditLog(tenantId: "${tenantId}", first: 500, after: "${page.auditLog.pageInfo.endCursor}") { nodes { seq } } }`,
     );
     expect(BigInt(next.auditLog.nodes[0].seq)).toBeLessThan(BigInt(page.auditLog.nodes[1].seq));
@@ -143,7 +142,7 @@ describe("audit log", () => {
   ])("a denial whose id holds %s does not stop the audit log (issue 8, finding 1)", async (_what, poisonId) => {
     const made = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       `mutation { createTenant(input: { name: "poisoner-${_what.length}", tierIds: ["tiny.t0"] }) { tenant { id } apiKey { secret } } }`,
     );
     const tenantKey: string = made.createTenant.apiKey.secret;
@@ -153,12 +152,18 @@ describe("audit log", () => {
     const marker = `after-poison-${Math.random().toString(36).slice(2)}`;
     const after = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       `mutation { createTenant(input: { name: "${marker}", tierIds: ["tiny.t0"] }) { tenant { id } } }`,
     );
     const afterTenantId: string = after.createTenant.tenant.id;
-    await waitFor(async () => (await env.db.auditLog.count({ where: { tenantId: afterTenantId } })) > 0, 5000, 50);
-    await waitFor(async () => (await env.redis.xlen(auditStreamKey(env.keys))) === 0, 5000, 50);
+    await waitFor(
+      "the later event in the log",
+      async () => (await env.db.auditLog.count({ where: { tenantId: afterTenantId } })) > 0,
+      { timeoutMs: 5000 },
+    );
+    await waitFor("the audit queue drained", async () => (await env.redis.xlen(auditStreamKey(env.keys))) === 0, {
+      timeoutMs: 5000,
+    });
     // The denial itself is stored, its id made storable (or, once the edge rejects such ids
     // before any work, never queued at all); nothing is stored raw.
     const denials = await env.db.auditLog.findMany({

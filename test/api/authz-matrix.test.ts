@@ -4,18 +4,23 @@
  */
 import { newId } from "@lite/core";
 import {
+  codeOf,
   createKey,
-  createTenantWithKey,
-  createTestEnv,
+  createTenant,
+  gql,
   seedModel,
+  TEST_ADMIN_KEY,
+  wsConnect,
+  type GqlResponse,
   type TenantWithKey,
   type TestEnv,
 } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
-import { ADMIN_KEY, codeOf, gql, startTestApi, wsConnect, type GqlResult } from "./helpers";
+import { startStack, type TestStack } from "../support/stack";
 import { CONTRACT_ROLES, type Role } from "./role-table";
 import type { Client } from "graphql-ws";
 
+let stack: TestStack;
 let env: TestEnv;
 let api: RunningApiServer;
 let keys: Record<Role, string>;
@@ -44,20 +49,18 @@ async function insertCompletion(tenantId: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  await seedModel(env.db);
-  api = await startTestApi(env);
-  A = await createTenantWithKey(env.db, { name: "tenant-a" });
-  B = await createTenantWithKey(env.db, { name: "tenant-b" });
-  C = await createTenantWithKey(env.db, { name: "tenant-c" });
-  keys = { ADMIN: ADMIN_KEY, FINANCE: (await createKey(env.db, "FINANCE")).secret, TENANT: A.secret };
+  stack = await startStack({ prepare: (e) => seedModel(e.db) });
+  ({ env, api } = stack);
+  A = await createTenant(env.db, { name: "tenant-a" });
+  B = await createTenant(env.db, { name: "tenant-b" });
+  C = await createTenant(env.db, { name: "tenant-c" });
+  keys = { ADMIN: TEST_ADMIN_KEY, FINANCE: (await createKey(env.db, "FINANCE")).secret, TENANT: A.secret };
   cmpA = await insertCompletion(A.tenantId);
   cmpB = await insertCompletion(B.tenantId);
 });
 
 afterAll(async () => {
-  await api?.close();
-  await env?.close();
+  await stack?.close();
 });
 
 interface Op {
@@ -390,7 +393,7 @@ describe("another tenant's objects answer NOT_FOUND, exactly like missing ones",
     ],
   ];
 
-  const shape = (r: GqlResult) => ({
+  const shape = (r: GqlResponse) => ({
     status: r.status,
     code: codeOf(r),
     message: r.errors?.[0]?.message.replace(/\b[a-z]+_[0-9a-z]{26}\b/g, "<id>"),
@@ -438,7 +441,7 @@ describe("another tenant's objects answer NOT_FOUND, exactly like missing ones",
     );
     expect(r.data?.tiers.map((t) => t.id)).toEqual(["tiny.t0", "tiny.t1", "tiny.t2"]);
     expect(r.data?.models[0].tiers.map((t) => t.id)).toEqual(["tiny.t0", "tiny.t1", "tiny.t2"]);
-    const admin = await gql<{ tiers: Array<{ id: string }> }>(api.url, ADMIN_KEY, "{ tiers { id restricted } }");
+    const admin = await gql<{ tiers: Array<{ id: string }> }>(api.url, TEST_ADMIN_KEY, "{ tiers { id restricted } }");
     expect(admin.data?.tiers.map((t) => t.id)).toEqual(["tiny.t0", "tiny.t1", "tiny.t2", "tiny.t3"]);
   });
 });

@@ -3,27 +3,26 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort } from "../../scripts/services";
 import { buildModel } from "@lite/model";
-import { createTestEnv, type TestEnv } from "@lite/testing";
+import { freePort, gqlOk, TEST_ADMIN_KEY, type TestEnv, waitFor, wsConnect } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
-import { ADMIN_KEY, gqlOk, startTestApi, waitFor, wsConnect } from "./helpers";
+import { startStack, type TestStack } from "../support/stack";
 
 const root = path.resolve(__dirname, "..", "..");
+let stack: TestStack;
 let env: TestEnv;
 let api: RunningApiServer;
 let modelDir: string;
 
 beforeAll(async () => {
-  env = await createTestEnv();
   modelDir = fs.mkdtempSync(path.join(os.tmpdir(), "lite-models-"));
   buildModel({ modelDir, modelName: "tiny", preset: "tiny" });
-  api = await startTestApi(env, { MODEL_DIR: modelDir, DEFAULT_MODEL: "tiny" });
+  stack = await startStack({ model: "tiny", modelPreset: null, modelDir });
+  ({ env, api } = stack);
 });
 
 afterAll(async () => {
-  await api?.close();
-  await env?.close();
+  await stack?.close();
   fs.rmSync(modelDir, { recursive: true, force: true });
 });
 
@@ -31,7 +30,7 @@ describe("start-up", () => {
   it("registers the manifest's model and tiers (ids verbatim, restricted flag, cost weights) and audits the load", async () => {
     const r = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       "{ models { id name manifestSha256 tiers { id rank placement restricted paramBytes ownerTenantId } } }",
     );
     expect(r.models).toHaveLength(1);
@@ -57,7 +56,7 @@ describe("start-up", () => {
   });
 
   it("is idempotent: a second server over the same database changes nothing", async () => {
-    const second = await startTestApi(env, { MODEL_DIR: modelDir, DEFAULT_MODEL: "tiny" });
+    const second = await stack.startApi();
     try {
       expect(await env.db.apiKey.count({ where: { role: "ADMIN" } })).toBe(1);
       expect(await env.db.priceBook.count()).toBe(1);
@@ -76,7 +75,7 @@ describe("health endpoints", () => {
       200,
       { status: "ready", postgres: true, redis: true, bootstrapped: true },
     ]);
-    await gqlOk(api.url, ADMIN_KEY, "{ me { role } }");
+    await gqlOk(api.url, TEST_ADMIN_KEY, "{ me { role } }");
     const text = await (await fetch(`${api.baseUrl}/metrics`)).text();
     expect(text).toMatch(/lite_api_http_requests_total\{route="\/graphql",status="200"\} \d+/);
     expect(text).toMatch(/lite_api_graphql_operations_total\{tenant="-",type="query",outcome="ok"\} \d+/);
@@ -84,7 +83,7 @@ describe("health endpoints", () => {
 
   it("/readyz answers 503 while PostgreSQL or Redis is unreachable", async () => {
     const closed = await freePort();
-    const noDb = await startTestApi(env, { DATABASE_URL: `postgresql://postgres@127.0.0.1:${closed}/nothing` });
+    const noDb = await stack.startApi({ DATABASE_URL: `postgresql://postgres@127.0.0.1:${closed}/nothing` });
     try {
       const r = await fetch(`${noDb.baseUrl}/readyz`);
       expect(r.status).toBe(503);
@@ -93,7 +92,7 @@ describe("health endpoints", () => {
     } finally {
       await noDb.close();
     }
-    const noRedis = await startTestApi(env, { REDIS_URL: `redis://127.0.0.1:${closed}` });
+    const noRedis = await stack.startApi({ REDIS_URL: `redis://127.0.0.1:${closed}` });
     try {
       const r = await fetch(`${noRedis.baseUrl}/readyz`);
       expect(r.status).toBe(503);
@@ -113,7 +112,7 @@ describe("the API process", () => {
         DATABASE_URL: env.databaseUrl,
         REDIS_URL: env.redisUrl,
         REDIS_PREFIX: env.redisPrefix,
-        ADMIN_API_KEY: ADMIN_KEY,
+        ADMIN_API_KEY: TEST_ADMIN_KEY,
         MODEL_DIR: modelDir,
         LOG_LEVEL: "info",
         ...extra,
@@ -141,23 +140,23 @@ describe("the API process", () => {
     const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     try {
       await waitFor(
+        "the API ready",
         async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
-        20000,
-        100,
+        { timeoutMs: 20000, everyMs: 100 },
       );
-      const ws = await wsConnect(`ws://127.0.0.1:${port}/graphql`, { authorization: ADMIN_KEY });
+      const ws = await wsConnect(`ws://127.0.0.1:${port}/graphql`, { authorization: TEST_ADMIN_KEY });
       if (ws.outcome !== "open") throw new Error("ws did not open");
       let closeCode: number | undefined;
       ws.client.on("closed", (e) => (closeCode = (e as { code: number }).code));
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
-      await waitFor(() => closeCode !== undefined, 2000);
+      await waitFor("the socket closed", () => closeCode !== undefined, { timeoutMs: 2000, everyMs: 20 });
       expect(closeCode).toBe(1001);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
     const lines = out.trim().split("\n");
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
-    expect(out).not.toContain(ADMIN_KEY);
+    expect(out).not.toContain(TEST_ADMIN_KEY);
   }, 40000);
 });

@@ -2,24 +2,23 @@
 /** Listing, usage, and tier authorisation (libs/auth resolveTierSet / smallerTierSets). */
 import { newId, type TierMode } from "@lite/core";
 import { AuditQueue, resolveTierSet, smallerTierSets } from "@lite/auth";
-import { createTenantWithKey, createTestEnv, seedModel, type TestEnv } from "@lite/testing";
+import { createTenant, gqlOk, seedModel, TEST_ADMIN_KEY, type TestEnv } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
-import { ADMIN_KEY, gqlOk, startTestApi } from "./helpers";
+import { startStack, type TestStack } from "../support/stack";
 
+let stack: TestStack;
 let env: TestEnv;
 let api: RunningApiServer;
 let audit: AuditQueue;
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  await seedModel(env.db);
-  api = await startTestApi(env);
+  stack = await startStack({ prepare: (e) => seedModel(e.db) });
+  ({ env, api } = stack);
   audit = new AuditQueue({ redis: env.redis, keys: env.keys });
 });
 
 afterAll(async () => {
-  await api?.close();
-  await env?.close();
+  await stack?.close();
 });
 
 describe("tenants", () => {
@@ -27,8 +26,13 @@ describe("tenants", () => {
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {
       made.push(
-        (await gqlOk(api.url, ADMIN_KEY, `mutation { createTenant(input: { name: "page-${i}" }) { tenant { id } } }`))
-          .createTenant.tenant.id,
+        (
+          await gqlOk(
+            api.url,
+            TEST_ADMIN_KEY,
+            `mutation { createTenant(input: { name: "page-${i}" }) { tenant { id } } }`,
+          )
+        ).createTenant.tenant.id,
       );
     }
     const seen: string[] = [];
@@ -37,7 +41,7 @@ describe("tenants", () => {
     for (;;) {
       const r: any = await gqlOk(
         api.url,
-        ADMIN_KEY,
+        TEST_ADMIN_KEY,
         "query($a: String) { tenants(first: 2, after: $a) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }",
         { a: after },
       );
@@ -54,8 +58,8 @@ describe("tenants", () => {
 
 describe("usage", () => {
   it("buckets [from, to) by hour, day and month in UTC, and totals per meter and dimension", async () => {
-    const t = await createTenantWithKey(env.db);
-    const other = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
+    const other = await createTenant(env.db);
     const ev = (
       tenantId: string,
       at: string,
@@ -98,7 +102,7 @@ describe("usage", () => {
     ]);
     const month = await gqlOk(
       api.url,
-      ADMIN_KEY,
+      TEST_ADMIN_KEY,
       `{ usage(tenantId: "${t.tenantId}", from: "2025-12-01T00:00:00Z", to: "2026-02-01T00:00:00Z", granularity: MONTH) { start meter quantity } }`,
     );
     expect(month.usage).toEqual([
@@ -118,7 +122,7 @@ describe("tier sets", () => {
   const ctx = () => ({ audit, actor: "test" });
 
   it("modes pick granted public non-restricted tiers by placement; MAX adds restricted and own private ones", async () => {
-    const t = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db);
     const ids = async (mode: TierMode) => {
       const r = await resolveTierSet(env.db, t.tenantId, { mode }, ctx());
       if (!r.ok) throw r.error;
@@ -150,8 +154,8 @@ describe("tier sets", () => {
   });
 
   it("explicit tiers: ungranted → FORBIDDEN, unknown or another tenant's private → NOT_FOUND; decisions audited", async () => {
-    const t = await createTenantWithKey(env.db, { tierIds: ["tiny.t0", "tiny.t1"] });
-    const owner = await createTenantWithKey(env.db);
+    const t = await createTenant(env.db, { tierIds: ["tiny.t0", "tiny.t1"] });
+    const owner = await createTenant(env.db);
     const foreign = `tier_${owner.tenantId}`;
     await env.db.tier.create({
       data: {
@@ -194,13 +198,13 @@ describe("tier sets", () => {
   });
 
   it("a mode with no granted tier is FORBIDDEN", async () => {
-    const t = await createTenantWithKey(env.db, { tierIds: ["tiny.t1"] });
+    const t = await createTenant(env.db, { tierIds: ["tiny.t1"] });
     const r = await resolveTierSet(env.db, t.tenantId, { mode: "FAST" }, ctx());
     expect(r.ok ? "ok" : [r.error.code, r.error.reason]).toEqual(["FORBIDDEN", "NO_GRANTED_TIER"]);
   });
 
   it("smallerTierSets steps MAX → DEEP → BALANCED → FAST, and explicit sets drop the highest rank first", async () => {
-    const t = await createTenantWithKey(env.db, { tierIds: ["tiny.t0", "tiny.t1", "tiny.t2", "tiny.t3"] });
+    const t = await createTenant(env.db, { tierIds: ["tiny.t0", "tiny.t1", "tiny.t2", "tiny.t3"] });
     const max = await resolveTierSet(env.db, t.tenantId, { mode: "MAX" }, ctx());
     if (!max.ok) throw max.error;
     expect(smallerTierSets(max.value)).toEqual([

@@ -3,10 +3,11 @@ import {
   collectTokens,
   COMPLETION_QUERY,
   CREATE_COMPLETION,
-  wsClient,
   type TokenEvent,
-} from "../../libs/testing/src/gql-client";
-import { startStack, waitFor, type Stack } from "./support/stack";
+  waitFor,
+  wsClient,
+} from "@lite/testing";
+import { startE2eStack, type TestStack } from "../support/stack";
 
 type Created = { createCompletion: { id: string; status: string; mode: string; tierSet: string[]; degraded: boolean } };
 type Row = {
@@ -23,10 +24,10 @@ const input = (over: Record<string, unknown> = {}) => ({
 });
 
 describe("completions through the API with a real worker", () => {
-  let stack: Stack;
+  let stack: TestStack;
   beforeAll(async () => {
     // No worker at first: the concurrency test needs admitted completions to stay admitted.
-    stack = await startStack({ workers: 0, workerEnv: { WORKER_STEP_DELAY_MS: "10" } });
+    stack = await startE2eStack({ workers: 0, workerEnv: { WORKER_STEP_DELAY_MS: "10" } });
   }, 60000);
   afterAll(async () => {
     await stack?.close();
@@ -55,7 +56,7 @@ describe("completions through the API with a real worker", () => {
       "all admitted completions to finish",
       async () =>
         (await stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "COMPLETED" } })) === 10,
-      30000,
+      { timeoutMs: 30000 },
     );
     await waitFor("counters released", async () => {
       const u = await stack.admission.usage(t.tenantId);
@@ -124,7 +125,8 @@ describe("completions through the API with a real worker", () => {
           },
           {
             next: (m) => {
-              if (!m.data) return;
+              // Events already in flight when dispose() runs still arrive: keep exactly k.
+              if (!m.data || got.length >= k) return;
               got.push(m.data.completionTokens);
               if (got.length === k) {
                 dispose();

@@ -1,6 +1,6 @@
+import { CREATE_COMPLETION } from "@lite/testing";
+import { startE2eStack, type TestStack } from "../support/stack";
 import { parseTenantCounter } from "@lite/telemetry";
-import { CREATE_COMPLETION } from "../../libs/testing/src/gql-client";
-import { startStack, type Stack } from "./support/stack";
 
 /**
  * Two tenants of weights 1 and 3, both backlogged, share one worker: over a window in which
@@ -8,10 +8,10 @@ import { startStack, type Stack } from "./support/stack";
  * the worker's own per-tenant counter (lite_tokens_generated_total on WORKER_METRICS_PORT).
  */
 describe("weighted fairness in tokens", () => {
-  let stack: Stack;
+  let stack: TestStack;
   let metricsUrl: string;
   beforeAll(async () => {
-    stack = await startStack({ workers: 0 });
+    stack = await startE2eStack({ workers: 0 });
     const w = await stack.spawnWorker({ batchSize: 4, env: { WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "5" } });
     const port = /"metricsPort":(\d+)/.exec(w.output())?.[1];
     metricsUrl = `http://127.0.0.1:${port}/metrics`;

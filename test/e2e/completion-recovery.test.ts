@@ -1,13 +1,13 @@
-import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, wsClient } from "../../libs/testing/src/gql-client";
-import { startStack, waitFor, type Stack } from "./support/stack";
+import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, waitFor, wsClient } from "@lite/testing";
+import { startE2eStack, type TestStack } from "../support/stack";
 
 type Created = { createCompletion: { id: string } };
 type Row = { completion: { status: string; text: string; outputTokens: number; finishReason: string | null } };
 
 describe("a worker killed mid-completion", () => {
-  let stack: Stack;
+  let stack: TestStack;
   beforeAll(async () => {
-    stack = await startStack({ workers: 0, workerEnv: { WORKER_STEP_DELAY_MS: "15" } });
+    stack = await startE2eStack({ workers: 0, workerEnv: { WORKER_STEP_DELAY_MS: "15" } });
   }, 60000);
   afterAll(async () => {
     await stack?.close();
@@ -15,14 +15,14 @@ describe("a worker killed mid-completion", () => {
 
   const input = { prompt: "Resume me", maxTokens: 120, mode: "BALANCED", seed: "7", temperature: 0.9 };
 
-  async function finished(t: { http: Stack["admin"] }, id: string) {
+  async function finished(t: { http: TestStack["admin"] }, id: string) {
     return waitFor(
       `completion ${id} to finish`,
       async () => {
         const q = await t.http.ok<Row>(COMPLETION_QUERY, { id });
         return q.completion.status === "COMPLETED" ? q.completion : undefined;
       },
-      40000,
+      { timeoutMs: 40000 },
     );
   }
 
@@ -37,7 +37,10 @@ describe("a worker killed mid-completion", () => {
 
     const id = (await t.http.ok<Created>(CREATE_COMPLETION, { input })).createCompletion.id;
     const streamKey = stack.env.keys.completionStream(t.tenantId, id);
-    await waitFor("a third of the tokens", async () => (await stack.env.redis.xlen(streamKey)) >= 30, 20000, 10);
+    await waitFor("a third of the tokens", async () => (await stack.env.redis.xlen(streamKey)) >= 30, {
+      timeoutMs: 20000,
+      everyMs: 10,
+    });
     a.kill("SIGKILL");
     expect(await a.exited).toBe("SIGKILL");
     const streamedBeforeCrash = await stack.env.redis.xlen(streamKey);
@@ -88,8 +91,7 @@ describe("a worker killed mid-completion", () => {
     await waitFor(
       "running",
       async () => (await stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))) >= 2,
-      20000,
-      10,
+      { timeoutMs: 20000, everyMs: 10 },
     );
     expect(await w.stop(20000)).toBe(0);
     const q = await t.http.ok<Row>(COMPLETION_QUERY, { id });

@@ -1,10 +1,10 @@
-import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION } from "../../libs/testing/src/gql-client";
-import { startStack, waitFor, wsClient, type Stack } from "./support/stack";
+import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, waitFor, wsClient } from "@lite/testing";
+import { startE2eStack, type TestStack } from "../support/stack";
 
 describe("completions end to end (smoke)", () => {
-  let stack: Stack;
+  let stack: TestStack;
   beforeAll(async () => {
-    stack = await startStack({ workers: 1 });
+    stack = await startE2eStack({ workers: 1 });
   }, 60000);
   afterAll(async () => {
     await stack?.close();

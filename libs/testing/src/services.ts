@@ -8,6 +8,17 @@ import { createRedis, deleteByPrefix, RedisKeys, type Redis } from "@lite/redis"
  * (scripts/test.ts): a fresh database cloned from the migrated template, and a
  * unique Redis key prefix. Both are removed by `close()`.
  */
+export interface TestEnvOptions {
+  /** server to create the database on; default DATABASE_URL */
+  databaseUrl?: string;
+  /** default REDIS_URL */
+  redisUrl?: string;
+  /** migrated template database to clone; default TEST_TEMPLATE_DB */
+  template?: string;
+  /** first word of the database name and Redis prefix (`<prefix>-<12 hex>`); default "test" */
+  prefix?: string;
+}
+
 export interface TestEnv {
   databaseUrl: string;
   redisUrl: string;
@@ -40,12 +51,13 @@ export async function adminQuery(url: string, sql: string): Promise<void> {
   }
 }
 
-export async function createTestEnv(): Promise<TestEnv> {
-  const baseUrl = requireEnv("DATABASE_URL");
-  const redisUrl = requireEnv("REDIS_URL");
-  const template = requireEnv("TEST_TEMPLATE_DB");
+export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
+  const baseUrl = opts.databaseUrl ?? requireEnv("DATABASE_URL");
+  const redisUrl = opts.redisUrl ?? requireEnv("REDIS_URL");
+  const template = opts.template ?? requireEnv("TEST_TEMPLATE_DB");
+  const prefix = opts.prefix ?? "test";
   const suffix = randomBytes(6).toString("hex");
-  const database = `lite_t_${suffix}`;
+  const database = prefix === "test" ? `lite_t_${suffix}` : `lite_${prefix}_${suffix}`;
   // CREATE DATABASE … TEMPLATE fails while another session uses the template; retry briefly.
   for (let attempt = 0; ; attempt++) {
     try {
@@ -57,9 +69,9 @@ export async function createTestEnv(): Promise<TestEnv> {
     }
   }
   const databaseUrl = withDatabase(baseUrl, database);
-  const redisPrefix = `test-${suffix}`;
+  const redisPrefix = `${prefix}-${suffix}`;
   const db = createDb({ url: databaseUrl, poolSize: 5 });
-  const redis = createRedis({ url: redisUrl, connectionName: `test-${suffix}` });
+  const redis = createRedis({ url: redisUrl, connectionName: redisPrefix });
   return {
     databaseUrl,
     redisUrl,

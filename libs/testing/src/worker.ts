@@ -1,13 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import * as path from "node:path";
+import { captureLines, childEnv, exitOf, REPO_ROOT, stopChild } from "./child-process";
 
 /**
  * Spawns REAL worker processes (`node -r ./scripts/register.js apps/worker/src/main.ts`)
  * for integration tests and benchmarks, configured only through the environment as an
  * operator would.
  */
-
-const root = path.resolve(__dirname, "..", "..", "..");
 
 export interface WorkerProcessOptions {
   databaseUrl: string;
@@ -16,7 +14,7 @@ export interface WorkerProcessOptions {
   modelDir: string;
   workerId?: string;
   batchSize?: number;
-  /** any further variables (LOG_LEVEL, WORKER_LOCK_MS, WORKER_METRICS_PORT, …) */
+  /** any further variables (LOG_LEVEL, WORKER_LOCK_MS, WORKER_METRICS_PORT, …); undefined removes one */
   env?: Record<string, string | undefined>;
   /** keep the last lines of output for failure messages (default 200) */
   keepLines?: number;
@@ -44,55 +42,32 @@ let counter = 0;
 
 export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
   const id = opts.workerId ?? `test-worker-${process.pid}-${++counter}`;
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, {
+  const env = childEnv({
     DATABASE_URL: opts.databaseUrl,
     REDIS_URL: opts.redisUrl,
     REDIS_PREFIX: opts.redisPrefix,
     MODEL_DIR: opts.modelDir,
     WORKER_ID: id,
+    // Readiness is read from the "worker ready" line: info or more verbose.
     LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? "info",
+    ...(opts.batchSize !== undefined ? { WORKER_BATCH_SIZE: String(opts.batchSize) } : {}),
+    ...opts.env,
   });
-  if (opts.batchSize !== undefined) env.WORKER_BATCH_SIZE = String(opts.batchSize);
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
   const child = spawn(
     process.execPath,
     [...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/worker/src/main.ts"],
-    {
-      cwd: root,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
   );
-  const keep = opts.keepLines ?? 200;
-  const lines: string[] = [];
-  let readyResolve: (() => void) | undefined;
-  let isReady = false;
-  const readyPromise = new Promise<void>((resolve) => {
-    readyResolve = resolve;
+  let markReady: (() => void) | undefined;
+  const readyPromise = new Promise<void>((resolve) => (markReady = resolve));
+  const output = captureLines(child, {
+    keep: opts.keepLines ?? 200,
+    echo: opts.echo,
+    onLine: (line) => {
+      if (line.includes('"msg":"worker ready"')) markReady?.();
+    },
   });
-  const onData = (chunk: Buffer) => {
-    const text = chunk.toString("utf8");
-    if (opts.echo) process.stderr.write(text);
-    for (const line of text.split("\n")) {
-      if (!line) continue;
-      lines.push(line);
-      if (lines.length > keep) lines.shift();
-      if (!isReady && line.includes('"msg":"worker ready"')) {
-        isReady = true;
-        readyResolve?.();
-      }
-    }
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exited = new Promise<number | string>((resolve) => {
-    child.once("exit", (code, signal) => resolve(code ?? signal ?? -1));
-  });
+  const exited = exitOf(child);
   return {
     id,
     pid: child.pid!,
@@ -104,11 +79,11 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
         await Promise.race([
           readyPromise,
           exited.then((c) => {
-            throw new Error(`worker ${id} exited (${c}) before ready:\n${lines.join("\n")}`);
+            throw new Error(`worker ${id} exited (${c}) before ready:\n${output()}`);
           }),
           new Promise<never>((_, reject) => {
             timer = setTimeout(
-              () => reject(new Error(`worker ${id} not ready within ${timeoutMs} ms:\n${lines.join("\n")}`)),
+              () => reject(new Error(`worker ${id} not ready within ${timeoutMs} ms:\n${output()}`)),
               timeoutMs,
             );
           }),
@@ -120,16 +95,7 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
     kill(signal: NodeJS.Signals = "SIGKILL") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
-    async stop(timeoutMs = 15000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    output: () => lines.join("\n"),
+    stop: (timeoutMs = 15000) => stopChild(child, exited, timeoutMs),
+    output,
   };
 }
