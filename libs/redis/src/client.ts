@@ -23,6 +23,24 @@ export function createRedis(options: RedisClientOptions): Redis {
   return new Redis(options.url, extra);
 }
 
+/**
+ * A pub/sub connection duplicated from `client` (same URL and retry policy).
+ *
+ * - No ready check: its INFO is refused ("Connection in subscriber mode") when a SUBSCRIBE
+ *   issued during the handshake already put the connection in subscriber mode — seen when
+ *   many subscriptions start at once.
+ * - No handshake commands (no CLIENT SETNAME / SETINFO, so CLIENT LIST shows no name): with the
+ *   ready check off, ioredis 5.11 declares the connection ready when those commands settle,
+ *   without checking the socket is still open (redis/ioredis#2099; the fix, #2123, is not in
+ *   the 5.11.1 we use). A reset in that window (Redis restarting, a network blip) made the
+ *   subscriber "ready" on a closed socket with its reconnect refused, forever: every later
+ *   SUBSCRIBE waited in the offline queue. With no handshake commands, ready follows the
+ *   socket's connect event in the same tick, before any close can arrive.
+ */
+export function duplicateSubscriber(client: Redis): Redis {
+  return client.duplicate({ connectionName: undefined, disableClientInfo: true, enableReadyCheck: false });
+}
+
 export async function pingRedis(redis: Redis, timeoutMs = 1000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -21,7 +21,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Redis } from "ioredis";
-import type { RedisKeys } from "@lite/redis";
+import { duplicateSubscriber, type RedisKeys } from "@lite/redis";
 import { TokenEvent } from "./token-event";
 import { StreamExpiredError } from "./stream.errors";
 
@@ -183,9 +183,9 @@ export class TokenStreams {
 
   private async listen(channel: string, waker: Waker): Promise<void> {
     if (!this.subscriber) {
-      // No ready check: its INFO would race the first SUBSCRIBE and fail with "Connection in
-      // subscriber mode" when many readers start at once (seen with 60 concurrent readers).
-      this.subscriber = this.redis.duplicate({ connectionName: "token-streams-sub", enableReadyCheck: false });
+      // Configured for subscribing (see duplicateSubscriber: no ready check, which raced the
+      // first SUBSCRIBE; no handshake, which could leave it "ready" on a closed socket forever).
+      this.subscriber = duplicateSubscriber(this.redis);
       this.subscriber.on("message", (ch: string) => {
         for (const w of this.listeners.get(ch)?.wakers ?? []) w();
       });
