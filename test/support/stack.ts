@@ -1,3 +1,4 @@
+import { Admission } from "@lite/scheduler";
 import { startStack as startHarnessStack, type ApiLauncher, type Stack, type StackOptions } from "@lite/testing";
 import { startApiServer, type RunningApiServer } from "../../apps/api/src/server";
 
@@ -8,11 +9,19 @@ import { startApiServer, type RunningApiServer } from "../../apps/api/src/server
  */
 export const inProcessApi: ApiLauncher<RunningApiServer> = (env) => startApiServer({ port: 0, host: "127.0.0.1", env });
 
-export type TestStack = Stack<RunningApiServer>;
+export type TestStack = Stack<RunningApiServer> & {
+  /**
+   * reads admission counters directly (not through the proxy of a fault test); built here,
+   * not in @lite/testing, whose package the scheduler's own tests use
+   */
+  admission: Admission;
+};
 
 /** An in-process API over a fresh database and Redis prefix; workers and a model on request. */
-export function startStack(opts: Omit<StackOptions<RunningApiServer>, "api"> = {}): Promise<TestStack> {
-  return startHarnessStack({ api: inProcessApi, ...opts });
+export async function startStack(opts: Omit<StackOptions<RunningApiServer>, "api"> = {}): Promise<TestStack> {
+  const stack = await startHarnessStack({ api: inProcessApi, ...opts });
+  const { redis, keys } = stack.env;
+  return Object.assign(stack, { admission: new Admission({ redis, keys, maxQueuedTokens: 1e9 }) });
 }
 
 /**

@@ -1,7 +1,6 @@
 import * as os from "node:os";
 import * as path from "node:path";
 import type { PresetName } from "@lite/model";
-import { Admission } from "@lite/scheduler";
 import type { ApiHandle, ApiLauncher } from "./api";
 import { REPO_ROOT } from "./child-process";
 import { GqlHttp } from "./gql-http";
@@ -75,8 +74,6 @@ export interface Stack<A extends ApiHandle = ApiHandle> {
   adminKey: string;
   modelDir: string;
   workers: WorkerProcess[];
-  /** reads admission counters directly (not through the proxy of a fault test) */
-  admission: Admission;
   /** another API over the same services (variables over the defaults); closed with the stack */
   startApi(extraEnv?: Record<string, string>): Promise<A>;
   /** a worker process, resolved once ready */
@@ -119,7 +116,6 @@ export async function startStack<A extends ApiHandle>(opts: StackOptions<A>): Pr
     adminKey: TEST_ADMIN_KEY,
     modelDir,
     workers,
-    admission: new Admission({ redis: env.redis, keys: env.keys, maxQueuedTokens: 1e9 }),
     async startApi(extraEnv = {}) {
       const api = await opts.api({ ...apiEnv, ...extraEnv });
       apis.push(api);
