@@ -157,9 +157,9 @@ describe("NUL bytes and lone surrogates", () => {
 });
 
 describe("ids: a maximum length and a shape; messages echo a short escaped prefix only", () => {
-  it("a 150 KB id aliased 50 times: one small 400, no NOT_FOUND echo", async () => {
+  it("a 150 KB id aliased 20 times: one small 400, no NOT_FOUND echo", async () => {
     const huge = "cmp_" + "a".repeat(150_000);
-    const aliases = Array.from({ length: 50 }, (_, i) => `a${i}: completion(id: $x) { id }`).join(" ");
+    const aliases = Array.from({ length: 20 }, (_, i) => `a${i}: completion(id: $x) { id }`).join(" ");
     const r = await gql(api.url, t.secret, `query($x: ID!) { ${aliases} }`, { x: huge });
     expect(refusal(r)).toEqual({ status: 400, code: "BAD_USER_INPUT", field: "id" });
     expect(JSON.stringify(r.errors).length).toBeLessThan(1000);

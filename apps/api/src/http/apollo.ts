@@ -8,6 +8,7 @@ import { formatError } from "../errors";
 import { operationPlugin } from "./graphql-plugin";
 import type { GraphqlWs } from "./graphql-ws";
 import { createInputEdge, inputEdgePlugin } from "./input-edge";
+import { limitParseOptions, limitPlugins, limitRules } from "./graphql-limits";
 
 /**
  * Apollo over the served schema, started. Its stop() drains: HTTP connections get
@@ -25,6 +26,9 @@ export async function startApollo(
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    validationRules: limitRules,
+    parseOptions: limitParseOptions,
+    allowBatchedHttpRequests: false,
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.env.SHUTDOWN_GRACE_MS }),
@@ -38,6 +42,7 @@ export async function startApollo(
         },
       },
       operationPlugin(services),
+      ...limitPlugins,
       inputEdgePlugin(createInputEdge(services)),
     ],
   });

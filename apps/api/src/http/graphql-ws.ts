@@ -17,6 +17,7 @@ import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
 import { recordAuthFailure } from "./graphql-context";
 import { createInputEdge, type InputEdge } from "./input-edge";
+import { limitParseOptions, limitRules } from "./graphql-limits";
 
 export interface GraphqlWs {
   /** closes every subscription (Apollo's drain calls it) */
@@ -60,12 +61,12 @@ function prepareOperation(
   const requestId = newId("request");
   let document: DocumentNode;
   try {
-    document = parse(payload.query);
+    document = parse(payload.query, limitParseOptions);
   } catch (e) {
     const message = e instanceof GraphQLError ? e.message : "the query could not be parsed";
     return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED", requestId } })];
   }
-  const invalid = validate(schema, document, specifiedRules);
+  const invalid = validate(schema, document, [...specifiedRules, ...limitRules]);
   if (invalid.length > 0) {
     return invalid.map(
       (e) =>
