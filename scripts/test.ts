@@ -1,9 +1,10 @@
 /**
  * `npm test`: on a whole run (no jest arguments) first runs the static checks and the unit
- * tests that need no services (static-checks.ts: turbo, cached), then brings up the services exactly as `npm start` would (embedded ones when
- * DATABASE_URL / REDIS_URL are unset, with throw-away data), migrates a template
- * database that each test file clones, runs jest (a whole run: every suite turbo did not
- * already run; otherwise with the given arguments), and removes everything it created.
+ * tests that need no services (static-checks.ts: through turbo, cached), then brings up the
+ * services exactly as `npm start` would (embedded ones when DATABASE_URL / REDIS_URL are
+ * unset, with throw-away data), migrates a template database that each test file clones,
+ * runs jest (a whole run: every suite turbo did not already run; otherwise with the given
+ * arguments), and removes everything it created.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
