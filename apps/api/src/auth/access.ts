@@ -1,6 +1,7 @@
 import { UseMiddleware, getMetadataStorage, type MiddlewareFn } from "type-graphql";
 import { forbidden, notFound } from "@lite/core";
 import { actorOf, type Role } from "@lite/auth";
+import { scopeOf } from "@lite/tenancy";
 import type { ApiContext } from "../context";
 
 /**
@@ -79,7 +80,7 @@ export function roleTable(resolvers: readonly ResolverClass[]): {
 
 /** The tenant a TENANT caller is confined to; null for operators (ADMIN, FINANCE). */
 export function tenantScope(ctx: ApiContext): string | null {
-  return ctx.principal.role === "TENANT" ? ctx.principal.tenantId : null;
+  return scopeOf(ctx.principal);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
+import { findTenant } from "@lite/tenancy";
 import { Allow } from "./access";
 import type { ApiContext } from "../context";
 import { Tenant } from "../tenant/tenant.type";
@@ -21,6 +22,7 @@ export class MeResolver {
   @FieldResolver(() => Tenant, { nullable: true })
   async tenant(@Root() me: PrincipalRoot, @Ctx() ctx: ApiContext): Promise<Tenant | null> {
     if (!me.tenantId) return null;
-    return ctx.services.db.tenant.findUnique({ where: { id: me.tenantId } });
+    const found = await findTenant(ctx.services.db, me.tenantId);
+    return found.ok ? found.value : null;
   }
 }
