@@ -29,6 +29,14 @@ export const ApiEnv = z.object({
   MAX_OUTPUT_TOKENS: intVar(4096, 1, 1_000_000),
   MAX_QUEUED_TOKENS: intVar(1_000_000, 1, Number.MAX_SAFE_INTEGER),
   STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
+  /** a WebSocket that has not sent connection_init by then is closed (4408), ms */
+  WS_CONNECTION_INIT_TIMEOUT_MS: intVar(3000, 100, 60000),
+  /** live operations on one WebSocket; the next one answers QUOTA_EXCEEDED */
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intVar(32, 1, 10000),
+  /** open WebSockets per API key in one API process; the next one is closed 4429 */
+  WS_MAX_CONNECTIONS_PER_KEY: intVar(8, 1, 100000),
+  /** open WebSockets per tenant (all its keys) in one API process; the next one is closed 4429 */
+  WS_MAX_CONNECTIONS_PER_TENANT: intVar(16, 1, 100000),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
 });

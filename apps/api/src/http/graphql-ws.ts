@@ -1,23 +1,14 @@
 import type http from "node:http";
-import {
-  GraphQLError,
-  getOperationAST,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type ExecutionArgs,
-  type GraphQLSchema,
-} from "graphql";
+import type { GraphQLSchema } from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
-import { newId } from "@lite/core";
 import { parseAuthorization, type Invalidation, type Principal } from "@lite/auth";
-import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
+import { bodyLimitBytes } from "../env";
 import { recordAuthFailure } from "./graphql-context";
-import { createInputEdge, type InputEdge } from "./input-edge";
-import { limitParseOptions, limitRules } from "./graphql-limits";
+import { createInputEdge } from "./input-edge";
+import { prepareOperation, tooManySubscriptions } from "./ws-operation";
+import { ConnectionCounts } from "./ws-connections";
 
 export interface GraphqlWs {
   /** closes every subscription (Apollo's drain calls it) */
@@ -34,69 +25,24 @@ function closeRefused(socket: WebSocket, code: string): void {
   socket.close(forbidden ? 4403 : 4401, forbidden ? "Forbidden" : "Unauthorized");
 }
 
-/** What a client sees of an error: no `http` extension (that is for the HTTP transport). */
-function forClient(e: GraphQLError): GraphQLError {
-  const { http: _http, ...extensions } = e.extensions ?? {};
-  return new GraphQLError(e.message, { nodes: e.nodes, extensions });
-}
-
-interface SubscribePayload {
-  query: string;
-  operationName?: string | null;
-  variables?: Record<string, unknown> | null;
-}
+/** Over WS_MAX_CONNECTIONS_PER_KEY or _PER_TENANT: a terminal code graphql-ws clients do not retry. */
+const TOO_MANY_CONNECTIONS = 4429;
+/** The authentication lookup failed (PostgreSQL or Redis away): the standard "try again later". */
+const TRY_AGAIN_LATER = 1013;
 
 /**
- * One `subscribe` message → the operation to run, or errors for that operation only (the
- * socket stays open): a syntax error is GRAPHQL_PARSE_FAILED, a validation error
- * GRAPHQL_VALIDATION_FAILED, a refused argument BAD_USER_INPUT (the sanitising edge).
- */
-function prepareOperation(
-  schema: GraphQLSchema,
-  edge: InputEdge,
-  services: ApiServices,
-  principal: Principal,
-  payload: SubscribePayload,
-): ExecutionArgs | readonly GraphQLError[] {
-  const requestId = newId("request");
-  let document: DocumentNode;
-  try {
-    document = parse(payload.query, limitParseOptions);
-  } catch (e) {
-    const message = e instanceof GraphQLError ? e.message : "the query could not be parsed";
-    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED", requestId } })];
-  }
-  const invalid = validate(schema, document, [...specifiedRules, ...limitRules]);
-  if (invalid.length > 0) {
-    return invalid.map(
-      (e) =>
-        new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED", requestId } }),
-    );
-  }
-  const operation = getOperationAST(document, payload.operationName);
-  if (!operation) {
-    return [new GraphQLError("Unable to identify operation", { extensions: { code: "BAD_REQUEST", requestId } })];
-  }
-  const refused = edge(schema, document, operation, payload.variables ?? undefined, principal, requestId);
-  if (refused) return [forClient(refused)];
-  const contextValue: ApiContext = { services, principal, requestId };
-  return {
-    schema,
-    document,
-    operationName: payload.operationName,
-    variableValues: payload.variables,
-    contextValue,
-  };
-}
-
-/**
- * GraphQL over WebSocket (graphql-ws) on /graphql: the key travels in the connection
- * parameters and is checked once at connect; live connections are remembered so that
- * revocation and suspension close them too.
+ * GraphQL over WebSocket (graphql-ws) on /graphql, with the limits of README "WebSocket
+ * limits": frames up to the HTTP body limit (a larger one closes the socket with 1009 before
+ * it is read, key or no key), connection_init within WS_CONNECTION_INIT_TIMEOUT_MS (4408),
+ * connections per key and per tenant (4429), operations per connection (QUOTA_EXCEEDED for
+ * that operation). The key travels in the connection parameters and is checked once at
+ * connect; live connections are remembered so that revocation and suspension close them.
  */
 export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, services: ApiServices): GraphqlWs {
-  const wsServer = new WebSocketServer({ server: httpServer, path: "/graphql" });
+  const { env } = services;
+  const wsServer = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: bodyLimitBytes(env) });
   const edge = createInputEdge(services);
+  const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribe = services.auth.onInvalidate((inv: Invalidation) => {
     for (const [socket, conn] of sockets) {
@@ -113,29 +59,56 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
     }
   });
 
-  const cleanup = useServer<Record<string, unknown>, { principal?: Principal; requestId?: string }>(
+  const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
+      connectionInitWaitTimeout: env.WS_CONNECTION_INIT_TIMEOUT_MS,
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const secret = parseAuthorization(params.authorization ?? params.Authorization);
-        const result = await services.auth.authenticate(secret);
         const socket = ctx.extra.socket;
+        let result;
+        try {
+          result = await services.auth.authenticate(secret);
+        } catch (e) {
+          services.log.error({ err: e }, "authentication lookup failed (graphql-ws)");
+          socket.close(TRY_AGAIN_LATER, "Try again later");
+          return false;
+        }
         if (!result.ok) {
           await recordAuthFailure(services, result.error, secret, "auth.websocket", "graphql-ws");
           closeRefused(socket, result.error.code);
           return false;
         }
-        ctx.extra.principal = result.value;
-        sockets.set(socket, { principal: result.value, secret: secret as string });
-        socket.once("close", () => sockets.delete(socket));
+        const principal = result.value;
+        if (!counts.admit(principal)) {
+          socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
+          return false;
+        }
+        ctx.extra.principal = principal;
+        sockets.set(socket, { principal, secret: secret as string });
+        socket.once("close", () => {
+          sockets.delete(socket);
+          counts.release(principal);
+        });
         return true;
       },
-      onSubscribe: (ctx, _id, payload) =>
-        prepareOperation(schema, edge, services, ctx.extra.principal as Principal, payload),
+      onSubscribe: (ctx, _id, payload) => {
+        // ctx.subscriptions already holds this operation's slot.
+        if (Object.keys(ctx.subscriptions).length > env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+          return tooManySubscriptions(env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION);
+        }
+        return prepareOperation(schema, edge, services, ctx.extra.principal as Principal, payload);
+      },
     },
     wsServer,
   );
+  // ws closes a socket whose frame is over maxPayload (1009) or malformed by itself; graphql-ws
+  // would also print the error's stack to stderr for each one, which a client could flood.
+  wsServer.on("connection", (socket) => {
+    socket.removeAllListeners("error");
+    socket.on("error", (err) => services.log.debug({ err: err.message }, "WebSocket closed on a protocol error"));
+  });
 
   return {
     dispose: async () => {

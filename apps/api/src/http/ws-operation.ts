@@ -1,0 +1,81 @@
+import {
+  GraphQLError,
+  getOperationAST,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLSchema,
+} from "graphql";
+import { DomainError, newId } from "@lite/core";
+import type { Principal } from "@lite/auth";
+import type { ApiContext } from "../context";
+import type { ApiServices } from "../services";
+import { toGraphQLError } from "../errors";
+import type { InputEdge } from "./input-edge";
+import { limitParseOptions, limitRules } from "./graphql-limits";
+
+/** What a client sees of an error: no `http` extension (that is for the HTTP transport). */
+export function forClient(e: GraphQLError): GraphQLError {
+  const { http: _http, ...extensions } = e.extensions ?? {};
+  return new GraphQLError(e.message, { nodes: e.nodes, extensions });
+}
+
+export interface SubscribePayload {
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+}
+
+/**
+ * One `subscribe` message → the operation to run, or errors for that operation only (the
+ * socket stays open): a syntax error is GRAPHQL_PARSE_FAILED, a validation error
+ * GRAPHQL_VALIDATION_FAILED, a refused argument BAD_USER_INPUT (the sanitising edge).
+ */
+export function prepareOperation(
+  schema: GraphQLSchema,
+  edge: InputEdge,
+  services: ApiServices,
+  principal: Principal,
+  payload: SubscribePayload,
+): ExecutionArgs | readonly GraphQLError[] {
+  const requestId = newId("request");
+  let document: DocumentNode;
+  try {
+    document = parse(payload.query, limitParseOptions);
+  } catch (e) {
+    const message = e instanceof GraphQLError ? e.message : "the query could not be parsed";
+    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED", requestId } })];
+  }
+  const invalid = validate(schema, document, [...specifiedRules, ...limitRules]);
+  if (invalid.length > 0) {
+    return invalid.map(
+      (e) =>
+        new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED", requestId } }),
+    );
+  }
+  const operation = getOperationAST(document, payload.operationName);
+  if (!operation) {
+    return [new GraphQLError("Unable to identify operation", { extensions: { code: "BAD_REQUEST", requestId } })];
+  }
+  const refused = edge(schema, document, operation, payload.variables ?? undefined, principal, requestId);
+  if (refused) return [forClient(refused)];
+  const contextValue: ApiContext = { services, principal, requestId };
+  return {
+    schema,
+    document,
+    operationName: payload.operationName,
+    variableValues: payload.variables,
+    contextValue,
+  };
+}
+
+/** The error for a `subscribe` over WS_MAX_SUBSCRIPTIONS_PER_CONNECTION (the socket stays open). */
+export function tooManySubscriptions(max: number): GraphQLError[] {
+  const error = new DomainError("QUOTA_EXCEEDED", `at most ${max} operations at once on one WebSocket`, {
+    reason: "SUBSCRIPTIONS_PER_CONNECTION",
+    retryAfterMs: 1000,
+  });
+  return [forClient(toGraphQLError(error, newId("request")))];
+}

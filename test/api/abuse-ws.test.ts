@@ -1,0 +1,251 @@
+/**
+ * Issue 8, findings 2 and 5 (and the graphql-ws syntax error of 8): WebSocket limits. Frames
+ * are bounded by the HTTP body limit (before any key), a socket that never says
+ * connection_init is closed, subscriptions per connection and connections per API key and
+ * per tenant are bounded, and one bad `subscribe` answers an error for that operation only.
+ */
+import WebSocket from "ws";
+import {
+  createKey,
+  createTenant,
+  CREATE_COMPLETION,
+  gqlOk,
+  seedModel,
+  type TenantWithKey,
+  type TestEnv,
+} from "@lite/testing";
+import type { RunningApiServer } from "../../apps/api/src/server";
+import { startStack, type TestStack } from "../support/stack";
+
+const MAX_PROMPT_BYTES = 2048;
+const BODY_LIMIT = MAX_PROMPT_BYTES * 6 + 64 * 1024;
+let stack: TestStack;
+let env: TestEnv;
+let api: RunningApiServer;
+
+beforeAll(async () => {
+  stack = await startStack({
+    prepare: (e) => seedModel(e.db),
+    apiEnv: {
+      MAX_PROMPT_BYTES: String(MAX_PROMPT_BYTES),
+      WS_CONNECTION_INIT_TIMEOUT_MS: "400",
+      WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "3",
+      WS_MAX_CONNECTIONS_PER_KEY: "2",
+      WS_MAX_CONNECTIONS_PER_TENANT: "3",
+    },
+  });
+  ({ env, api } = stack);
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+interface Message {
+  type: string;
+  id?: string;
+  payload?: { errors?: unknown; data?: unknown } & Array<{ message: string; extensions?: Record<string, unknown> }>;
+}
+
+/** A raw graphql-transport-ws socket: every message kept, the close code awaited. */
+class RawSocket {
+  readonly ws: WebSocket;
+  readonly messages: Message[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url, "graphql-transport-ws");
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", () => resolve());
+      this.ws.once("error", reject);
+    });
+    this.closed = new Promise((resolve) =>
+      this.ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    this.ws.on("error", () => undefined);
+    this.ws.on("message", (data) => this.messages.push(JSON.parse(data.toString()) as Message));
+  }
+
+  send(message: unknown): void {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  async next(predicate: (m: Message) => boolean, timeoutMs = 3000): Promise<Message> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const m = this.messages.find(predicate);
+      if (m) return m;
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed: ${JSON.stringify(this.messages)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no such message within ${timeoutMs} ms: ${JSON.stringify(this.messages)}`);
+  }
+
+  /** Opens and acknowledges a connection with this key (throws if it is closed instead). */
+  static async connect(url: string, key: string): Promise<RawSocket> {
+    const s = new RawSocket(url);
+    await s.opened;
+    s.send({ type: "connection_init", payload: { authorization: `Bearer ${key}` } });
+    const outcome = await Promise.race([
+      s.next((m) => m.type === "connection_ack").then(() => "ack" as const),
+      s.closed.then((c) => c),
+    ]);
+    if (outcome !== "ack") throw Object.assign(new Error(`closed ${outcome.code}`), { code: outcome.code });
+    return s;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+async function closeCodeOf(url: string, key: string): Promise<number | "ack"> {
+  try {
+    const s = await RawSocket.connect(url, key);
+    s.close();
+    return "ack";
+  } catch (e) {
+    return (e as { code: number }).code;
+  }
+}
+
+const queued = async (t: TenantWithKey): Promise<string> =>
+  (await gqlOk(api.url, t.secret, CREATE_COMPLETION, { input: { prompt: "hi", maxTokens: 4, mode: "FAST" } }))
+    .createCompletion.id;
+
+const TOKENS = "subscription($id: ID!) { completionTokens(id: $id) { index } }";
+
+describe("frames and the handshake", () => {
+  it("a connection_init frame over the HTTP body limit closes the socket (1009) before any key check", async () => {
+    const s = new RawSocket(api.wsUrl);
+    await s.opened;
+    s.send({ type: "connection_init", payload: { pad: "x".repeat(BODY_LIMIT + 1024) } });
+    expect((await s.closed).code).toBe(1009);
+  });
+
+  it("a mutation carrying a 1 MB seed over WebSocket is refused by size and stores nothing", async () => {
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    s.send({
+      id: "1",
+      type: "subscribe",
+      payload: {
+        query: CREATE_COMPLETION,
+        variables: { input: { prompt: "hi", maxTokens: 4, seed: "9".repeat(1 << 20) } },
+      },
+    });
+    expect((await s.closed).code).toBe(1009);
+    expect(await env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(0);
+  });
+
+  it("a socket that never sends connection_init is closed (4408) after WS_CONNECTION_INIT_TIMEOUT_MS", async () => {
+    const s = new RawSocket(api.wsUrl);
+    await s.opened;
+    const started = Date.now();
+    expect((await s.closed).code).toBe(4408);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("subscriptions per connection", () => {
+  it("the one over WS_MAX_SUBSCRIPTIONS_PER_CONNECTION answers QUOTA_EXCEEDED; the socket stays and frees a slot on complete", async () => {
+    const t = await createTenant(env.db);
+    const id = await queued(t);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    try {
+      for (const n of ["1", "2", "3", "4"])
+        s.send({ id: n, type: "subscribe", payload: { query: TOKENS, variables: { id } } });
+      const refused = await s.next((m) => m.id === "4" && m.type === "error");
+      expect(refused.payload?.[0]?.extensions).toMatchObject({
+        code: "QUOTA_EXCEEDED",
+        reason: "SUBSCRIPTIONS_PER_CONNECTION",
+      });
+      expect(s.messages.filter((m) => m.type === "error")).toHaveLength(1);
+      s.send({ id: "1", type: "complete" });
+      await new Promise((r) => setTimeout(r, 100));
+      s.send({ id: "5", type: "subscribe", payload: { query: TOKENS, variables: { id } } });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(s.messages.filter((m) => m.id === "5")).toEqual([]);
+      expect(s.ws.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe("connections per API key and per tenant", () => {
+  it("a third connection with one key is closed 4429; closing one lets another in", async () => {
+    const t = await createTenant(env.db);
+    const a = await RawSocket.connect(api.wsUrl, t.secret);
+    const b = await RawSocket.connect(api.wsUrl, t.secret);
+    expect(await closeCodeOf(api.wsUrl, t.secret)).toBe(4429);
+    a.close();
+    await a.closed;
+    await new Promise((r) => setTimeout(r, 100));
+    const c = await RawSocket.connect(api.wsUrl, t.secret);
+    b.close();
+    c.close();
+  });
+
+  it("a fourth connection of one tenant, over two keys, is closed 4429", async () => {
+    const t = await createTenant(env.db);
+    const second = await createKey(env.db, "TENANT", t.tenantId);
+    const open = [
+      await RawSocket.connect(api.wsUrl, t.secret),
+      await RawSocket.connect(api.wsUrl, t.secret),
+      await RawSocket.connect(api.wsUrl, second.secret),
+    ];
+    expect(await closeCodeOf(api.wsUrl, second.secret)).toBe(4429);
+    // another tenant is not affected
+    const u = await createTenant(env.db);
+    expect(await closeCodeOf(api.wsUrl, u.secret)).toBe("ack");
+    for (const s of open) s.close();
+  });
+});
+
+describe("one bad operation does not close the socket", () => {
+  it("a syntax error answers GRAPHQL_PARSE_FAILED for that id; the next operation is served", async () => {
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    try {
+      s.send({ id: "bad", type: "subscribe", payload: { query: "subscription {" } });
+      const e = await s.next((m) => m.id === "bad");
+      expect(e.type).toBe("error");
+      expect(e.payload?.[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
+      s.send({ id: "ok", type: "subscribe", payload: { query: "{ me { role } }" } });
+      const ok = await s.next((m) => m.id === "ok" && m.type === "next");
+      expect(ok.payload?.data).toEqual({ me: { role: "TENANT" } });
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a NUL byte in completionTokens(id) answers BAD_USER_INPUT naming id", async () => {
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    try {
+      s.send({ id: "n", type: "subscribe", payload: { query: TOKENS, variables: { id: "cmp_\u0000" } } });
+      const e = await s.next((m) => m.id === "n");
+      expect(e.type).toBe("error");
+      expect(e.payload?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "id" });
+      expect(e.payload?.[0]?.extensions?.http).toBeUndefined();
+    } finally {
+      s.close();
+    }
+  });
+
+  it("an operation over the GraphQL limits answers an error for that id", async () => {
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    try {
+      const q = `{ ${Array.from({ length: 100 }, (_, i) => `p${i}: me { role }`).join(" ")} }`;
+      s.send({ id: "a", type: "subscribe", payload: { query: q } });
+      const e = await s.next((m) => m.id === "a");
+      expect(e.type).toBe("error");
+      expect(e.payload?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+    } finally {
+      s.close();
+    }
+  });
+});
