@@ -56,7 +56,9 @@ describe("weighted fairness in tokens", () => {
         backlogged: queued.every((q) => q >= 2),
       };
     };
-    // skip the first second (start-up), then sample while both stay backlogged
+    // Skip the first second (start-up), then sample while both stay backlogged, until the
+    // window holds 600 tokens and 4 s: a window measured in tokens, so a CPU-starved run
+    // (slower steps) takes longer instead of judging shares on too few tokens.
     await new Promise((r) => setTimeout(r, 1000));
     const first = await sample();
     expect(first.backlogged).toBe(true);
@@ -64,8 +66,9 @@ describe("weighted fairness in tokens", () => {
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
       const s = await sample();
-      if (!s.backlogged || s.at - first.at > 4000) break;
+      if (!s.backlogged) break;
       last = s;
+      if (s.light + s.heavy - first.light - first.heavy >= 600 && s.at - first.at > 4000) break;
     }
     const lightTokens = last.light - first.light;
     const heavyTokens = last.heavy - first.heavy;

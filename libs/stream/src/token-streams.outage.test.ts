@@ -7,7 +7,7 @@
  * reconnected, so every later SUBSCRIBE — and the reader behind it — waited forever.
  */
 import { createRedis, type Redis } from "@lite/redis";
-import { createTestEnv, hostPort, sleep, startTcpProxy, type TcpProxy, type TestEnv } from "@lite/testing";
+import { createTestEnv, hostPort, sleep, startTcpProxy, withTimeout, type TcpProxy, type TestEnv } from "@lite/testing";
 import { TokenStreams } from "./token-streams";
 import type { TokenEvent } from "./token-event";
 
@@ -27,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Bounded: with the regression, the subscriber's QUIT would wait in its offline queue.
-  await Promise.race([streams?.close(), sleep(2000)]);
+  await withTimeout("closing the streams", streams.close(), 2000).catch(() => undefined);
   proxied?.disconnect();
   await proxy?.close();
   await env?.close();
@@ -43,24 +43,13 @@ const events = (n: number): TokenEvent[] =>
     finishReason: index === n ? ("STOP" as const) : null,
   }));
 
-async function readAll(completionId: string, timeoutMs: number): Promise<number[]> {
+function readAll(completionId: string, timeoutMs: number): Promise<number[]> {
   const read = (async () => {
     const out: number[] = [];
     for await (const e of streams.read(T, completionId, 0)) out.push(e.index);
     return out;
   })();
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`read of ${completionId} still waiting after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([read, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(`the read of ${completionId}`, read, timeoutMs);
 }
 
 it("a reader after a 2 s outage is served (the subscriber reconnects)", async () => {

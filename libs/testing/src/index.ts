@@ -16,7 +16,7 @@ export {
   TOKENS_SUBSCRIPTION,
   type TokenEvent,
 } from "./operations";
-export { sleep, waitFor, type WaitForOptions } from "./wait-for";
+export { sleep, waitFor, withTimeout, type WaitForOptions } from "./wait-for";
 export { freePort } from "./child-process";
 export { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from "./worker";
 export {
