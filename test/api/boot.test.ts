@@ -76,7 +76,8 @@ describe("health endpoints", () => {
       { status: "ready", postgres: true, redis: true, bootstrapped: true },
     ]);
     await gqlOk(api.url, TEST_ADMIN_KEY, "{ me { role } }");
-    const text = await (await fetch(`${api.baseUrl}/metrics`)).text();
+    const metrics = await fetch(`${api.baseUrl}/metrics`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    const text = await metrics.text();
     expect(text).toMatch(/lite_api_http_requests_total\{route="\/graphql",status="200"\} \d+/);
     expect(text).toMatch(/lite_api_graphql_operations_total\{tenant="-",type="query",outcome="ok"\} \d+/);
   });

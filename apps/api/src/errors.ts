@@ -129,6 +129,13 @@ export function fieldOfVariableError(message: string): string | undefined {
   return v?.[1];
 }
 
+/** An error Apollo raised itself about the request, with a 4xx status and no original cause. */
+function isApolloClientError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.originalError || error.path) return false;
+  const status = (error.extensions?.http as { status?: unknown } | undefined)?.status;
+  return typeof status === "number" && status >= 400 && status < 500;
+}
+
 /** Apollo formatError: the last gate before the client. */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const code = formatted.extensions?.code;
@@ -145,9 +152,12 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     return { ...formatted, extensions };
   }
   if (typeof code === "string" && PASS_THROUGH.has(code)) return { ...formatted, extensions };
-  const original = unwrapResolverError(error);
   const requestId = typeof extensions.requestId === "string" ? extensions.requestId : undefined;
-  void original;
+  if (code === undefined && isApolloClientError(error)) {
+    // Apollo's own refusals of a request (e.g. a persisted-query hash that does not match)
+    // carry a 4xx status but no code: a client error, not an internal one.
+    return { message: formatted.message, extensions: { code: "BAD_REQUEST", ...(requestId ? { requestId } : {}) } };
+  }
   return {
     message: INTERNAL_MESSAGE,
     path: formatted.path,

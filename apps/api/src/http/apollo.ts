@@ -29,6 +29,9 @@ export async function startApollo(
     validationRules: limitRules,
     parseOptions: limitParseOptions,
     allowBatchedHttpRequests: false,
+    // No automatic persisted queries: nothing here uses them, and a cache that any client
+    // fills with documents of its choosing is one more thing to bound. Such requests: 400.
+    persistedQueries: false,
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.env.SHUTDOWN_GRACE_MS }),

@@ -4,10 +4,11 @@ import type { ApolloServer } from "@apollo/server";
 import { newId } from "@lite/core";
 import { pingDb } from "@lite/db";
 import { pingRedis } from "@lite/redis";
+import { parseAuthorization } from "@lite/auth";
 import { bodyLimitBytes } from "../env";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
-import { httpContext } from "./graphql-context";
+import { httpContext, recordAuthFailure } from "./graphql-context";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
 const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
@@ -50,6 +51,36 @@ function requestIds(services: ApiServices) {
   };
 }
 
+/**
+ * /metrics lists every tenant's traffic: only an ADMIN key may read it (RUNTIME.md allows an
+ * ADMIN key or an operator port; this API does the former). Answers 401 without a valid
+ * key, 403 for another role, 503 when the key cannot be checked; true when it answered.
+ */
+async function refusedAsOperator(services: ApiServices, req: Request, res: Response): Promise<boolean> {
+  const requestId = String(res.locals.requestId);
+  const secret = parseAuthorization(req.headers.authorization);
+  let result;
+  try {
+    result = await services.auth.authenticate(secret);
+  } catch (e) {
+    services.log.error({ err: e, requestId }, "authentication lookup failed (/metrics)");
+    res.setHeader("retry-after", "1");
+    jsonError(res, 503, "UNAVAILABLE", "authentication is unavailable; retry shortly", requestId);
+    return true;
+  }
+  if (!result.ok) {
+    await recordAuthFailure(services, result.error, secret, "auth.metrics", "metrics");
+    const status = result.error.code === "FORBIDDEN" ? 403 : 401;
+    jsonError(res, status, result.error.code, result.error.message, requestId);
+    return true;
+  }
+  if (result.value.role !== "ADMIN") {
+    jsonError(res, 403, "FORBIDDEN", `role ${result.value.role} may not read /metrics`, requestId);
+    return true;
+  }
+  return false;
+}
+
 /** The express app with request ids and the plain endpoints: /healthz, /readyz, /metrics. */
 export function createHttpApp(services: ApiServices, readiness: Readiness): Express {
   const app = express();
@@ -64,7 +95,8 @@ export function createHttpApp(services: ApiServices, readiness: Readiness): Expr
     const ok = postgres && redis && bootstrapped && !readiness.stopping();
     res.status(ok ? 200 : 503).json({ status: ok ? "ready" : "unavailable", postgres, redis, bootstrapped });
   });
-  app.get("/metrics", async (_req, res) => {
+  app.get("/metrics", async (req, res) => {
+    if (await refusedAsOperator(services, req, res)) return;
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
   return app;
@@ -84,6 +116,18 @@ export function mountGraphql(app: Express, apollo: ApolloServer<ApiContext>, ser
     }
     if (e.type === "entity.parse.failed" || e.status === 400)
       return jsonError(res, 400, "BAD_REQUEST", "malformed JSON body", requestId);
+    if (e.type === "encoding.unsupported" || e.type === "charset.unsupported" || e.status === 415) {
+      return jsonError(
+        res,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "body encoding or charset not supported (JSON in UTF-8; gzip, deflate or br)",
+        requestId,
+      );
+    }
+    if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+      return jsonError(res, e.status, "BAD_REQUEST", "the request could not be read", requestId);
+    }
     services.log.error({ err, requestId }, "unhandled HTTP error");
     return jsonError(res, 500, "INTERNAL_SERVER_ERROR", "Internal server error", requestId);
   });
