@@ -37,6 +37,10 @@ export const ApiEnv = z.object({
   WS_MAX_CONNECTIONS_PER_KEY: intVar(8, 1, 100000),
   /** open WebSockets per tenant (all its keys) in one API process; the next one is closed 4429 */
   WS_MAX_CONNECTIONS_PER_TENANT: intVar(16, 1, 100000),
+  /** failed authentications (a key presented and refused) one source may cost per window */
+  AUTH_FAILURES_PER_SOURCE: intVar(20, 1, 1_000_000),
+  /** the window of AUTH_FAILURES_PER_SOURCE, seconds */
+  AUTH_FAILURE_WINDOW_SECONDS: intVar(60, 1, 86_400),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
 });

@@ -5,7 +5,8 @@ import { useServer } from "graphql-ws/use/ws";
 import { parseAuthorization, type Invalidation, type Principal } from "@lite/auth";
 import type { ApiServices } from "../services";
 import { bodyLimitBytes } from "../env";
-import { recordAuthFailure } from "./graphql-context";
+import { sourceOf } from "./graphql-context";
+import { authThrottleOf } from "./auth-throttle";
 import { createInputEdge } from "./input-edge";
 import { prepareOperation, tooManySubscriptions } from "./ws-operation";
 import { ConnectionCounts } from "./ws-connections";
@@ -42,6 +43,7 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
   const { env } = services;
   const wsServer = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: bodyLimitBytes(env) });
   const edge = createInputEdge(services);
+  const throttle = authThrottleOf(services);
   const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribe = services.auth.onInvalidate((inv: Invalidation) => {
@@ -69,15 +71,17 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
         const socket = ctx.extra.socket;
         let result;
         try {
-          result = await services.auth.authenticate(secret);
+          const audit = { action: "auth.websocket", resource: "graphql-ws" };
+          result = await throttle.authenticate(sourceOf(ctx.extra.request), secret, audit);
         } catch (e) {
           services.log.error({ err: e }, "authentication lookup failed (graphql-ws)");
           socket.close(TRY_AGAIN_LATER, "Try again later");
           return false;
         }
         if (!result.ok) {
-          await recordAuthFailure(services, result.error, secret, "auth.websocket", "graphql-ws");
-          closeRefused(socket, result.error.code);
+          if (result.error.code === "RATE_LIMITED")
+            socket.close(TOO_MANY_CONNECTIONS, "Too many failed authentications");
+          else closeRefused(socket, result.error.code);
           return false;
         }
         const principal = result.value;

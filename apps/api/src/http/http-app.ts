@@ -7,8 +7,10 @@ import { pingRedis } from "@lite/redis";
 import { parseAuthorization } from "@lite/auth";
 import { bodyLimitBytes } from "../env";
 import type { ApiContext } from "../context";
+import { retryAfterSeconds } from "../errors";
 import type { ApiServices } from "../services";
-import { httpContext, recordAuthFailure } from "./graphql-context";
+import { httpContext, sourceOf } from "./graphql-context";
+import { authThrottleOf } from "./auth-throttle";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
 const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
@@ -61,7 +63,8 @@ async function refusedAsOperator(services: ApiServices, req: Request, res: Respo
   const secret = parseAuthorization(req.headers.authorization);
   let result;
   try {
-    result = await services.auth.authenticate(secret);
+    const audit = { action: "auth.metrics", resource: "metrics" };
+    result = await authThrottleOf(services).authenticate(sourceOf(req), secret, audit);
   } catch (e) {
     services.log.error({ err: e, requestId }, "authentication lookup failed (/metrics)");
     res.setHeader("retry-after", "1");
@@ -69,9 +72,10 @@ async function refusedAsOperator(services: ApiServices, req: Request, res: Respo
     return true;
   }
   if (!result.ok) {
-    await recordAuthFailure(services, result.error, secret, "auth.metrics", "metrics");
-    const status = result.error.code === "FORBIDDEN" ? 403 : 401;
-    jsonError(res, status, result.error.code, result.error.message, requestId);
+    const { code, retryAfterMs } = result.error;
+    const status = code === "FORBIDDEN" ? 403 : code === "RATE_LIMITED" ? 429 : 401;
+    if (retryAfterMs !== undefined) res.setHeader("retry-after", String(retryAfterSeconds(retryAfterMs)));
+    jsonError(res, status, code, result.error.message, requestId);
     return true;
   }
   if (result.value.role !== "ADMIN") {
