@@ -235,6 +235,24 @@ describe("one bad operation does not close the socket", () => {
     }
   });
 
+  it("resolver errors over WebSocket go through the same formatting as HTTP (no `http` extension)", async () => {
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    try {
+      s.send({
+        id: "m",
+        type: "subscribe",
+        payload: { query: TOKENS, variables: { id: "cmp_0123456789abcdefghjkmnpqrs" } },
+      });
+      const e = await s.next((m) => m.id === "m" && (m.type === "error" || m.type === "next"));
+      const errors = (e.type === "next" ? e.payload?.errors : e.payload) as { extensions?: Record<string, unknown> }[];
+      expect(errors[0].extensions?.code).toBe("NOT_FOUND");
+      expect(errors[0].extensions?.http).toBeUndefined();
+    } finally {
+      s.close();
+    }
+  });
+
   it("an operation over the GraphQL limits answers an error for that id", async () => {
     const t = await createTenant(env.db);
     const s = await RawSocket.connect(api.wsUrl, t.secret);
