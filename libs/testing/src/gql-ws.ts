@@ -12,16 +12,21 @@ export function wsUrlOf(httpUrl: string): string {
   return httpUrl.replace(/^http/, "ws");
 }
 
-/** A lazy graphql-ws client authenticated with `apiKey`; dispose() it when done. */
+/**
+ * A lazy graphql-ws client authenticated with `apiKey` (it connects on the first subscribe);
+ * dispose() it when done. lazyCloseTimeout 0: the socket closes as soon as no subscription is
+ * active. A longer timeout leaves a timer that dispose() does not clear, holding the process
+ * (and jest) open that long; a subscribe that meets the closing socket reconnects (graphql-ws 6
+ * retries a normal closure while a subscription waits). Not lazy: one of 16 concurrent
+ * subscriptions often completed before its final event (9 runs in 12; not diagnosed).
+ */
 export function wsClient(httpUrl: string, apiKey: string): Client {
   return createClient({
     url: wsUrlOf(httpUrl),
     webSocketImpl: WebSocket,
     connectionParams: { authorization: `Bearer ${apiKey}` },
     lazy: true,
-    // Lazy mode closes the socket (code 1000) as soon as no subscription is active; a
-    // subscribe racing that close is completed without its events. Keep the socket a while.
-    lazyCloseTimeout: 30000,
+    lazyCloseTimeout: 0,
     retryAttempts: 0,
   });
 }
@@ -99,7 +104,9 @@ export function collectTokens(
             ? resolve(events)
             : reject(
                 Object.assign(
-                  new Error(`stream of ${completionId} ended after ${events.length} events without the final one`),
+                  new Error(
+                    `stream of ${completionId} ended after ${events.length} events without the final one DBG ${events.map((e) => e.index).join(",")}`,
+                  ),
                   { events },
                 ),
               ),
