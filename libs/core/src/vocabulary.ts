@@ -78,11 +78,8 @@ export type Granularity = (typeof GRANULARITIES)[number];
 export const AUDIT_DECISIONS = ["ALLOW", "DENY", "OK", "FAIL"] as const;
 export type AuditDecision = (typeof AUDIT_DECISIONS)[number];
 
-/**
- * The codes a client sees in GraphQL `extensions.code` (contract: ERRORS). Every other code is
- * masked as INTERNAL_SERVER_ERROR, except the few graphql-js and Apollo produce themselves.
- */
-export const API_ERROR_CODES = [
+/** The codes a refusal carries both as a domain error and in GraphQL `extensions.code` (contract: ERRORS). */
+const REFUSAL_CODES = [
   "UNAUTHENTICATED",
   "FORBIDDEN",
   "BAD_USER_INPUT",
@@ -92,8 +89,13 @@ export const API_ERROR_CODES = [
   "UNAVAILABLE",
   "NOT_IMPLEMENTED",
   "STREAM_EXPIRED",
-  "INTERNAL_SERVER_ERROR",
 ] as const;
+
+/**
+ * The codes a client sees in GraphQL `extensions.code` (contract: ERRORS). Every other code is
+ * masked as INTERNAL_SERVER_ERROR, except the few graphql-js and Apollo produce themselves.
+ */
+export const API_ERROR_CODES = [...REFUSAL_CODES, "INTERNAL_SERVER_ERROR"] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /**
@@ -101,19 +103,7 @@ export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
  * INTERNAL_SERVER_ERROR) plus CONFLICT (shown as BAD_USER_INPUT with reason CONFLICT) and
  * INTERNAL (masked). `apps/api/src/errors.ts` maps each to its GraphQL code and HTTP status.
  */
-export const DOMAIN_ERROR_CODES = [
-  "UNAUTHENTICATED",
-  "FORBIDDEN",
-  "BAD_USER_INPUT",
-  "NOT_FOUND",
-  "RATE_LIMITED",
-  "QUOTA_EXCEEDED",
-  "UNAVAILABLE",
-  "NOT_IMPLEMENTED",
-  "STREAM_EXPIRED",
-  "CONFLICT",
-  "INTERNAL",
-] as const;
+export const DOMAIN_ERROR_CODES = [...REFUSAL_CODES, "CONFLICT", "INTERNAL"] as const;
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
 
 /** A record `{ A: "A", B: "B" }` of a vocabulary array, for APIs that want an enum-like object (type-graphql). */
