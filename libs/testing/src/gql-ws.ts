@@ -17,8 +17,7 @@ export function wsUrlOf(httpUrl: string): string {
  * dispose() it when done. lazyCloseTimeout 0: the socket closes as soon as no subscription is
  * active. A longer timeout leaves a timer that dispose() does not clear, holding the process
  * (and jest) open that long; a subscribe that meets the closing socket reconnects (graphql-ws 6
- * retries a normal closure while a subscription waits). Not lazy: one of 16 concurrent
- * subscriptions often completed before its final event (9 runs in 12; not diagnosed).
+ * retries a normal closure while a subscription waits).
  */
 export function wsClient(httpUrl: string, apiKey: string): Client {
   return createClient({
@@ -80,12 +79,11 @@ export function collectTokens(
 ): Promise<TokenEvent[]> {
   return new Promise((resolve, reject) => {
     const events: TokenEvent[] = [];
-    const dispose = client.subscribe<{ completionTokens: TokenEvent }>(
+    client.subscribe<{ completionTokens: TokenEvent }>(
       { query: TOKENS_SUBSCRIPTION, variables: { id: completionId, from: fromIndex } },
       {
         next: (msg) => {
           if (msg.errors?.length) {
-            dispose();
             reject(gqlErrors(msg.errors));
             return;
           }
@@ -93,10 +91,11 @@ export function collectTokens(
           if (!e) return;
           events.push(e);
           onEvent?.(e, performance.now());
-          if (e.done) {
-            dispose();
-            resolve(events);
-          }
+          // No dispose() here (nor on errors): the server completes the operation right after,
+          // and a client-side complete racing it made graphql-ws release the socket twice (its
+          // lock count fell to 0 while other subscriptions were live, so it closed the socket
+          // and they ended early, without their final event).
+          if (e.done) resolve(events);
         },
         error: (err) => reject(Array.isArray(err) ? gqlErrors(err) : err),
         complete: () =>
@@ -104,9 +103,7 @@ export function collectTokens(
             ? resolve(events)
             : reject(
                 Object.assign(
-                  new Error(
-                    `stream of ${completionId} ended after ${events.length} events without the final one DBG ${events.map((e) => e.index).join(",")}`,
-                  ),
+                  new Error(`stream of ${completionId} ended after ${events.length} events without the final one`),
                   { events },
                 ),
               ),
