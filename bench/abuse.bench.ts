@@ -1,0 +1,461 @@
+/**
+ * abuse: a victim tenant's latency and `/readyz` while an attacker tenant runs, one at a
+ * time, each attack of issue 8 (as the API now refuses it), ÷ the same victim load with no
+ * attacker (QUIET), measured before and after the attacks in the same stack.
+ *
+ * One stack (fresh database and Redis prefix, the API as a process, one worker, fair
+ * scheduling, `default` model, default API limits). The attacker runs in its own node
+ * process (this file, forked with ABUSE_ATTACK set) so its client-side work does not slow
+ * the victim's timing loop here. Per window (ABUSE_SECONDS, default 20, after 1.5 s of
+ * attack ramp-up) the victim sends, at fixed rates (open loop):
+ *  - `query { me { role } }` every 50 ms;
+ *  - `createCompletion` (maxTokens 4, FAST) every 200 ms — the request's own latency;
+ *  - `GET /readyz` every 250 ms, a failure = not 200 or no answer within 2 s.
+ * A request still unanswered 10 s after the window counts with its wait so far.
+ * Attacks:
+ *  (a) WebSocket: 24 connections (the tenant may hold 16, 8 per key), each sending
+ *      1,000 subscriptions at a time to the attacker's own finished completion; "once":
+ *      one round, then the socket is held open; "repeated": a new round as soon as all
+ *      1,000 have ended. Refused connections retry after 100 ms;
+ *  (b) 2,500 aliases of `completion(id: $x)` with a 150 KB `$x`, 4 at once;
+ *  (c) 1,000 `priceBook` aliases, 6 at once;
+ *  (d) 95 MB `connection_init` frames, 6 sockets at once;
+ *  (e) `tenant(id:)` with a NUL byte in the id, 16 at once;
+ *  (f) `me` with random well-formed keys, 16 at once (failed-auth throttling).
+ * Target (issue 8): victim p99 within 2× of quiet for both operations, /readyz never fails.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as path from "node:path";
+import WebSocket from "ws";
+import { ensureModel } from "@lite/model";
+import { collectTokens, CREATE_COMPLETION, TOKENS_SUBSCRIPTION, wsClient, wsUrlOf, type GqlHttp } from "@lite/testing";
+import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
+import { bringUpLiveServices, percentile, sleep, startPhase } from "./lib/live-stack";
+
+const MODEL = "default";
+const ATTACKS = ["a-once", "a", "b", "c", "d", "e", "f"] as const;
+type AttackName = (typeof ATTACKS)[number];
+const ATTACK_LABEL: Record<AttackName, string> = {
+  "a-once": "(a) once: 24 WS connections × 1,000 subscriptions, then held open",
+  a: "(a) repeated: 24 WS connections × 1,000 subscriptions, again as each round ends",
+  b: "(b) 2,500 `completion(id: $x)` aliases, 150 KB `$x`, ×4",
+  c: "(c) 1,000 `priceBook` aliases ×6",
+  d: "(d) 95 MB `connection_init` frames ×6",
+  e: "(e) NUL byte in `tenant(id:)` ×16",
+  f: "(f) random keys ×16 (failed-auth throttling)",
+};
+const ME = "query { me { role } }";
+const RAMP_MS = 1500;
+
+// ---------------------------------------------------------------- attacker (child process)
+
+interface AttackSpec {
+  attack: AttackName;
+  url: string;
+  key: string;
+  completionId: string;
+}
+
+type Tally = Record<string, number>;
+const count = (t: Tally, k: string) => (t[k] = (t[k] ?? 0) + 1);
+
+/** Runs `n` loops of `once` until `stopped()`; every outcome (status/code) tallied. */
+async function loops(n: number, stopped: () => boolean, once: () => Promise<string>, tally: Tally) {
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (!stopped()) count(tally, await once().catch((e: Error) => `throw ${e.message.slice(0, 40)}`));
+    }),
+  );
+}
+
+async function post(url: string, key: string | null, body: string): Promise<string> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body,
+  });
+  const text = await res.text();
+  const code = /"code":"([A-Z_]+)"/.exec(text)?.[1] ?? "-";
+  return `${res.status} ${code}`;
+}
+
+/**
+ * (a): one graphql-transport-ws socket sending rounds of `perRound` subscribes, `rounds`
+ * times (or until stopped), then holding the socket open until stopped.
+ */
+function subscriptionFlood(
+  spec: AttackSpec,
+  perRound: number,
+  rounds: number,
+  stopped: () => boolean,
+  tally: Tally,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(wsUrlOf(spec.url), "graphql-transport-ws");
+    let pending = 0;
+    let round = 0;
+    const sendRound = (): void => {
+      if (stopped()) return ws.close(1000);
+      if (round >= rounds) {
+        setTimeout(sendRound, 100);
+        return;
+      }
+      round++;
+      pending = perRound;
+      for (let i = 0; i < perRound; i++)
+        ws.send(
+          JSON.stringify({
+            id: `${round}-${i}`,
+            type: "subscribe",
+            payload: { query: TOKENS_SUBSCRIPTION, variables: { id: spec.completionId, from: 0 } },
+          }),
+        );
+    };
+    ws.on("open", () =>
+      ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${spec.key}` } })),
+    );
+    ws.on("message", (raw) => {
+      const m = JSON.parse(String(raw)) as { type: string; payload?: Array<{ extensions?: { code?: string } }> };
+      if (m.type === "connection_ack") {
+        count(tally, "ws connected");
+        return sendRound();
+      }
+      if (m.type === "error") count(tally, `subscribe ${m.payload?.[0]?.extensions?.code ?? "error"}`);
+      else if (m.type === "complete") count(tally, "subscribe complete");
+      else return;
+      if (--pending === 0) sendRound();
+    });
+    ws.on("error", () => undefined);
+    ws.on("close", (code) => {
+      count(tally, `ws closed ${code}`);
+      resolve();
+    });
+  });
+}
+
+/** (d): one socket sending a `bytes`-long connection_init text frame; resolves on close. */
+function hugeInit(spec: AttackSpec, frame: Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    // a zero mask: ws then sends the shared buffer as is instead of a masked 95 MB copy per socket
+    const ws = new WebSocket(wsUrlOf(spec.url), "graphql-transport-ws", { generateMask: (m) => m.fill(0) });
+    ws.on("open", () => ws.send(frame, { binary: false }));
+    ws.on("error", () => undefined);
+    ws.on("close", (code) => resolve(`ws closed ${code}`));
+  });
+}
+
+async function runAttack(spec: AttackSpec, stopped: () => boolean): Promise<Tally> {
+  const tally: Tally = {};
+  const { url, key } = spec;
+  switch (spec.attack) {
+    case "a-once":
+    case "a":
+      await loops(
+        24,
+        stopped,
+        async () => {
+          await subscriptionFlood(spec, 1000, spec.attack === "a" ? Infinity : 1, stopped, tally);
+          await sleep(100);
+          return "connection ended";
+        },
+        tally,
+      );
+      break;
+    case "b": {
+      const q = `query($x: ID!) { ${Array.from({ length: 2500 }, (_, i) => `a${i}: completion(id: $x) { id }`).join(" ")} }`;
+      const body = JSON.stringify({ query: q, variables: { x: "cmp_" + "x".repeat(150 * 1024) } });
+      await loops(4, stopped, () => post(url, key, body), tally);
+      break;
+    }
+    case "c": {
+      const body = JSON.stringify({
+        query: `{ ${Array.from({ length: 1000 }, (_, i) => `p${i}: priceBook { id }`).join(" ")} }`,
+      });
+      await loops(6, stopped, () => post(url, key, body), tally);
+      break;
+    }
+    case "d": {
+      const frame = Buffer.alloc(95 * 1024 * 1024, " ");
+      frame.write(`{"type":"connection_init","payload":{"authorization":"Bearer ${key}","pad":"`);
+      frame.write(`"}}`, frame.length - 3);
+      await loops(6, stopped, () => hugeInit(spec, frame), tally);
+      break;
+    }
+    case "e": {
+      const body = JSON.stringify({
+        query: "query($id: ID!) { tenant(id: $id) { id } }",
+        variables: { id: "x\u0000y" },
+      });
+      await loops(16, stopped, () => post(url, key, body), tally);
+      break;
+    }
+    case "f": {
+      const body = JSON.stringify({ query: ME });
+      const b62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+      const randomKey = () => "lite_" + [...randomBytes(43)].map((b) => b62[b % 62]).join("");
+      await loops(16, stopped, () => post(url, randomKey(), body), tally);
+      break;
+    }
+  }
+  return tally;
+}
+
+/** Child entry: attack until the parent says "stop", then send the tally and exit. */
+function attackerMain(spec: AttackSpec) {
+  let stopped = false;
+  process.on("message", (m) => {
+    if (m === "stop") stopped = true;
+  });
+  runAttack(spec, () => stopped).then(
+    (tally) => process.send!({ tally }, () => process.exit(0)),
+    (e: Error) => process.send!({ tally: { [`attacker failed: ${e.message}`]: 1 } }, () => process.exit(1)),
+  );
+}
+
+if (require.main === module && process.env.ABUSE_ATTACK) attackerMain(JSON.parse(process.env.ABUSE_ATTACK));
+
+// ---------------------------------------------------------------- victim (this process)
+
+interface Samples {
+  me: number[];
+  create: number[];
+  meErrors: number;
+  createErrors: number;
+  readyzPolls: number;
+  readyzFailures: number;
+}
+
+interface WindowFigures {
+  window: string;
+  meCount: number;
+  meErrors: number;
+  meP50Ms: number;
+  meP99Ms: number;
+  createCount: number;
+  createErrors: number;
+  createP50Ms: number;
+  createP99Ms: number;
+  readyzPolls: number;
+  readyzFailures: number;
+  attackerOutcomes?: Tally;
+}
+
+/** Fires `once` every `everyMs` until `stopAt`; latencies of unanswered calls count as their wait so far. */
+async function openLoop(everyMs: number, stopAt: number, once: () => Promise<boolean>, out: number[]) {
+  const inflight: Promise<void>[] = [];
+  let errors = 0;
+  const start = performance.now();
+  for (let i = 0; ; i++) {
+    const due = start + i * everyMs;
+    if (due >= stopAt) break;
+    await sleep(Math.max(0, due - performance.now()));
+    const t0 = performance.now();
+    const slot = out.length;
+    out.push(NaN);
+    inflight.push(
+      once().then(
+        (ok) => {
+          out[slot] = performance.now() - t0;
+          if (!ok) errors++;
+        },
+        () => {
+          out[slot] = performance.now() - t0;
+          errors++;
+        },
+      ),
+    );
+  }
+  await Promise.race([Promise.all(inflight), sleep(10000)]);
+  const end = performance.now();
+  for (let i = 0; i < out.length; i++) if (Number.isNaN(out[i])) out[i] = end - start - i * everyMs;
+  return errors;
+}
+
+async function victimWindow(url: string, victim: GqlHttp, seconds: number): Promise<Samples> {
+  const stopAt = performance.now() + seconds * 1000;
+  const readyz = url.replace(/\/graphql$/, "/readyz");
+  const s: Samples = { me: [], create: [], meErrors: 0, createErrors: 0, readyzPolls: 0, readyzFailures: 0 };
+  let n = 0;
+  const [meErrors, createErrors] = await Promise.all([
+    openLoop(50, stopAt, async () => (await victim.request(ME)).status === 200, s.me),
+    openLoop(
+      200,
+      stopAt,
+      async () =>
+        (
+          await victim.request(CREATE_COMPLETION, {
+            input: { prompt: `victim ${n}: hi`, maxTokens: 4, mode: "FAST", seed: String(n++), temperature: 0.8 },
+          })
+        ).status === 200,
+      s.create,
+    ),
+    openLoop(
+      250,
+      stopAt,
+      async () => {
+        s.readyzPolls++;
+        const ok = await fetch(readyz, { signal: AbortSignal.timeout(2000) }).then(
+          async (r) => (await r.arrayBuffer(), r.status === 200),
+          () => false,
+        );
+        if (!ok) s.readyzFailures++;
+        return true;
+      },
+      [],
+    ),
+  ]);
+  return { ...s, meErrors, createErrors };
+}
+
+function figures(window: string, s: Samples, attackerOutcomes?: Tally): WindowFigures {
+  return {
+    window,
+    meCount: s.me.length,
+    meErrors: s.meErrors,
+    meP50Ms: percentile(s.me, 50),
+    meP99Ms: percentile(s.me, 99),
+    createCount: s.create.length,
+    createErrors: s.createErrors,
+    createP50Ms: percentile(s.create, 50),
+    createP99Ms: percentile(s.create, 99),
+    readyzPolls: s.readyzPolls,
+    readyzFailures: s.readyzFailures,
+    attackerOutcomes,
+  };
+}
+
+function startAttacker(ctx: BenchContext, spec: AttackSpec): { child: ChildProcess; tally: Promise<Tally> } {
+  const child = fork(__filename, [], {
+    execArgv: ["-r", path.join(ctx.rootDir, "scripts", "register.js")],
+    env: { ...process.env, ABUSE_ATTACK: JSON.stringify(spec) },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const tally = new Promise<Tally>((resolve) => {
+    child.once("message", (m) => resolve((m as { tally: Tally }).tally));
+    child.once("exit", (code) => resolve({ [`attacker exited ${code} without a tally`]: 1 }));
+  });
+  return { child, tally };
+}
+
+async function stopAttacker(a: { child: ChildProcess; tally: Promise<Tally> }): Promise<Tally> {
+  a.child.send("stop");
+  const tally = await Promise.race([a.tally, sleep(15000).then(() => ({ "attacker did not stop in 15 s": 1 }))]);
+  if (a.child.exitCode === null) a.child.kill("SIGKILL");
+  return tally;
+}
+
+// ---------------------------------------------------------------- report
+
+const ms = (x: number) => (x >= 100 ? `${x.toFixed(0)} ms` : `${x.toFixed(1)} ms`);
+const ratio = (x: number, q: number) => (x / q).toFixed(2);
+
+type Baseline = Pick<WindowFigures, "meP50Ms" | "meP99Ms" | "createP50Ms" | "createP99Ms">;
+
+function render(
+  ctx: BenchContext,
+  seconds: number,
+  load: string,
+  rows: WindowFigures[],
+  quiet: Baseline,
+  targetMet: boolean,
+): string {
+  const row = (w: WindowFigures) =>
+    `| ${w.window} | ${w.meCount} | ${ms(w.meP50Ms)} / ${ms(w.meP99Ms)} | ${ratio(w.meP50Ms, quiet.meP50Ms)} / ${ratio(w.meP99Ms, quiet.meP99Ms)} | ${w.createCount} | ${ms(w.createP50Ms)} / ${ms(w.createP99Ms)} | ${ratio(w.createP50Ms, quiet.createP50Ms)} / ${ratio(w.createP99Ms, quiet.createP99Ms)} | ${w.meErrors + w.createErrors} | ${w.readyzFailures} / ${w.readyzPolls} |`;
+  const outcomes = rows
+    .filter((w) => w.attackerOutcomes)
+    .map(
+      (w) =>
+        `- ${w.window}: ${Object.entries(w.attackerOutcomes!)
+          .sort((x, y) => y[1] - x[1])
+          .map(([k, n]) => `${k} × ${n}`)
+          .join(", ")}`,
+    );
+  return [
+    `### abuse`,
+    ``,
+    `Victim tenant, open loop: \`${ME}\` every 50 ms, \`createCompletion\` (maxTokens 4, FAST; the request's latency) every 200 ms, \`/readyz\` every 250 ms (failure: not 200 or no answer in 2 s), ${seconds} s per window; the attacker (another tenant, its own process) starts ${RAMP_MS / 1000} s before the window. One API process, one worker, default API limits, \`${MODEL}\` model, ${ctx.cores} cores shared with other work (load average before the run: ${load}). Ratios are ÷ the quiet baseline: the mean of QUIET before and QUIET after (me ${ms(quiet.meP50Ms)} / ${ms(quiet.meP99Ms)}, createCompletion ${ms(quiet.createP50Ms)} / ${ms(quiet.createP99Ms)}).`,
+    ``,
+    `| window | me n | me p50 / p99 | ÷ quiet p50 / p99 | create n | create p50 / p99 | ÷ quiet p50 / p99 | victim errors | /readyz failures / polls |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+    ...rows.map(row),
+    ``,
+    `What the API answered the attacker (outcome × count):`,
+    ``,
+    ...outcomes,
+    ``,
+    `Target (issue 8): victim p99 within 2× of quiet for both operations under every attack and /readyz never fails: ${targetMet ? "met" : "NOT met"}.`,
+  ].join("\n");
+}
+
+export const bench: Benchmark = {
+  name: "abuse",
+  description:
+    "A victim tenant's p50/p99 latency for `me` and `createCompletion` and its /readyz failures while an attacker tenant runs each attack of issue 8, ÷ the same victim load with no attacker.",
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const seconds = Number(process.env.ABUSE_SECONDS ?? 20);
+    const load = (await import("node:os"))
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(", ");
+    await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
+    const live = await bringUpLiveServices(ctx);
+    const rows: WindowFigures[] = [];
+    try {
+      const phase = await startPhase(ctx, live, { mode: "fair", workers: 1, batchSize: 16, model: MODEL });
+      try {
+        const victim = await phase.createTenant("victim", 1);
+        const attacker = await phase.createTenant("attacker", 1);
+        // the attacker's own finished completion (attack a); also warms the worker
+        const done = await attacker.http.ok<{ createCompletion: { id: string } }>(CREATE_COMPLETION, {
+          input: { prompt: "attacker: hello", maxTokens: 4, mode: "FAST", seed: "1", temperature: 0.8 },
+        });
+        const ws = wsClient(phase.url, attacker.key);
+        await collectTokens(ws, done.createCompletion.id);
+        await ws.dispose();
+        await victimWindow(phase.url, victim.http, 3); // warm-up, not reported
+        ctx.log(`abuse: QUIET ${seconds} s`);
+        rows.push(figures("QUIET", await victimWindow(phase.url, victim.http, seconds)));
+        for (const attack of ATTACKS) {
+          ctx.log(`abuse: attack ${ATTACK_LABEL[attack]}, ${seconds} s`);
+          const a = startAttacker(ctx, {
+            attack,
+            url: phase.url,
+            key: attacker.key,
+            completionId: done.createCompletion.id,
+          });
+          await sleep(RAMP_MS);
+          const s = await victimWindow(phase.url, victim.http, seconds);
+          rows.push(figures(ATTACK_LABEL[attack], s, await stopAttacker(a)));
+          await sleep(1000); // the API settles (closing sockets) before the next window
+        }
+        ctx.log(`abuse: QUIET after, ${seconds} s`);
+        rows.push(figures("QUIET after", await victimWindow(phase.url, victim.http, seconds)));
+      } finally {
+        await phase.stop();
+      }
+    } finally {
+      await live.stop();
+    }
+    const mean = (k: keyof Baseline) => (rows[0][k] + rows[rows.length - 1][k]) / 2;
+    const quiet: Baseline = {
+      meP50Ms: mean("meP50Ms"),
+      meP99Ms: mean("meP99Ms"),
+      createP50Ms: mean("createP50Ms"),
+      createP99Ms: mean("createP99Ms"),
+    };
+    const attacks = rows.slice(1, 1 + ATTACKS.length);
+    const targetMet = attacks.every(
+      (w) => w.meP99Ms <= 2 * quiet.meP99Ms && w.createP99Ms <= 2 * quiet.createP99Ms && w.readyzFailures === 0,
+    );
+    return {
+      summary: render(ctx, seconds, load, rows, quiet, targetMet),
+      seconds,
+      loadAverageBefore: load,
+      quiet,
+      model: MODEL,
+      windows: rows,
+      targetMet,
+    };
+  },
+};
