@@ -5,6 +5,7 @@
  * per tenant are bounded, and one bad `subscribe` answers an error for that operation only.
  */
 import WebSocket from "ws";
+import { newId } from "@lite/core";
 import {
   createKey,
   createTenant,
@@ -32,6 +33,8 @@ beforeAll(async () => {
       WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "3",
       WS_MAX_CONNECTIONS_PER_KEY: "2",
       WS_MAX_CONNECTIONS_PER_TENANT: "3",
+      WS_SUBSCRIBES_PER_SECOND: "1",
+      WS_SUBSCRIBE_BURST: "6",
     },
   });
   ({ env, api } = stack);
@@ -171,6 +174,35 @@ describe("subscriptions per connection", () => {
     } finally {
       s.close();
     }
+  });
+});
+
+describe("operations started per second", () => {
+  it("a tenant replaying subscriptions as fast as it can is held to WS_SUBSCRIBE_BURST, refused RATE_LIMITED, then closed 4429", async () => {
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    const subscribe = (n: number) =>
+      s.send({ id: String(n), type: "subscribe", payload: { query: TOKENS, variables: { id: newId("completion") } } });
+    const codeOf = async (n: number) => {
+      const m = await s.next((x) => x.id === String(n) && (x.type === "error" || x.type === "next"));
+      const errors = (m.type === "error" ? m.payload : m.payload?.errors) as Array<{ extensions?: { code?: string } }>;
+      return errors?.[0]?.extensions?.code;
+    };
+    // Each operation ends at once (an unknown completion is NOT_FOUND): only the start rate
+    // bounds how much work such a replay flood costs the API.
+    const codes: Array<string | undefined> = [];
+    for (let n = 1; n <= 10; n++) {
+      subscribe(n); // one at a time, so WS_MAX_SUBSCRIPTIONS_PER_CONNECTION never binds
+      codes.push(await codeOf(n));
+    }
+    const served = codes.filter((c) => c === "NOT_FOUND").length;
+    expect(served).toBeGreaterThanOrEqual(6); // the burst
+    expect(served).toBeLessThanOrEqual(7); // plus at most one refilled at 1/s meanwhile
+    expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(10 - served);
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
+    // Past WS_SUBSCRIBE_BURST refusals in a row the socket is closed instead of answered.
+    for (let n = 11; n <= 40; n++) subscribe(n);
+    expect((await s.closed).code).toBe(4429);
   });
 });
 

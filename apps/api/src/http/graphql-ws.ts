@@ -1,5 +1,5 @@
 import type http from "node:http";
-import type { GraphQLSchema } from "graphql";
+import type { GraphQLError, GraphQLSchema } from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import { parseAuthorization, type Invalidation, type Principal } from "@lite/auth";
@@ -8,8 +8,8 @@ import { bodyLimitBytes } from "../env";
 import { sourceOf } from "./graphql-context";
 import { authThrottleOf } from "./auth-throttle";
 import { createInputEdge } from "./input-edge";
-import { prepareOperation, tooManySubscriptions } from "./ws-operation";
-import { ConnectionCounts } from "./ws-connections";
+import { prepareOperation, subscribingTooFast, tooManySubscriptions } from "./ws-operation";
+import { ConnectionCounts, SubscribeBudget } from "./ws-connections";
 
 export interface GraphqlWs {
   /** closes every subscription (Apollo's drain calls it) */
@@ -45,6 +45,7 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
   const edge = createInputEdge(services);
   const throttle = authThrottleOf(services);
   const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
+  const budget = new SubscribeBudget(env.WS_SUBSCRIBES_PER_SECOND, env.WS_SUBSCRIBE_BURST);
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribe = services.auth.onInvalidate((inv: Invalidation) => {
     for (const [socket, conn] of sockets) {
@@ -61,7 +62,7 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
     }
   });
 
-  const cleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const cleanup = useServer<Record<string, unknown>, { principal?: Principal; refusedInARow?: number }>(
     {
       schema,
       connectionInitWaitTimeout: env.WS_CONNECTION_INIT_TIMEOUT_MS,
@@ -98,11 +99,24 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
         return true;
       },
       onSubscribe: (ctx, _id, payload) => {
+        const principal = ctx.extra.principal as Principal;
         // ctx.subscriptions already holds this operation's slot.
+        let refusal: readonly GraphQLError[] | null = null;
         if (Object.keys(ctx.subscriptions).length > env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-          return tooManySubscriptions(env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION);
+          refusal = tooManySubscriptions(env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION);
+        } else {
+          const waitMs = budget.take(principal);
+          if (waitMs > 0) refusal = subscribingTooFast(waitMs);
         }
-        return prepareOperation(schema, edge, services, ctx.extra.principal as Principal, payload);
+        if (!refusal) {
+          ctx.extra.refusedInARow = 0;
+          return prepareOperation(schema, edge, services, principal, payload);
+        }
+        // A client that keeps sending past its limits is closed rather than answered forever.
+        ctx.extra.refusedInARow = (ctx.extra.refusedInARow ?? 0) + 1;
+        if (ctx.extra.refusedInARow > env.WS_SUBSCRIBE_BURST)
+          ctx.extra.socket.close(TOO_MANY_CONNECTIONS, "Too many refused operations");
+        return refusal;
       },
     },
     wsServer,

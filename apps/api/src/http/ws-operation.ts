@@ -79,3 +79,13 @@ export function tooManySubscriptions(max: number): GraphQLError[] {
   });
   return [forClient(toGraphQLError(error, newId("request")))];
 }
+
+/** The error for a `subscribe` over WS_SUBSCRIBES_PER_SECOND (the socket stays open, until too many). */
+export function subscribingTooFast(retryAfterMs: number): GraphQLError[] {
+  const error = new DomainError("RATE_LIMITED", "operations are started too fast on this tenant's WebSockets", {
+    reason: "SUBSCRIBES_PER_SECOND",
+    retryAfterMs,
+    retryable: true,
+  });
+  return [forClient(toGraphQLError(error, newId("request")))];
+}
