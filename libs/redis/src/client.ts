@@ -24,21 +24,41 @@ export function createRedis(options: RedisClientOptions): Redis {
 }
 
 /**
- * A pub/sub connection duplicated from `client` (same URL and retry policy).
+ * A pub/sub connection duplicated from `client` (same URL and retry policy), whose
+ * `subscribe` never goes out during the connection handshake.
  *
- * - No ready check: its INFO is refused ("Connection in subscriber mode") when a SUBSCRIBE
- *   issued during the handshake already put the connection in subscriber mode — seen when
- *   many subscriptions start at once.
- * - No handshake commands (no CLIENT SETNAME / SETINFO, so CLIENT LIST shows no name): with the
- *   ready check off, ioredis 5.11 declares the connection ready when those commands settle,
- *   without checking the socket is still open (redis/ioredis#2099; the fix, #2123, is not in
- *   the 5.11.1 we use). A reset in that window (Redis restarting, a network blip) made the
- *   subscriber "ready" on a closed socket with its reconnect refused, forever: every later
- *   SUBSCRIBE waited in the offline queue. With no handshake commands, ready follows the
- *   socket's connect event in the same tick, before any close can arrive.
+ * Why: a SUBSCRIBE sent while the connection is between TCP connect and ready (ioredis
+ * writes it at once: it may run while Redis loads) puts the connection in subscriber mode,
+ * and the ready check's INFO that follows is refused ("Connection in subscriber mode") —
+ * seen when many readers start at once. Turning the ready check off instead is worse: with
+ * it off, ioredis 5.11 declares the connection ready when its CLIENT SETNAME/SETINFO
+ * handshake settles, even after the socket closed (redis/ioredis#2099; the fix, #2123, is
+ * not in 5.11.1), and a reset in that window left a subscriber "ready" on a dead socket,
+ * never reconnecting: every later SUBSCRIBE waited forever. So the ready check stays on and
+ * a SUBSCRIBE issued during the handshake waits for it to end (ready, or closed — then the
+ * command is queued until the next ready, like any command).
  */
-export function duplicateSubscriber(client: Redis): Redis {
-  return client.duplicate({ connectionName: undefined, disableClientInfo: true, enableReadyCheck: false });
+export function duplicateSubscriber(client: Redis, connectionName?: string): Redis {
+  const sub = client.duplicate(connectionName ? { connectionName } : {});
+  const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+  const guarded = async (...channels: string[]) => {
+    while (sub.status === "connect") await handshakeOver(sub);
+    return subscribe(...channels);
+  };
+  (sub as unknown as { subscribe: typeof guarded }).subscribe = guarded;
+  return sub;
+}
+
+/** Resolves when the connection leaves the handshake (ready, closed or ended). */
+function handshakeOver(c: Redis): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ["ready", "close", "end"] as const;
+    const done = () => {
+      for (const e of events) c.off(e, done);
+      resolve();
+    };
+    for (const e of events) c.on(e, done);
+  });
 }
 
 export async function pingRedis(redis: Redis, timeoutMs = 1000): Promise<boolean> {

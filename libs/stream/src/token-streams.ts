@@ -183,9 +183,9 @@ export class TokenStreams {
 
   private async listen(channel: string, waker: Waker): Promise<void> {
     if (!this.subscriber) {
-      // Configured for subscribing (see duplicateSubscriber: no ready check, which raced the
-      // first SUBSCRIBE; no handshake, which could leave it "ready" on a closed socket forever).
-      this.subscriber = duplicateSubscriber(this.redis);
+      // See duplicateSubscriber: SUBSCRIBE must not race the ready check's INFO, and turning
+      // the ready check off could leave the connection "ready" on a dead socket forever.
+      this.subscriber = duplicateSubscriber(this.redis, "token-streams-sub");
       this.subscriber.on("message", (ch: string) => {
         for (const w of this.listeners.get(ch)?.wakers ?? []) w();
       });
