@@ -1,5 +1,7 @@
 import type http from "node:http";
-import type { GraphQLError, GraphQLSchema } from "graphql";
+import type { ExecutionArgs, GraphQLError, GraphQLSchema } from "graphql";
+import type { Context } from "graphql-ws";
+import type { Extra } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import { parseAuthorization, type Invalidation, type Principal } from "@lite/auth";
@@ -8,7 +10,7 @@ import { bodyLimitBytes } from "../env";
 import { sourceOf } from "./graphql-context";
 import { authThrottleOf } from "./auth-throttle";
 import { createInputEdge } from "./input-edge";
-import { prepareOperation, subscribingTooFast, tooManySubscriptions } from "./ws-operation";
+import { prepareOperation, subscribingTooFast, tooManySubscriptions, type SubscribePayload } from "./ws-operation";
 import { ConnectionCounts, SubscribeBudget } from "./ws-connections";
 
 export interface GraphqlWs {
@@ -47,77 +49,14 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
   const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
   const budget = new SubscribeBudget(env.WS_SUBSCRIBES_PER_SECOND, env.WS_SUBSCRIBE_BURST);
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
-  const unsubscribe = services.auth.onInvalidate((inv: Invalidation) => {
-    for (const [socket, conn] of sockets) {
-      const p = conn.principal;
-      const hit =
-        inv.kind === "all" || (inv.kind === "key" ? p.apiKeyId === inv.apiKeyId : p.tenantId === inv.tenantId);
-      if (!hit) continue;
-      void services.auth.authenticate(conn.secret).then(
-        (r) => {
-          if (!r.ok) closeRefused(socket, r.error.code);
-        },
-        () => undefined,
-      );
-    }
-  });
+  const unsubscribe = closeOnInvalidation(services, sockets);
 
-  const cleanup = useServer<Record<string, unknown>, { principal?: Principal; refusedInARow?: number }>(
+  const cleanup = useServer<Record<string, unknown>, WsFields>(
     {
       schema,
       connectionInitWaitTimeout: env.WS_CONNECTION_INIT_TIMEOUT_MS,
-      onConnect: async (ctx) => {
-        const params = ctx.connectionParams ?? {};
-        const secret = parseAuthorization(params.authorization ?? params.Authorization);
-        const socket = ctx.extra.socket;
-        let result;
-        try {
-          const audit = { action: "auth.websocket", resource: "graphql-ws" };
-          result = await throttle.authenticate(sourceOf(ctx.extra.request), secret, audit);
-        } catch (e) {
-          services.log.error({ err: e }, "authentication lookup failed (graphql-ws)");
-          socket.close(TRY_AGAIN_LATER, "Try again later");
-          return false;
-        }
-        if (!result.ok) {
-          if (result.error.code === "RATE_LIMITED")
-            socket.close(TOO_MANY_CONNECTIONS, "Too many failed authentications");
-          else closeRefused(socket, result.error.code);
-          return false;
-        }
-        const principal = result.value;
-        if (!counts.admit(principal)) {
-          socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
-          return false;
-        }
-        ctx.extra.principal = principal;
-        sockets.set(socket, { principal, secret: secret as string });
-        socket.once("close", () => {
-          sockets.delete(socket);
-          counts.release(principal);
-        });
-        return true;
-      },
-      onSubscribe: (ctx, _id, payload) => {
-        const principal = ctx.extra.principal as Principal;
-        // ctx.subscriptions already holds this operation's slot.
-        let refusal: readonly GraphQLError[] | null = null;
-        if (Object.keys(ctx.subscriptions).length > env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-          refusal = tooManySubscriptions(env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION);
-        } else {
-          const waitMs = budget.take(principal);
-          if (waitMs > 0) refusal = subscribingTooFast(waitMs);
-        }
-        if (!refusal) {
-          ctx.extra.refusedInARow = 0;
-          return prepareOperation(schema, edge, services, principal, payload);
-        }
-        // A client that keeps sending past its limits is closed rather than answered forever.
-        ctx.extra.refusedInARow = (ctx.extra.refusedInARow ?? 0) + 1;
-        if (ctx.extra.refusedInARow > env.WS_SUBSCRIBE_BURST)
-          ctx.extra.socket.close(TOO_MANY_CONNECTIONS, "Too many refused operations");
-        return refusal;
-      },
+      onConnect: (ctx) => connect(ctx, services, throttle, counts, sockets),
+      onSubscribe: (ctx, _id, payload) => subscribe(ctx, payload, schema, edge, services, budget),
     },
     wsServer,
   );
@@ -135,4 +74,96 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
     stopWatchingKeys: unsubscribe,
     close: () => wsServer.close(),
   };
+}
+
+// A type alias (not an interface), so that it satisfies graphql-ws' Record<PropertyKey, unknown>.
+type WsFields = { principal?: Principal; refusedInARow?: number };
+type WsContext = Context<Record<string, unknown>, Extra & Partial<WsFields>>;
+type Sockets = Map<WebSocket, { principal: Principal; secret: string }>;
+
+/** Revocation and suspension close the live sockets of the keys they hit. */
+function closeOnInvalidation(services: ApiServices, sockets: Sockets): () => void {
+  return services.auth.onInvalidate((inv: Invalidation) => {
+    for (const [socket, conn] of sockets) {
+      const p = conn.principal;
+      const hit =
+        inv.kind === "all" || (inv.kind === "key" ? p.apiKeyId === inv.apiKeyId : p.tenantId === inv.tenantId);
+      if (!hit) continue;
+      void services.auth.authenticate(conn.secret).then(
+        (r) => {
+          if (!r.ok) closeRefused(socket, r.error.code);
+        },
+        () => undefined,
+      );
+    }
+  });
+}
+
+/** connection_init: the key (throttled per source), then the connection counts. */
+async function connect(
+  ctx: WsContext,
+  services: ApiServices,
+  throttle: ReturnType<typeof authThrottleOf>,
+  counts: ConnectionCounts,
+  sockets: Sockets,
+): Promise<boolean> {
+  const params = ctx.connectionParams ?? {};
+  const secret = parseAuthorization(params.authorization ?? params.Authorization);
+  const socket = ctx.extra.socket;
+  let result;
+  try {
+    const audit = { action: "auth.websocket", resource: "graphql-ws" };
+    result = await throttle.authenticate(sourceOf(ctx.extra.request), secret, audit);
+  } catch (e) {
+    services.log.error({ err: e }, "authentication lookup failed (graphql-ws)");
+    socket.close(TRY_AGAIN_LATER, "Try again later");
+    return false;
+  }
+  if (!result.ok) {
+    if (result.error.code === "RATE_LIMITED") socket.close(TOO_MANY_CONNECTIONS, "Too many failed authentications");
+    else closeRefused(socket, result.error.code);
+    return false;
+  }
+  const principal = result.value;
+  if (!counts.admit(principal)) {
+    socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
+    return false;
+  }
+  ctx.extra.principal = principal;
+  sockets.set(socket, { principal, secret: secret as string });
+  socket.once("close", () => {
+    sockets.delete(socket);
+    counts.release(principal);
+  });
+  return true;
+}
+
+/** One `subscribe`: the per-connection cap and the tenant's start rate, then the operation. */
+function subscribe(
+  ctx: WsContext,
+  payload: SubscribePayload,
+  schema: GraphQLSchema,
+  edge: ReturnType<typeof createInputEdge>,
+  services: ApiServices,
+  budget: SubscribeBudget,
+): ExecutionArgs | readonly GraphQLError[] {
+  const { env } = services;
+  const principal = ctx.extra.principal as Principal;
+  // ctx.subscriptions already holds this operation's slot.
+  let refusal: readonly GraphQLError[] | null = null;
+  if (Object.keys(ctx.subscriptions).length > env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+    refusal = tooManySubscriptions(env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION);
+  } else {
+    const waitMs = budget.take(principal);
+    if (waitMs > 0) refusal = subscribingTooFast(waitMs);
+  }
+  if (!refusal) {
+    ctx.extra.refusedInARow = 0;
+    return prepareOperation(schema, edge, services, principal, payload);
+  }
+  // A client that keeps sending past its limits is closed rather than answered forever.
+  ctx.extra.refusedInARow = (ctx.extra.refusedInARow ?? 0) + 1;
+  if (ctx.extra.refusedInARow > env.WS_SUBSCRIBE_BURST)
+    ctx.extra.socket.close(TOO_MANY_CONNECTIONS, "Too many refused operations");
+  return refusal;
 }
