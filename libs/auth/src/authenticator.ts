@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { DomainError, err, ok, systemClock, type Clock, type Result } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
-import type { Redis, RedisKeys } from "@lite/redis";
+import { duplicateSubscriber, type Redis, type RedisKeys } from "@lite/redis";
 import { constantTimeEqual, hashApiKey } from "./api-key";
 import type { Principal } from "./principal";
 
@@ -58,8 +58,9 @@ export class Authenticator {
 
   /** Subscribe to invalidations; resolves once the subscription is active. */
   async start(): Promise<void> {
-    // No ready check: its INFO can race SUBSCRIBE ("Connection in subscriber mode").
-    const sub = this.opts.redis.duplicate({ connectionName: "auth-invalidation", enableReadyCheck: false });
+    // libs/redis' subscriber: the ready check stays on and a SUBSCRIBE waits for the handshake
+    // (with the check off, ioredis 5.11 could leave it "ready" on a dead socket after an outage).
+    const sub = duplicateSubscriber(this.opts.redis, "auth-invalidation");
     this.subscriber = sub;
     sub.on("error", (e: unknown) => this.opts.log?.warn({ err: e }, "auth invalidation subscriber: redis error"));
     sub.on("message", (channel: string, message: string) => {

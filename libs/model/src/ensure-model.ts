@@ -49,8 +49,17 @@ export async function ensureModel(opts: EnsureModelOptions): Promise<{ generated
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const holder = Number(fs.readFileSync(lock, "utf8"));
-      if (!Number.isInteger(holder) || holder <= 0 || !pidAlive(holder)) {
+      let content: string;
+      try {
+        content = fs.readFileSync(lock, "utf8");
+      } catch (e2) {
+        // The holder removed the lock between our create and our read: try to take it again.
+        if ((e2 as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw e2;
+      }
+      const holder = Number(content);
+      // Empty: the holder created the file and has not written its pid yet; it is not stale.
+      if (content !== "" && (!Number.isInteger(holder) || holder <= 0 || !pidAlive(holder))) {
         fs.rmSync(lock, { force: true });
         continue;
       }
