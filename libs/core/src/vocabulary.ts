@@ -106,6 +106,20 @@ export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 export const DOMAIN_ERROR_CODES = [...REFUSAL_CODES, "CONFLICT", "INTERNAL"] as const;
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
 
+/** The vocabulary's arrays stored as PostgreSQL enums, by their name in prisma/schema.prisma. */
+export const STORED_ENUMS = {
+  Role: ROLES,
+  Placement: PLACEMENTS,
+  TierMode: TIER_MODES,
+  OverQuotaPolicy: OVER_QUOTA_POLICIES,
+  CompletionStatus: COMPLETION_STATUSES,
+  FinishReason: FINISH_REASONS,
+  Meter: METERS,
+} as const;
+
+/** The vocabulary's arrays the GraphQL contract declares as enums, by their GraphQL name. */
+export const GRAPHQL_ENUMS = { ...STORED_ENUMS, Granularity: GRANULARITIES } as const;
+
 /** A record `{ A: "A", B: "B" }` of a vocabulary array, for APIs that want an enum-like object (type-graphql). */
 export function enumObject<const T extends string>(values: readonly T[]): { readonly [K in T]: K } {
   return Object.freeze(Object.fromEntries(values.map((v) => [v, v]))) as { readonly [K in T]: K };
