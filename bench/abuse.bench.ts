@@ -26,6 +26,7 @@
  * ABUSE_ATTACKS=a-once,b runs only those attacks (between the two QUIET windows).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { setPriority } from "node:os";
 import * as path from "node:path";
 import { ensureModel } from "@lite/model";
 import { collectTokens, CREATE_COMPLETION, wsClient, type GqlHttp } from "@lite/testing";
@@ -36,6 +37,7 @@ import { ATTACK_LABEL, ATTACKS, type AttackSpec, type Tally } from "./lib/abuse-
 const MODEL = "default";
 const ME = "query { me { role } }";
 const RAMP_MS = 1500;
+const ATTACKER_NICE = Number(process.env.ABUSE_ATTACKER_NICE ?? 19);
 
 // ---------------------------------------------------------------- victim (this process)
 
@@ -158,6 +160,10 @@ function startAttacker(ctx: BenchContext, spec: AttackSpec): { child: ChildProce
     env: { ...process.env, ABUSE_ATTACK: JSON.stringify(spec) },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+  // The attacker's client-side work (building and masking frames) shares these 2 cores with
+  // the stack; at nice 19 it gets what the stack leaves, as an attacker off this machine
+  // would. ABUSE_ATTACKER_NICE=0 runs it at the stack's priority.
+  if (child.pid !== undefined) setPriority(child.pid, ATTACKER_NICE);
   const tally = new Promise<Tally>((resolve) => {
     child.once("message", (m) => resolve((m as { tally: Tally }).tally));
     child.once("exit", (code) => resolve({ [`attacker exited ${code} without a tally`]: 1 }));
@@ -229,7 +235,9 @@ export const bench: Benchmark = {
     const live = await bringUpLiveServices(ctx);
     const rows: WindowFigures[] = [];
     try {
-      const phase = await startPhase(ctx, live, { mode: "fair", workers: 1, batchSize: 16, model: MODEL });
+      // ABUSE_API_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the API under attack
+      const apiNodeArgs = process.env.ABUSE_API_NODE_ARGS?.split(" ").filter(Boolean);
+      const phase = await startPhase(ctx, live, { mode: "fair", workers: 1, batchSize: 16, model: MODEL, apiNodeArgs });
       try {
         const victim = await phase.createTenant("victim", 1);
         const attacker = await phase.createTenant("attacker", 1);

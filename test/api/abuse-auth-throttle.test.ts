@@ -17,7 +17,11 @@ let t: TenantWithKey;
 
 beforeAll(async () => {
   stack = await startStack({
-    apiEnv: { AUTH_FAILURES_PER_SOURCE: String(BUDGET), AUTH_FAILURE_WINDOW_SECONDS: String(WINDOW_SECONDS) },
+    apiEnv: {
+      AUTH_FAILURES_PER_SOURCE: String(BUDGET),
+      AUTH_FAILURE_WINDOW_SECONDS: String(WINDOW_SECONDS),
+      REFUSAL_TARPIT_MS: "20", // 35 refusals in a row below; the tarpit has its own test
+    },
   });
   api = stack.api;
   t = await createTenant(stack.env.db);

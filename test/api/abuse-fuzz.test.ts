@@ -36,7 +36,12 @@ const bad: string[] = [];
 let readyFailures = 0;
 
 beforeAll(async () => {
-  stack = await startStack({ prepare: (e) => seedModel(e.db) });
+  // The fuzzer is a client whose requests are refused thousands of times: the client-error
+  // budget (test/api/abuse-client-errors.test.ts) would stop it from reaching the resolvers.
+  stack = await startStack({
+    prepare: (e) => seedModel(e.db),
+    apiEnv: { CLIENT_ERROR_BURST: "1000000", REFUSAL_TARPIT_MS: "0" },
+  });
   api = stack.api;
   const t = await createTenant(stack.env.db);
   const finance = await createKey(stack.env.db, "FINANCE");

@@ -16,6 +16,7 @@ import {
   type TestEnv,
 } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
+import { apiMetrics } from "../../apps/api/src/metrics";
 import { startStack, type TestStack } from "../support/stack";
 
 const MAX_PROMPT_BYTES = 2048;
@@ -203,6 +204,28 @@ describe("operations started per second", () => {
     // Past WS_SUBSCRIBE_BURST refusals in a row the socket is closed instead of answered.
     for (let n = 11; n <= 40; n++) subscribe(n);
     expect((await s.closed).code).toBe(4429);
+  });
+});
+
+describe("a flood of operations in one burst", () => {
+  const total = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) =>
+    (await c.get()).values.reduce((n, v) => n + v.value, 0);
+
+  it("1,000 subscribes written at once: refused up to the limits, closed 4429, the rest dropped unread", async () => {
+    const refusedBefore = await total(apiMetrics.wsRefusals);
+    const droppedBefore = await total(apiMetrics.wsFramesDropped);
+    const t = await createTenant(env.db);
+    const id = await queued(t); // stays queued: its subscriptions hold their slots
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    for (let n = 1; n <= 1000; n++)
+      s.send({ id: String(n), type: "subscribe", payload: { query: TOKENS, variables: { id } } });
+    expect((await s.closed).code).toBe(4429);
+    // 3 served (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION), WS_SUBSCRIBE_BURST + 1 refused in a row,
+    // then the socket is shut: what was already read is dropped unparsed, the rest unread.
+    const refused = (await total(apiMetrics.wsRefusals)) - refusedBefore;
+    const dropped = (await total(apiMetrics.wsFramesDropped)) - droppedBefore;
+    expect(refused).toBe(7);
+    expect(dropped).toBeLessThanOrEqual(1000 - 3 - 7);
   });
 });
 

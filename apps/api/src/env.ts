@@ -45,6 +45,12 @@ export const ApiEnv = z.object({
   AUTH_FAILURES_PER_SOURCE: intVar(20, 1, 1_000_000),
   /** the window of AUTH_FAILURES_PER_SOURCE, seconds */
   AUTH_FAILURE_WINDOW_SECONDS: intVar(60, 1, 86_400),
+  /** refused HTTP requests (400, 405, 413, 415) a tenant may make at once before CLIENT_ERRORS_PER_SECOND applies */
+  CLIENT_ERROR_BURST: intVar(100, 1, 1_000_000),
+  /** refill rate of CLIENT_ERROR_BURST; past it, RATE_LIMITED before the body is read */
+  CLIENT_ERRORS_PER_SECOND: intVar(5, 1, 1_000_000),
+  /** a request refused as RATE_LIMITED before its body is read is answered after min(Retry-After, this), ms (0: at once) */
+  REFUSAL_TARPIT_MS: intVar(1000, 0, 60_000),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
 });

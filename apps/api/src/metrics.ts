@@ -15,6 +15,9 @@ export interface ApiMetrics {
   graphqlOperations: Counter<"tenant" | "type" | "outcome">;
   graphqlDurationSeconds: Histogram<"type">;
   authFailures: Counter<"reason">;
+  wsRefusals: Counter<"reason">;
+  httpRefusals: Counter<"reason">;
+  wsFramesDropped: Counter;
 }
 
 export const apiMetrics: ApiMetrics = {
@@ -42,6 +45,23 @@ export const apiMetrics: ApiMetrics = {
     name: "lite_api_auth_failures_total",
     help: "requests refused by authentication, by reason",
     labelNames: ["reason"] as const,
+    registers: [apiRegistry],
+  }),
+  wsRefusals: new Counter({
+    name: "lite_api_ws_refusals_total",
+    help: "WebSocket connections and operations refused by a limit, by reason (the limit's name)",
+    labelNames: ["reason"] as const,
+    registers: [apiRegistry],
+  }),
+  httpRefusals: new Counter({
+    name: "lite_api_http_refusals_total",
+    help: "/graphql requests refused before their body was read (RATE_LIMITED), by reason",
+    labelNames: ["reason"] as const,
+    registers: [apiRegistry],
+  }),
+  wsFramesDropped: new Counter({
+    name: "lite_api_ws_frames_dropped_total",
+    help: "WebSocket frames dropped unread because their socket was being closed for abuse",
     registers: [apiRegistry],
   }),
 };

@@ -1,10 +1,7 @@
 import type { Request, Response } from "express";
-import { DomainError } from "@lite/core";
-import { parseAuthorization } from "@lite/auth";
+import type { Principal } from "@lite/auth";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
-import { toGraphQLError } from "../errors";
-import { authThrottleOf } from "./auth-throttle";
 
 /** Where a request comes from, for per-source limits: the peer address (no proxy headers trusted). */
 export function sourceOf(req: Pick<Request, "socket">): string {
@@ -12,27 +9,13 @@ export function sourceOf(req: Pick<Request, "socket">): string {
 }
 
 /**
- * The context of one HTTP GraphQL request: its principal from the Authorization header
- * (failed authentication throttled per source, auth-throttle.ts). A refused key answers
- * with the error's code and status; an authentication lookup that fails (PostgreSQL or
- * Redis away) answers UNAVAILABLE, never a masked 500.
+ * The context of one HTTP GraphQL request: the principal that authenticateFirst
+ * (http-auth.ts) found before the body was read.
  */
 export function httpContext(services: ApiServices) {
-  const throttle = authThrottleOf(services);
-  return async ({ req, res }: { req: Request; res: Response }): Promise<ApiContext> => {
-    const requestId = String(res.locals.requestId);
-    const secret = parseAuthorization(req.headers.authorization);
-    let result;
-    try {
-      result = await throttle.authenticate(sourceOf(req), secret, { action: "auth.http", resource: "graphql" });
-    } catch (e) {
-      services.log.error({ err: e, requestId }, "authentication lookup failed");
-      throw toGraphQLError(
-        new DomainError("UNAVAILABLE", "authentication is unavailable; retry shortly", { retryAfterMs: 1000 }),
-        requestId,
-      );
-    }
-    if (!result.ok) throw toGraphQLError(result.error, requestId);
-    return { services, principal: result.value, requestId };
+  return async ({ res }: { req: Request; res: Response }): Promise<ApiContext> => {
+    const principal = res.locals.principal as Principal | undefined;
+    if (!principal) throw new Error("/graphql reached Apollo without authenticateFirst");
+    return { services, principal, requestId: String(res.locals.requestId) };
   };
 }

@@ -11,7 +11,8 @@ import { sourceOf } from "./graphql-context";
 import { authThrottleOf } from "./auth-throttle";
 import { createInputEdge } from "./input-edge";
 import { prepareOperation, subscribingTooFast, tooManySubscriptions, type SubscribePayload } from "./ws-operation";
-import { ConnectionCounts, SubscribeBudget } from "./ws-connections";
+import { ConnectionCounts } from "./ws-connections";
+import { RateBudget } from "./rate-budget";
 
 export interface GraphqlWs {
   /** closes every subscription (Apollo's drain calls it) */
@@ -30,6 +31,22 @@ function closeRefused(socket: WebSocket, code: string): void {
 
 /** Over WS_MAX_CONNECTIONS_PER_KEY or _PER_TENANT: a terminal code graphql-ws clients do not retry. */
 const TOO_MANY_CONNECTIONS = 4429;
+/**
+ * Closes a socket for abuse and stops reading it: the frames it has already sent (a flood
+ * arrives as one burst of thousands) are dropped unparsed instead of each being answered,
+ * and what is still in the network is never read.
+ */
+function shut(socket: WebSocket, reason: string, services: ApiServices): void {
+  socket.removeAllListeners("message");
+  socket.on("message", () => services.metrics.wsFramesDropped.inc());
+  socket.close(TOO_MANY_CONNECTIONS, reason);
+  // Nor is more read from the network: the client's reply to the close frame included, so
+  // the socket is cut once the close frame has had a moment to leave.
+  socket.pause();
+  setTimeout(() => socket.terminate(), SHUT_GRACE_MS).unref();
+}
+const SHUT_GRACE_MS = 1000;
+
 /** The authentication lookup failed (PostgreSQL or Redis away): the standard "try again later". */
 const TRY_AGAIN_LATER = 1013;
 
@@ -47,7 +64,7 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
   const edge = createInputEdge(services);
   const throttle = authThrottleOf(services);
   const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
-  const budget = new SubscribeBudget(env.WS_SUBSCRIBES_PER_SECOND, env.WS_SUBSCRIBE_BURST);
+  const budget = new RateBudget(env.WS_SUBSCRIBES_PER_SECOND, env.WS_SUBSCRIBE_BURST);
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribe = closeOnInvalidation(services, sockets);
 
@@ -64,7 +81,14 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
   // would also print the error's stack to stderr for each one, which a client could flood.
   wsServer.on("connection", (socket) => {
     socket.removeAllListeners("error");
-    socket.on("error", (err) => services.log.debug({ err: err.message }, "WebSocket closed on a protocol error"));
+    socket.on("error", (err) => {
+      services.log.debug({ err: err.message }, "WebSocket closed on a protocol error");
+      // ws has sent its close frame (1009 for a frame over maxPayload) and, on the next
+      // tick, would read and discard the rest of the frame: up to 100 MB an attacker sends
+      // again and again. Nothing more is read; the socket is cut after the grace.
+      process.nextTick(() => socket.pause());
+      setTimeout(() => socket.terminate(), SHUT_GRACE_MS).unref();
+    });
   });
 
   return {
@@ -120,13 +144,16 @@ async function connect(
     return false;
   }
   if (!result.ok) {
-    if (result.error.code === "RATE_LIMITED") socket.close(TOO_MANY_CONNECTIONS, "Too many failed authentications");
-    else closeRefused(socket, result.error.code);
+    if (result.error.code === "RATE_LIMITED") {
+      services.metrics.wsRefusals.inc({ reason: "AUTH_FAILURES_PER_SOURCE" });
+      shut(socket, "Too many failed authentications", services);
+    } else closeRefused(socket, result.error.code);
     return false;
   }
   const principal = result.value;
   if (!counts.admit(principal)) {
-    socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
+    services.metrics.wsRefusals.inc({ reason: "CONNECTIONS" });
+    shut(socket, "Too many connections", services);
     return false;
   }
   ctx.extra.principal = principal;
@@ -145,7 +172,7 @@ function subscribe(
   schema: GraphQLSchema,
   edge: ReturnType<typeof createInputEdge>,
   services: ApiServices,
-  budget: SubscribeBudget,
+  budget: RateBudget,
 ): ExecutionArgs | readonly GraphQLError[] {
   const { env } = services;
   const principal = ctx.extra.principal as Principal;
@@ -153,9 +180,13 @@ function subscribe(
   let refusal: readonly GraphQLError[] | null = null;
   if (Object.keys(ctx.subscriptions).length > env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION) {
     refusal = tooManySubscriptions(env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION);
+    services.metrics.wsRefusals.inc({ reason: "SUBSCRIPTIONS_PER_CONNECTION" });
   } else {
     const waitMs = budget.take(principal);
-    if (waitMs > 0) refusal = subscribingTooFast(waitMs);
+    if (waitMs > 0) {
+      refusal = subscribingTooFast(waitMs);
+      services.metrics.wsRefusals.inc({ reason: "SUBSCRIBES_PER_SECOND" });
+    }
   }
   if (!refusal) {
     ctx.extra.refusedInARow = 0;
@@ -163,7 +194,6 @@ function subscribe(
   }
   // A client that keeps sending past its limits is closed rather than answered forever.
   ctx.extra.refusedInARow = (ctx.extra.refusedInARow ?? 0) + 1;
-  if (ctx.extra.refusedInARow > env.WS_SUBSCRIBE_BURST)
-    ctx.extra.socket.close(TOO_MANY_CONNECTIONS, "Too many refused operations");
+  if (ctx.extra.refusedInARow > env.WS_SUBSCRIBE_BURST) shut(ctx.extra.socket, "Too many refused operations", services);
   return refusal;
 }

@@ -11,6 +11,7 @@ import { retryAfterSeconds } from "../errors";
 import type { ApiServices } from "../services";
 import { httpContext, sourceOf } from "./graphql-context";
 import { authThrottleOf } from "./auth-throttle";
+import { authenticateFirst } from "./http-auth";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
 const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
@@ -109,7 +110,12 @@ export function createHttpApp(services: ApiServices, readiness: Readiness): Expr
 /** POST/GET /graphql through Apollo, then the handler that answers body-parser failures in JSON. */
 export function mountGraphql(app: Express, apollo: ApolloServer<ApiContext>, services: ApiServices): void {
   const limit = bodyLimitBytes(services.env);
-  app.use("/graphql", express.json({ limit }), expressMiddleware(apollo, { context: httpContext(services) }));
+  app.use(
+    "/graphql",
+    authenticateFirst(services),
+    express.json({ limit }),
+    expressMiddleware(apollo, { context: httpContext(services) }),
+  );
   // Body parser failures answer JSON, never an HTML page.
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);

@@ -29,43 +29,6 @@ export class ConnectionCounts {
   }
 }
 
-/**
- * Operations started per tenant (an operator key: per key) over all its WebSockets in this
- * API process: a token bucket of `burst` operations refilled at `perSecond`. The per-connection
- * cap bounds operations live at once, not how fast they are started and finished again; a
- * client that replays 1,000 subscriptions to a finished completion would otherwise make the
- * API look its row up and replay its stream 1,000 times as fast as it can send.
- */
-export class SubscribeBudget {
-  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    private readonly nowMs: () => number = Date.now,
-  ) {}
-
-  /** Takes one operation from the caller's bucket: 0 when allowed, else the ms until one is. */
-  take(p: Principal): number {
-    const key = p.tenantId ?? p.apiKeyId;
-    const now = this.nowMs();
-    const b = this.buckets.get(key) ?? { tokens: this.burst, atMs: now };
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.atMs) * this.perSecond) / 1000);
-    b.atMs = now;
-    this.buckets.set(key, b);
-    if (this.buckets.size > 10_000) this.forgetFull(now);
-    if (b.tokens < 1) return Math.ceil(((1 - b.tokens) * 1000) / this.perSecond);
-    b.tokens -= 1;
-    return 0;
-  }
-
-  /** Buckets that have refilled completely hold nothing worth keeping. */
-  private forgetFull(now: number): void {
-    for (const [key, b] of this.buckets)
-      if (b.tokens + ((now - b.atMs) * this.perSecond) / 1000 >= this.burst) this.buckets.delete(key);
-  }
-}
-
 function decrement(counts: Map<string, number>, key: string): void {
   const n = (counts.get(key) ?? 0) - 1;
   if (n > 0) counts.set(key, n);

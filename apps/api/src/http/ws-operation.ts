@@ -71,21 +71,44 @@ export function prepareOperation(
   };
 }
 
+/**
+ * A refusal answered to a flood is built once and shared: a client sending thousands of
+ * over-limit `subscribe` frames must not cost the API three stack traces and a fresh request
+ * id per frame (it has no request to correlate: nothing ran). Keyed by its limit and wait.
+ */
+const refusals = new Map<string, readonly GraphQLError[]>();
+function sharedRefusal(key: string, build: () => DomainError): readonly GraphQLError[] {
+  let errors = refusals.get(key);
+  if (!errors) {
+    const error = build();
+    const { requestId: _none, ...extensions } = forClient(toGraphQLError(error, "")).extensions;
+    errors = Object.freeze([new GraphQLError(error.message, { extensions })]);
+    if (refusals.size < 1000) refusals.set(key, errors);
+  }
+  return errors;
+}
+
 /** The error for a `subscribe` over WS_MAX_SUBSCRIPTIONS_PER_CONNECTION (the socket stays open). */
-export function tooManySubscriptions(max: number): GraphQLError[] {
-  const error = new DomainError("QUOTA_EXCEEDED", `at most ${max} operations at once on one WebSocket`, {
-    reason: "SUBSCRIPTIONS_PER_CONNECTION",
-    retryAfterMs: 1000,
-  });
-  return [forClient(toGraphQLError(error, newId("request")))];
+export function tooManySubscriptions(max: number): readonly GraphQLError[] {
+  return sharedRefusal(
+    `max ${max}`,
+    () =>
+      new DomainError("QUOTA_EXCEEDED", `at most ${max} operations at once on one WebSocket`, {
+        reason: "SUBSCRIPTIONS_PER_CONNECTION",
+        retryAfterMs: 1000,
+      }),
+  );
 }
 
 /** The error for a `subscribe` over WS_SUBSCRIBES_PER_SECOND (the socket stays open, until too many). */
-export function subscribingTooFast(retryAfterMs: number): GraphQLError[] {
-  const error = new DomainError("RATE_LIMITED", "operations are started too fast on this tenant's WebSockets", {
-    reason: "SUBSCRIBES_PER_SECOND",
-    retryAfterMs,
-    retryable: true,
-  });
-  return [forClient(toGraphQLError(error, newId("request")))];
+export function subscribingTooFast(retryAfterMs: number): readonly GraphQLError[] {
+  return sharedRefusal(
+    `wait ${retryAfterMs}`,
+    () =>
+      new DomainError("RATE_LIMITED", "operations are started too fast on this tenant's WebSockets", {
+        reason: "SUBSCRIBES_PER_SECOND",
+        retryAfterMs,
+        retryable: true,
+      }),
+  );
 }

@@ -1,0 +1,84 @@
+import type { NextFunction, Request, Response } from "express";
+import { DomainError } from "@lite/core";
+import { parseAuthorization, type Principal } from "@lite/auth";
+import type { ApiServices } from "../services";
+import { toGraphQLError } from "../errors";
+import { authThrottleOf } from "./auth-throttle";
+import { sourceOf } from "./graphql-context";
+import { RateBudget } from "./rate-budget";
+
+/** Answers that mean "the client sent something unreadable or invalid": they spend its client-error budget. */
+const CLIENT_ERROR_STATUSES = new Set([400, 405, 413, 415]);
+
+/** The error as Apollo would answer it: same body, status and Retry-After. */
+function answer(res: Response, error: DomainError, requestId: string): void {
+  const g = toGraphQLError(error, requestId);
+  const { http, ...extensions } = g.extensions as { http?: { status?: number; headers?: Map<string, string> } };
+  for (const [name, value] of http?.headers ?? []) res.setHeader(name, value);
+  res
+    .status(http?.status ?? 400)
+    .type("application/json")
+    .send(JSON.stringify({ errors: [{ message: g.message, extensions }] }));
+}
+
+/**
+ * A request refused for abuse (throttled authentication, client-error budget spent) is
+ * answered after min(Retry-After, REFUSAL_TARPIT_MS), on a connection then closed: a client
+ * that ignores Retry-After gets at most one answer per connection per tarpit, and its body is
+ * never parsed.
+ */
+function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: number): void {
+  if (error.code !== "RATE_LIMITED") return answer(res, error, requestId);
+  res.setHeader("connection", "close");
+  const delay = Math.min(error.retryAfterMs ?? tarpitMs, tarpitMs);
+  setTimeout(() => {
+    if (!res.writableEnded && !res.destroyed) answer(res, error, requestId);
+  }, delay).unref();
+}
+
+/**
+ * /graphql over HTTP, before its body is read: the key (failed authentication throttled per
+ * source, auth-throttle.ts), then the tenant's client-error budget: a tenant (an operator:
+ * a key) whose requests were refused as malformed or invalid (400, 405, 413, 415) more than
+ * CLIENT_ERROR_BURST times, refilled at CLIENT_ERRORS_PER_SECOND, is answered RATE_LIMITED
+ * (reason CLIENT_ERRORS) without its body being parsed until the budget refills. So a request
+ * without a valid key, or from a tenant flooding refused requests, costs no JSON parse, no
+ * GraphQL parse and no audit row. The principal goes on in `res.locals.principal`.
+ */
+export function authenticateFirst(services: ApiServices) {
+  const throttle = authThrottleOf(services);
+  const budget = new RateBudget(services.env.CLIENT_ERRORS_PER_SECOND, services.env.CLIENT_ERROR_BURST);
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const requestId = String(res.locals.requestId);
+    const secret = parseAuthorization(req.headers.authorization);
+    let result;
+    try {
+      result = await throttle.authenticate(sourceOf(req), secret, { action: "auth.http", resource: "graphql" });
+    } catch (e) {
+      services.log.error({ err: e, requestId }, "authentication lookup failed");
+      const unavailable = new DomainError("UNAVAILABLE", "authentication is unavailable; retry shortly", {
+        retryAfterMs: 1000,
+      });
+      return answer(res, unavailable, requestId);
+    }
+    if (!result.ok) {
+      if (result.error.code === "RATE_LIMITED") services.metrics.httpRefusals.inc({ reason: "AUTH_FAILURES" });
+      return refuse(res, result.error, requestId, services.env.REFUSAL_TARPIT_MS);
+    }
+    const principal: Principal = result.value;
+    const waitMs = budget.wait(principal);
+    if (waitMs > 0) {
+      services.metrics.httpRefusals.inc({ reason: "CLIENT_ERRORS" });
+      const error = new DomainError("RATE_LIMITED", "too many refused requests from this tenant; retry later", {
+        reason: "CLIENT_ERRORS",
+        retryAfterMs: waitMs,
+      });
+      return refuse(res, error, requestId, services.env.REFUSAL_TARPIT_MS);
+    }
+    res.locals.principal = principal;
+    res.on("finish", () => {
+      if (CLIENT_ERROR_STATUSES.has(res.statusCode)) budget.take(principal);
+    });
+    next();
+  };
+}
