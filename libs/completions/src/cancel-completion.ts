@@ -17,8 +17,9 @@ export type CancelResources = Pick<
  * cancelCompletion (the caller has already checked the principal may see `row`):
  *  1. a finished completion is returned unchanged;
  *  2. the scheduler sets the cancel flag and removes a waiting job; the decision is audited;
- *  3. a removed job never ran (no worker holds it), so it is ended here: endCompletion
- *     with CANCELLED (Redis steps in the background if Redis is away);
+ *  3. a removed job is held by no worker, so it is ended here: `endUnheld` CANCELLED, with
+ *     what its stream holds if it ran before (its worker died; Redis steps in the
+ *     background if Redis is away);
  *  4. a running job is ended by its worker within one decode step: wait up to
  *     CANCEL_WAIT_MS for that, so the answer usually shows CANCELLED already.
  */

@@ -131,6 +131,34 @@ describe("endCompletion is idempotent across the API and the worker", () => {
     expect(await admission.usage(t.tenantId)).toMatchObject({ concurrent: 0, outstandingTokens: 0 });
   });
 
+  test("a cancelled job whose dead worker had streamed ends with the stream: row, usage and settle count it, once", async () => {
+    const t = await createTenant(env.db);
+    const c = await create(t);
+    const other = await create(t);
+    // a worker ran it, streamed 5 tokens and died; the job went back to its queue
+    await new CompletionRowStore(env.db).markRunning(c.id, new Date());
+    await streams.append(t.tenantId, c.id, tokens(5));
+    // the cancel removes the waiting job and ends it; another ending runs at the same time
+    await Promise.all([
+      cancelCompletion(res, principalOf(t), await row(c.id)),
+      endUnheld(res, { tenantId: t.tenantId, completionId: c.id }, "CANCELLED"),
+    ]);
+    await endUnheld(res, { tenantId: t.tenantId, completionId: c.id }, "CANCELLED");
+
+    expect(await row(c.id)).toMatchObject({ status: "CANCELLED", text: "abcde", outputTokens: 5 });
+    const done = (await events(t.tenantId, c.id)).filter((e) => e.done);
+    expect(done).toEqual([{ version: 1, index: 5, tokenId: -1, text: "", done: true, finishReason: "CANCELLED" }]);
+    const usage = await env.db.usageEvent.findMany({ where: { completionId: c.id }, orderBy: { meter: "asc" } });
+    expect(usage.map((u) => [u.meter, Number(u.quantity)])).toEqual([
+      ["INPUT_TOKENS", 5],
+      ["OUTPUT_TOKENS", 5],
+      ["TIERSET_ACTIVATIONS", 1],
+    ]);
+    expect(await admission.usage(t.tenantId)).toMatchObject({ concurrent: 1, outstandingTokens: 8 });
+    await endUnheld(res, { tenantId: t.tenantId, completionId: other.id }, "CANCELLED");
+    expect(await admission.usage(t.tenantId)).toMatchObject({ concurrent: 0, outstandingTokens: 0 });
+  });
+
   test("the API ends it first (cancelled while queued), then a worker finishes: the cancel stands", async () => {
     const t = await createTenant(env.db);
     const c = await create(t);

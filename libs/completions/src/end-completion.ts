@@ -19,6 +19,7 @@ import { ACTIVE_STATUSES, sleep, statusOfFinish, withRetry, type Clock, type Fin
 import type { PrismaClient } from "@lite/db";
 import type { TokenStreams } from "@lite/stream";
 import type { CompletionEnd, CompletionLogger, EndResources, Finalisation } from "./completion.types";
+import { recordStreamedUsage, streamedOutput, type StreamedOutput } from "./streamed-output";
 
 /** Step 1. Returns true when this call ended the row, false when it was already final. */
 export async function finaliseRow(db: PrismaClient, f: Finalisation): Promise<boolean> {
@@ -140,17 +141,37 @@ async function retryInBackground(log: CompletionLogger, completionId: string, op
 
 /**
  * Ends a completion no worker holds — cancelled while waiting, or admitted but never
- * queued: nothing was generated, so the row keeps its empty text and admission settles 0.
+ * queued (ERROR). A waiting job may have run before (its worker died and the job went back
+ * to its queue): a cancel ends it with what its stream holds — the row's text and tokens,
+ * the usage (when any token was streamed) and the settle count what the client received.
+ * A job never queued streamed nothing, so its stream is not read (Redis is often why the
+ * enqueue failed).
  */
-export function endUnheld(
-  r: EndResources & { clock: Clock; log: CompletionLogger },
+export async function endUnheld(
+  r: EndResources & { streams: Pick<TokenStreams, "readAll">; clock: Clock; log: CompletionLogger },
   ref: { tenantId: string; completionId: string },
   finishReason: "CANCELLED" | "ERROR",
   error?: string,
 ): Promise<void> {
+  const finishedAt = new Date(r.clock.nowMs());
+  const out = finishReason === "CANCELLED" ? await streamedOrNothing(r, ref) : undefined;
+  if (out && out.outputTokens > 0) await recordStreamedUsage(r.db, ref, out, finishedAt);
   return endCompletion(
     endSteps(r),
-    { ...ref, finishReason, error, finishedAt: new Date(r.clock.nowMs()) },
+    { ...ref, finishReason, error, finishedAt, ...(out && out.outputTokens > 0 ? out : {}) },
     { redisInBackground: { log: r.log } },
   );
+}
+
+/** The stream's output; nothing when Redis cannot be read now (logged: the row then keeps no text). */
+async function streamedOrNothing(
+  r: { streams: Pick<TokenStreams, "readAll">; log: CompletionLogger },
+  ref: { tenantId: string; completionId: string },
+): Promise<StreamedOutput | undefined> {
+  try {
+    return await streamedOutput(r.streams, ref.tenantId, ref.completionId);
+  } catch (e) {
+    r.log.warn({ err: e, completionId: ref.completionId }, "could not read the stream of an ended completion");
+    return undefined;
+  }
 }

@@ -6,6 +6,7 @@ export * from "./completion.types";
 export * from "./create-completion";
 export * from "./admit-with-degrade";
 export * from "./end-completion";
+export * from "./streamed-output";
 export * from "./cancel-completion";
 export * from "./completion-queries";
 export * from "./token-events";

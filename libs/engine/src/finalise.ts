@@ -1,4 +1,4 @@
-import { endCompletion, type CompletionSpec } from "@lite/completions";
+import { endCompletion, receivedOutput, type CompletionSpec, type StreamedOutput } from "@lite/completions";
 import { statusOfFinish, type FinishReason } from "@lite/core";
 import type { EngineContext, Outcome } from "./engine-context";
 import { errText } from "./err-text";
@@ -6,18 +6,17 @@ import type { WorkHandle } from "./ports";
 
 /**
  * Step 5: finalise a sequence that left the batch (or a job refused before it ran), in the
- * background: usage events (idempotent) → libs/completions `endCompletion` (row: status,
- * text, finish reason → the stream's final event → Admission.settle) → job complete (or
- * fail). Each part retries until it succeeds; the last stops once the job's lock is lost
- * (the new holder redoes the tail).
+ * background: what the client received (`received`) → usage events (idempotent) →
+ * libs/completions `endCompletion` (row: status, text, finish reason → the stream's final
+ * event → Admission.settle) → job complete (or fail). Each part retries until it succeeds;
+ * the last stops once the job's lock is lost (the new holder redoes the tail).
  */
 export function finish(ctx: EngineContext, r: Outcome, reason: FinishReason, error?: string): void {
   const { spec, handle } = r;
-  const outputTokens = r.tokenIds.length;
-  const text = r.text.join("");
   const { deps } = ctx;
   deps.metrics?.completionsFinished.inc({ tenant: spec.tenantId, reason });
   track(ctx, handle, async () => {
+    const { outputTokens, text } = await received(ctx, r, reason);
     const finishedAt = new Date(ctx.now());
     await ctx.retrying(() =>
       deps.usage.record({
@@ -35,6 +34,20 @@ export function finish(ctx: EngineContext, r: Outcome, reason: FinishReason, err
     const failed = statusOfFinish(reason) === "FAILED";
     await ctx.retrying(() => (failed ? handle.fail(error ?? "failed") : handle.complete()), handle);
   });
+}
+
+/**
+ * The output the completion ends with, which the row, the usage and the settle all count:
+ * what this worker generated; but a completion ended CANCELLED or ERROR may not have caught
+ * up with its stream (a replay failed or cancelled at start, stalled too often, its model
+ * gone), so then the stream is read and, holding more, wins: what the client received. A
+ * sequence that ran to STOP or LENGTH regenerated all of it (replay is deterministic).
+ */
+async function received(ctx: EngineContext, r: Outcome, reason: FinishReason): Promise<StreamedOutput> {
+  const own = { outputTokens: r.tokenIds.length, text: r.text.join("") };
+  if (statusOfFinish(reason) === "COMPLETED") return own;
+  const { tenantId, completionId } = r.spec;
+  return receivedOutput(own, await ctx.retrying(() => ctx.deps.tokens.streamed(tenantId, completionId)));
 }
 
 /**

@@ -116,6 +116,42 @@ describe("job start", () => {
     expect(h.batch.added).toEqual([]);
   });
 
+  // What a client received is what the row holds and what usage bills: a job ended before
+  // it caught up with its stream (its earlier worker died after streaming) takes the stream's.
+  it.each([
+    ["stalled too often", "FAILED", "ERROR"],
+    ["cancelled at start", "CANCELLED", "CANCELLED"],
+    ["its model cannot load", "FAILED", "ERROR"],
+  ] as const)("a replay %s ends with what its stream holds", async (why, status, reason) => {
+    h = new EngineHarness();
+    h.models.broken.add("broken");
+    const job = h.enqueue("a", {
+      firstStart: false,
+      status: "RUNNING",
+      modelName: why === "its model cannot load" ? "broken" : "tiny",
+    });
+    const id = job.completionId;
+    if (why === "stalled too often") job.deferredFailure = "job stalled more than allowable limit";
+    if (why === "cancelled at start") h.work.cancelledIds.add(id);
+    h.tokens.streams.set(
+      id,
+      [...Array(12).keys()].map((i) => tokenAt(id, i)),
+    );
+    h.faults.inject("streamed", 2); // a transient failure of the stream read is retried
+    h.engine.start();
+    await h.until("job done", () => job.done);
+    await h.until("finalised", () => h.finalisationOf(id).length === 5);
+
+    const text = h.tokens.text(id);
+    expect(h.store.finalised).toEqual([
+      expect.objectContaining({ status, finishReason: reason, outputTokens: 12, text }),
+    ]);
+    expect(h.usage.records.map((u) => u.outputTokens)).toEqual([12]);
+    expect(h.tokens.done.get(id)).toEqual({ index: 12, tokens: 12, finishReason: reason });
+    expect(h.admission.settled.get(id)).toBe(12);
+    expect(h.batch.added).toEqual([]);
+  });
+
   it("a model that cannot load fails the completion", async () => {
     h = new EngineHarness();
     h.models.broken.add("broken");

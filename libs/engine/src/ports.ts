@@ -11,7 +11,7 @@
  * drops an accepted job.
  */
 import type { FinishReason } from "@lite/core";
-import type { CompletionRowStore } from "@lite/completions";
+import type { CompletionRowStore, StreamedOutput } from "@lite/completions";
 import type { DecodeBatch, ModelRuntime } from "@lite/model";
 import type { Admission, CompletionJob, DispatchedJob } from "@lite/scheduler";
 import type { TokenEvent, TokenStreams } from "@lite/stream";
@@ -85,6 +85,11 @@ export interface TokenSink {
   lastIndex: TokenStreams["lastIndex"];
   /** appends (idempotent by index) the tokens of several completions, one round trip */
   append(batch: ReadonlyArray<CompletionRef & { tokens: TokenOut[] }>): Promise<void>;
+  /**
+   * what the client received: the stream's tokens before its done event and their text
+   * (libs/completions `streamedOutput`); read when a completion ends CANCELLED or ERROR
+   */
+  streamed(tenantId: string, completionId: string): Promise<StreamedOutput>;
   /** the final event: done, index = number of tokens, with the finish reason (idempotent) */
   finish(tenantId: string, completionId: string, tokens: number, finishReason: FinishReason): Promise<void>;
 }

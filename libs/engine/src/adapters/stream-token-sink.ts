@@ -1,9 +1,9 @@
-import { endStream } from "@lite/completions";
+import { endStream, streamedOutput } from "@lite/completions";
 import type { TokenStreams } from "@lite/stream";
 import type { TokenSink } from "../ports";
 
 /** Adapts libs/stream TokenStreams (idempotent by index) to the engine's TokenSink. */
-export function streamTokenSink(streams: Pick<TokenStreams, "lastIndex" | "append">): TokenSink {
+export function streamTokenSink(streams: Pick<TokenStreams, "lastIndex" | "append" | "readAll">): TokenSink {
   return {
     lastIndex: (tenantId, completionId) => streams.lastIndex(tenantId, completionId),
     async append(batch) {
@@ -25,6 +25,7 @@ export function streamTokenSink(streams: Pick<TokenStreams, "lastIndex" | "appen
         ),
       );
     },
+    streamed: (tenantId, completionId) => streamedOutput(streams, tenantId, completionId),
     // endCompletion's stream step, the same for the API and the worker: the done event at
     // max(tokens, lastIndex + 1); an existing done event wins.
     finish: (tenantId, completionId, tokens, finishReason) =>

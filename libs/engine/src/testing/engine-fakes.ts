@@ -1,4 +1,4 @@
-import type { CompletionSpec } from "@lite/completions";
+import type { CompletionSpec, StreamedOutput } from "@lite/completions";
 /**
  * Hand-written fakes of the engine's own ports (ports.ts), for unit tests that run without
  * PostgreSQL, Redis or onnxruntime. Each fake keeps what it was told, in order, so a test
@@ -240,6 +240,10 @@ export class FakeTokens implements TokenSink {
         else if (t.index > last + 1) this.violations.push(`${b.completionId}: ${t.index} after ${last}`);
       }
     }
+  }
+  async streamed(_tenantId: string, completionId: string): Promise<StreamedOutput> {
+    this.faults.check("streamed");
+    return { outputTokens: this.streams.get(completionId)?.length ?? 0, text: this.text(completionId) };
   }
   async finish(tenantId: string, completionId: string, tokens: number, finishReason: FinishReason): Promise<void> {
     this.faults.check("finish");
