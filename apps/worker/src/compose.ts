@@ -9,6 +9,7 @@ import {
   schedulerWorkSource,
   streamTokenSink,
   type CachingModelProvider,
+  type WorkSource,
 } from "@lite/engine";
 import { createRedis, RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
@@ -63,6 +64,23 @@ export interface Worker {
   registry: Registry;
 }
 
+/**
+ * Test-only fault injection (WORKER_FAULT_CRASH_TENANT, unset in production): a job of this
+ * tenant kills the process that takes it, as a poison job would; a job already judged poison
+ * passes, so the engine fails it.
+ */
+function crashingOn(tenantId: string | undefined, work: WorkSource): WorkSource {
+  if (!tenantId) return work;
+  return {
+    ...work,
+    async next(excludeTenants) {
+      const handle = await work.next(excludeTenants);
+      if (handle?.tenantId === tenantId && !handle.deferredFailure) process.kill(process.pid, "SIGKILL");
+      return handle;
+    },
+  };
+}
+
 export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger): Worker {
   const keys = new RedisKeys(env.REDIS_PREFIX);
   const scheduler = new FairScheduler({
@@ -98,7 +116,13 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     },
     {
       models,
-      work: schedulerWorkSource(scheduler, env.WORKER_ID),
+      work: crashingOn(
+        env.WORKER_FAULT_CRASH_TENANT,
+        schedulerWorkSource(scheduler, env.WORKER_ID, {
+          progressOf: (tenantId, completionId) => streams.lastIndex(tenantId, completionId),
+          startsWithoutProgress: env.WORKER_POISON_STARTS,
+        }),
+      ),
       store: new CompletionRowStore(c.db),
       tokens: streamTokenSink(streams),
       admission: admissionPort(admission),

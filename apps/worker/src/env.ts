@@ -17,12 +17,16 @@ export const WorkerEnv = z.object({
   ORT_INTRA_OP_THREADS: intVar(1, 1, 256),
   /** how long a finished completion's stream can be replayed */
   STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
-  /** job lock duration, ms: a worker silent this long loses its jobs to others */
-  WORKER_LOCK_MS: intVar(30000, 500, 3600000),
-  /** how often the stalled-job check runs, ms */
-  WORKER_STALLED_INTERVAL_MS: intVar(15000, 200, 3600000),
-  /** stalls (lock lapses) a job survives before it fails */
-  WORKER_MAX_STALLED: intVar(3, 1, 1000),
+  /** job lock duration, ms (renewed every half): a worker silent this long loses its jobs to others */
+  WORKER_LOCK_MS: intVar(4000, 500, 3600000),
+  /** how often the stalled-job check runs, ms: a dead worker's jobs move within WORKER_LOCK_MS + this */
+  WORKER_STALLED_INTERVAL_MS: intVar(1000, 200, 3600000),
+  /** starts in a row without a token streamed in between that make a replayed job poison (failed) */
+  WORKER_POISON_STARTS: intVar(3, 2, 1000),
+  /** stalls (lock lapses) a job survives before it fails whatever its progress: a last resort */
+  WORKER_MAX_STALLED: intVar(1000, 1, 100000),
+  /** TEST ONLY: a job of this tenant kills the worker that takes it (a poison job, for the crash tests) */
+  WORKER_FAULT_CRASH_TENANT: z.string().min(1).optional(),
   /** how often an idle worker looks for work, ms */
   WORKER_IDLE_POLL_MS: intVar(10, 1, 10000),
   /** models to load at start (comma-separated), so the first job does not wait for them */

@@ -119,6 +119,14 @@ export class RedisKeys {
     return this.sched("activectr");
   }
 
+  /**
+   * Hash of a completion's replays: the stream index it had at its last start and how many
+   * starts in a row found no progress since the one before (poison-job detection).
+   */
+  replayMark(tenantId: string, completionId: string): string {
+    return `${this.tenant(tenantId)}:replays:${completionId}`;
+  }
+
   /** Flag set when a completion was cancelled (the worker polls it between decode steps). */
   cancelFlag(tenantId: string, completionId: string): string {
     return `${this.tenant(tenantId)}:cancel:${completionId}`;

@@ -193,6 +193,27 @@ export class FairScheduler {
     }
   }
 
+  /**
+   * A job started again (after its worker died or its lock lapsed) with its stream at
+   * `progress` (last streamed index, -1 for none): records it and returns how many starts in
+   * a row found no progress since the start before (the first start, never recorded, had
+   * none). A job that crashes every worker it reaches before producing a token climbs by one
+   * per start; a job on workers killed for other reasons makes progress between crashes and
+   * stays at 0.
+   */
+  async noteReplay(tenantId: string, completionId: string, progress: number): Promise<number> {
+    const key = this.opts.keys.replayMark(tenantId, completionId);
+    const [prev, strikes] = await this.opts.redis.hmget(key, "progress", "strikes");
+    const stuck = Number(prev ?? -1) === progress;
+    const now = stuck ? Number(strikes ?? 0) + 1 : 0;
+    await this.opts.redis
+      .multi()
+      .hset(key, "progress", progress, "strikes", now)
+      .expire(key, this.opts.cancelFlagTtlSeconds ?? 86400)
+      .exec();
+    return now;
+  }
+
   async isCancelled(tenantId: string, completionId: string): Promise<boolean> {
     return (await this.opts.redis.exists(this.opts.keys.cancelFlag(tenantId, completionId))) === 1;
   }

@@ -1,4 +1,4 @@
 export { admissionPort } from "./admission-port";
 export { cachingModelProvider, type CachingModelProvider, type ModelProviderOptions } from "./model-provider";
-export { schedulerWorkSource } from "./scheduler-work-source";
+export { schedulerWorkSource, type PoisonCheck } from "./scheduler-work-source";
 export { streamTokenSink } from "./stream-token-sink";

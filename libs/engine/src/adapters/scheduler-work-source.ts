@@ -3,7 +3,11 @@ import type { WorkHandle, WorkSource } from "../ports";
 
 /** A libs/scheduler DispatchedJob as the engine's WorkHandle. */
 class DispatchedHandle implements WorkHandle {
-  constructor(private readonly d: DispatchedJob) {}
+  constructor(
+    private readonly d: DispatchedJob,
+    /** set when this start is judged a poison job's (it crashed workers without progress) */
+    private readonly poison: string | null = null,
+  ) {}
   get completionId() {
     return this.d.completionId;
   }
@@ -15,7 +19,7 @@ class DispatchedHandle implements WorkHandle {
     return this.d.lockLost;
   }
   get deferredFailure() {
-    return this.d.deferredFailure;
+    return this.poison ?? this.d.deferredFailure;
   }
   get firstStart() {
     // attemptsStarted counts this start: 1 means no worker ran the job before
@@ -29,15 +33,43 @@ class DispatchedHandle implements WorkHandle {
   }
 }
 
+export interface PoisonCheck {
+  /** the completion's last streamed index, -1 for none (libs/stream lastIndex) */
+  progressOf(tenantId: string, completionId: string): Promise<number>;
+  /** starts in a row without progress that make a job poison (WORKER_POISON_STARTS) */
+  startsWithoutProgress: number;
+}
+
+/**
+ * A replayed job (its worker died or its lock lapsed) is poison when it has now been started
+ * `startsWithoutProgress` times in a row without a token streamed in between: it crashes
+ * every worker it reaches. A worker killed for any other reason leaves its jobs with
+ * progress since their previous start, and they run on; how many times does not matter.
+ */
+async function poisonOf(
+  scheduler: Pick<FairScheduler, "noteReplay">,
+  d: DispatchedJob,
+  check: PoisonCheck,
+): Promise<string | null> {
+  if (d.attemptsStarted <= 1 || d.deferredFailure) return null;
+  const { tenantId, completionId } = d.job;
+  const strikes = await scheduler.noteReplay(tenantId, completionId, await check.progressOf(tenantId, completionId));
+  return strikes >= check.startsWithoutProgress
+    ? `poison: started ${strikes + 1} times in a row, each time its worker died or stalled before a token was streamed`
+    : null;
+}
+
 /** The fair dispatcher as the engine's WorkSource (one scheduler call per item; ioredis pipelines them). */
 export function schedulerWorkSource(
-  scheduler: Pick<FairScheduler, "next" | "charge" | "isCancelled">,
+  scheduler: Pick<FairScheduler, "next" | "charge" | "isCancelled" | "noteReplay">,
   workerId: string,
+  poison?: PoisonCheck,
 ): WorkSource {
   return {
     async next(excludeTenants) {
       const d = await scheduler.next(workerId, { excludeTenants: [...excludeTenants] });
-      return d ? new DispatchedHandle(d) : null;
+      if (!d) return null;
+      return new DispatchedHandle(d, poison ? await poisonOf(scheduler, d, poison) : null);
     },
     async charge(charges) {
       // charges are already cost-weighted tokens
