@@ -6,4 +6,6 @@ export interface ApiContext {
   services: ApiServices;
   principal: Principal;
   requestId: string;
+  /** the HTTP request's `Idempotency-Key` header, when it has one (graphql-ws has no headers) */
+  idempotencyKeyHeader?: string;
 }

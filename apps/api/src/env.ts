@@ -29,6 +29,8 @@ export const ApiEnv = z.object({
   MAX_OUTPUT_TOKENS: intVar(4096, 1, 1_000_000),
   MAX_QUEUED_TOKENS: intVar(1_000_000, 1, Number.MAX_SAFE_INTEGER),
   STREAM_TTL_SECONDS: intVar(3600, 1, 30 * 24 * 3600),
+  /** how long a createCompletion idempotency key returns its completion, hours */
+  IDEMPOTENCY_TTL_HOURS: intVar(24, 1, 30 * 24),
   /** a WebSocket that has not sent connection_init by then is closed (4408), ms */
   WS_CONNECTION_INIT_TIMEOUT_MS: intVar(3000, 100, 60000),
   /** live operations on one WebSocket; the next one answers QUOTA_EXCEEDED */

@@ -262,6 +262,29 @@ describe("createCompletion", () => {
     expect((await events(t.tenantId, rows[0].id)).map((e) => e.finishReason)).toEqual(["ERROR"]);
     expect(await admission.usage(t.tenantId)).toMatchObject({ concurrent: 0, outstandingTokens: 0 });
   });
+
+  test("a failed enqueue releases its idempotency key: the retry with that key is a new, queued completion", async () => {
+    const t = await createTenant(env.db);
+    const broken = {
+      ...res,
+      scheduler: {
+        enqueue: async () => {
+          throw new Error("queue is gone");
+        },
+        cancel: scheduler.cancel.bind(scheduler),
+      },
+    };
+    const failed = await createCompletion(broken, principalOf(t), input({ idempotencyKey: "retry-me" }));
+    expect(failed.ok).toBe(false);
+    expect(await env.db.completionIdempotencyKey.count({ where: { tenantId: t.tenantId } })).toBe(0);
+    const retried = await create(t, { idempotencyKey: "retry-me" });
+    expect(retried.status).toBe("QUEUED");
+    expect(await create(t, { idempotencyKey: "retry-me" })).toMatchObject({ id: retried.id });
+    const all = await env.db.completion.findMany({ where: { tenantId: t.tenantId }, orderBy: { id: "asc" } });
+    expect(all.map((r) => r.status)).toEqual(["FAILED", "QUEUED"]);
+    expect(await admission.usage(t.tenantId)).toMatchObject({ concurrent: 1, outstandingTokens: 8 });
+    await endUnheld(res, { tenantId: t.tenantId, completionId: retried.id }, "CANCELLED");
+  });
 });
 
 describe("queries", () => {

@@ -23,6 +23,11 @@ export interface CompletionInput {
   seed?: string | null;
   /** 0..2; default 0 (greedy) */
   temperature?: number | null;
+  /**
+   * 1..128 printable ASCII characters: a retry with the same key within the TTL gets the same
+   * completion (idempotency.ts); scoped to the tenant
+   */
+  idempotencyKey?: string | null;
 }
 
 /** A completion as every transport shows it: the row, with the text so far while it runs. */
@@ -122,6 +127,8 @@ export interface CompletionResources {
   inputLimits: { maxPromptBytes: number; maxOutputTokens: number };
   /** the model's context length in tokens, or undefined when unknown (then not checked) */
   maxContextTokens(modelName: string): number | undefined;
+  /** how long an idempotency key holds its completion, ms; default 24 h (DEFAULT_IDEMPOTENCY_TTL_MS) */
+  idempotencyTtlMs?: number;
 }
 
 /** What the steps of `endCompletion` run on (a narrower view of CompletionResources). */

@@ -1,14 +1,18 @@
 /**
  * createCompletion, the request path (docs/ARCHITECTURE.md "The request path"):
- *  1. input limits (prompt bytes, maxTokens, temperature), before anything is read;
+ *  1. input limits (prompt bytes, maxTokens, temperature, idempotency key), before anything
+ *     is read;
  *  2. the principal is a tenant's key, the tenant exists and is not suspended (a suspended
- *     tenant is refused before anything is reserved or queued);
+ *     tenant is refused before anything is reserved or queued); a live idempotency key of
+ *     the tenant answers its completion here, or CONFLICT for another request (idempotency.ts);
  *  3. the model and TierSet (libs/auth resolveTierSet: grants, audited ALLOW/DENY), and the
  *     model's context: 1 BOS + prompt bytes + maxTokens must fit (`resolveTarget`);
  *  4. admission, degrading the TierSet under a DEGRADE policy (admit-with-degrade.ts);
- *  5. the row (QUEUED), then the job on the tenant's queue with the tenant's weight. A
- *     failure after admission undoes it: no row → the reservation is settled; no job → the
- *     completion is ended FAILED (endCompletion) — nothing accepted is lost silently.
+ *  5. the row (QUEUED) with its idempotency key, then the job on the tenant's queue with the
+ *     tenant's weight. A failure after admission undoes it: no row → the reservation is
+ *     settled (also when a concurrent create with the same key won: its completion is the
+ *     answer); no job → the completion is ended FAILED (endCompletion) and its key released
+ *     — nothing accepted is lost silently.
  * Refusals are returned as values; PostgreSQL or Redis unreachable is UNAVAILABLE (the
  * client retries); anything else thrown is a bug.
  */
@@ -27,10 +31,18 @@ import {
 import { actorOf, resolveTierSet, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { CompletionJob } from "@lite/scheduler";
 import { effectiveQuota } from "@lite/tenancy";
-import type { CompletionInput, CompletionResources, CompletionView } from "./completion.types";
+import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
 import { admitWithDegrade } from "./admit-with-degrade";
 import { toCompletion } from "./completion-queries";
 import { endUnheld } from "./end-completion";
+import {
+  checkInputKey,
+  claimOf,
+  createRowClaimingKey,
+  releaseKey,
+  replayOf,
+  type IdempotencyClaim,
+} from "./idempotency";
 
 export async function createCompletion(
   r: CompletionResources,
@@ -67,7 +79,7 @@ export function checkCompletionInput(
   }
   const t = input.temperature ?? 0;
   if (!Number.isFinite(t) || t < 0 || t > 2) return badInput("input.temperature", "must be from 0 to 2");
-  return null;
+  return checkInputKey(input);
 }
 
 async function createChecked(
@@ -80,6 +92,9 @@ async function createChecked(
   const tenant = await r.db.tenant.findUnique({ where: { id: tenantId }, include: { quota: true } });
   if (!tenant) return err(notFound("tenant", tenantId));
   if (tenant.suspended) return err(new DomainError("FORBIDDEN", "tenant is suspended", { reason: "TENANT_SUSPENDED" }));
+  const claim = claimOf(input);
+  const replay = claim && (await replayOf(r, tenantId, claim));
+  if (replay) return replay;
 
   const target = await resolveTarget(r, principal, tenantId, input);
   if (!target.ok) return target;
@@ -100,6 +115,7 @@ async function createChecked(
     chosen: admitted.value.chosen,
     degraded: admitted.value.degraded,
     input,
+    claim,
   });
 }
 
@@ -166,6 +182,7 @@ interface Admitted {
   chosen: TierSet;
   degraded: boolean;
   input: CompletionInput;
+  claim: IdempotencyClaim | null;
 }
 
 /** Step 5: the row, then the job; each failure undoes what admission reserved. */
@@ -177,30 +194,9 @@ async function writeAndEnqueue(
   const { completionId, tenantId, chosen, degraded, input } = a;
   const seed = input.seed ?? randomSeed();
   const temperature = input.temperature ?? 0;
-  let row;
-  try {
-    row = await r.db.completion.create({
-      data: {
-        id: completionId,
-        tenantId,
-        modelId: a.model.id,
-        apiKeyId: principal.apiKeyId,
-        status: "QUEUED",
-        mode: chosen.mode,
-        tierSet: chosen.tierIds,
-        degraded,
-        seed,
-        prompt: input.prompt,
-        promptTokens: Buffer.byteLength(input.prompt, "utf8"),
-        maxTokens: input.maxTokens,
-        temperature,
-        costWeight: chosen.costWeight,
-      },
-    });
-  } catch (e) {
-    await r.admission.settle(tenantId, completionId, 0).catch(() => undefined);
-    throw e;
-  }
+  const written = await writeRow(r, principal, a, seed, temperature);
+  if ("answer" in written) return written.answer;
+  const row = written.row;
   const job: CompletionJob = {
     version: 1,
     completionId,
@@ -223,6 +219,9 @@ async function writeAndEnqueue(
     await endUnheld(r, { tenantId, completionId }, "ERROR", "could not be queued").catch((e2) =>
       r.log.error({ err: e2, completionId }, "could not mark an unqueued completion FAILED"),
     );
+    await releaseKey(r.db, completionId).catch((e2) =>
+      r.log.error({ err: e2, completionId }, "could not release the idempotency key of an unqueued completion"),
+    );
     return err(
       new DomainError("UNAVAILABLE", "the completion could not be queued; retry later", {
         retryAfterMs: 1000,
@@ -233,4 +232,56 @@ async function writeAndEnqueue(
   }
   r.metrics.admitted.inc({ tenant: tenantId, degraded: String(degraded) });
   return ok(toCompletion(row));
+}
+
+/**
+ * The row (QUEUED) and its idempotency key. No row → the reservation is settled: on an
+ * error (rethrown), and when a concurrent create holds the key (its completion answers).
+ */
+async function writeRow(
+  r: CompletionResources,
+  principal: Principal,
+  a: Admitted,
+  seed: string,
+  temperature: number,
+): Promise<{ row: CompletionRow } | { answer: Result<CompletionView> }> {
+  const { completionId, tenantId, chosen, input } = a;
+  let row;
+  try {
+    row = await createRowClaimingKey(
+      r,
+      {
+        id: completionId,
+        tenantId,
+        modelId: a.model.id,
+        apiKeyId: principal.apiKeyId,
+        status: "QUEUED",
+        mode: chosen.mode,
+        tierSet: chosen.tierIds,
+        degraded: a.degraded,
+        seed,
+        prompt: input.prompt,
+        promptTokens: Buffer.byteLength(input.prompt, "utf8"),
+        maxTokens: input.maxTokens,
+        temperature,
+        costWeight: chosen.costWeight,
+      },
+      a.claim,
+    );
+  } catch (e) {
+    await r.admission.settle(tenantId, completionId, 0).catch(() => undefined);
+    throw e;
+  }
+  if (row !== "taken") return { row };
+  await r.admission.settle(tenantId, completionId, 0);
+  const theirs = a.claim && (await replayOf(r, tenantId, a.claim));
+  return { answer: theirs ?? err(keyReleased()) };
+}
+
+/** The concurrent create that held the key could not queue its completion and let the key go. */
+function keyReleased(): DomainError {
+  return new DomainError("UNAVAILABLE", "a concurrent request with this idempotency key failed; retry", {
+    retryAfterMs: 1000,
+    retryable: true,
+  });
 }

@@ -4,6 +4,7 @@
  */
 export * from "./completion.types";
 export * from "./create-completion";
+export * from "./idempotency";
 export * from "./admit-with-degrade";
 export * from "./end-completion";
 export * from "./streamed-output";

@@ -1,5 +1,6 @@
 import { decodeCursor } from "@lite/db";
 import { ID_PREFIXES, type IdKind } from "@lite/core";
+import { IDEMPOTENCY_KEY_MAX_CHARS } from "@lite/completions";
 
 /**
  * The limits every ID and String argument meets before any resolver runs (README "Input
@@ -22,6 +23,8 @@ export const ECHO_MAX_CHARS = 32;
 /** Strings with their own maximum, in UTF-16 code units (`prompt` is in bytes: MAX_PROMPT_BYTES). */
 export const STRING_MAX_BY_COORDINATE: Readonly<Record<string, number>> = {
   "CompletionInput.seed": 128,
+  /** libs/completions then also requires 1..128 printable ASCII (it checks the HTTP header too) */
+  "CompletionInput.idempotencyKey": IDEMPOTENCY_KEY_MAX_CHARS,
   "CreateTenantInput.name": 256,
   "UpdateTenantInput.name": 256,
   "PrivateTierInput.name": 256,

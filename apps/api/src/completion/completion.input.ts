@@ -26,4 +26,11 @@ export class CompletionInput {
 
   @Field(() => Float, { nullable: true, defaultValue: 0 })
   temperature?: number | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "1-128 printable ASCII characters, scoped to the tenant: a retry with the same key within IDEMPOTENCY_TTL_HOURS (24 h) returns the same completion, admitted, queued and billed once; the same key with another request is BAD_USER_INPUT (reason CONFLICT). Over HTTP the `Idempotency-Key` header does the same; both given must be equal",
+  })
+  idempotencyKey?: string | null;
 }

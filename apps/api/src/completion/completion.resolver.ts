@@ -1,5 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import type { Role } from "@lite/auth";
+import { badInput } from "@lite/core";
 import * as completions from "@lite/completions";
 import { Allow, tenantScope } from "../auth/access";
 import { guardedSubscribe } from "../auth/subscription";
@@ -24,8 +25,23 @@ export async function findOwnCompletion(ctx: ApiContext, id: string): Promise<co
   return orThrow(ctx, await completions.findCompletion(ctx.services.db, id, tenantScope(ctx)));
 }
 
+/**
+ * The idempotency key: the input's, or the HTTP `Idempotency-Key` header's; both given must
+ * be equal. libs/completions checks its shape (a bad header is refused naming the header).
+ */
+function idempotencyKeyOf(input: CompletionInput, ctx: ApiContext): string | null | undefined {
+  const header = ctx.idempotencyKeyHeader;
+  if (header === undefined) return input.idempotencyKey;
+  const problem = completions.checkIdempotencyKey(header);
+  if (problem) throw badInput("Idempotency-Key", `the header ${problem}`);
+  if (input.idempotencyKey != null && input.idempotencyKey !== header) {
+    throw badInput(completions.IDEMPOTENCY_KEY_FIELD, "differs from the Idempotency-Key header");
+  }
+  return header;
+}
+
 /** The GraphQL input as libs/completions' plain input. */
-function toInput(input: CompletionInput): completions.CompletionInput {
+function toInput(input: CompletionInput, ctx: ApiContext): completions.CompletionInput {
   return {
     model: input.model,
     prompt: input.prompt,
@@ -34,6 +50,7 @@ function toInput(input: CompletionInput): completions.CompletionInput {
     tiers: input.tiers,
     seed: input.seed,
     temperature: input.temperature,
+    idempotencyKey: idempotencyKeyOf(input, ctx),
   };
 }
 
@@ -65,7 +82,8 @@ export class CompletionResolver {
     @Arg("input", () => CompletionInput) input: CompletionInput,
     @Ctx() ctx: ApiContext,
   ): Promise<Completion> {
-    return orThrow(ctx, await completions.createCompletion(completionResources(ctx), ctx.principal, toInput(input)));
+    const plain = toInput(input, ctx);
+    return orThrow(ctx, await completions.createCompletion(completionResources(ctx), ctx.principal, plain));
   }
 
   @Mutation(() => Completion)

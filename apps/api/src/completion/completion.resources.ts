@@ -15,5 +15,6 @@ export function completionResources(ctx: ApiContext): CompletionResources {
     metrics: s.completions.metrics,
     inputLimits: { maxPromptBytes: s.env.MAX_PROMPT_BYTES, maxOutputTokens: s.env.MAX_OUTPUT_TOKENS },
     maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
+    idempotencyTtlMs: s.env.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
   };
 }

@@ -10,12 +10,14 @@ export function sourceOf(req: Pick<Request, "socket">): string {
 
 /**
  * The context of one HTTP GraphQL request: the principal that authenticateFirst
- * (http-auth.ts) found before the body was read.
+ * (http-auth.ts) found before the body was read, and the `Idempotency-Key` header
+ * (createCompletion checks it).
  */
 export function httpContext(services: ApiServices) {
-  return async ({ res }: { req: Request; res: Response }): Promise<ApiContext> => {
+  return async ({ req, res }: { req: Request; res: Response }): Promise<ApiContext> => {
     const principal = res.locals.principal as Principal | undefined;
     if (!principal) throw new Error("/graphql reached Apollo without authenticateFirst");
-    return { services, principal, requestId: String(res.locals.requestId) };
+    const idempotencyKeyHeader = req.get("idempotency-key");
+    return { services, principal, requestId: String(res.locals.requestId), idempotencyKeyHeader };
   };
 }
