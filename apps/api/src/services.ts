@@ -20,7 +20,7 @@ export interface ApiServices {
   keys: RedisKeys;
   clock: Clock;
   log: Logger;
-  /** enqueue audit events (durable Redis stream; never waits on the chain) */
+  /** record audit events durably: the Redis queue, or PostgreSQL directly while Redis refuses them */
   audit: AuditSink;
   /** appends queued audit events to the hash-chained log (one running per process) */
   auditWriter: AuditWriter;
@@ -42,15 +42,20 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   const clock = overrides.clock ?? systemClock;
   const db = createDb({ url: env.DATABASE_URL as string });
   onClose(() => db.$disconnect());
-  const redis = createRedis({ url: env.REDIS_URL as string, connectionName: "api" });
+  const redis = createRedis({
+    url: env.REDIS_URL as string,
+    connectionName: "api",
+    commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+  });
   redis.on("error", (e) => log.warn({ err: e }, "redis connection error"));
   onClose(async () => void redis.disconnect());
   const keys = new RedisKeys(env.REDIS_PREFIX);
   const audit = new AuditQueue({
     redis,
     keys,
+    db,
     clock,
-    onError: (e) => log.error({ err: e }, "could not enqueue an audit event"),
+    onError: (e) => log.warn({ err: e }, "could not enqueue an audit event; appending it to PostgreSQL directly"),
   });
   const auditWriter = new AuditWriter({ db, redis, keys, log, registry: apiMetrics.registry });
   const auth = new Authenticator({ db, redis, keys, clock, log });

@@ -6,6 +6,7 @@ export * from "./tier-set";
 export * from "./audit/audit-event";
 export * from "./audit/audit-chain";
 export * from "./audit/audit-queue";
+export * from "./audit/audit-append";
 export * from "./audit/audit-writer";
 export * from "./audit/audit-sanitise";
 export * from "./audit/audit-dead-letter";

@@ -7,8 +7,11 @@
  *     (a smaller TierSet cannot help);
  *  3. still refused: count it, audit the DENY and answer UNAVAILABLE (the deployment is
  *     saturated) or RATE_LIMITED / QUOTA_EXCEEDED with the Retry-After of the limit that bit.
+ * An admit that throws (Redis unreachable or past its deadline) may have reserved before its
+ * answer was lost: it is abandoned in the background (Admission.abandon) and the error goes
+ * on (createCompletion answers UNAVAILABLE).
  */
-import { DomainError, err, ok, type Result } from "@lite/core";
+import { DomainError, err, ok, withRetry, type Result } from "@lite/core";
 import { actorOf, smallerTierSets, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { AdmissionRefusal, TenantLimits } from "@lite/scheduler";
 import type { Quota } from "@lite/tenancy";
@@ -29,7 +32,7 @@ export interface AdmitRequest {
 const DEGRADABLE = new Set<string>(["tokensPerMinute", "maxOutstandingTokens"]);
 
 export async function admitWithDegrade(
-  r: Pick<CompletionResources, "admission" | "metrics" | "audit">,
+  r: Pick<CompletionResources, "admission" | "metrics" | "audit" | "log">,
   principal: Principal,
   q: AdmitRequest,
 ): Promise<Result<{ chosen: TierSet; degraded: boolean }>> {
@@ -41,7 +44,12 @@ export async function admitWithDegrade(
     maxOutstandingTokens: quota.maxOutstandingTokens,
   };
   const admit = (set: TierSet) =>
-    r.admission.admit({ tenantId, completionId, maxTokens: q.maxTokens, costWeight: set.costWeight, limits });
+    r.admission
+      .admit({ tenantId, completionId, maxTokens: q.maxTokens, costWeight: set.costWeight, limits })
+      .catch((e: unknown) => {
+        abandonInBackground(r, tenantId, completionId);
+        throw e;
+      });
 
   let decision: Result<unknown, AdmissionRefusal> = await admit(q.tierSet);
   if (decision.ok) return ok({ chosen: q.tierSet, degraded: false });
@@ -68,6 +76,29 @@ export async function admitWithDegrade(
   });
   return err(refusalError(refusal, tenantId));
 }
+
+/**
+ * admit threw (Redis unreachable or past its deadline): it may have reserved before the
+ * answer was lost, and the caller is answered UNAVAILABLE, so no row will ever settle it.
+ * Undo it once Redis is back (a no-op when nothing was reserved); bounded, in the background.
+ */
+function abandonInBackground(
+  r: Pick<CompletionResources, "admission" | "log">,
+  tenantId: string,
+  completionId: string,
+): void {
+  void withRetry(() => r.admission.abandon(tenantId, completionId), {
+    attempts: ABANDON_ATTEMPTS,
+    initialMs: 250,
+    maxMs: 5000,
+    unref: true,
+  }).catch((e: unknown) =>
+    r.log.error({ err: e, tenantId, completionId }, "gave up undoing an admission whose answer was lost"),
+  );
+}
+
+/** About 4.5 min of attempts (250 ms doubling to 5 s), like endCompletion's background retry. */
+const ABANDON_ATTEMPTS = 60;
 
 function refusalError(r: AdmissionRefusal, tenantId: string): DomainError {
   const message =

@@ -114,8 +114,8 @@ export type CompletionLogger = Pick<Logger, "warn" | "error">;
  */
 export interface CompletionResources {
   db: PrismaClient;
-  /** the reservation: admit at create, settle at the end */
-  admission: Pick<Admission, "admit" | "settle">;
+  /** the reservation: admit at create, settle at the end (abandon: an admit whose answer was lost) */
+  admission: Pick<Admission, "admit" | "settle" | "abandon">;
   /** producer side only: API processes enqueue and cancel, never dispatch */
   scheduler: Pick<FairScheduler, "enqueue" | "cancel">;
   streams: Pick<TokenStreams, "append" | "lastIndex" | "exists" | "read" | "readAll">;

@@ -20,6 +20,12 @@ describe("isTransientInfraError", () => {
     });
     expect(isTransientInfraError(ioredis)).toBe(true);
     expect(isTransientInfraError(new Error("Connection is closed."))).toBe(true);
+    // libs/redis' request-path deadline, and ioredis' commandTimeout
+    const deadline = Object.assign(new Error("Redis did not answer evalsha within 1000 ms"), {
+      name: "RedisCommandTimeoutError",
+    });
+    expect(isTransientInfraError(deadline)).toBe(true);
+    expect(isTransientInfraError(new Error("Command timed out"))).toBe(true);
     const wrapped = new Error("enqueue failed", { cause: Object.assign(new Error("read"), { code: "ECONNRESET" }) });
     expect(isTransientInfraError(wrapped)).toBe(true);
     // shapes the API's former second classifier (createCompletion's isUnavailable) knew

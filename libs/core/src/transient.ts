@@ -14,7 +14,8 @@ const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE
 const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 // @prisma/driver-adapter-utils error kinds for lost or refused connections.
 const ADAPTER_KINDS = new Set(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout", "TooManyConnections"]);
-const NAMES = new Set(["MaxRetriesPerRequestError", "PrismaClientInitializationError"]);
+// RedisCommandTimeoutError: libs/redis' request-path deadline (the command was never sent late).
+const NAMES = new Set(["MaxRetriesPerRequestError", "PrismaClientInitializationError", "RedisCommandTimeoutError"]);
 const MESSAGES = [
   /Connection is closed/i,
   /Stream isn't writeable/i,
@@ -22,6 +23,7 @@ const MESSAGES = [
   /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/,
   /Can't reach database/i,
   /max retries per request/i,
+  /^Command timed out$/, // ioredis' own commandTimeout
 ];
 
 type Loose = {

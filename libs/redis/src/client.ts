@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
+import { applyCommandDeadline } from "./command-deadline";
 
 export { Redis };
 
@@ -9,6 +10,12 @@ export interface RedisClientOptions {
   connectionName?: string;
   /** send commands issued in the same tick in one write (ioredis enableAutoPipelining); default false */
   autoPipelining?: boolean;
+  /**
+   * Request-path clients: a command without an answer this long after it was issued is
+   * rejected with RedisCommandTimeoutError and never sent later (command-deadline.ts).
+   * Unset: ioredis' own behaviour (a command waits in the offline queue while reconnecting).
+   */
+  commandTimeoutMs?: number;
 }
 
 export function createRedis(options: RedisClientOptions): Redis {
@@ -20,7 +27,8 @@ export function createRedis(options: RedisClientOptions): Redis {
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     enableAutoPipelining: options.autoPipelining ?? false,
   };
-  return new Redis(options.url, extra);
+  const redis = new Redis(options.url, extra);
+  return options.commandTimeoutMs === undefined ? redis : applyCommandDeadline(redis, options.commandTimeoutMs);
 }
 
 /**

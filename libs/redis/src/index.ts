@@ -1,2 +1,3 @@
 export * from "./client";
 export * from "./keys";
+export * from "./command-deadline";

@@ -176,6 +176,29 @@ describe("Admission idempotency", () => {
   });
 });
 
+describe("Admission.abandon (an admit whose answer was lost)", () => {
+  test("undoes the admission entirely (request, tokens, slot, global share); a no-op when none; the id can be admitted again", async () => {
+    const { adm } = make();
+    const t = tenant();
+    const id = cmp();
+    const limits = { ...BIG, requestsPerMinute: 1, maxConcurrentRequests: 1 };
+    const before = await adm.usage(t);
+    expect((await adm.admit({ tenantId: t, completionId: id, maxTokens: 10, costWeight: 1, limits })).ok).toBe(true);
+    expect(await adm.usage(t)).toMatchObject({ concurrent: 1, outstandingTokens: 10 });
+    await adm.abandon(t, id);
+    await adm.abandon(t, id);
+    await adm.abandon(t, "cmp_never_admitted");
+    expect(await adm.usage(t)).toEqual(before);
+    expect(await env.redis.exists(env.keys.admissionRecord(t, id))).toBe(0);
+    // the request was refunded (requestsPerMinute 1) and the record is gone: admitted afresh
+    expect(await adm.admit({ tenantId: t, completionId: id, maxTokens: 10, costWeight: 1, limits })).toEqual({
+      ok: true,
+      value: { reservedTokens: 10 },
+    });
+    expect(await adm.usage(t)).toMatchObject({ concurrent: 1, outstandingTokens: 10 });
+  });
+});
+
 describe("Admission under concurrency", () => {
   test("50 concurrent admits on 50 connections against maxConcurrentRequests 10 admit exactly 10", async () => {
     const clients: Redis[] = [];

@@ -160,6 +160,23 @@ export class Admission {
     );
   }
 
+  /**
+   * Undoes an admit whose answer was lost (Redis unreachable mid-call: it may or may not
+   * have run): as if it never happened — the request and tokens refunded, the slot freed,
+   * the record deleted (so the same completionId may be admitted again), the global
+   * contribution removed. A no-op when nothing was admitted; safe to retry.
+   */
+  async abandon(tenantId: string, completionId: string): Promise<void> {
+    await this.lua.settle(
+      [this.keys.admissionState(tenantId), this.keys.admissionRecord(tenantId, completionId)],
+      [this.now(), 0, this.ttlSeconds, "rollback"],
+    );
+    await this.lua["global-lower"](
+      [this.keys.globalQueuedTokens(), this.keys.globalQueuedContributions()],
+      [this.field(tenantId, completionId), 0],
+    );
+  }
+
   async usage(tenantId: string): Promise<AdmissionUsage> {
     // Two slots ({t:…} and {sched}): two commands, not one MULTI.
     const [state, total] = await Promise.all([

@@ -28,6 +28,7 @@ export interface CompletionServicesOptions {
     STREAM_TTL_SECONDS: number;
     MODEL_DIR: string;
     SCHEDULER_MODE: "fair" | "fifo";
+    REDIS_COMMAND_TIMEOUT_MS: number;
   };
   redis: Redis;
   keys: RedisKeys;
@@ -37,7 +38,14 @@ export interface CompletionServicesOptions {
 }
 
 export function createCompletionServices(o: CompletionServicesOptions): CompletionServices {
-  const bull = createRedis({ url: o.env.REDIS_URL as string, connectionName: "api-bullmq", forBullmq: true });
+  // Producer side only (Queue.add, remove): BullMQ wants maxRetriesPerRequest null, so without
+  // the deadline an add during an outage would wait for the whole outage.
+  const bull = createRedis({
+    url: o.env.REDIS_URL as string,
+    connectionName: "api-bullmq",
+    forBullmq: true,
+    commandTimeoutMs: o.env.REDIS_COMMAND_TIMEOUT_MS,
+  });
   bull.on("error", (e) => o.log.warn({ err: e }, "redis (bullmq) connection error"));
   const scheduler = new FairScheduler({
     redis: o.redis,

@@ -4,7 +4,7 @@ import { isTransientInfraError, systemClock, type Clock } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import type { Redis, RedisKeys } from "@lite/redis";
 import { AuditEvent } from "./audit-event";
-import { GENESIS_HASH, rowHash, type ChainRow } from "./audit-chain";
+import { appendAuditEvents } from "./audit-append";
 import { auditDeadLetterKey, auditStreamKey } from "./audit-queue";
 import { sanitiseAuditEvent } from "./audit-sanitise";
 import { fieldOf, quarantineAuditEntry, type QuarantineReason } from "./audit-dead-letter";
@@ -19,9 +19,10 @@ import { createAuditMetrics, type AuditMetrics, type AuditQueueStats } from "./a
  *   2. make each storable (audit-sanitise.ts: NUL and lone surrogates escaped, over-long
  *      fields truncated); an entry that does not parse is quarantined (audit-dead-letter.ts);
  *   3. in one transaction holding a PostgreSQL advisory lock (one appender at a time per
- *      database): skip events whose eventId is already in the log (another writer, or
- *      this one before a crash, appended them), read the last row, append the rest with
- *      consecutive seq and chained hashes;
+ *      database; audit-append.ts): skip events whose eventId is already in the log
+ *      (another writer, this one before a crash, or an AuditQueue that wrote them directly
+ *      while Redis refused them), read the last row, append the rest with consecutive seq
+ *      and chained hashes;
  *   4. after commit, delete the entries from the stream (XDEL). A crash between 3 and 4
  *      only makes the next pass skip them as duplicates;
  *   5. when the batch fails and PostgreSQL or Redis is unreachable, retry the pass later
@@ -30,8 +31,6 @@ import { createAuditMetrics, type AuditMetrics, type AuditQueueStats } from "./a
  *      quarantined and the writer goes on. So one bad event never blocks the log, and no
  *      event leaves the queue without being stored or quarantined.
  */
-const ADVISORY_LOCK_KEY = 0x6c69746561756474n; // "liteaudt"
-
 export interface AuditWriterOptions {
   db: PrismaClient;
   redis: Redis;
@@ -150,43 +149,9 @@ export class AuditWriter {
     this.blocking = null;
   }
 
-  /** Step 3: one transaction, chained after the last stored row. */
+  /** Step 3: one transaction, chained after the last stored row (audit-append.ts). */
   private async append(events: AuditEvent[]): Promise<void> {
-    await this.opts.db.$transaction(
-      async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY})`;
-        const done = await tx.auditLog.findMany({
-          where: { eventId: { in: events.map((e) => e.eventId) } },
-          select: { eventId: true },
-        });
-        const skip = new Set(done.map((d) => d.eventId));
-        const last = await tx.auditLog.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
-        let seq = last?.seq ?? 0n;
-        let prevHash = last?.hash ?? GENESIS_HASH;
-        const rows = [];
-        for (const e of events) {
-          if (skip.has(e.eventId)) continue;
-          skip.add(e.eventId);
-          seq += 1n;
-          const row: ChainRow = {
-            seq,
-            at: new Date(e.at),
-            tenantId: e.tenantId,
-            actor: e.actor,
-            action: e.action,
-            resource: e.resource,
-            decision: e.decision,
-            reason: e.reason,
-            eventId: e.eventId,
-          };
-          const hash = rowHash(prevHash, row);
-          rows.push({ ...row, prevHash, hash });
-          prevHash = hash;
-        }
-        if (rows.length > 0) await tx.auditLog.createMany({ data: rows });
-      },
-      { timeout: 30000, maxWait: 30000 },
-    );
+    await appendAuditEvents(this.opts.db, events);
   }
 
   /** Step 5: find the event the batch failed on; keep order; quarantine only the guilty. */
