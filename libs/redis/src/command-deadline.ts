@@ -17,7 +17,8 @@ import type { Redis } from "ioredis";
  * them, as for any lost connection.
  *
  * Blocking commands (BLPOP…, XREAD/XREADGROUP with BLOCK) are left alone: they wait by
- * design. The deadline is per client instance: `duplicate()` copies options, not this, so
+ * design. So is INFO, a connection probe no request makes: BullMQ's one-time version check
+ * sends it, and a connection whose check failed is never initialised again. The deadline is per client instance: `duplicate()` copies options, not this, so
  * the blocking readers and subscribers duplicated from a client keep waiting as before.
  */
 export class RedisCommandTimeoutError extends Error {
@@ -51,9 +52,9 @@ const BLOCKING = new Set([
   "wait",
 ]);
 
-function isBlocking(command: CommandLike): boolean {
+function isExempt(command: CommandLike): boolean {
   const name = command.name.toLowerCase();
-  if (BLOCKING.has(name)) return true;
+  if (BLOCKING.has(name) || name === "info") return true;
   if (name !== "xread" && name !== "xreadgroup") return false;
   return command.args.some((a) => typeof a === "string" && a.toUpperCase() === "BLOCK");
 }
@@ -70,7 +71,7 @@ export function applyCommandDeadline<R extends Redis>(redis: R, timeoutMs: numbe
   client.sendCommand = (command, ...rest) => {
     // Rejected by its deadline while queued: its caller has its answer; never send it late.
     if (expired.has(command)) return command.promise;
-    if (!armed.has(command) && !isBlocking(command)) {
+    if (!armed.has(command) && !isExempt(command)) {
       armed.add(command);
       const timer = setTimeout(() => {
         expired.add(command);
