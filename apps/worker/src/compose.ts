@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
-import { CompletionRowStore } from "@lite/completions";
+import { CompletionRowStore, CreateIntents, startReconciler } from "@lite/completions";
+import { systemClock } from "@lite/core";
 import { createDb, type PrismaClient } from "@lite/db";
 import {
   BatchEngine,
@@ -60,6 +61,8 @@ export function connectWorker(env: WorkerEnv, log: Logger): WorkerConnections {
 export interface Worker {
   engine: BatchEngine;
   scheduler: FairScheduler;
+  /** repairs creates a crashed API left half-done (libs/completions reconcile.ts); started by main */
+  startReconciler(): { stop(): Promise<void> };
   models: CachingModelProvider;
   registry: Registry;
 }
@@ -131,7 +134,23 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       logger: log,
     },
   );
-  return { engine, scheduler, models, registry };
+  const reconcile = {
+    db: c.db,
+    admission,
+    scheduler,
+    streams,
+    intents: new CreateIntents(c.redis, keys),
+    clock: systemClock,
+    log,
+  };
+  return {
+    engine,
+    scheduler,
+    models,
+    registry,
+    startReconciler: () =>
+      startReconciler(reconcile, { intervalMs: env.RECONCILE_INTERVAL_MS, graceMs: env.RECONCILE_GRACE_MS }),
+  };
 }
 
 /** After engine.stop(): closes what the worker opened (the metrics server right after the scheduler). */

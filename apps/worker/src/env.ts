@@ -25,6 +25,10 @@ export const WorkerEnv = z.object({
   WORKER_POISON_STARTS: intVar(3, 2, 1000),
   /** stalls (lock lapses) a job survives before it fails whatever its progress: a last resort */
   WORKER_MAX_STALLED: intVar(1000, 1, 100000),
+  /** how often the reconciler looks for creates a crashed API left half-done, ms */
+  RECONCILE_INTERVAL_MS: intVar(2000, 100, 3600000),
+  /** a create still unfinished after this long is taken for crashed and repaired, ms */
+  RECONCILE_GRACE_MS: intVar(10000, 100, 3600000),
   /** TEST ONLY: a job of this tenant kills the worker that takes it (a poison job, for the crash tests) */
   WORKER_FAULT_CRASH_TENANT: z.string().min(1).optional(),
   /** how often an idle worker looks for work, ms */

@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   const metricsServer =
     env.WORKER_METRICS_PORT >= 0 ? await startMetricsServer(worker.registry, env.WORKER_METRICS_PORT) : undefined;
 
+  const reconciler = worker.startReconciler();
   onStopSignal(log, async () => {
+    await reconciler.stop();
     await worker.engine.stop();
     await closeWorker(worker, connections, log, metricsServer);
   });

@@ -10,6 +10,7 @@ import { createTenant, createTestEnv, seedModel, type TenantWithKey, type TestEn
 import {
   cancelCompletion,
   CompletionRowStore,
+  CreateIntents,
   createCompletion,
   endCompletion,
   endStream,
@@ -55,6 +56,7 @@ beforeAll(async () => {
     metrics: createApiCompletionMetrics(new Registry()),
     inputLimits: { maxPromptBytes: 1024, maxOutputTokens: 256 },
     maxContextTokens: () => 128,
+    intents: new CreateIntents(env.redis, env.keys),
   };
 });
 

@@ -5,6 +5,7 @@ import type { AuditSink } from "@lite/auth";
 import type { Admission, FairScheduler } from "@lite/scheduler";
 import type { TokenStreams } from "@lite/stream";
 import type { ApiCompletionMetrics } from "@lite/telemetry";
+import type { CreateIntents } from "./create-intents";
 
 /** A `Completion` row as PostgreSQL holds it. */
 export type CompletionRow = Prisma.CompletionGetPayload<true>;
@@ -127,9 +128,19 @@ export interface CompletionResources {
   inputLimits: { maxPromptBytes: number; maxOutputTokens: number };
   /** the model's context length in tokens, or undefined when unknown (then not checked) */
   maxContextTokens(modelName: string): number | undefined;
+  /** createCompletion's write-ahead intents (the reconciler repairs what a crash leaves) */
+  intents: Pick<CreateIntents, "begin" | "end">;
+  /**
+   * TEST ONLY fault injection: called at each step boundary of a create ("intent",
+   * "admitted", "row"); the crash tests make it kill the process. Unset in production.
+   */
+  faultAt?: (step: CreateStep) => void;
   /** how long an idempotency key holds its completion, ms; default 24 h (DEFAULT_IDEMPOTENCY_TTL_MS) */
   idempotencyTtlMs?: number;
 }
+
+/** The step boundaries of createCompletion a fault can be injected at (tests). */
+export type CreateStep = "intent" | "admitted" | "row";
 
 /** What the steps of `endCompletion` run on (a narrower view of CompletionResources). */
 export interface EndResources {

@@ -99,23 +99,47 @@ async function createChecked(
   const target = await resolveTarget(r, principal, tenantId, input);
   if (!target.ok) return target;
   const completionId = newId("completion", r.clock.nowMs());
+  // From here a crash leaves work half-done across Redis and PostgreSQL: the intent tells
+  // the reconciler. It is removed on every answer; a throw leaves it (cleanup may be partial).
+  await r.intents.begin(tenantId, completionId, r.clock.nowMs());
+  r.faultAt?.("intent");
+  const answer = await admitAndQueue(
+    r,
+    principal,
+    { tenantId, completionId, tenantWeight: tenant.weight, claim },
+    input,
+    {
+      quota: effectiveQuota(tenant.quota),
+      ...target.value,
+    },
+  );
+  await r.intents.end(tenantId, completionId);
+  return answer;
+}
+
+/** Steps 4 and 5: admission (degrading under DEGRADE), then the row and the job. */
+async function admitAndQueue(
+  r: CompletionResources,
+  principal: Principal,
+  ids: Pick<Admitted, "tenantId" | "completionId" | "tenantWeight" | "claim">,
+  input: CompletionInput,
+  target: { quota: ReturnType<typeof effectiveQuota>; tierSet: ResolvedTierSet; model: Admitted["model"] },
+): Promise<Result<CompletionView>> {
   const admitted = await admitWithDegrade(r, principal, {
-    tenantId,
-    completionId,
+    tenantId: ids.tenantId,
+    completionId: ids.completionId,
     maxTokens: input.maxTokens,
-    quota: effectiveQuota(tenant.quota),
-    tierSet: target.value.tierSet,
+    quota: target.quota,
+    tierSet: target.tierSet,
   });
   if (!admitted.ok) return admitted;
+  r.faultAt?.("admitted");
   return writeAndEnqueue(r, principal, {
-    completionId,
-    tenantId,
-    tenantWeight: tenant.weight,
-    model: target.value.model,
+    ...ids,
+    model: target.model,
     chosen: admitted.value.chosen,
     degraded: admitted.value.degraded,
     input,
-    claim,
   });
 }
 
@@ -197,6 +221,7 @@ async function writeAndEnqueue(
   const written = await writeRow(r, principal, a, seed, temperature);
   if ("answer" in written) return written.answer;
   const row = written.row;
+  r.faultAt?.("row");
   const job: CompletionJob = {
     version: 1,
     completionId,

@@ -12,3 +12,5 @@ export * from "./cancel-completion";
 export * from "./completion-queries";
 export * from "./token-events";
 export * from "./completion-row-store";
+export * from "./create-intents";
+export * from "./reconcile";

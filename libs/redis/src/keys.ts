@@ -120,6 +120,14 @@ export class RedisKeys {
   }
 
   /**
+   * Sorted set `tenant/completion` → ms: createCompletion's write-ahead record, added before
+   * admission and removed once the job is queued; what a crash leaves the reconciler repairs.
+   */
+  createIntents(): string {
+    return this.sched("creating");
+  }
+
+  /**
    * Hash of a completion's replays: the stream index it had at its last start and how many
    * starts in a row found no progress since the one before (poison-job detection).
    */

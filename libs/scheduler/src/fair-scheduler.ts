@@ -193,6 +193,16 @@ export class FairScheduler {
     }
   }
 
+  /** BullMQ's state of a completion's job ("waiting", "active", "completed", "failed", "unknown", …). */
+  async jobState(tenantId: string, completionId: string): Promise<string> {
+    return this.queues.get(this.queueOf(tenantId)).queue.getJobState(completionId);
+  }
+
+  /** Puts a tenant with waiting work (back) in the ready index; idempotent, the weight updated. */
+  async ensureReady(tenantId: string, weight: number): Promise<void> {
+    await this.index.markReady(this.queueOf(tenantId), this.opts.singleQueue ? 1 : weight);
+  }
+
   /**
    * A job started again (after its worker died or its lock lapsed) with its stream at
    * `progress` (last streamed index, -1 for none): records it and returns how many starts in

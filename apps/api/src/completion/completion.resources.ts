@@ -1,4 +1,4 @@
-import type { CompletionResources } from "@lite/completions";
+import { CreateIntents, type CompletionResources } from "@lite/completions";
 import type { ApiContext } from "../context";
 
 /** The resources libs/completions works with, from this process's services. */
@@ -16,5 +16,6 @@ export function completionResources(ctx: ApiContext): CompletionResources {
     inputLimits: { maxPromptBytes: s.env.MAX_PROMPT_BYTES, maxOutputTokens: s.env.MAX_OUTPUT_TOKENS },
     maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
     idempotencyTtlMs: s.env.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
+    intents: new CreateIntents(s.redis, s.keys),
   };
 }

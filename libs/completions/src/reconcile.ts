@@ -1,0 +1,135 @@
+import type { Clock } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import type { Admission, CompletionJob, FairScheduler } from "@lite/scheduler";
+import type { TokenStreams } from "@lite/stream";
+import type { CompletionLogger, CompletionRow } from "./completion.types";
+import type { CreateIntent, CreateIntents } from "./create-intents";
+import { endUnheld } from "./end-completion";
+
+/**
+ * The reconciler: repairs what a process that died inside createCompletion left behind,
+ * from the write-ahead intents (create-intents.ts) older than `graceMs`. Per intent:
+ *  - no row: the reservation (if any) is abandoned — nothing was accepted, the client got
+ *    no answer and nothing is billed;
+ *  - a QUEUED row whose job is missing: with an idempotency key (the client's retry will
+ *    ask for this very completion) the job is queued from the row; without one (a retry
+ *    makes a new completion) it is ended FAILED with nothing billed, its reservation
+ *    settled — a completion nobody can see never runs and bills;
+ *  - a QUEUED row whose job waits: its tenant is put (back) in the ready index, in case the
+ *    process died between queueing the job and marking the tenant ready;
+ *  - anything further along (RUNNING, final): nothing to do, the worker or endCompletion
+ *    owns it.
+ * Every repair is idempotent, so several reconcilers (one per worker) may run at once; the
+ * intent is removed last, so a reconciler that dies mid-repair leaves it for the next.
+ */
+export interface ReconcileResources {
+  db: PrismaClient;
+  admission: Pick<Admission, "abandon" | "settle">;
+  scheduler: Pick<FairScheduler, "enqueue" | "jobState" | "ensureReady">;
+  streams: Pick<TokenStreams, "append" | "lastIndex" | "readAll">;
+  intents: CreateIntents;
+  clock: Clock;
+  log: CompletionLogger;
+}
+
+export type Repair = "abandoned" | "requeued" | "failed" | "made-ready" | "none";
+
+export interface ReconcileReport {
+  checked: number;
+  repairs: Partial<Record<Repair, number>>;
+}
+
+/** One pass over the intents older than `graceMs` (at most `limit`). */
+export async function reconcileOnce(
+  r: ReconcileResources,
+  opts: { graceMs: number; limit?: number },
+): Promise<ReconcileReport> {
+  const stale = await r.intents.olderThan(r.clock.nowMs() - opts.graceMs, opts.limit ?? 200);
+  const report: ReconcileReport = { checked: stale.length, repairs: {} };
+  for (const intent of stale) {
+    const repair = await repairIntent(r, intent);
+    report.repairs[repair] = (report.repairs[repair] ?? 0) + 1;
+    if (repair !== "none") r.log.warn({ ...intent, repair }, "reconciler repaired a create a crash interrupted");
+  }
+  return report;
+}
+
+async function repairIntent(r: ReconcileResources, intent: CreateIntent): Promise<Repair> {
+  const { tenantId, completionId } = intent;
+  const row = await r.db.completion.findUnique({ where: { id: completionId } });
+  let repair: Repair = "none";
+  if (!row || row.tenantId !== tenantId) {
+    await r.admission.abandon(tenantId, completionId);
+    repair = "abandoned";
+  } else if (row.status === "QUEUED") {
+    repair = await repairQueued(r, row);
+  }
+  await r.intents.end(tenantId, completionId);
+  return repair;
+}
+
+async function repairQueued(r: ReconcileResources, row: CompletionRow): Promise<Repair> {
+  const { tenantId, id: completionId } = row;
+  const state = await r.scheduler.jobState(tenantId, completionId);
+  const weight = async () =>
+    (await r.db.tenant.findUnique({ where: { id: tenantId }, select: { weight: true } }))?.weight ?? 1;
+  if (state !== "unknown") {
+    if (state === "waiting" || state === "prioritized" || state === "delayed") {
+      await r.scheduler.ensureReady(tenantId, await weight());
+      return "made-ready";
+    }
+    return "none";
+  }
+  const keyed = await r.db.completionIdempotencyKey.findUnique({ where: { completionId } });
+  if (!keyed) {
+    await endUnheld(r, { tenantId, completionId }, "ERROR", "the API stopped while creating it");
+    return "failed";
+  }
+  const model = await r.db.model.findUniqueOrThrow({ where: { id: row.modelId }, select: { name: true } });
+  await r.scheduler.enqueue(jobOfRow(row, model.name, r.clock.nowMs()), await weight());
+  return "requeued";
+}
+
+/** The job createCompletion would have queued, from the row that holds the same values. */
+function jobOfRow(row: CompletionRow, modelName: string, nowMs: number): CompletionJob {
+  return {
+    version: 1,
+    completionId: row.id,
+    tenantId: row.tenantId,
+    modelName,
+    prompt: row.prompt,
+    seed: row.seed,
+    tierIds: row.tierSet,
+    mode: row.mode,
+    temperature: row.temperature,
+    maxTokens: row.maxTokens,
+    costWeight: row.costWeight,
+    degraded: row.degraded,
+    enqueuedAtMs: nowMs,
+  };
+}
+
+/** Runs reconcileOnce every `intervalMs` until stopped (errors logged, the next pass retries). */
+export function startReconciler(
+  r: ReconcileResources,
+  opts: { intervalMs: number; graceMs: number },
+): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  let stopped = false;
+  const tick = () => {
+    running = reconcileOnce(r, opts)
+      .catch((e) => r.log.warn({ err: e }, "reconciler pass failed"))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, opts.intervalMs).unref();
+      });
+  };
+  timer = setTimeout(tick, opts.intervalMs).unref();
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
