@@ -24,6 +24,8 @@ export const ApiEnv = z.object({
     .optional()
     .refine((v) => v === undefined || v === "" || v.length >= 16, "must have at least 16 characters")
     .transform((v) => v || undefined),
+  /** TEST ONLY: the createCompletion step boundary at which this process SIGKILLs itself (crash tests) */
+  CREATE_FAULT_AT: z.enum(["intent", "admitted", "row"]).optional(),
   /** bytes of a prompt, above which createCompletion answers BAD_USER_INPUT */
   MAX_PROMPT_BYTES: intVar(65536, 1, 64 * 1024 * 1024),
   MAX_OUTPUT_TOKENS: intVar(4096, 1, 1_000_000),

@@ -1,4 +1,4 @@
-import { CreateIntents, type CompletionResources } from "@lite/completions";
+import { CreateIntents, type CompletionResources, type CreateStep } from "@lite/completions";
 import type { ApiContext } from "../context";
 
 /** The resources libs/completions works with, from this process's services. */
@@ -17,5 +17,13 @@ export function completionResources(ctx: ApiContext): CompletionResources {
     maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
     idempotencyTtlMs: s.env.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
     intents: new CreateIntents(s.redis, s.keys),
+    faultAt: s.env.CREATE_FAULT_AT ? killAt(s.env.CREATE_FAULT_AT) : undefined,
+  };
+}
+
+/** TEST ONLY (CREATE_FAULT_AT): the process dies at that step, as a crash would leave it. */
+function killAt(step: CreateStep): (at: CreateStep) => void {
+  return (at) => {
+    if (at === step) process.kill(process.pid, "SIGKILL");
   };
 }
