@@ -72,6 +72,17 @@ it("refuses within the bound while Redis is unreachable, never sends the refused
   expect(await env.redis.get(key)).toBe("1");
 });
 
+it("a process stall longer than the bound is not a Redis timeout: the answer received meanwhile wins", async () => {
+  const key = `${env.keys.global("deadline")}:stall`;
+  await env.redis.set(key, "v");
+  for (const client of [proxied, bull]) {
+    const pending = client.get(key);
+    const until = Date.now() + BOUND_MS * 2;
+    while (Date.now() < until); // the event loop blocked (CPU starved, a long synchronous task)
+    await expect(pending).resolves.toBe("v");
+  }
+});
+
 it("leaves blocking reads alone: an XREAD BLOCK longer than the bound returns normally", async () => {
   const stream = `${env.keys.global("deadline")}:s`;
   const started = Date.now();

@@ -59,6 +59,41 @@ function isExempt(command: CommandLike): boolean {
   return command.args.some((a) => typeof a === "string" && a.toUpperCase() === "BLOCK");
 }
 
+/** Re-arms after late timers: under a stalled process a deadline stretches to at most (1 + this) × the bound. */
+const MAX_STALL_REARMS = 4;
+
+/**
+ * Calls `expire` once the command has waited `timeoutMs` without an answer. Timers run before
+ * I/O in Node's loop, so the check is deferred to after the I/O phase: an answer already
+ * received settles the command first. A timer that fired more than half the bound late
+ * measured the process's own stall (CPU starved, a long synchronous task), not Redis: the
+ * command gets the bound again, a few times at most.
+ */
+function armDeadline(command: CommandLike, timeoutMs: number, expire: () => void): void {
+  let settled = false;
+  let rearms = 0;
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const dueMs = Date.now() + timeoutMs;
+    timer = setTimeout(() => {
+      const lateMs = Date.now() - dueMs;
+      setImmediate(() => {
+        if (settled) return;
+        if (lateMs > timeoutMs / 2 && rearms < MAX_STALL_REARMS) {
+          rearms += 1;
+          arm();
+        } else expire();
+      });
+    }, timeoutMs);
+  };
+  arm();
+  const done = () => {
+    settled = true;
+    clearTimeout(timer);
+  };
+  command.promise.then(done, done);
+}
+
 /** Arms the deadline on `redis` (once; a second call is a no-op). Returns the client. */
 export function applyCommandDeadline<R extends Redis>(redis: R, timeoutMs: number): R {
   if (!(timeoutMs > 0)) throw new Error(`the Redis command deadline must be positive, got ${timeoutMs}`);
@@ -73,12 +108,10 @@ export function applyCommandDeadline<R extends Redis>(redis: R, timeoutMs: numbe
     if (expired.has(command)) return command.promise;
     if (!armed.has(command) && !isExempt(command)) {
       armed.add(command);
-      const timer = setTimeout(() => {
+      armDeadline(command, timeoutMs, () => {
         expired.add(command);
         command.reject(new RedisCommandTimeoutError(command.name, timeoutMs));
-      }, timeoutMs);
-      const clear = () => clearTimeout(timer);
-      command.promise.then(clear, clear);
+      });
     }
     return send(command, ...rest);
   };
