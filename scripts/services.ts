@@ -4,7 +4,8 @@
  * 1. DATABASE_URL set → use it. Unset → start an embedded PostgreSQL (./embedded-postgres.ts)
  *    on a free loopback port, data under `<dataDir>/postgres` (as root, where the
  *    `postgres` user can reach it: a symlink there then leads to the data).
- * 2. REDIS_URL set → use it. Unset → start the machine's `redis-server` on a free
+ * 2. REDIS_URL set → use it. Unset with REDIS_CLUSTER_NODES set → `redis://<first node>` (the
+ *    children read REDIS_CLUSTER_NODES themselves and run on the cluster). Both unset → start the machine's `redis-server` on a free
  *    loopback port, data under `<dataDir>/redis`; install Debian's package first when
  *    missing and running as root; otherwise stop with one line saying what to do.
  */
@@ -146,11 +147,20 @@ async function startRedis(opts: ServiceOptions): Promise<{ url: string; stop: ()
 
 export { ServiceSetupError };
 
+/** `redis://<first node>` of a REDIS_CLUSTER_NODES list, or undefined when it is unset or empty. */
+function clusterSeedUrl(nodes: string | undefined): string | undefined {
+  const first = nodes
+    ?.split(",")
+    .map((n) => n.trim())
+    .find(Boolean);
+  return first ? `redis://${first}` : undefined;
+}
+
 export async function bringUpServices(env: NodeJS.ProcessEnv, opts: ServiceOptions): Promise<Services> {
   const stops: Array<() => Promise<void>> = [];
   try {
     let databaseUrl = env.DATABASE_URL;
-    let redisUrl = env.REDIS_URL;
+    let redisUrl = env.REDIS_URL || clusterSeedUrl(env.REDIS_CLUSTER_NODES);
     const embeddedPostgres = !databaseUrl;
     const embeddedRedis = !redisUrl;
     if (!databaseUrl) {

@@ -44,6 +44,7 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   onClose(() => db.$disconnect());
   const redis = createRedis({
     url: env.REDIS_URL as string,
+    clusterNodes: env.REDIS_CLUSTER_NODES,
     connectionName: "api",
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });

@@ -42,11 +42,13 @@ export function connectWorker(env: WorkerEnv, log: Logger): WorkerConnections {
   // Auto-pipelining: a decode step's appends, progress, charges and cancel checks go out in one write.
   const redis = createRedis({
     url: env.REDIS_URL as string,
+    clusterNodes: env.REDIS_CLUSTER_NODES,
     connectionName: `worker:${env.WORKER_ID}`,
     autoPipelining: true,
   });
   const bull = createRedis({
     url: env.REDIS_URL as string,
+    clusterNodes: env.REDIS_CLUSTER_NODES,
     connectionName: `worker-bull:${env.WORKER_ID}`,
     forBullmq: true,
   });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { base64KeyVar, ConfigError, enumVar, intVar, listVar, parseEnv, urlVar } from "./index";
+import { base64KeyVar, ConfigError, enumVar, hostPortListVar, intVar, listVar, parseEnv, urlVar } from "./index";
 
 const schema = z.object({
   PORT: intVar(4000, 1, 65535),
@@ -53,5 +53,22 @@ describe("parseEnv", () => {
     expect(() => parseEnv(schema, { PORT: "65536" })).toThrow(/PORT must be between 1 and 65535, got 65536/);
     expect(() => parseEnv(schema, { REDIS_URL: "not a url" })).toThrow(/REDIS_URL is not a valid URL/);
     expect(() => parseEnv(schema, { MASTER_KEY: "!!!" })).toThrow(/MASTER_KEY must be base64/);
+  });
+
+  it("reads REDIS_CLUSTER_NODES as host:port entries and names a bad one", () => {
+    const nodes = z.object({ REDIS_CLUSTER_NODES: hostPortListVar() });
+    expect(parseEnv(nodes, {}).REDIS_CLUSTER_NODES).toEqual([]);
+    const ok = "10.0.0.1:7000, redis-2:65535,[::1]:1";
+    expect(parseEnv(nodes, { REDIS_CLUSTER_NODES: ok }).REDIS_CLUSTER_NODES).toEqual([
+      "10.0.0.1:7000",
+      "redis-2:65535",
+      "[::1]:1",
+    ]);
+    for (const bad of ["10.0.0.1", "redis-2:65536", "redis://h:1", "h:0"])
+      expect(() => parseEnv(nodes, { REDIS_CLUSTER_NODES: `h:1,${bad}` })).toThrow(
+        new RegExp(
+          `REDIS_CLUSTER_NODES must be host:port entries separated by commas, got "${bad.replace(/[./]/g, "\\$&")}"`,
+        ),
+      );
   });
 });

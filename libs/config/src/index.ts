@@ -88,6 +88,16 @@ export const listVar = (def: string[]) =>
             .filter(Boolean),
     );
 
+/** Comma-separated `host:port` entries (IPv6 hosts in brackets); unset or empty: [] */
+export const hostPortListVar = () =>
+  listVar([]).superRefine((nodes, ctx) => {
+    for (const node of nodes) {
+      const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(node);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+        ctx.addIssue({ code: "custom", message: `must be host:port entries separated by commas, got "${node}"` });
+    }
+  });
+
 export class ConfigError extends Error {
   constructor(readonly lines: string[]) {
     super(lines.join("\n"));
@@ -130,6 +140,11 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 export const serviceEnvFields = {
   DATABASE_URL: urlVar(["postgresql:", "postgres:"]).refine((v) => v !== undefined, "is required"),
   REDIS_URL: urlVar(["redis:", "rediss:"]).refine((v) => v !== undefined, "is required"),
+  /**
+   * Redis Cluster seed nodes, `host:port,host:port,…`: set, every Redis client is a cluster
+   * client; REDIS_URL then names one node (any) and carries the user, password and TLS
+   */
+  REDIS_CLUSTER_NODES: hostPortListVar(),
   /** prefix of every Redis key (tests and benchmarks use one each) */
   REDIS_PREFIX: stringVar("lite").refine(
     (v) => /^[A-Za-z0-9:_-]+$/.test(v),

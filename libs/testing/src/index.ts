@@ -38,3 +38,4 @@ export {
   type StackWorkerOptions,
 } from "./stack";
 export { hostPort, startTcpProxy, type TcpProxy } from "./tcp-proxy";
+export { findRedisServer, startRedisCluster, type RedisCluster, type RedisClusterOptions } from "./redis-cluster";

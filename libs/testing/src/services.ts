@@ -13,6 +13,8 @@ export interface TestEnvOptions {
   databaseUrl?: string;
   /** default REDIS_URL */
   redisUrl?: string;
+  /** Redis Cluster seed nodes (`host:port`, e.g. startRedisCluster().nodes): every client is a cluster client */
+  redisClusterNodes?: string[];
   /** migrated template database to clone; default TEST_TEMPLATE_DB */
   template?: string;
   /** first word of the database name and Redis prefix (`<prefix>-<12 hex>`); default "test" */
@@ -22,6 +24,8 @@ export interface TestEnvOptions {
 export interface TestEnv {
   databaseUrl: string;
   redisUrl: string;
+  /** [] unless the env runs on a Redis Cluster; pass as `clusterNodes` to createRedis, REDIS_CLUSTER_NODES to processes */
+  redisClusterNodes: string[];
   redisPrefix: string;
   keys: RedisKeys;
   db: PrismaClient;
@@ -71,10 +75,12 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
   const databaseUrl = withDatabase(baseUrl, database);
   const redisPrefix = `${prefix}-${suffix}`;
   const db = createDb({ url: databaseUrl, poolSize: 5 });
-  const redis = createRedis({ url: redisUrl, connectionName: redisPrefix });
+  const redisClusterNodes = opts.redisClusterNodes ?? [];
+  const redis = createRedis({ url: redisUrl, clusterNodes: redisClusterNodes, connectionName: redisPrefix });
   return {
     databaseUrl,
     redisUrl,
+    redisClusterNodes,
     redisPrefix,
     keys: new RedisKeys(redisPrefix),
     db,

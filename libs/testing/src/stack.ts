@@ -92,9 +92,12 @@ export async function startStack<A extends ApiHandle>(opts: StackOptions<A>): Pr
   }
   const env = await createTestEnv(opts.env);
   const via = opts.serviceUrl ?? ((_service: ServiceName, url: string) => url);
+  const cluster: Record<string, string> =
+    env.redisClusterNodes.length > 0 ? { REDIS_CLUSTER_NODES: env.redisClusterNodes.join(",") } : {};
   const apiEnv = {
     DATABASE_URL: via("postgres", env.databaseUrl),
     REDIS_URL: via("redis", env.redisUrl),
+    ...cluster,
     REDIS_PREFIX: env.redisPrefix,
     MODEL_DIR: opts.model ? modelDir : path.join(process.env.TEST_RUN_DIR ?? os.tmpdir(), "no-models-here"),
     ...(opts.model ? { DEFAULT_MODEL: opts.model } : {}),
@@ -130,7 +133,7 @@ export async function startStack<A extends ApiHandle>(opts: StackOptions<A>): Pr
         workerId: o.id,
         batchSize: o.batchSize ?? opts.batchSize ?? 8,
         nodeArgs: opts.workerNodeArgs,
-        env: { ...(opts.model ? { WORKER_PRELOAD_MODELS: opts.model } : {}), ...opts.workerEnv, ...o.env },
+        env: { ...cluster, ...(opts.model ? { WORKER_PRELOAD_MODELS: opts.model } : {}), ...opts.workerEnv, ...o.env },
         echo: process.env.E2E_ECHO === "1",
       });
       workers.push(w);

@@ -24,6 +24,7 @@ export interface CompletionServices {
 export interface CompletionServicesOptions {
   env: {
     REDIS_URL?: string;
+    REDIS_CLUSTER_NODES?: string[];
     MAX_QUEUED_TOKENS: number;
     STREAM_TTL_SECONDS: number;
     MODEL_DIR: string;
@@ -42,6 +43,7 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
   // the deadline an add during an outage would wait for the whole outage.
   const bull = createRedis({
     url: o.env.REDIS_URL as string,
+    clusterNodes: o.env.REDIS_CLUSTER_NODES,
     connectionName: "api-bullmq",
     forBullmq: true,
     commandTimeoutMs: o.env.REDIS_COMMAND_TIMEOUT_MS,

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { isTransientInfraError, systemClock, type Clock } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
-import type { Redis, RedisKeys } from "@lite/redis";
+import { duplicateRedis, type Redis, type RedisKeys } from "@lite/redis";
 import { AuditEvent } from "./audit-event";
 import { appendAuditEvents } from "./audit-append";
 import { auditDeadLetterKey, auditStreamKey } from "./audit-queue";
@@ -115,7 +115,7 @@ export class AuditWriter {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.blocking = this.opts.redis.duplicate({ connectionName: "audit-writer" });
+    this.blocking = duplicateRedis(this.opts.redis, "audit-writer");
     this.blocking.on("error", (e: unknown) => this.opts.log?.warn({ err: e }, "audit writer: redis error"));
     this.loop = this.run();
   }
