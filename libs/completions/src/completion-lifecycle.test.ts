@@ -329,3 +329,23 @@ describe("queries", () => {
     expect(expired.ok ? "OK" : expired.error.code).toBe("STREAM_EXPIRED");
   });
 });
+
+describe("CompletionRowStore.ungrantedTiers (the worker's start check)", () => {
+  it("names the tiers without a grant, follows a revoke at once, and never counts another tenant's private tier", async () => {
+    const store = new CompletionRowStore(env.db);
+    const a = await createTenant(env.db, { tierIds: ["tiny.t0", "tiny.t1", "tiny.t3"] });
+    const b = await createTenant(env.db, { tierIds: ["tiny.t0"] });
+    expect(await store.ungrantedTiers(a.tenantId, ["tiny.t0", "tiny.t1", "tiny.t3"])).toEqual([]);
+    expect(await store.ungrantedTiers(b.tenantId, ["tiny.t0", "tiny.t3"])).toEqual(["tiny.t3"]);
+    await env.db.tierGrant.delete({ where: { tenantId_tierId: { tenantId: a.tenantId, tierId: "tiny.t3" } } });
+    expect(await store.ungrantedTiers(a.tenantId, ["tiny.t0", "tiny.t3"])).toEqual(["tiny.t3"]);
+    expect(await store.ungrantedTiers(a.tenantId, [])).toEqual([]);
+    // a grant row on b's private tier, which setTierGrant refuses to write, grants the other tenant nothing
+    const tier = await env.db.tier.findUniqueOrThrow({ where: { id: "tiny.t0" } });
+    const { id: _id, createdAt: _at, ...shape } = tier;
+    const priv = await env.db.tier.create({ data: { ...shape, id: `tier_${b.tenantId}`, ownerTenantId: b.tenantId } });
+    await env.db.tierGrant.createMany({ data: [a, b].map((t) => ({ tenantId: t.tenantId, tierId: priv.id })) });
+    expect(await store.ungrantedTiers(a.tenantId, [priv.id])).toEqual([priv.id]);
+    expect(await store.ungrantedTiers(b.tenantId, [priv.id])).toEqual([]);
+  });
+});

@@ -13,7 +13,7 @@ export interface CompletionRowStoreOptions {
 
 /**
  * The completion rows as a worker reads and writes them; its methods have the shape of the
- * batch engine's CompletionStore port (load, tenantWeight, markRunning, finalise).
+ * batch engine's CompletionStore port (load, tenantWeight, ungrantedTiers, markRunning, finalise).
  */
 export class CompletionRowStore {
   private readonly weights = new Map<string, { weight: number; at: number }>();
@@ -40,6 +40,26 @@ export class CompletionRowStore {
     if (this.weights.size >= this.maxCachedWeights) this.weights.clear();
     this.weights.set(tenantId, { weight, at: now });
     return weight;
+  }
+
+  /**
+   * Which of these tiers the tenant may no longer activate (checked at every job start, never
+   * cached, so a revokeTier reaches every job that has not started): the contract's rule
+   * that every tier a completion uses is granted to its tenant — a grant row, on a public
+   * tier or the tenant's own private one (as libs/auth resolveTierSet reads them). One query.
+   */
+  async ungrantedTiers(tenantId: string, tierIds: readonly string[]): Promise<string[]> {
+    if (tierIds.length === 0) return [];
+    const rows = await this.db.tierGrant.findMany({
+      where: {
+        tenantId,
+        tierId: { in: [...tierIds] },
+        tier: { OR: [{ ownerTenantId: null }, { ownerTenantId: tenantId }] },
+      },
+      select: { tierId: true },
+    });
+    const granted = new Set(rows.map((r) => r.tierId));
+    return tierIds.filter((id) => !granted.has(id));
   }
 
   /** The completion to run (or, when already final, its outcome); null when no such row. */

@@ -4,31 +4,45 @@ import type { EngineContext, Outcome } from "./engine-context";
 import { errText } from "./err-text";
 import type { WorkHandle } from "./ports";
 
+export interface FinishOptions {
+  /** false: record no usage (a job refused by the operator before it ever ran); default true */
+  bill?: boolean;
+}
+
 /**
  * Step 5: finalise a sequence that left the batch (or a job refused before it ran), in the
- * background: what the client received (`received`) → usage events (idempotent) →
+ * background: what the client received (`received`) → usage events (idempotent; none when
+ * `bill` is false) →
  * libs/completions `endCompletion` (row: status, text, finish reason → the stream's final
  * event → Admission.settle) → job complete (or fail). Each part retries until it succeeds;
  * the last stops once the job's lock is lost (the new holder redoes the tail).
  */
-export function finish(ctx: EngineContext, r: Outcome, reason: FinishReason, error?: string): void {
+export function finish(
+  ctx: EngineContext,
+  r: Outcome,
+  reason: FinishReason,
+  error?: string,
+  opts: FinishOptions = {},
+): void {
   const { spec, handle } = r;
   const { deps } = ctx;
   deps.metrics?.completionsFinished.inc({ tenant: spec.tenantId, reason });
   track(ctx, handle, async () => {
     const { outputTokens, text } = await received(ctx, r, reason);
     const finishedAt = new Date(ctx.now());
-    await ctx.retrying(() =>
-      deps.usage.record({
-        tenantId: spec.tenantId,
-        completionId: spec.completionId,
-        inputTokens: spec.promptTokens,
-        outputTokens,
-        expertCallsByTier: r.expertCalls,
-        mode: spec.mode,
-        occurredAt: finishedAt,
-      }),
-    );
+    if (opts.bill ?? true) {
+      await ctx.retrying(() =>
+        deps.usage.record({
+          tenantId: spec.tenantId,
+          completionId: spec.completionId,
+          inputTokens: spec.promptTokens,
+          outputTokens,
+          expertCallsByTier: r.expertCalls,
+          mode: spec.mode,
+          occurredAt: finishedAt,
+        }),
+      );
+    }
     const end = { tenantId: spec.tenantId, completionId: spec.completionId, finishReason: reason };
     await endCompletion(deps, { ...end, text, outputTokens, error, finishedAt }, { retry: (op) => ctx.retrying(op) });
     const failed = statusOfFinish(reason) === "FAILED";

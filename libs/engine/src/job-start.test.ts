@@ -97,6 +97,48 @@ describe("job start", () => {
     expect(job.completed).toBe(1);
   });
 
+  it("a job whose tier was revoked while queued fails unrun, naming the tier, billing nothing; other tenants run", async () => {
+    h = new EngineHarness();
+    const job = h.enqueue("a");
+    const kept = h.enqueue("b", { maxTokens: 3 });
+    h.store.revoked.set("a", new Set(["t1"]));
+    h.faults.inject("grants", 2); // PostgreSQL briefly away: the start check is retried, never skipped
+    h.engine.start();
+    await h.until("jobs done", () => job.done && kept.done);
+    await h.until("finalised", () => h.finalisationOf(job.completionId).length === 4);
+    expect(h.batch.added).toEqual([kept.completionId]);
+    expect(h.store.finalised.find((f) => f.completionId === job.completionId)).toEqual(
+      expect.objectContaining({
+        status: "FAILED",
+        finishReason: "ERROR",
+        outputTokens: 0,
+        error: "tier t1 no longer granted to the tenant",
+      }),
+    );
+    expect(job.failures).toEqual(["tier t1 no longer granted to the tenant"]);
+    expect(h.finalisationOf(job.completionId)).toEqual(["finalise", "finish", "settle", "fail"]);
+    expect(h.admission.settled.get(job.completionId)).toBe(0);
+    expect(h.usage.records.map((u) => u.completionId)).toEqual([kept.completionId]);
+    expect(kept.completed).toBe(1);
+  });
+
+  it("a replay whose tier was revoked fails unrun and bills what its stream already holds", async () => {
+    h = new EngineHarness();
+    const job = h.enqueue("a", { firstStart: false, status: "RUNNING" });
+    const id = job.completionId;
+    h.tokens.streams.set(
+      id,
+      [0, 1, 2].map((i) => tokenAt(id, i)),
+    );
+    h.store.revoked.set("a", new Set(["t0", "t1"]));
+    h.engine.start();
+    await h.until("job done", () => job.done);
+    expect(h.batch.added).toEqual([]);
+    expect(job.failures).toEqual(["tiers t0, t1 no longer granted to the tenant"]);
+    expect(h.usage.records).toEqual([expect.objectContaining({ completionId: id, outputTokens: 3 })]);
+    expect(h.tokens.done.get(id)).toEqual({ index: 3, tokens: 3, finishReason: "ERROR" });
+  });
+
   it("a job stalled too often fails (not retried) with the queue's reason", async () => {
     h = new EngineHarness();
     const job = h.enqueue("a", { firstStart: false });

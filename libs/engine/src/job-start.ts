@@ -10,8 +10,9 @@ import type { EngineBatch, JobPayload, WorkHandle } from "./ports";
 /**
  * Step 2: start one job. A first start runs from the job's payload; a replay or retry reads
  * the row, which may already be final (only the idempotent tail of finalisation is re-run).
- * A job refused before it runs (stalled too often, cancelled while queued, model failure)
- * is finalised like a finished sequence with no tokens. Otherwise the sequence joins its
+ * A job refused before it runs (stalled too often, cancelled while queued, a tier of its
+ * TierSet no longer granted, model failure) is finalised like a finished sequence with no
+ * tokens. Otherwise the sequence joins its
  * model's batch and the stream's last index says where a replay starts emitting.
  */
 export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<void> {
@@ -40,16 +41,21 @@ export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<
     finish(ctx, refused, "ERROR", `stalled too often: ${handle.deferredFailure}`);
     return;
   }
-  const [cancelled, resumeAfter] = await withRetry(
+  const [cancelled, resumeAfter, ungranted] = await withRetry(
     () =>
       Promise.all([
         ctx.deps.work.cancelled([{ tenantId: spec.tenantId, completionId: spec.completionId }]),
         ctx.deps.tokens.lastIndex(spec.tenantId, spec.completionId),
+        ctx.deps.store.ungrantedTiers(spec.tenantId, spec.tierSet),
       ]),
     { onError: (e) => void log.warn({ err: errText(e) }, "start checks failed, retrying") },
   );
   if (cancelled.has(spec.completionId)) {
     finish(ctx, refused, "CANCELLED");
+    return;
+  }
+  if (ungranted.length > 0) {
+    refuseUngranted(ctx, refused, ungranted, log);
     return;
   }
   let batch: EngineBatch;
@@ -61,6 +67,17 @@ export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<
     return;
   }
   hold(ctx, handle, spec, batch, resumeAfter, log);
+}
+
+/**
+ * A tier of the TierSet was revoked while the job waited (or between a crash and its replay):
+ * the tier is never loaded for it. The job ends FAILED (ERROR), the error naming the tiers;
+ * a job that never ran (row still QUEUED) bills nothing, a replay bills what it streamed.
+ */
+function refuseUngranted(ctx: EngineContext, refused: Outcome, tierIds: readonly string[], log: Logger): void {
+  const error = `${tierIds.length > 1 ? "tiers" : "tier"} ${tierIds.join(", ")} no longer granted to the tenant`;
+  log.warn({ tierIds }, "a tier of the job's TierSet was revoked; failing it unrun");
+  finish(ctx, refused, "ERROR", error, { bill: refused.spec.status !== "QUEUED" });
 }
 
 /** The completion to run: from the payload on a first start (no row read on the hot path), else the row. */

@@ -69,9 +69,13 @@ export interface WorkSource {
  * The completion rows: libs/completions `CompletionRowStore` (the only writer of rows), the
  * calls the engine makes. `load` gives the completion as the worker runs it
  * (`CompletionSpec`); `finalise` is endCompletion's row step (a row already final keeps
- * its outcome); `markRunning` moves only a QUEUED row.
+ * its outcome); `markRunning` moves only a QUEUED row; `ungrantedTiers` names the tiers of
+ * a TierSet no longer granted to the tenant (read at every start, one query).
  */
-export type CompletionStore = Pick<CompletionRowStore, "load" | "tenantWeight" | "markRunning" | "finalise">;
+export type CompletionStore = Pick<
+  CompletionRowStore,
+  "load" | "tenantWeight" | "ungrantedTiers" | "markRunning" | "finalise"
+>;
 
 /** The outcome written to a live completion row. */
 export type FinalRow = Parameters<CompletionStore["finalise"]>[0];

@@ -60,6 +60,27 @@ async function enqueueMany(s: FairScheduler, tenantId: string, count: number, we
 }
 
 describe("weighted fair dispatch", () => {
+  test("a weight changed while both tenants are backlogged takes effect at once: 1:1 queues dispatch 1:3, nothing enqueued", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await enqueueMany(s, "ten_a", 150, 1);
+    await enqueueMany(s, "ten_b", 150, 1);
+    await s.setTenantWeight("ten_b", 3);
+    expect(await s.index.weight("ten_b")).toBe(3);
+    expect(await s.index.weight("ten_a")).toBe(1);
+    const count: Record<string, number> = { ten_a: 0, ten_b: 0 };
+    for (let i = 0; i < 120; i++) {
+      const d = await s.next("w1");
+      count[d!.tenantId]++;
+      await s.charge(d!.tenantId, 20, d!.job.costWeight);
+      await d!.complete({});
+    }
+    const ratio = count.ten_b / count.ten_a;
+    expect(ratio).toBeGreaterThanOrEqual(2.7);
+    expect(ratio).toBeLessThanOrEqual(3.3);
+    await expect(s.setTenantWeight("ten_a", 0)).rejects.toThrow("weight must be positive");
+  });
+
   test("two backlogged tenants with weights 1:3 get dispatches and charged tokens within ±10% of 1:3", async () => {
     const keys = freshKeys();
     const s = scheduler(keys);

@@ -20,6 +20,7 @@
  *  Steps 1 and 2 touch different hash slots, so they are two calls; the ordering rules above
  *  make the pair race-free without a cross-slot script (Redis Cluster stays possible).
  * charge(tenant, tokens, costWeight): vtime += tokens × costWeight / weight.
+ * setTenantWeight(tenant, weight): the weight every later charge and pick uses (updateTenant).
  * cancel: set the cancel flag first, then remove a waiting job (a job that became active in
  *  between keeps the flag, which the worker polls between decode steps).
  * The stalled-job sweep (stalled-sweeper.ts) starts with the first `next` call, so API
@@ -196,6 +197,18 @@ export class FairScheduler {
   /** BullMQ's state of a completion's job ("waiting", "active", "completed", "failed", "unknown", …). */
   async jobState(tenantId: string, completionId: string): Promise<string> {
     return this.queues.get(this.queueOf(tenantId)).queue.getJobState(completionId);
+  }
+
+  /**
+   * A tenant's weight changed (updateTenant): stored at once, so its waiting jobs are charged
+   * tokens ÷ the new weight from the next charge on, without waiting for its next enqueue.
+   * Always written (a tenant the index has not seen yet simply has its weight ready);
+   * ignored in the single-queue baseline, which has no weights.
+   */
+  async setTenantWeight(tenantId: string, weight: number): Promise<void> {
+    if (!(weight > 0)) throw new Error(`weight must be positive, got ${weight}`);
+    if (this.opts.singleQueue) return;
+    await this.index.setWeight(tenantId, weight);
   }
 
   /** Puts a tenant with waiting work (back) in the ready index; idempotent, the weight updated. */

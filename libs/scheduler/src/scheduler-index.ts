@@ -68,6 +68,17 @@ export class SchedulerIndex {
     return num(v);
   }
 
+  /** Stores a tenant's weight (latest wins, as markReady's); later charges divide by it. */
+  async setWeight(tenantId: string, weight: number): Promise<void> {
+    await this.redis.hset(this.keys.schedWeight(), tenantId, String(weight));
+  }
+
+  /** Stored weight of a tenant (null when never stored). */
+  async weight(tenantId: string): Promise<number | null> {
+    const w = await this.redis.hget(this.keys.schedWeight(), tenantId);
+    return w === null ? null : Number(w);
+  }
+
   async pick(dispatchChargeTokens: number, skip: readonly string[] = []): Promise<Pick | null> {
     const k = this.keys;
     const r = (await this.lua["sched-pick"](

@@ -10,6 +10,7 @@ export {
   scopeOf,
   type HiddenObject,
   type KeyCacheInvalidation,
+  type SchedulerWeights,
   type TenancyDb,
   type TenancyResources,
 } from "./tenancy.resources";

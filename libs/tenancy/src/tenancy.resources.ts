@@ -5,13 +5,24 @@ import type { AuditSink, Invalidation } from "@lite/auth";
 /**
  * What the tenancy services work with, passed in by the app (never imported as globals):
  * the tables they read and write, the audit queue, the key-cache invalidation shared by
- * every API process, and the clock ids and timestamps come from.
+ * every API process, the scheduler's tenant weights, and the clock ids and timestamps come from.
  */
 export interface TenancyResources {
   db: TenancyDb;
   audit: AuditSink;
   auth: KeyCacheInvalidation;
+  /** the fair scheduler's copy of tenant weights (libs/scheduler FairScheduler) */
+  weights: SchedulerWeights;
   clock: Clock;
+}
+
+/**
+ * Where the fair scheduler keeps each tenant's weight (libs/scheduler `FairScheduler`
+ * setTenantWeight): updateTenant writes a new weight there at once, so a tenant with a
+ * backlog gets its new share without waiting for its next request.
+ */
+export interface SchedulerWeights {
+  setTenantWeight(tenantId: string, weight: number): Promise<void>;
 }
 
 export type TenancyDb = Pick<

@@ -129,6 +129,8 @@ export async function updateTenant(r: TenancyResources, principal: Principal, id
   } catch (e) {
     return conflictOnName<never>(e, "input.name");
   }
+  // After the row (the truth): should this fail, the call fails and a retry writes it again.
+  if (data.weight !== undefined) await r.weights.setTenantWeight(id, data.weight);
   await r.audit.record({
     tenantId: id,
     actor: actorOf(principal),

@@ -174,10 +174,17 @@ export class FakeStore implements CompletionStore {
   readonly weights = new Map<string, number>();
   readonly finalised: FinalRow[] = [];
   readonly markedRunning: string[] = [];
+  /** tier ids revoked from a tenant (every other tier counts as granted) */
+  readonly revoked = new Map<string, Set<string>>();
   constructor(
     private readonly faults: Faults,
     private readonly log: string[],
   ) {}
+  async ungrantedTiers(tenantId: string, tierIds: readonly string[]): Promise<string[]> {
+    this.faults.check("grants");
+    const revoked = this.revoked.get(tenantId);
+    return tierIds.filter((id) => revoked?.has(id) ?? false);
+  }
   async load(completionId: string): Promise<CompletionSpec | null> {
     this.faults.check("load");
     const row = this.rows.get(completionId);
