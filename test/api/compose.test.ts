@@ -5,6 +5,8 @@ import yaml from "js-yaml";
 
 const root = path.resolve(__dirname, "..", "..");
 type Service = {
+  profiles?: string[];
+  entrypoint?: string[];
   image?: string;
   build?: { context: string; dockerfile: string };
   command?: string[];
@@ -57,6 +59,31 @@ describe("docker-compose.yml", () => {
     expect(fs.existsSync(path.join(root, build.context, build.dockerfile))).toBe(true);
     const ignore = fs.readFileSync(path.join(root, `${build.dockerfile}.dockerignore`), "utf8").split("\n");
     expect(ignore).toEqual(expect.arrayContaining(["node_modules", "var"]));
+  });
+
+  it("profile cluster: three cluster-enabled masters, a one-shot create, and the apps pointed at them", () => {
+    const nodes = ["redis-c1", "redis-c2", "redis-c3"];
+    for (const name of [...nodes, "redis-cluster-create", "init-cluster", "api-cluster", "worker-cluster"])
+      expect(compose.services[name].profiles).toEqual(["cluster"]);
+    for (const name of ["postgres", "redis", "init", "api", "worker"])
+      expect(compose.services[name].profiles).toBeUndefined();
+    for (const n of nodes) expect(compose.services[n].command?.join(" ")).toContain("--cluster-enabled yes");
+    const create = compose.services["redis-cluster-create"];
+    expect(create.entrypoint?.join("\n")).toContain("--cluster-replicas 0 --cluster-yes");
+    for (const n of nodes) expect(create.depends_on?.[n].condition).toBe("service_healthy");
+    expect(compose.services["init-cluster"].depends_on?.["redis-cluster-create"].condition).toBe(
+      "service_completed_successfully",
+    );
+    for (const name of ["init-cluster", "api-cluster", "worker-cluster"]) {
+      const env = compose.services[name].environment ?? {};
+      expect(env.REDIS_CLUSTER_NODES).toBe(nodes.map((n) => `${n}:6379`).join(","));
+      expect(env.REDIS_URL).toBe("redis://redis-c1:6379");
+      expect(env.DATABASE_URL).toBe(compose.services.api.environment?.DATABASE_URL);
+      const entry = compose.services[name].command?.find((a) => a.endsWith(".ts"));
+      expect(entry).toBe(compose.services[name.replace("-cluster", "")].command?.find((a) => a.endsWith(".ts")));
+    }
+    for (const name of ["api-cluster", "worker-cluster"])
+      expect(compose.services[name].depends_on?.["init-cluster"].condition).toBe("service_completed_successfully");
   });
 
   it("declares every named volume it mounts", () => {
