@@ -27,6 +27,9 @@ export interface RedisClientOptions {
   commandTimeoutMs?: number;
 }
 
+/** ioredis reconnect delay: 100 ms doubling to 2 s. */
+const backoffMs = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+
 /**
  * A client for `url`, or for the cluster `clusterNodes` seed. Typed `Redis` either way, a cast
  * at this one boundary: a `Cluster` answers every command the code base sends (each Lua
@@ -48,8 +51,6 @@ export function createRedis(options: RedisClientOptions): Redis {
   return options.commandTimeoutMs === undefined ? redis : applyCommandDeadline(redis, options.commandTimeoutMs);
 }
 
-const backoffMs = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
-
 function createCluster(options: RedisClientOptions, nodes: readonly string[]): Redis {
   const seed = new URL(options.url);
   const clusterOptions: ClusterOptions = {
@@ -60,6 +61,9 @@ function createCluster(options: RedisClientOptions, nodes: readonly string[]): R
       password: seed.password ? decodeURIComponent(seed.password) : undefined,
       tls: seed.protocol === "rediss:" ? {} : undefined,
     },
+    // TLS: connect to the names the cluster announces, not their resolved addresses, so the
+    // certificate check sees the name (ioredis' advice for TLS clusters such as ElastiCache).
+    ...(seed.protocol === "rediss:" ? { dnsLookup: (address, done) => done(null, address) } : {}),
     enableReadyCheck: true,
     clusterRetryStrategy: backoffMs,
     enableAutoPipelining: options.autoPipelining ?? false,
