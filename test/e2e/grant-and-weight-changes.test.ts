@@ -4,6 +4,9 @@ import { startE2eStack, type TestStack } from "../support/stack";
 type Created = { createCompletion: { id: string; tierSet: string[] } };
 type Row = { completion: { status: string; text: string; outputTokens: number; finishReason: string | null } };
 
+/** A tenant whose run of the mid-run test's input reaches maxTokens without EOS (found by running it). */
+const RUNNING_TENANT = "ten_0000000000000000000000revoke1";
+
 const REVOKE = `mutation($t: ID!, $tier: ID!) { revokeTier(tenantId: $t, tierId: $tier) { id tiers { id } } }`;
 const UPDATE = `mutation($id: ID!, $w: Int) { updateTenant(id: $id, input: { weight: $w }) { id weight } }`;
 
@@ -76,7 +79,10 @@ describe("grant and weight changes reach queued work", () => {
       tier: restricted,
     });
     expect(revoked.revokeTier.tiers.map((x) => x.id)).not.toContain(restricted);
-    await stack.spawnWorker();
+    // the revoke flagged the tenant's live completion that uses the tier, and no other
+    const flagged = (t: StackTenant, id: string) => stack.env.redis.exists(stack.env.keys.cancelFlag(t.tenantId, id));
+    expect([await flagged(a, ca.id), await flagged(b, cb.id)]).toEqual([1, 0]);
+    await stack.spawnWorker({ env: { WORKER_STEP_DELAY_MS: "20" } });
 
     const rowA = await final(a, ca.id);
     expect(rowA).toMatchObject({ status: "FAILED", finishReason: "ERROR", outputTokens: 0, text: "" });
@@ -84,7 +90,10 @@ describe("grant and weight changes reach queued work", () => {
     expect(stored.error).toBe(`tier ${restricted} no longer granted to the tenant`);
     expect(stored.startedAt).toBeNull();
     // no token generated: the stream holds only the final event, at index 0
-    const events = await stack.env.redis.xrange(stack.env.keys.completionStream(a.tenantId, ca.id), "-", "+");
+    // (the row is ended first, then the stream's final event)
+    const streamKey = stack.env.keys.completionStream(a.tenantId, ca.id);
+    await waitFor("final event", async () => ((await stack.env.redis.xlen(streamKey)) > 0 ? true : undefined));
+    const events = await stack.env.redis.xrange(streamKey, "-", "+");
     expect(events).toHaveLength(1);
     expect(await stack.env.db.usageEvent.count({ where: { completionId: ca.id } })).toBe(0);
 
@@ -100,5 +109,40 @@ describe("grant and weight changes reach queued work", () => {
         return u.concurrent === 0 && u.outstandingTokens === 0 && u.queuedTokensGlobal === 0 ? u : undefined;
       });
     }
+  }, 90000);
+
+  it("a tier revoked while a completion runs: it stops at its next step, CANCELLED, billed what it streamed; another tenant's runs on", async () => {
+    const { ids, restricted } = await allTiers();
+    // pinned: at temperature 0 this tenant's run reaches maxTokens (no EOS), so only the revoke stops it
+    const a = await stack.tenant({ id: RUNNING_TENANT, tierIds: ids });
+    const b = await stack.tenant({ tierIds: ids });
+    await stack.spawnWorker({ id: "worker-mid-run", env: { WORKER_STEP_DELAY_MS: "20" } });
+    const input = { prompt: "Stop me mid-run", maxTokens: 140, mode: "MAX", seed: "5", temperature: 0 };
+    const ca = (await a.http.ok<Created>(CREATE_COMPLETION, { input })).createCompletion;
+    const cb = (await b.http.ok<Created>(CREATE_COMPLETION, { input })).createCompletion;
+    const key = stack.env.keys.completionStream(a.tenantId, ca.id);
+    await waitFor("tokens streamed", async () => ((await stack.env.redis.xlen(key)) >= 5 ? true : undefined), {
+      timeoutMs: 30000,
+      everyMs: 10,
+    });
+    await stack.admin.ok(REVOKE, { t: a.tenantId, tier: restricted });
+
+    const rowA = await final(a, ca.id);
+    expect(rowA).toMatchObject({ status: "CANCELLED", finishReason: "CANCELLED" });
+    expect(rowA.outputTokens).toBeGreaterThanOrEqual(5);
+    expect(rowA.outputTokens).toBeLessThan(input.maxTokens);
+    // its tokens, then the final event (written after the row)
+    await waitFor("final event", async () =>
+      (await stack.env.redis.xlen(key)) === rowA.outputTokens + 1 ? true : undefined,
+    );
+    const billed = await stack.env.db.usageEvent.findFirst({ where: { completionId: ca.id, meter: "OUTPUT_TOKENS" } });
+    expect(Number(billed?.quantity)).toBe(rowA.outputTokens);
+
+    const rowB = await final(b, cb.id);
+    expect(rowB.status).toBe("COMPLETED");
+    await waitFor("admission released", async () => {
+      const u = await stack.admission.usage(a.tenantId);
+      return u.concurrent === 0 && u.outstandingTokens === 0 ? u : undefined;
+    });
   }, 90000);
 });

@@ -102,6 +102,7 @@ describe("job start", () => {
     const job = h.enqueue("a");
     const kept = h.enqueue("b", { maxTokens: 3 });
     h.store.revoked.set("a", new Set(["t1"]));
+    h.work.cancelledIds.add(job.completionId); // revokeTier also flags it: the grant check wins
     h.faults.inject("grants", 2); // PostgreSQL briefly away: the start check is retried, never skipped
     h.engine.start();
     await h.until("jobs done", () => job.done && kept.done);

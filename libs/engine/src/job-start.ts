@@ -50,12 +50,14 @@ export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<
       ]),
     { onError: (e) => void log.warn({ err: errText(e) }, "start checks failed, retrying") },
   );
-  if (cancelled.has(spec.completionId)) {
-    finish(ctx, refused, "CANCELLED");
-    return;
-  }
+  // Before the cancel flag: revokeTier flags the live completions that use the tier, and a
+  // queued one of them ends FAILED naming the tier, not CANCELLED.
   if (ungranted.length > 0) {
     refuseUngranted(ctx, refused, ungranted, log);
+    return;
+  }
+  if (cancelled.has(spec.completionId)) {
+    finish(ctx, refused, "CANCELLED");
     return;
   }
   let batch: EngineBatch;

@@ -303,4 +303,18 @@ describe("cancel", () => {
     expect(await s.cancel("ten_c", "cmp_nope")).toBe("absent");
     expect(await s.isCancelled("ten_other", "cmp_wait")).toBe(false);
   });
+
+  test("flagCancelled flags exactly the named completions of the tenant and leaves their jobs queued", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await s.enqueue(job("ten_f", "cmp_f1"), 1);
+    await s.enqueue(job("ten_f", "cmp_f2"), 1);
+    await s.flagCancelled("ten_f", ["cmp_f1"]);
+    await s.flagCancelled("ten_f", []);
+    expect(await s.isCancelled("ten_f", "cmp_f1")).toBe(true);
+    expect(await s.isCancelled("ten_f", "cmp_f2")).toBe(false);
+    expect(await s.isCancelled("ten_g", "cmp_f1")).toBe(false);
+    expect(await s.jobState("ten_f", "cmp_f1")).toBe("waiting");
+    expect((await s.next("w"))!.completionId).toBe("cmp_f1");
+  });
 });

@@ -194,6 +194,19 @@ export class FairScheduler {
     }
   }
 
+  /**
+   * Sets the cancel flags of some of a tenant's completions, touching no job: a worker stops
+   * a running one at its next decode step (and checks the flag at job start). revokeTier uses
+   * it for the tenant's live completions whose TierSet holds the revoked tier. One round trip.
+   */
+  async flagCancelled(tenantId: string, completionIds: readonly string[]): Promise<void> {
+    if (completionIds.length === 0) return;
+    const ttl = this.opts.cancelFlagTtlSeconds ?? 86400;
+    const m = this.opts.redis.multi();
+    for (const id of completionIds) m.set(this.opts.keys.cancelFlag(tenantId, id), "1", "EX", ttl);
+    await m.exec();
+  }
+
   /** BullMQ's state of a completion's job ("waiting", "active", "completed", "failed", "unknown", …). */
   async jobState(tenantId: string, completionId: string): Promise<string> {
     return this.queues.get(this.queueOf(tenantId)).queue.getJobState(completionId);

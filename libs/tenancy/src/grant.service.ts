@@ -1,4 +1,4 @@
-import { badInput, err, notFound, ok, type DomainError, type Result } from "@lite/core";
+import { ACTIVE_STATUSES, badInput, err, notFound, ok, type DomainError, type Result } from "@lite/core";
 import type { Prisma } from "@lite/db";
 import { actorOf, type Principal } from "@lite/auth";
 import type { TenancyDb, TenancyResources } from "./tenancy.resources";
@@ -55,7 +55,27 @@ export async function setTierGrant(
     resource: `tier:${tierId}`,
     decision: "OK",
   });
+  if (!grant) await stopLiveCompletions(r, tenantId, tierId);
   return ok(tenant);
+}
+
+/**
+ * After a revoke: flags the tenant's live completions whose TierSet holds the tier. A
+ * running one stops at its next decode step (ending CANCELLED); a queued one is ended
+ * FAILED at its start by the worker's grant check (libs/engine), which comes before the
+ * flag. Flagging QUEUED rows too covers a job whose start check ran just before the delete.
+ * No live completion: no Redis call. Should Redis refuse, the call fails after the grant is
+ * gone and audited (queued jobs are still refused at start); a retry flags them.
+ */
+async function stopLiveCompletions(r: TenancyResources, tenantId: string, tierId: string): Promise<void> {
+  const live = await r.db.completion.findMany({
+    where: { tenantId, status: { in: [...ACTIVE_STATUSES] }, tierSet: { has: tierId } },
+    select: { id: true },
+  });
+  await r.scheduler.flagCancelled(
+    tenantId,
+    live.map((c) => c.id),
+  );
 }
 
 /** Tiers a tenant may activate: granted public ones and granted own private ones. */

@@ -10,9 +10,9 @@ export {
   scopeOf,
   type HiddenObject,
   type KeyCacheInvalidation,
-  type SchedulerWeights,
   type TenancyDb,
   type TenancyResources,
+  type TenancyScheduler,
 } from "./tenancy.resources";
 export {
   NAME_MAX,

@@ -5,29 +5,31 @@ import type { AuditSink, Invalidation } from "@lite/auth";
 /**
  * What the tenancy services work with, passed in by the app (never imported as globals):
  * the tables they read and write, the audit queue, the key-cache invalidation shared by
- * every API process, the scheduler's tenant weights, and the clock ids and timestamps come from.
+ * every API process, the fair scheduler, and the clock ids and timestamps come from.
  */
 export interface TenancyResources {
   db: TenancyDb;
   audit: AuditSink;
   auth: KeyCacheInvalidation;
-  /** the fair scheduler's copy of tenant weights (libs/scheduler FairScheduler) */
-  weights: SchedulerWeights;
+  /** the fair scheduler (libs/scheduler FairScheduler): tenant weights, cancel flags */
+  scheduler: TenancyScheduler;
   clock: Clock;
 }
 
 /**
- * Where the fair scheduler keeps each tenant's weight (libs/scheduler `FairScheduler`
- * setTenantWeight): updateTenant writes a new weight there at once, so a tenant with a
- * backlog gets its new share without waiting for its next request.
+ * What tenancy changes tell the fair scheduler (libs/scheduler `FairScheduler` fits):
+ * updateTenant writes a new weight at once, so a tenant with a backlog gets its new share
+ * without waiting for its next request; revokeTier flags the tenant's live completions
+ * that use the tier, so a worker stops a running one at its next decode step.
  */
-export interface SchedulerWeights {
+export interface TenancyScheduler {
   setTenantWeight(tenantId: string, weight: number): Promise<void>;
+  flagCancelled(tenantId: string, completionIds: readonly string[]): Promise<void>;
 }
 
 export type TenancyDb = Pick<
   PrismaClient,
-  "tenant" | "quota" | "tier" | "tierGrant" | "apiKey" | "model" | "$transaction"
+  "tenant" | "quota" | "tier" | "tierGrant" | "apiKey" | "model" | "completion" | "$transaction"
 >;
 
 /** Drops cached API keys in every API process (after a revocation or a suspension). */

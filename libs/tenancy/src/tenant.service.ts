@@ -129,8 +129,6 @@ export async function updateTenant(r: TenancyResources, principal: Principal, id
   } catch (e) {
     return conflictOnName<never>(e, "input.name");
   }
-  // After the row (the truth): should this fail, the call fails and a retry writes it again.
-  if (data.weight !== undefined) await r.weights.setTenantWeight(id, data.weight);
   await r.audit.record({
     tenantId: id,
     actor: actorOf(principal),
@@ -141,6 +139,9 @@ export async function updateTenant(r: TenancyResources, principal: Principal, id
       .map(([k, v]) => `${k}=${v}`)
       .join(" "),
   });
+  // After the row (the truth) and its audit: should Redis refuse, the call fails and a
+  // retry writes the weight again.
+  if (data.weight !== undefined) await r.scheduler.setTenantWeight(id, data.weight);
   return ok(tenant);
 }
 

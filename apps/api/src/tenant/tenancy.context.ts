@@ -6,7 +6,7 @@ import type { ApiContext } from "../context";
 /** The resources libs/tenancy works with, from this process's services. */
 export function tenancyResources(ctx: ApiContext): TenancyResources {
   const s = ctx.services;
-  return { db: s.db, audit: s.audit, auth: s.auth, weights: s.completions.scheduler, clock: s.clock };
+  return { db: s.db, audit: s.audit, auth: s.auth, scheduler: s.completions.scheduler, clock: s.clock };
 }
 
 /**
