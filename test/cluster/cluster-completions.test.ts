@@ -12,7 +12,7 @@ import {
   wsClient,
   type RedisCluster,
 } from "@lite/testing";
-import { describeCluster, redisServerBin } from "../support/cluster";
+import { allKeys, describeCluster, redisServerBin } from "../support/cluster";
 import { startE2eStack, type TestStack } from "../support/stack";
 
 type Created = { createCompletion: { id: string } };
@@ -145,4 +145,10 @@ describeCluster("completions end to end on a 3-master Redis Cluster", () => {
       timeoutMs: 5000,
     });
   }, 30000);
+
+  it("every key the API and the workers wrote carries a hash tag", async () => {
+    const keys = await allKeys(stack.env.redis, stack.env.redisPrefix);
+    expect(keys.length).toBeGreaterThan(10);
+    expect(keys.filter((k) => !/\{[^}]+\}/.test(k))).toEqual([]);
+  });
 });

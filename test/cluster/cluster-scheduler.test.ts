@@ -1,7 +1,7 @@
-import { createRedis, deleteByPrefix, isRedisCluster, type Cluster, type Redis } from "@lite/redis";
+import { createRedis, deleteByPrefix, isRedisCluster, type Redis } from "@lite/redis";
 import { Admission, FairScheduler, type CompletionJob, type TenantLimits } from "@lite/scheduler";
 import { createTestEnv, startRedisCluster, type RedisCluster, type TestEnv } from "@lite/testing";
-import { describeCluster, redisServerBin } from "../support/cluster";
+import { allKeys, describeCluster, redisServerBin } from "../support/cluster";
 
 /**
  * Admission and fair dispatch on a 3-master Redis Cluster started from this machine's
@@ -40,20 +40,6 @@ async function masterOf(redis: Redis, key: string): Promise<string> {
   const ranges = (await redis.call("CLUSTER", "SLOTS")) as Array<[number, number, [string, number]]>;
   const range = ranges.find(([from, to]) => slot >= from && slot <= to)!;
   return `${range[2][0]}:${range[2][1]}`;
-}
-
-/** Every key under the prefix on every master. */
-async function allKeys(redis: Redis, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const node of (redis as unknown as Cluster).nodes("master")) {
-    let cursor = "0";
-    do {
-      const [next, keys] = await node.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      out.push(...keys);
-    } while (cursor !== "0");
-  }
-  return out;
 }
 
 describeCluster("admission and fair dispatch on a 3-master Redis Cluster", () => {
