@@ -10,6 +10,7 @@ import {
   schedulerWorkSource,
   streamTokenSink,
   type CachingModelProvider,
+  type WorkHandle,
   type WorkSource,
 } from "@lite/engine";
 import { createRedis, RedisKeys } from "@lite/redis";
@@ -71,8 +72,8 @@ export interface Worker {
 
 /**
  * Test-only fault injection (WORKER_FAULT_CRASH_TENANT, unset in production): a job of this
- * tenant kills the process that takes it, as a poison job would; a job already judged poison
- * passes, so the engine fails it.
+ * tenant kills the process as it enters its first decode step, as a job that crashes the
+ * model would; a job already judged poison passes, so the engine fails it.
  */
 function crashingOn(tenantId: string | undefined, work: WorkSource): WorkSource {
   if (!tenantId) return work;
@@ -80,8 +81,13 @@ function crashingOn(tenantId: string | undefined, work: WorkSource): WorkSource 
     ...work,
     async next(excludeTenants) {
       const handle = await work.next(excludeTenants);
-      if (handle?.tenantId === tenantId && !handle.deferredFailure) process.kill(process.pid, "SIGKILL");
-      return handle;
+      if (handle?.tenantId !== tenantId || handle.deferredFailure) return handle;
+      const crashing: WorkHandle = Object.create(handle);
+      crashing.entering = async () => {
+        await handle.entering?.();
+        process.kill(process.pid, "SIGKILL");
+      };
+      return crashing;
     },
   };
 }
@@ -126,6 +132,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
         schedulerWorkSource(scheduler, env.WORKER_ID, {
           progressOf: (tenantId, completionId) => streams.lastIndex(tenantId, completionId),
           startsWithoutProgress: env.WORKER_POISON_STARTS,
+          log,
         }),
       ),
       store: new CompletionRowStore(c.db),

@@ -21,7 +21,7 @@ export const WorkerEnv = z.object({
   WORKER_LOCK_MS: intVar(4000, 500, 3600000),
   /** how often the stalled-job check runs, ms: a dead worker's jobs move within WORKER_LOCK_MS + this */
   WORKER_STALLED_INTERVAL_MS: intVar(1000, 200, 3600000),
-  /** starts in a row without a token streamed in between that make a replayed job poison (failed) */
+  /** replays in a row that ended before one decode step, no token streamed, that make a job poison (failed) */
   WORKER_POISON_STARTS: intVar(3, 2, 1000),
   /** stalls (lock lapses) a job survives before it fails whatever its progress: a last resort */
   WORKER_MAX_STALLED: intVar(1000, 1, 100000),
@@ -29,7 +29,7 @@ export const WorkerEnv = z.object({
   RECONCILE_INTERVAL_MS: intVar(2000, 100, 3600000),
   /** a create still unfinished after this long is taken for crashed and repaired, ms */
   RECONCILE_GRACE_MS: intVar(10000, 100, 3600000),
-  /** TEST ONLY: a job of this tenant kills the worker that takes it (a poison job, for the crash tests) */
+  /** TEST ONLY: a job of this tenant kills its worker as it enters its first decode step (a poison job, for the crash tests) */
   WORKER_FAULT_CRASH_TENANT: z.string().min(1).optional(),
   /** how often an idle worker looks for work, ms */
   WORKER_IDLE_POLL_MS: intVar(10, 1, 10000),

@@ -23,6 +23,8 @@ export interface Running {
   text: string[];
   expertCalls: Record<string, number>;
   firstEmitted: boolean;
+  /** its first decode step here was announced (WorkHandle.entering) */
+  entered?: boolean;
 }
 
 /** What finalisation needs: a running sequence, or a job refused before it ran. */

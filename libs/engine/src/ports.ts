@@ -48,6 +48,13 @@ export interface WorkHandle extends Pick<DispatchedJob, "completionId" | "tenant
    * finalised it), so the row need not be read; undefined for a replay or retry.
    */
   readonly firstStart?: JobPayload;
+  /**
+   * Awaited once before the job's first decode step here, then `stepped` (fire-and-forget)
+   * once that step completed: a worker that dies between the two is held against the job
+   * (poison-job detection; the scheduler's handle notes them only for replays).
+   */
+  entering?(): Promise<void>;
+  stepped?(): void;
   complete(): Promise<void>;
   /** a failure that must not be retried */
   fail(reason: string): Promise<void>;

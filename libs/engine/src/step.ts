@@ -53,6 +53,7 @@ export async function step(ctx: EngineContext): Promise<void> {
 /** One decode step over these held sequences, then its flush (overlapping the next step). */
 async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
   if (chosen.length === 0) return;
+  await announceFirstSteps(ctx, chosen);
   const outputs = await decode(ctx, chosen);
   const result = collect(ctx, outputs);
   // Finished sequences leave the batch now; they are finalised once their tokens are flushed.
@@ -64,6 +65,18 @@ async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
   startFlush(ctx, result);
   ctx.allocator.retain(new Set([...ctx.running.values()].map((r) => r.spec.tenantId)));
   if (ctx.opts.stepDelayMs) await sleep(ctx.opts.stepDelayMs);
+}
+
+/** Sequences about to take their first step here say so first (a no-op but for replays). */
+async function announceFirstSteps(ctx: EngineContext, chosen: string[]): Promise<void> {
+  const first: Promise<void>[] = [];
+  for (const id of chosen) {
+    const r = ctx.running.get(id)!;
+    if (r.entered) continue;
+    r.entered = true;
+    if (r.handle.entering) first.push(r.handle.entering().catch(() => undefined));
+  }
+  if (first.length > 0) await Promise.all(first);
 }
 
 /** Runs the model: one step per batch (one per model) over the chosen sequences. */
@@ -98,6 +111,9 @@ function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
     const { tenantId, completionId } = r.spec;
     r.tokenIds.push(o.tokenId);
     r.text.push(o.text);
+    // The attempt's first completed step: it did not kill its worker (poison-job detection;
+    // the handle notes it only for replays).
+    if (r.tokenIds.length === 1) r.handle.stepped?.();
     for (const [tier, n] of Object.entries(o.expertCalls)) r.expertCalls[tier] = (r.expertCalls[tier] ?? 0) + n;
     const cost = r.spec.costWeight;
     ctx.allocator.charge(tenantId, cost, r.spec.tenantWeight);

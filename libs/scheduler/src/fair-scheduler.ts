@@ -230,24 +230,45 @@ export class FairScheduler {
   }
 
   /**
-   * A job started again (after its worker died or its lock lapsed) with its stream at
-   * `progress` (last streamed index, -1 for none): records it and returns how many starts in
-   * a row found no progress since the start before (the first start, never recorded, had
-   * none). A job that crashes every worker it reaches before producing a token climbs by one
-   * per start; a job on workers killed for other reasons makes progress between crashes and
-   * stays at 0.
+   * A job started again (after its worker died or its lock lapsed), as its `attempt`-th start,
+   * with its stream at `progress` (last streamed index, -1 for none). Returns the strikes
+   * against it: replays in a row that died inside their first decode step — entered
+   * (noteEntering) but not completed (noteStepped) — with no token streamed. A replay that
+   * streamed or completed a step clears them; one that never entered a step (held, waiting
+   * for a slot) leaves them as they are; the first start is never blamed. Poison-job
+   * detection: a job that kills every worker while it is computed climbs by one per start;
+   * the jobs of a worker killed for another reason are blamed only if it died inside that
+   * one step.
    */
-  async noteReplay(tenantId: string, completionId: string, progress: number): Promise<number> {
+  async noteReplay(tenantId: string, completionId: string, progress: number, attempt: number): Promise<number> {
     const key = this.opts.keys.replayMark(tenantId, completionId);
-    const [prev, strikes] = await this.opts.redis.hmget(key, "progress", "strikes");
-    const stuck = Number(prev ?? -1) === progress;
-    const now = stuck ? Number(strikes ?? 0) + 1 : 0;
+    const [prev, strikes, last, entered, stepped] = await this.opts.redis.hmget(
+      key,
+      "progress",
+      "strikes",
+      "attempt",
+      "entered",
+      "stepped",
+    );
+    const cleared = Number(prev ?? -1) !== progress || (last !== null && stepped === last);
+    const blamed = last !== null && entered === last && stepped !== last;
+    const now = cleared ? 0 : Number(strikes ?? 0) + (blamed ? 1 : 0);
     await this.opts.redis
       .multi()
-      .hset(key, "progress", progress, "strikes", now)
+      .hset(key, "progress", progress, "strikes", now, "attempt", attempt)
       .expire(key, this.opts.cancelFlagTtlSeconds ?? 86400)
       .exec();
     return now;
+  }
+
+  /** The `attempt`-th start of a replayed job is about to enter its first decode step (see noteReplay). */
+  async noteEntering(tenantId: string, completionId: string, attempt: number): Promise<void> {
+    await this.opts.redis.hset(this.opts.keys.replayMark(tenantId, completionId), "entered", attempt);
+  }
+
+  /** The `attempt`-th start of a replayed job completed its first decode step (see noteReplay). */
+  async noteStepped(tenantId: string, completionId: string, attempt: number): Promise<void> {
+    await this.opts.redis.hset(this.opts.keys.replayMark(tenantId, completionId), "stepped", attempt);
   }
 
   async isCancelled(tenantId: string, completionId: string): Promise<boolean> {

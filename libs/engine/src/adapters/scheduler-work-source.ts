@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { DispatchedJob, FairScheduler } from "@lite/scheduler";
 import type { WorkHandle, WorkSource } from "../ports";
 
@@ -7,7 +8,14 @@ class DispatchedHandle implements WorkHandle {
     private readonly d: DispatchedJob,
     /** set when this start is judged a poison job's (it crashed workers without progress) */
     private readonly poison: string | null = null,
+    private readonly notes?: { entering(): Promise<void>; stepped(): void },
   ) {}
+  async entering() {
+    await this.notes?.entering();
+  }
+  stepped() {
+    this.notes?.stepped();
+  }
   get completionId() {
     return this.d.completionId;
   }
@@ -36,15 +44,17 @@ class DispatchedHandle implements WorkHandle {
 export interface PoisonCheck {
   /** the completion's last streamed index, -1 for none (libs/stream lastIndex) */
   progressOf(tenantId: string, completionId: string): Promise<number>;
-  /** starts in a row without progress that make a job poison (WORKER_POISON_STARTS) */
+  /** replays in a row that died before their first decode step that make a job poison (WORKER_POISON_STARTS) */
   startsWithoutProgress: number;
+  log?: Pick<Logger, "warn">;
 }
 
 /**
- * A replayed job (its worker died or its lock lapsed) is poison when it has now been started
- * `startsWithoutProgress` times in a row without a token streamed in between: it crashes
- * every worker it reaches. A worker killed for any other reason leaves its jobs with
- * progress since their previous start, and they run on; how many times does not matter.
+ * A replayed job (its worker died or its lock lapsed) is poison when `startsWithoutProgress`
+ * replays in a row died inside their first decode step with no token streamed: it kills
+ * every worker it reaches while it is computed. A job whose workers die for other reasons
+ * completes steps (its replay, new tokens) between the deaths, or is still waiting for a
+ * slot when one dies, and runs on however many there are (libs/scheduler noteReplay).
  */
 async function poisonOf(
   scheduler: Pick<FairScheduler, "noteReplay">,
@@ -53,15 +63,16 @@ async function poisonOf(
 ): Promise<string | null> {
   if (d.attemptsStarted <= 1 || d.deferredFailure) return null;
   const { tenantId, completionId } = d.job;
-  const strikes = await scheduler.noteReplay(tenantId, completionId, await check.progressOf(tenantId, completionId));
+  const progress = await check.progressOf(tenantId, completionId);
+  const strikes = await scheduler.noteReplay(tenantId, completionId, progress, d.attemptsStarted);
   return strikes >= check.startsWithoutProgress
-    ? `poison: started ${strikes + 1} times in a row, each time its worker died or stalled before a token was streamed`
+    ? `poison: ${strikes} replays in a row ended with their worker before one decode step`
     : null;
 }
 
 /** The fair dispatcher as the engine's WorkSource (one scheduler call per item; ioredis pipelines them). */
 export function schedulerWorkSource(
-  scheduler: Pick<FairScheduler, "next" | "charge" | "isCancelled" | "noteReplay">,
+  scheduler: Pick<FairScheduler, "next" | "charge" | "isCancelled" | "noteReplay" | "noteEntering" | "noteStepped">,
   workerId: string,
   poison?: PoisonCheck,
 ): WorkSource {
@@ -69,7 +80,18 @@ export function schedulerWorkSource(
     async next(excludeTenants) {
       const d = await scheduler.next(workerId, { excludeTenants: [...excludeTenants] });
       if (!d) return null;
-      return new DispatchedHandle(d, poison ? await poisonOf(scheduler, d, poison) : null);
+      if (!poison) return new DispatchedHandle(d);
+      const { tenantId, completionId } = d.job;
+      const attempt = d.attemptsStarted;
+      const warn = (e: Error) => poison.log?.warn({ err: e.message, completionId }, "could not note a replay's step");
+      const notes =
+        attempt > 1
+          ? {
+              entering: () => scheduler.noteEntering(tenantId, completionId, attempt).catch(warn),
+              stepped: () => void scheduler.noteStepped(tenantId, completionId, attempt).catch(warn),
+            }
+          : undefined;
+      return new DispatchedHandle(d, await poisonOf(scheduler, d, poison), notes);
     },
     async charge(charges) {
       // charges are already cost-weighted tokens

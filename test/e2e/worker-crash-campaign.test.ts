@@ -1,0 +1,126 @@
+import { COMPLETION_QUERY, CREATE_COMPLETION, waitFor, type WorkerProcess } from "@lite/testing";
+import { startE2eStack, type TestStack } from "../support/stack";
+
+type Created = { createCompletion: { id: string } };
+type Row = { completion: { status: string; text: string; outputTokens: number } };
+
+/**
+ * Issue 9's crash campaign (bounded, tiny model): 20 completions in flight over three worker
+ * processes while workers are SIGKILLed at random moments and replaced, CRASH_WORKER_KILLS
+ * times (default 15 in the suite, where starting worker processes is the cost; the issue's
+ * campaign is CRASH_WORKER_KILLS=50). Then: 0 FAILED, 0 lost, 0 duplicated or missing indices in any stream,
+ * every text equal to its uninterrupted run, usage = streamed tokens for every completion,
+ * admission counters back to 0.
+ */
+const KILLS = Number(process.env.CRASH_WORKER_KILLS ?? 15);
+const COMPLETIONS = 20;
+const MAX_TOKENS = 140; // the tiny model's context is 160
+
+describe("a worker crash campaign", () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startE2eStack({ workers: 0, workerEnv: { LOG_LEVEL: "info" } });
+  }, 60000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const inputs = Array.from({ length: COMPLETIONS }, (_, i) => ({
+    prompt: `campaign ${i}`,
+    maxTokens: MAX_TOKENS,
+    mode: i % 2 ? "FAST" : "BALANCED",
+    seed: String(1000 + i),
+    temperature: 0.9,
+  }));
+
+  async function runAll(tenants: Array<Awaited<ReturnType<TestStack["tenant"]>>>): Promise<string[]> {
+    return Promise.all(
+      inputs.map(async (input, i) => {
+        const t = tenants[i % tenants.length];
+        return (await t.http.ok<Created>(CREATE_COMPLETION, { input })).createCompletion.id;
+      }),
+    );
+  }
+
+  async function rowsOf(tenants: Array<{ http: TestStack["admin"] }>, ids: string[]) {
+    return Promise.all(
+      ids.map(async (id, i) => (await tenants[i % tenants.length].http.ok<Row>(COMPLETION_QUERY, { id })).completion),
+    );
+  }
+
+  it(`${KILLS} worker SIGKILLs with ${COMPLETIONS} completions in flight: nothing failed, lost, repeated or billed wrong`, async () => {
+    const tenants = [await stack.tenant(), await stack.tenant()];
+    // Reference: the same tenants, inputs and seeds, uninterrupted, on one worker at full speed.
+    const ref = await stack.spawnWorker({ id: "reference", env: { WORKER_STEP_DELAY_MS: "0" } });
+    const refIds = await runAll(tenants);
+    const reference = await waitFor(
+      "the reference run",
+      async () => {
+        const rows = await rowsOf(tenants, refIds);
+        return rows.every((r) => r.status === "COMPLETED") ? rows : undefined;
+      },
+      { timeoutMs: 60000 },
+    );
+    ref.kill("SIGKILL");
+    await ref.exited;
+
+    // The campaign: slow steps so that the completions outlive the kills.
+    const slow = { WORKER_STEP_DELAY_MS: String(Math.max(150, KILLS * 12)) };
+    const ids = await runAll(tenants);
+    let n = 0;
+    // Workers start in the background; a kill takes a random ready one every 1-2 s (each
+    // worker lives a few seconds: killed faster than a worker can start working, no
+    // completion makes progress at all, and the poison rule rightly blames them).
+    const live: WorkerProcess[] = [];
+    const spawn = () => void stack.spawnWorker({ id: `campaign-${n++}`, env: slow }).then((w) => live.push(w));
+    spawn();
+    spawn();
+    spawn();
+    let kills = 0;
+    const allDone = async () =>
+      (await rowsOf(tenants, ids)).every((r) => r.status !== "QUEUED" && r.status !== "RUNNING");
+    while (kills < KILLS && !(await allDone())) {
+      await new Promise((r) => setTimeout(r, 1000 + Math.floor(Math.random() * 1000)));
+      if (live.length === 0) continue;
+      const victim = live.splice(Math.floor(Math.random() * live.length), 1)[0];
+      victim.kill("SIGKILL");
+      await victim.exited;
+      kills++;
+      spawn();
+    }
+    expect(kills).toBe(KILLS); // every kill landed while completions were in flight
+
+    const rows = await waitFor(
+      "every completion to end",
+      async () => {
+        const r = await rowsOf(tenants, ids);
+        return r.every((x) => x.status !== "QUEUED" && x.status !== "RUNNING") ? r : undefined;
+      },
+      { timeoutMs: 120000 },
+    );
+    const failed = await stack.env.db.completion.findMany({
+      where: { id: { in: ids }, status: { not: "COMPLETED" } },
+      select: { id: true, status: true, error: true, outputTokens: true },
+    });
+    expect(failed).toEqual([]);
+    expect(rows.map((r) => r.text)).toEqual(reference.map((r) => r.text));
+    expect(rows.map((r) => r.outputTokens)).toEqual(reference.map((r) => r.outputTokens));
+
+    for (const [i, id] of ids.entries()) {
+      const tenantId = tenants[i % tenants.length].tenantId;
+      const events = await stack.env.redis.xrange(stack.env.keys.completionStream(tenantId, id), "-", "+");
+      const indices = events.map(([, fields]) => Number(JSON.parse(fields[fields.indexOf("e") + 1] ?? "{}").index));
+      const n = rows[i].outputTokens;
+      // each index once, in order, then one done event at n
+      expect(indices).toEqual([...Array(n + 1).keys()]);
+      const billed = await stack.env.db.usageEvent.aggregate({
+        where: { completionId: id, meter: "OUTPUT_TOKENS" },
+        _sum: { quantity: true },
+      });
+      expect(Number(billed._sum.quantity)).toBe(n);
+    }
+    for (const t of tenants)
+      expect(await stack.admission.usage(t.tenantId)).toMatchObject({ concurrent: 0, outstandingTokens: 0 });
+    expect((await stack.admission.usage(tenants[0].tenantId)).queuedTokensGlobal).toBe(0);
+  }, 300000);
+});
