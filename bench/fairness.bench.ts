@@ -11,11 +11,23 @@
  * read at the start and end of the window. Reported per mode: each tenant's share and its
  * relative error |share − weightShare| ÷ weightShare, the maximum of those, and Jain's
  * index over share ÷ weightShare (1 = shares exactly follow weights).
+ *
+ * Client side (bench/lib/client-fairness.ts), fair scheduling on 1 worker and on 3
+ * (FAIRNESS_CLIENT_WORKERS, default "1,3"): the three tenants create FAIRNESS_CLIENT_PER_WEIGHT
+ * (default 20) × weight completions all at once, of mixed lengths (16..512 tokens) and modes
+ * (FAST, BALANCED, DEEP), each streamed over graphql-ws; tokens count, in cost-weighted
+ * units, when their subscriber receives them. Over the first FAIRNESS_CLIENT_SECONDS
+ * (default 30; less if a tenant runs out of work first): each tenant's share vs its weight
+ * share, and the largest service lag (weighted fair share of the service received so far −
+ * the tenant's own) vs 2 × the costliest request (maxTokens × costWeight), the bound the VTC
+ * paper proves for its scheduler. FAIRNESS_SECTIONS ("worker,client" by default) picks the
+ * halves to run.
  */
 import { ensureModel } from "@lite/model";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, jain, sleep, startPhase, type LiveServices } from "./lib/live-stack";
 import { keepBacklogged } from "./lib/load";
+import { CLIENT_LENGTHS, CLIENT_MODES, runClientPhase, type ClientFairnessFigures } from "./lib/client-fairness";
 
 const WEIGHTS = [1, 2, 4];
 const MODEL = "default";
@@ -91,50 +103,122 @@ async function runMode(
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
+interface Settings {
+  seconds: number;
+  sections: Set<string>;
+  clientSeconds: number;
+  clientPerWeight: number;
+  clientWorkers: number[];
+}
+
+function settings(env: NodeJS.ProcessEnv): Settings {
+  return {
+    seconds: Number(env.FAIRNESS_SECONDS ?? 60),
+    sections: new Set((env.FAIRNESS_SECTIONS ?? "worker,client").split(",").map((x) => x.trim())),
+    clientSeconds: Number(env.FAIRNESS_CLIENT_SECONDS ?? 30),
+    clientPerWeight: Number(env.FAIRNESS_CLIENT_PER_WEIGHT ?? 20),
+    clientWorkers: (env.FAIRNESS_CLIENT_WORKERS ?? "1,3").split(",").map(Number),
+  };
+}
+
+function workerSideSummary(ctx: BenchContext, seconds: number, fair: ModeFigures, fifo: ModeFigures): string[] {
+  const table = (f: ModeFigures) =>
+    f.tenants
+      .map(
+        (t) =>
+          `| ${f.mode} | ${t.weight} | ${t.tokens} | ${pct(t.share)} | ${pct(t.weightShare)} | ${pct(t.relativeError)} |`,
+      )
+      .join("\n");
+  return [
+    `Three tenants of weights 1:2:4 kept backlogged (≥ ${QUEUED_PER_TENANT} queued completions of ${MAX_TOKENS} tokens each) on one worker, batch ${BATCH}, mode FAST, \`${MODEL}\` model, ${ctx.cores} cores; ${seconds} s window after ${WARMUP_SECONDS} s warm-up, tokens counted by the worker per tenant.`,
+    ``,
+    `| scheduling | weight | tokens | share | weight share | relative error |`,
+    `| --- | --- | --- | --- | --- | --- |`,
+    table(fair),
+    table(fifo),
+    ``,
+    `| scheduling | max relative share error | Jain's index (share ÷ weight share) | tokens/s |`,
+    `| --- | --- | --- | --- |`,
+    `| fair | ${pct(fair.maxRelativeShareError)} | ${fair.jainIndex.toFixed(4)} | ${fair.tokensPerSecond.toFixed(0)} |`,
+    `| single FIFO queue | ${pct(fifo.maxRelativeShareError)} | ${fifo.jainIndex.toFixed(4)} | ${fifo.tokensPerSecond.toFixed(0)} |`,
+    ``,
+    `Target: every share within ±5% of its weight share under fair scheduling: ${fair.maxRelativeShareError <= 0.05 ? "met" : "NOT met"}.`,
+  ];
+}
+
+const clientMet = (c: ClientFairnessFigures) => c.maxRelativeShareError <= 0.05 && c.lagInLargestRequests <= 2;
+
+function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairnessFigures[]): string[] {
+  const rows = figures.flatMap((c) =>
+    c.tenants.map(
+      (t) =>
+        `| ${c.workers} | ${t.weight} | ${t.tokens} | ${t.costWeightedTokens.toFixed(0)} | ${pct(t.share)} | ${pct(t.weightShare)} | ${pct(t.relativeError)} |`,
+    ),
+  );
+  const totals = figures.map(
+    (c) =>
+      `| ${c.workers} | ${c.windowSeconds.toFixed(1)} s (${c.windowEnd === "time" ? "time limit" : "a tenant drained"}) | ${pct(c.maxRelativeShareError)} | ${c.maxLag.lag.toFixed(0)} (weight ${WEIGHTS[c.maxLag.tenant] ?? "-"}, at ${(c.maxLag.atMs / 1000).toFixed(1)} s) | ${c.largestRequestCost.toFixed(0)} | ${c.lagInLargestRequests.toFixed(2)} | ${c.tokensPerSecond.toFixed(0)} / ${c.costWeightedTokensPerSecond.toFixed(0)} | ${c.createErrors} / ${c.streamErrors} | ${clientMet(c) ? "met" : "NOT met"} |`,
+  );
+  return [
+    `#### as clients receive tokens`,
+    ``,
+    `The same three tenants, fair scheduling, batch ${BATCH}, \`${MODEL}\` model, ${ctx.cores} cores: each creates ${s.clientPerWeight} × weight completions at once (maxTokens ${CLIENT_LENGTHS.join("/")}, modes ${CLIENT_MODES.join("/")}), each streamed over graphql-ws from its first token; every token counts its completion's cost weight when its subscriber receives it. Window: the first ${s.clientSeconds} s, or until the first tenant has received all its completions. Lag: the largest (weighted fair share of the cost-weighted tokens received so far − the tenant's own) over the window; bound: 2 × the costliest request (maxTokens × cost weight).`,
+    ``,
+    `| workers | weight | tokens | cost-weighted | share | weight share | relative error |`,
+    `| --- | --- | --- | --- | --- | --- | --- |`,
+    ...rows,
+    ``,
+    `| workers | window | max relative share error | largest lag (cost-weighted tokens) | largest request | lag ÷ largest request | tokens/s (raw / cost-weighted) | errors (create / stream) | target |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+    ...totals,
+    ``,
+    `Target: every share within ±5% of its weight share and the largest lag ≤ 2 × the largest request, on every worker count: ${figures.every(clientMet) ? "met" : "NOT met"}.`,
+  ];
+}
+
 export const bench: Benchmark = {
   name: "fairness",
   description:
-    "Token shares of three backlogged tenants (weights 1:2:4) through the whole stack vs their weights, fair scheduling and a single FIFO queue baseline.",
+    "Token shares of three backlogged tenants (weights 1:2:4) through the whole stack vs their weights, fair scheduling and a single FIFO queue baseline; then the same as clients receive tokens from a simultaneous start (share error and largest service lag, 1 and 3 workers).",
   async run(ctx: BenchContext): Promise<BenchResult> {
-    const seconds = Number(process.env.FAIRNESS_SECONDS ?? 60);
+    const s = settings(process.env);
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const live = await bringUpLiveServices(ctx);
     try {
-      const fair = await runMode(ctx, live, "fair", seconds);
-      const fifo = await runMode(ctx, live, "fifo", seconds);
-      const table = (f: ModeFigures) =>
-        f.tenants
-          .map(
-            (t) =>
-              `| ${f.mode} | ${t.weight} | ${t.tokens} | ${pct(t.share)} | ${pct(t.weightShare)} | ${pct(t.relativeError)} |`,
-          )
-          .join("\n");
+      const workerSide = s.sections.has("worker");
+      const fair = workerSide ? await runMode(ctx, live, "fair", s.seconds) : null;
+      const fifo = workerSide ? await runMode(ctx, live, "fifo", s.seconds) : null;
+      const client: ClientFairnessFigures[] = [];
+      if (s.sections.has("client"))
+        for (const workers of s.clientWorkers)
+          client.push(
+            await runClientPhase(ctx, live, {
+              weights: WEIGHTS,
+              workers,
+              batchSize: BATCH,
+              model: MODEL,
+              seconds: s.clientSeconds,
+              perWeight: s.clientPerWeight,
+            }),
+          );
       const summary = [
         `### fairness`,
         ``,
-        `Three tenants of weights 1:2:4 kept backlogged (≥ ${QUEUED_PER_TENANT} queued completions of ${MAX_TOKENS} tokens each) on one worker, batch ${BATCH}, mode FAST, \`${MODEL}\` model, ${ctx.cores} cores; ${seconds} s window after ${WARMUP_SECONDS} s warm-up, tokens counted by the worker per tenant.`,
-        ``,
-        `| scheduling | weight | tokens | share | weight share | relative error |`,
-        `| --- | --- | --- | --- | --- | --- |`,
-        table(fair),
-        table(fifo),
-        ``,
-        `| scheduling | max relative share error | Jain's index (share ÷ weight share) | tokens/s |`,
-        `| --- | --- | --- | --- |`,
-        `| fair | ${pct(fair.maxRelativeShareError)} | ${fair.jainIndex.toFixed(4)} | ${fair.tokensPerSecond.toFixed(0)} |`,
-        `| single FIFO queue | ${pct(fifo.maxRelativeShareError)} | ${fifo.jainIndex.toFixed(4)} | ${fifo.tokensPerSecond.toFixed(0)} |`,
-        ``,
-        `Target: every share within ±5% of its weight share under fair scheduling: ${fair.maxRelativeShareError <= 0.05 ? "met" : "NOT met"}.`,
+        ...(fair && fifo ? [...workerSideSummary(ctx, s.seconds, fair, fifo), ``] : []),
+        ...(client.length > 0 ? clientSideSummary(ctx, s, client) : []),
       ].join("\n");
       return {
         summary,
-        seconds,
+        seconds: s.seconds,
         weights: WEIGHTS,
         batch: BATCH,
         model: MODEL,
         fair,
         fifo,
-        targetMet: fair.maxRelativeShareError <= 0.05,
+        client,
+        clientSeconds: s.clientSeconds,
+        clientPerWeight: s.clientPerWeight,
+        targetMet: (fair === null || fair.maxRelativeShareError <= 0.05) && client.every(clientMet),
       };
     } finally {
       await live.stop();
