@@ -1,0 +1,231 @@
+import { Admission } from "@lite/scheduler";
+import { parseTenantCounter } from "@lite/telemetry";
+import {
+  apiProcess,
+  CANCEL_COMPLETION,
+  collectTokens,
+  COMPLETION_QUERY,
+  CREATE_COMPLETION,
+  GqlHttp,
+  startStack,
+  waitFor,
+  wsClient,
+  type ApiProcess,
+  type GqlResponse,
+  type Stack,
+  type StackTenant,
+  type TokenEvent,
+  type WorkerProcess,
+} from "@lite/testing";
+import { E2E_WORKER_ENV } from "../support/stack";
+
+type Created = { createCompletion: { id: string } };
+type Row = { completion: { status: string; text: string; outputTokens: number; finishReason: string | null } };
+
+/**
+ * Issue 9, "many processes": two API processes and three worker processes over one
+ * database and Redis prefix, tiny model. Requests alternate between the two APIs. Weighted
+ * shares (1:3 in tokens, ±10% as in completion-fairness), maxConcurrentRequests (exactly N
+ * admitted across both APIs) and exactly-once streaming (subscribers on both APIs, one
+ * worker SIGKILLed mid-stream and replaced) hold across the processes.
+ */
+const WORKER_ENV = { ...E2E_WORKER_ENV, WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "10" };
+const BATCH = 4;
+const BIG_QUOTA = {
+  maxConcurrentRequests: 1000,
+  requestsPerMinute: 100000,
+  maxOutstandingTokens: 10_000_000,
+  tokensPerMinute: 100_000_000,
+};
+
+describe("two API processes and three workers", () => {
+  let stack: Stack<ApiProcess>;
+  let admission: Admission;
+  let metricsUrls: string[];
+  beforeAll(async () => {
+    stack = await startStack({ api: apiProcess(), model: "tiny", batchSize: BATCH, workerEnv: WORKER_ENV });
+    const [, ...workers] = await Promise.all([
+      stack.startApi(),
+      stack.spawnWorker(),
+      stack.spawnWorker(),
+      stack.spawnWorker(),
+    ]);
+    metricsUrls = (workers as WorkerProcess[]).map(
+      (w) => `http://127.0.0.1:${/"metricsPort":(\d+)/.exec(w.output())?.[1]}/metrics`,
+    );
+    admission = new Admission({ redis: stack.env.redis, keys: stack.env.keys, maxQueuedTokens: 1e9 });
+  }, 60000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  /** the tenant's client on API `i % 2`: requests alternate between the two processes */
+  const via = (t: StackTenant, i: number) => new GqlHttp(stack.apis[i % 2].url, t.secret);
+
+  const create = (t: StackTenant, i: number, input: Record<string, unknown>) =>
+    via(t, i).request<Created>(CREATE_COMPLETION, { input: { mode: "FAST", temperature: 0.8, ...input } });
+
+  async function createAll(t: StackTenant, n: number, input: (i: number) => Record<string, unknown>) {
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => create(t, i, input(i))));
+    return answers.map((a) => {
+      if (!a.data?.createCompletion) throw new Error(`create refused: ${JSON.stringify(a.errors)}`);
+      return a.data.createCompletion.id;
+    });
+  }
+
+  async function tokensByTenant(): Promise<Map<string, number>> {
+    const sum = new Map<string, number>();
+    for (const url of metricsUrls) {
+      const counters = parseTenantCounter(await (await fetch(url)).text(), "lite_tokens_generated_total");
+      for (const [tenant, n] of counters) sum.set(tenant, (sum.get(tenant) ?? 0) + n);
+    }
+    return sum;
+  }
+
+  async function cancelOpen(t: StackTenant) {
+    const open = await stack.env.db.completion.findMany({
+      where: { tenantId: t.tenantId, status: { in: ["QUEUED", "RUNNING"] } },
+      select: { id: true },
+    });
+    await Promise.all(open.map(({ id }, i) => via(t, i).request(CANCEL_COMPLETION, { id })));
+  }
+
+  async function countersReleased(tenants: StackTenant[]) {
+    await waitFor(
+      "every completion final and the counters back to 0",
+      async () => {
+        const open = await stack.env.db.completion.count({
+          where: { tenantId: { in: tenants.map((t) => t.tenantId) }, status: { in: ["QUEUED", "RUNNING"] } },
+        });
+        const usage = await Promise.all(tenants.map((t) => admission.usage(t.tenantId)));
+        return open === 0 && usage.every((u) => u.concurrent === 0 && u.outstandingTokens === 0);
+      },
+      { timeoutMs: 30000 },
+    );
+  }
+
+  it("two backlogged tenants of weights 1 and 3 get output tokens within ±10% of 1:3 over 3 workers", async () => {
+    const light = await stack.tenant({ weight: 1, quota: BIG_QUOTA });
+    const heavy = await stack.tenant({ weight: 3, quota: BIG_QUOTA });
+    // Long completions for the weight-1 tenant, short ones for the weight-3 tenant: 12 slots
+    // over the workers follow the weights, in tokens.
+    await Promise.all([
+      createAll(light, 16, (i) => ({ prompt: `l${i}`, maxTokens: 120, seed: String(i) })),
+      createAll(heavy, 48, (i) => ({ prompt: `h${i}`, maxTokens: 60, seed: String(i) })),
+    ]);
+    const sample = async () => {
+      const tokens = await tokensByTenant();
+      const queued = await Promise.all(
+        [light, heavy].map((t) => stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "QUEUED" } })),
+      );
+      return {
+        at: Date.now(),
+        light: tokens.get(light.tenantId) ?? 0,
+        heavy: tokens.get(heavy.tenantId) ?? 0,
+        backlogged: queued.every((q) => q >= 2),
+      };
+    };
+    // As completion-fairness: skip start-up, then sample while both stay backlogged until
+    // the window holds 600 tokens and 3 s.
+    await new Promise((r) => setTimeout(r, 1000));
+    const first = await sample();
+    expect(first.backlogged).toBe(true);
+    let last = first;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const s = await sample();
+      if (!s.backlogged) break;
+      last = s;
+      if (s.light + s.heavy - first.light - first.heavy >= 600 && s.at - first.at > 3000) break;
+    }
+    const lightTokens = last.light - first.light;
+    const heavyTokens = last.heavy - first.heavy;
+    process.stderr.write(
+      `many-processes e2e: window ${last.at - first.at} ms, light ${lightTokens} tokens, heavy ${heavyTokens} tokens\n`,
+    );
+    expect(lightTokens + heavyTokens).toBeGreaterThan(400);
+    const heavyShare = heavyTokens / (heavyTokens + lightTokens);
+    expect(Math.abs(heavyShare - 0.75) / 0.75).toBeLessThanOrEqual(0.1);
+    expect(Math.abs(1 - heavyShare - 0.25) / 0.25).toBeLessThanOrEqual(0.1);
+    // The rest is not needed: cancelled through both APIs, the counters return to 0.
+    await Promise.all([cancelOpen(light), cancelOpen(heavy)]);
+    await countersReleased([light, heavy]);
+  }, 60000);
+
+  it("maxConcurrentRequests holds across both APIs: exactly N of N+k concurrent creates are admitted", async () => {
+    const N = 6;
+    const t = await stack.tenant({ quota: { maxConcurrentRequests: N } });
+    const answers: GqlResponse<Created>[] = await Promise.all(
+      Array.from({ length: N + 10 }, (_, i) => create(t, i, { prompt: `c${i}`, maxTokens: 120, seed: String(i) })),
+    );
+    const admitted = answers.flatMap((a) => (a.data?.createCompletion ? [a.data.createCompletion.id] : []));
+    const refused = answers.filter((a) => !a.data?.createCompletion);
+    expect(admitted).toHaveLength(N);
+    expect(refused).toHaveLength(10);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(r.errors?.[0]?.extensions?.code).toBe("QUOTA_EXCEEDED");
+    }
+    // While they run: the counter holds N, and one more create on either API is refused.
+    const usage = await admission.usage(t.tenantId);
+    const more = await Promise.all([0, 1].map((i) => create(t, i, { prompt: "more", maxTokens: 8, seed: "m" })));
+    const open = await stack.env.db.completion.count({
+      where: { id: { in: admitted }, status: { in: ["QUEUED", "RUNNING"] } },
+    });
+    expect(open).toBe(N); // still running: the checks above saw them all admitted
+    expect(usage.concurrent).toBe(N);
+    for (const m of more) expect(m.errors?.[0]?.extensions?.code).toBe("QUOTA_EXCEEDED");
+    await countersReleased([t]);
+    expect(await stack.env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(N);
+  }, 60000);
+
+  it("subscribers on both APIs get every index once, in order, the row's text; a worker SIGKILLed mid-stream", async () => {
+    const t = await stack.tenant({ quota: BIG_QUOTA });
+    // 12 completions = 3 workers × 4 slots (a tenant alone holds at most a batch per
+    // worker): every worker runs 4 of them, so the one killed is mid-stream.
+    const ids = await createAll(t, 3 * BATCH, (i) => ({ prompt: `s${i}`, maxTokens: 120, seed: String(i) }));
+    const clients = stack.apis.map((api) => wsClient(api.url, t.secret));
+    try {
+      const streams = ids.map((id) => Promise.all(clients.map((ws) => collectTokens(ws, id))));
+      const lengths = () =>
+        Promise.all(ids.map((id) => stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))));
+      await waitFor("every stream under way", async () => (await lengths()).every((n) => n >= 10), {
+        timeoutMs: 20000,
+      });
+      const victim = stack.workers[0];
+      victim.kill("SIGKILL");
+      await victim.exited;
+      // every stream was mid-way when the worker died (none had its final event)
+      const atKill = await lengths();
+      expect(atKill.every((n) => n < 120)).toBe(true);
+      const replacement = stack.spawnWorker();
+      const received = await Promise.all(streams);
+      await replacement;
+      // the victim's 4 completions were re-dispatched, each once, to the other workers
+      const resumed = stack.workers
+        .filter((w) => w !== victim)
+        .flatMap((w) => w.output().split("\n"))
+        .filter((line) => line.includes("resuming a re-dispatched completion"))
+        .map((line) => (JSON.parse(line) as { completionId: string }).completionId);
+      expect(resumed).toHaveLength(BATCH);
+      expect(new Set(resumed).size).toBe(BATCH);
+      expect(resumed.every((id) => ids.includes(id))).toBe(true);
+      for (const [i, id] of ids.entries()) {
+        const row = (await via(t, i).ok<Row>(COMPLETION_QUERY, { id })).completion;
+        expect(row.status).toBe("COMPLETED");
+        for (const events of received[i]) expectExactlyOnce(events, row);
+        expect(received[i][0]).toEqual(received[i][1]);
+      }
+      await countersReleased([t]);
+    } finally {
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  }, 60000);
+});
+
+function expectExactlyOnce(events: TokenEvent[], row: Row["completion"]) {
+  const tokens = events.filter((e) => !e.done);
+  expect(events.map((e) => e.index)).toEqual([...Array(row.outputTokens + 1).keys()]);
+  expect(tokens.map((e) => e.text).join("")).toBe(row.text);
+  expect(events[events.length - 1]).toMatchObject({ done: true, finishReason: row.finishReason });
+}
