@@ -157,7 +157,7 @@ function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairne
   );
   const totals = figures.map(
     (c) =>
-      `| ${c.workers} | ${c.windowSeconds.toFixed(1)} s (${c.windowEnd === "time" ? "time limit" : "a tenant drained"}) | ${pct(c.maxRelativeShareError)} | ${c.maxLag.lag.toFixed(0)} (weight ${WEIGHTS[c.maxLag.tenant] ?? "-"}, at ${(c.maxLag.atMs / 1000).toFixed(1)} s) | ${c.largestRequestCost.toFixed(0)} | ${c.lagInLargestRequests.toFixed(2)} | ${c.tokensPerSecond.toFixed(0)} / ${c.costWeightedTokensPerSecond.toFixed(0)} | ${c.createErrors} / ${c.streamErrors} | ${clientMet(c) ? "met" : "NOT met"} |`,
+      `| ${c.workers} | ${c.windowSeconds.toFixed(1)} s (${c.windowEnd === "time" ? "time limit" : "a tenant drained"}) | ${pct(c.maxRelativeShareError)} | ${c.maxLag.lag.toFixed(0)} (weight ${WEIGHTS[c.maxLag.tenant] ?? "-"}, at ${(c.maxLag.atMs / 1000).toFixed(1)} s) | ${c.largestRequestCost.toFixed(0)} | ${c.lagInLargestRequests.toFixed(2)} | ${(c.firstTokenMs / 1000).toFixed(1)} s | ${c.tokensPerSecond.toFixed(0)} / ${c.costWeightedTokensPerSecond.toFixed(0)} | ${c.createErrors} / ${c.streamErrors} | ${clientMet(c) ? "met" : "NOT met"} |`,
   );
   return [
     `#### as clients receive tokens`,
@@ -168,8 +168,8 @@ function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairne
     `| --- | --- | --- | --- | --- | --- | --- |`,
     ...rows,
     ``,
-    `| workers | window | max relative share error | largest lag (cost-weighted tokens) | largest request | lag ÷ largest request | tokens/s (raw / cost-weighted) | errors (create / stream) | target |`,
-    `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+    `| workers | window | max relative share error | largest lag (cost-weighted tokens) | largest request | lag ÷ largest request | first token | tokens/s (raw / cost-weighted) | errors (create / stream) | target |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...totals,
     ``,
     `Target: every share within ±5% of its weight share and the largest lag ≤ 2 × the largest request, on every worker count: ${figures.every(clientMet) ? "met" : "NOT met"}.`,

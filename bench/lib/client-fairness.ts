@@ -42,6 +42,8 @@ export interface ClientFairnessFigures {
   largestRequestCost: number;
   /** maxLag.lag ÷ largestRequestCost (target ≤ 2) */
   lagInLargestRequests: number;
+  /** ms from the start to the first token any client received */
+  firstTokenMs: number;
   createErrors: number;
   streamErrors: number;
 }
@@ -52,14 +54,18 @@ interface PlannedRequest {
   mode: (typeof CLIENT_MODES)[number];
 }
 
-/** Every tenant's requests, interleaved by their position within the tenant's own list. */
+/**
+ * Every tenant's requests, interleaved by their position within the tenant's own list. Modes
+ * cycle every 3 requests and lengths every 5, so every 15 requests hold each (length, mode)
+ * pair once and every tenant's mix is the same all along its list.
+ */
 export function planRequests(weights: readonly number[], perWeight: number): PlannedRequest[] {
   const all: Array<PlannedRequest & { order: number }> = [];
   weights.forEach((w, k) => {
     const n = perWeight * w;
     for (let i = 0; i < n; i++) {
       const maxTokens = CLIENT_LENGTHS[(i + k) % CLIENT_LENGTHS.length];
-      const mode = CLIENT_MODES[Math.floor(i / CLIENT_LENGTHS.length) % CLIENT_MODES.length];
+      const mode = CLIENT_MODES[i % CLIENT_MODES.length];
       all.push({ tenant: k, maxTokens, mode, order: (i + 0.5) / n });
     }
   });
@@ -87,6 +93,13 @@ class Recorder {
     this.unfinished = weights.map((w) => w * perWeight);
   }
 
+  /** the first few error messages, for the log */
+  readonly errorSamples: string[] = [];
+
+  error(message: string): void {
+    if (this.errorSamples.length < 3) this.errorSamples.push(message);
+  }
+
   finished(tenant: number, failed: boolean): void {
     if (this.stopped) return;
     if (failed) this.streamErrors++;
@@ -108,6 +121,7 @@ async function createAndStream(
   const created = r.data?.createCompletion;
   if (!created) {
     rec.createErrors++;
+    rec.error(`createCompletion: ${r.status} ${r.errors?.[0]?.message}`);
     return rec.finished(req.tenant, false);
   }
   const cost = created.tierSet.reduce((a, id) => {
@@ -120,7 +134,10 @@ async function createAndStream(
     if (!e.done) rec.tokens.push({ atMs, tenant: req.tenant, cost });
   }).then(
     () => rec.finished(req.tenant, false),
-    () => rec.finished(req.tenant, true),
+    (e: Error) => {
+      if (!rec.stopped) rec.error(`stream of ${created.id}: ${e.message}`);
+      rec.finished(req.tenant, true);
+    },
   );
 }
 
@@ -152,6 +169,7 @@ function figures(
     maxLag,
     largestRequestCost: rec.largestRequestCost,
     lagInLargestRequests: maxLag.lag / rec.largestRequestCost,
+    firstTokenMs: Math.min(...rec.tokens.map((t) => t.atMs)) - startMs,
     createErrors: rec.createErrors,
     streamErrors: rec.streamErrors,
   };
@@ -168,6 +186,12 @@ export async function runClientPhase(
     workers: opts.workers,
     batchSize: opts.batchSize,
     model: opts.model,
+    // every tenant streams all its completions at once over one WebSocket
+    apiEnv: {
+      WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "10000",
+      WS_SUBSCRIBES_PER_SECOND: "100000",
+      WS_SUBSCRIBE_BURST: "100000",
+    },
   });
   const clients: Client[] = [];
   try {
@@ -184,6 +208,7 @@ export async function runClientPhase(
       });
     const endMs = await waitForWindowEnd(rec, startMs, opts.seconds);
     rec.stopped = true;
+    for (const m of rec.errorSamples) ctx.log(`fairness/client ${opts.workers}w: ${m}`);
     return figures(opts, rec, startMs, endMs, endMs === rec.drainedAtMs ? "drained" : "time");
   } finally {
     for (const c of clients) await c.dispose();

@@ -52,6 +52,15 @@ describe("fairness bench: the simultaneous-start plan", () => {
       expect(new Set(of(k).map((r) => r.maxTokens))).toEqual(new Set(CLIENT_LENGTHS));
       expect(new Set(of(k).map((r) => r.mode))).toEqual(new Set(CLIENT_MODES));
     }
+    // every 15 requests of a tenant hold each (length, mode) pair once: the same mix all along
+    for (let k = 0; k < 3; k++)
+      expect(
+        new Set(
+          of(k)
+            .slice(0, 15)
+            .map((r) => `${r.maxTokens}/${r.mode}`),
+        ).size,
+      ).toBe(15);
     // the first 7 submissions: the weights' proportions (1 + 2 + 4), not one tenant's run
     expect(
       plan
