@@ -16,11 +16,11 @@
  * (FAIRNESS_CLIENT_WORKERS, default "1,3"): the three tenants create FAIRNESS_CLIENT_PER_WEIGHT
  * (default 20) × weight completions all at once, of mixed lengths (16..512 tokens) and modes
  * (FAST, BALANCED, DEEP), each streamed over graphql-ws; tokens count, in cost-weighted
- * units, when their subscriber receives them. Over the first FAIRNESS_CLIENT_SECONDS
- * (default 30; less if a tenant runs out of work first): each tenant's share vs its weight
- * share, and the largest service lag (weighted fair share of the service received so far −
- * the tenant's own) vs 2 × the costliest request (maxTokens × costWeight), the bound the VTC
- * paper proves for its scheduler. FAIRNESS_SECTIONS ("worker,client" by default) picks the
+ * units, when their subscriber receives them. From the start until FAIRNESS_CLIENT_SECONDS
+ * (default 30) after the first token (less if a tenant has nothing left waiting first):
+ * each tenant's share vs its weight share, and the largest service lag (weighted fair
+ * share of the service received so far − the tenant's own) vs 2 × the costliest request
+ * (maxTokens × costWeight), the bound the VTC paper proves for its scheduler. FAIRNESS_SECTIONS ("worker,client" by default) picks the
  * halves to run.
  */
 import { ensureModel } from "@lite/model";
@@ -157,18 +157,18 @@ function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairne
   );
   const totals = figures.map(
     (c) =>
-      `| ${c.workers} | ${c.windowSeconds.toFixed(1)} s (${c.windowEnd === "time" ? "time limit" : "a tenant drained"}) | ${pct(c.maxRelativeShareError)} | ${c.maxLag.lag.toFixed(0)} (weight ${WEIGHTS[c.maxLag.tenant] ?? "-"}, at ${(c.maxLag.atMs / 1000).toFixed(1)} s) | ${c.largestRequestCost.toFixed(0)} | ${c.lagInLargestRequests.toFixed(2)} | ${(c.firstTokenMs / 1000).toFixed(1)} s | ${c.tokensPerSecond.toFixed(0)} / ${c.costWeightedTokensPerSecond.toFixed(0)} | ${c.createErrors} / ${c.streamErrors} | ${clientMet(c) ? "met" : "NOT met"} |`,
+      `| ${c.workers} | ${c.serviceSeconds.toFixed(1)} s (${c.windowEnd === "time" ? "time limit" : "a tenant's last completion started"}) | ${pct(c.maxRelativeShareError)} | ${c.maxLag.lag.toFixed(0)} (weight ${WEIGHTS[c.maxLag.tenant] ?? "-"}, at ${(c.maxLag.atMs / 1000).toFixed(1)} s) | ${c.largestRequestCost.toFixed(0)} | ${c.lagInLargestRequests.toFixed(2)} | ${(c.firstTokenMs / 1000).toFixed(1)} s | ${c.tokensPerSecond.toFixed(0)} / ${c.costWeightedTokensPerSecond.toFixed(0)} | ${c.createErrors} / ${c.streamErrors} | ${clientMet(c) ? "met" : "NOT met"} |`,
   );
   return [
     `#### as clients receive tokens`,
     ``,
-    `The same three tenants, fair scheduling, batch ${BATCH}, \`${MODEL}\` model, ${ctx.cores} cores: each creates ${s.clientPerWeight} × weight completions at once (maxTokens ${CLIENT_LENGTHS.join("/")}, modes ${CLIENT_MODES.join("/")}), each streamed over graphql-ws from its first token; every token counts its completion's cost weight when its subscriber receives it. Window: the first ${s.clientSeconds} s, or until the first tenant has received all its completions. Lag: the largest (weighted fair share of the cost-weighted tokens received so far − the tenant's own) over the window; bound: 2 × the costliest request (maxTokens × cost weight).`,
+    `The same three tenants, fair scheduling, batch ${BATCH}, \`${MODEL}\` model, ${ctx.cores} cores: each creates ${s.clientPerWeight} × weight completions at once (maxTokens ${CLIENT_LENGTHS.join("/")}, modes ${CLIENT_MODES.join("/")}), each streamed over graphql-ws from its first token; every token counts its completion's cost weight when its subscriber receives it. Window: from the start to ${s.clientSeconds} s after the first token, or until the first tenant has nothing left waiting (every completion of its own has streamed a token: past that it is no longer backlogged). Lag: the largest (weighted fair share of the cost-weighted tokens received so far − the tenant's own) over the window; bound: 2 × the costliest request (maxTokens × cost weight).`,
     ``,
     `| workers | weight | tokens | cost-weighted | share | weight share | relative error |`,
     `| --- | --- | --- | --- | --- | --- | --- |`,
     ...rows,
     ``,
-    `| workers | window | max relative share error | largest lag (cost-weighted tokens) | largest request | lag ÷ largest request | first token | tokens/s (raw / cost-weighted) | errors (create / stream) | target |`,
+    `| workers | window after the first token | max relative share error | largest lag (cost-weighted tokens) | largest request | lag ÷ largest request | first token | tokens/s (raw / cost-weighted) | errors (create / stream) | target |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...totals,
     ``,

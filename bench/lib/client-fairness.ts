@@ -1,12 +1,15 @@
 /**
  * The client-side half of the fairness bench: tenants of the given weights each create
- * `perWeight × weight` completions at once (one Promise.all, interleaved across tenants so
- * none is first by construction), of mixed lengths (16..512 tokens) and modes (FAST,
+ * `perWeight × weight` completions at once (all requests sent in one synchronous loop,
+ * interleaved across tenants so none is first by construction), of mixed lengths (16..512 tokens) and modes (FAST,
  * BALANCED, DEEP: different cost weights), each subscribed over graphql-ws from its first
  * token; every token is timestamped when its subscriber receives it and counts its
  * completion's cost weight (the TierSet's, from the model manifest). The window runs from
- * the start until `seconds` have passed or the first tenant has received all its
- * completions (no longer backlogged), whichever comes first.
+ * the start until `seconds` after the first token any client received (a cold start does not
+ * eat the window), or until the first tenant stops being backlogged, whichever comes first:
+ * a tenant is backlogged while one of its completions is still waiting (no token received
+ * yet); past that its running completions alone may not fill its share, and no scheduler
+ * can help it.
  */
 import * as path from "node:path";
 import type { Client } from "graphql-ws";
@@ -31,7 +34,9 @@ export interface ClientPhaseOptions {
 export interface ClientFairnessFigures {
   workers: number;
   windowSeconds: number;
-  /** why the window ended: the time limit, or the first tenant running out of work */
+  /** seconds from the first token to the end of the window */
+  serviceSeconds: number;
+  /** why the window ended: the time limit, or the first tenant with nothing left waiting */
   windowEnd: "time" | "drained";
   tokensPerSecond: number;
   costWeightedTokensPerSecond: number;
@@ -80,8 +85,11 @@ function tierCosts(ctx: BenchContext, model: string): Map<string, number> {
 
 class Recorder {
   readonly tokens: ReceivedToken[] = [];
-  readonly unfinished: number[];
+  /** per tenant: completions not started yet (no token received, not ended) */
+  readonly waiting: number[];
+  /** when the first tenant stopped being backlogged (nothing of its own left waiting) */
   drainedAtMs = Infinity;
+  firstTokenAtMs = Infinity;
   largestRequestCost = 0;
   createErrors = 0;
   streamErrors = 0;
@@ -90,7 +98,7 @@ class Recorder {
   fatal: Error | null = null;
 
   constructor(weights: readonly number[], perWeight: number) {
-    this.unfinished = weights.map((w) => w * perWeight);
+    this.waiting = weights.map((w) => w * perWeight);
   }
 
   /** the first few error messages, for the log */
@@ -100,10 +108,14 @@ class Recorder {
     if (this.errorSamples.length < 3) this.errorSamples.push(message);
   }
 
-  finished(tenant: number, failed: boolean): void {
-    if (this.stopped) return;
-    if (failed) this.streamErrors++;
-    if (--this.unfinished[tenant] === 0) this.drainedAtMs = Math.min(this.drainedAtMs, performance.now());
+  /** a completion's first token, or its end if it streamed none */
+  started(tenant: number, atMs: number): void {
+    this.firstTokenAtMs = Math.min(this.firstTokenAtMs, atMs);
+    if (--this.waiting[tenant] === 0) this.drainedAtMs = Math.min(this.drainedAtMs, atMs);
+  }
+
+  failed(): void {
+    if (!this.stopped) this.streamErrors++;
   }
 }
 
@@ -122,7 +134,7 @@ async function createAndStream(
   if (!created) {
     rec.createErrors++;
     rec.error(`createCompletion: ${r.status} ${r.errors?.[0]?.message}`);
-    return rec.finished(req.tenant, false);
+    return rec.started(req.tenant, performance.now());
   }
   const cost = created.tierSet.reduce((a, id) => {
     const c = costs.get(id);
@@ -130,22 +142,27 @@ async function createAndStream(
     return a + c;
   }, 0);
   rec.largestRequestCost = Math.max(rec.largestRequestCost, req.maxTokens * cost);
+  let started = false;
+  const start = (atMs: number) => {
+    if (!started) rec.started(req.tenant, atMs);
+    started = true;
+  };
   await collectTokens(ws, created.id, 0, (e, atMs) => {
+    start(atMs);
     if (!e.done) rec.tokens.push({ atMs, tenant: req.tenant, cost });
-  }).then(
-    () => rec.finished(req.tenant, false),
-    (e: Error) => {
-      if (!rec.stopped) rec.error(`stream of ${created.id}: ${e.message}`);
-      rec.finished(req.tenant, true);
-    },
-  );
+  }).catch((e: Error) => {
+    if (!rec.stopped) rec.error(`stream of ${created.id}: ${e.message}`);
+    rec.failed();
+    start(performance.now());
+  });
 }
 
-async function waitForWindowEnd(rec: Recorder, startMs: number, seconds: number): Promise<number> {
-  const limitMs = startMs + seconds * 1000;
-  while (performance.now() < limitMs && rec.drainedAtMs === Infinity && !rec.fatal) await sleep(50);
+/** `seconds` after the first token, or when the first tenant has nothing left waiting. */
+async function waitForWindowEnd(rec: Recorder, seconds: number): Promise<number> {
+  const limitMs = () => rec.firstTokenAtMs + seconds * 1000;
+  while (performance.now() < limitMs() && rec.drainedAtMs === Infinity && !rec.fatal) await sleep(50);
   if (rec.fatal) throw rec.fatal;
-  return Math.min(limitMs, rec.drainedAtMs);
+  return Math.min(limitMs(), rec.drainedAtMs);
 }
 
 function figures(
@@ -157,19 +174,20 @@ function figures(
 ): ClientFairnessFigures {
   const tenants = receivedShares(rec.tokens, opts.weights, startMs, endMs);
   const maxLag = maxServiceLag(rec.tokens, opts.weights, startMs, endMs);
-  const windowSeconds = (endMs - startMs) / 1000;
+  const serviceSeconds = (endMs - rec.firstTokenAtMs) / 1000;
   return {
     workers: opts.workers,
-    windowSeconds,
+    windowSeconds: (endMs - startMs) / 1000,
+    serviceSeconds,
     windowEnd,
-    tokensPerSecond: tenants.reduce((a, t) => a + t.tokens, 0) / windowSeconds,
-    costWeightedTokensPerSecond: tenants.reduce((a, t) => a + t.costWeightedTokens, 0) / windowSeconds,
+    tokensPerSecond: tenants.reduce((a, t) => a + t.tokens, 0) / serviceSeconds,
+    costWeightedTokensPerSecond: tenants.reduce((a, t) => a + t.costWeightedTokens, 0) / serviceSeconds,
     tenants,
     maxRelativeShareError: Math.max(...tenants.map((t) => t.relativeError)),
     maxLag,
     largestRequestCost: rec.largestRequestCost,
     lagInLargestRequests: maxLag.lag / rec.largestRequestCost,
-    firstTokenMs: Math.min(...rec.tokens.map((t) => t.atMs)) - startMs,
+    firstTokenMs: rec.firstTokenAtMs - startMs,
     createErrors: rec.createErrors,
     streamErrors: rec.streamErrors,
   };
@@ -206,7 +224,7 @@ export async function runClientPhase(
       createAndStream(tenants[r.tenant].http, clients[r.tenant], r, costs, rec).catch((e: Error) => {
         if (!rec.stopped) rec.fatal ??= e;
       });
-    const endMs = await waitForWindowEnd(rec, startMs, opts.seconds);
+    const endMs = await waitForWindowEnd(rec, opts.seconds);
     rec.stopped = true;
     for (const m of rec.errorSamples) ctx.log(`fairness/client ${opts.workers}w: ${m}`);
     return figures(opts, rec, startMs, endMs, endMs === rec.drainedAtMs ? "drained" : "time");
