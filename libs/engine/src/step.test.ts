@@ -105,4 +105,27 @@ describe("step and flush", () => {
     const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
     expect(h.batch.steps[k]).toHaveLength(2);
   });
+
+  it("a handle that announces steps is told `entering` before its first step (awaited) and `stepped` after it, once", async () => {
+    h = new EngineHarness({ stepDelayMs: 1, shutdownGraceMs: 0 });
+    const job = h.enqueue("a", { maxTokens: 5 });
+    const id = job.completionId;
+    const seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    Object.assign(job, {
+      entering: async () => {
+        seen.push(`entering:${h.batch.steps.length}`);
+        await gate; // the step waits for the announcement
+      },
+      stepped: () => seen.push(`stepped:${h.batch.steps.length}`),
+    });
+    h.engine.start();
+    await h.until("the announcement", () => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.batch.steps).toEqual([]); // nothing stepped while it was pending
+    release();
+    await h.until("job done", () => job.done);
+    expect(seen).toEqual(["entering:0", "stepped:1"]);
+  });
 });
