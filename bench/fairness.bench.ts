@@ -151,8 +151,8 @@ const clientMet = (c: ClientFairnessFigures) => c.maxRelativeShareError <= 0.05 
 function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairnessFigures[]): string[] {
   const rows = figures.flatMap((c) =>
     c.tenants.map(
-      (t) =>
-        `| ${c.workers} | ${t.weight} | ${t.tokens} | ${t.costWeightedTokens.toFixed(0)} | ${pct(t.share)} | ${pct(t.weightShare)} | ${pct(t.relativeError)} |`,
+      (t, k) =>
+        `| ${c.workers} | ${t.weight} | ${t.tokens} | ${c.generatedTokens[k]} | ${t.costWeightedTokens.toFixed(0)} | ${pct(t.share)} | ${pct(t.weightShare)} | ${pct(t.relativeError)} |`,
     ),
   );
   const totals = figures.map(
@@ -164,8 +164,8 @@ function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairne
     ``,
     `The same three tenants, fair scheduling, batch ${BATCH}, \`${MODEL}\` model, ${ctx.cores} cores: each creates ${s.clientPerWeight} × weight completions at once (maxTokens ${CLIENT_LENGTHS.join("/")}, modes ${CLIENT_MODES.join("/")}), each streamed over graphql-ws from its first token; every token counts its completion's cost weight when its subscriber receives it. Window: from the start to ${s.clientSeconds} s after the first token, or until the first tenant has nothing left waiting (every completion of its own has streamed a token: past that it is no longer backlogged). Lag: the largest (weighted fair share of the cost-weighted tokens received so far − the tenant's own) over the window; bound: 2 × the costliest request (maxTokens × cost weight).`,
     ``,
-    `| workers | weight | tokens | cost-weighted | share | weight share | relative error |`,
-    `| --- | --- | --- | --- | --- | --- | --- |`,
+    `| workers | weight | tokens received | tokens generated (workers, at the end) | cost-weighted received | share | weight share | relative error |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...rows,
     ``,
     `| workers | window after the first token | max relative share error | largest lag (cost-weighted tokens) | largest request | lag ÷ largest request | first token | tokens/s (raw / cost-weighted) | errors (create / stream) | target |`,

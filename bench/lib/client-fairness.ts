@@ -47,6 +47,8 @@ export interface ClientFairnessFigures {
   largestRequestCost: number;
   /** maxLag.lag ÷ largestRequestCost (target ≤ 2) */
   lagInLargestRequests: number;
+  /** per tenant: tokens the workers had generated when the window ended (their counters) */
+  generatedTokens: number[];
   /** ms from the start to the first token any client received */
   firstTokenMs: number;
   createErrors: number;
@@ -171,7 +173,7 @@ function figures(
   startMs: number,
   endMs: number,
   windowEnd: "time" | "drained",
-): ClientFairnessFigures {
+): Omit<ClientFairnessFigures, "generatedTokens"> {
   const tenants = receivedShares(rec.tokens, opts.weights, startMs, endMs);
   const maxLag = maxServiceLag(rec.tokens, opts.weights, startMs, endMs);
   const serviceSeconds = (endMs - rec.firstTokenAtMs) / 1000;
@@ -204,6 +206,9 @@ export async function runClientPhase(
     workers: opts.workers,
     batchSize: opts.batchSize,
     model: opts.model,
+    // the model loaded before the start (each worker would load it on its first job, holding
+    // the jobs it took meanwhile: a cold start, not scheduling)
+    workerEnv: { WORKER_PRELOAD_MODELS: opts.model },
     // every tenant streams all its completions at once over one WebSocket
     apiEnv: {
       WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "10000",
@@ -227,7 +232,11 @@ export async function runClientPhase(
     const endMs = await waitForWindowEnd(rec, opts.seconds);
     rec.stopped = true;
     for (const m of rec.errorSamples) ctx.log(`fairness/client ${opts.workers}w: ${m}`);
-    return figures(opts, rec, startMs, endMs, endMs === rec.drainedAtMs ? "drained" : "time");
+    const generated = await phase.tokensByTenant();
+    return {
+      ...figures(opts, rec, startMs, endMs, endMs === rec.drainedAtMs ? "drained" : "time"),
+      generatedTokens: tenants.map((t) => generated.get(t.id) ?? 0),
+    };
   } finally {
     for (const c of clients) await c.dispose();
     await phase.stop();
