@@ -71,6 +71,8 @@ export interface Phase {
   /** per-tenant tokens generated, summed over workers (lite_tokens_generated_total) */
   tokensByTenant(): Promise<Map<string, number>>;
   createTenant(name: string, weight: number): Promise<{ id: string; key: string; http: GqlHttp }>;
+  /** one more worker process of this phase (ready when it resolves) */
+  spawnWorker(id: string): Promise<WorkerProcess>;
   stop(): Promise<void>;
 }
 
@@ -128,6 +130,7 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, opts: Ph
       const t = await stack.tenant({ name: `${name}-${suffix}`, weight, quota: BENCH_QUOTA });
       return { id: t.tenantId, key: t.secret, http: t.http };
     },
+    spawnWorker: (id) => stack.spawnWorker({ id }), // joins `workers` (the stack's own list)
     async stop() {
       // Workers first (a baseline's backlog is thrown away with its database): SIGTERM with
       // no grace when profiling (so the profile is written), else SIGKILL.
