@@ -159,10 +159,16 @@ async function createAndStream(
   });
 }
 
+const FIRST_TOKEN_TIMEOUT_MS = 120_000;
+
 /** `seconds` after the first token, or when the first tenant has nothing left waiting. */
-async function waitForWindowEnd(rec: Recorder, seconds: number): Promise<number> {
+async function waitForWindowEnd(rec: Recorder, startMs: number, seconds: number): Promise<number> {
   const limitMs = () => rec.firstTokenAtMs + seconds * 1000;
-  while (performance.now() < limitMs() && rec.drainedAtMs === Infinity && !rec.fatal) await sleep(50);
+  while (performance.now() < limitMs() && rec.drainedAtMs === Infinity && !rec.fatal) {
+    if (rec.firstTokenAtMs === Infinity && performance.now() - startMs > FIRST_TOKEN_TIMEOUT_MS)
+      rec.fatal = new Error(`no token received within ${FIRST_TOKEN_TIMEOUT_MS / 1000} s of the start`);
+    await sleep(50);
+  }
   if (rec.fatal) throw rec.fatal;
   return Math.min(limitMs(), rec.drainedAtMs);
 }
@@ -229,7 +235,7 @@ export async function runClientPhase(
       createAndStream(tenants[r.tenant].http, clients[r.tenant], r, costs, rec).catch((e: Error) => {
         if (!rec.stopped) rec.fatal ??= e;
       });
-    const endMs = await waitForWindowEnd(rec, opts.seconds);
+    const endMs = await waitForWindowEnd(rec, startMs, opts.seconds);
     rec.stopped = true;
     for (const m of rec.errorSamples) ctx.log(`fairness/client ${opts.workers}w: ${m}`);
     const generated = await phase.tokensByTenant();
