@@ -95,12 +95,13 @@ function servers(client: Redis): Redis[] {
 /**
  * A new connection with `client`'s options (a new Cluster with the same seeds for a cluster
  * client): `client.duplicate({ connectionName })` would hand a Cluster the options as its
- * seed nodes.
+ * seed nodes. `extra`: options over the copied ones (e.g. `blockingTimeout` for a blocking reader).
  */
-export function duplicateRedis(client: Redis, connectionName?: string): Redis {
-  if (!isRedisCluster(client)) return client.duplicate(connectionName ? { connectionName } : {});
+export function duplicateRedis(client: Redis, connectionName?: string, extra: RedisOptions = {}): Redis {
+  const own: RedisOptions = { ...extra, ...(connectionName ? { connectionName } : {}) };
+  if (!isRedisCluster(client)) return client.duplicate(own);
   const cluster = client as unknown as Cluster;
-  const redisOptions = { ...cluster.options.redisOptions, ...(connectionName ? { connectionName } : {}) };
+  const redisOptions = { ...cluster.options.redisOptions, ...own };
   return cluster.duplicate([], { redisOptions }) as unknown as Redis;
 }
 

@@ -115,7 +115,12 @@ export class AuditWriter {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.blocking = duplicateRedis(this.opts.redis, "audit-writer");
+    // blockingTimeout: an XREAD queued while this connection reconnects resolves (null) instead
+    // of waiting for good: ioredis never settles it once disconnect() (stop) lands between two
+    // reconnect attempts, and stop() would wait on the loop forever.
+    this.blocking = duplicateRedis(this.opts.redis, "audit-writer", {
+      blockingTimeout: (this.opts.blockMs ?? 1000) + 1000,
+    });
     this.blocking.on("error", (e: unknown) => this.opts.log?.warn({ err: e }, "audit writer: redis error"));
     this.loop = this.run();
   }
