@@ -1,4 +1,11 @@
-import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, waitFor, wsClient } from "@lite/testing";
+import {
+  collectTokens,
+  COMPLETION_QUERY,
+  CREATE_COMPLETION,
+  untilCompletionEnds,
+  waitFor,
+  wsClient,
+} from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 
 type Created = { createCompletion: { id: string } };
@@ -15,16 +22,7 @@ describe("a worker killed mid-completion", () => {
 
   const input = { prompt: "Resume me", maxTokens: 120, mode: "BALANCED", seed: "7", temperature: 0.9 };
 
-  async function finished(t: { http: TestStack["admin"] }, id: string) {
-    return waitFor(
-      `completion ${id} to finish`,
-      async () => {
-        const q = await t.http.ok<Row>(COMPLETION_QUERY, { id });
-        return q.completion.status === "COMPLETED" ? q.completion : undefined;
-      },
-      { timeoutMs: 40000 },
-    );
-  }
+  const finished = (t: { http: TestStack["admin"] }, id: string) => untilCompletionEnds(t.http, id);
 
   it("is finished by another worker process: same text as an uninterrupted run, no index repeated, usage counted once, counters at zero", async () => {
     const t = await stack.tenant();

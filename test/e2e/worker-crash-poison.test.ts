@@ -1,4 +1,11 @@
-import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, waitFor, wsClient } from "@lite/testing";
+import {
+  collectTokens,
+  COMPLETION_QUERY,
+  CREATE_COMPLETION,
+  untilCompletionEnds,
+  waitFor,
+  wsClient,
+} from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 
 type Created = { createCompletion: { id: string } };
@@ -30,16 +37,7 @@ describe("worker crashes and poison jobs", () => {
 
   const input = { prompt: "Crash around me", maxTokens: 120, mode: "BALANCED", seed: "11", temperature: 0.9 };
 
-  async function final(t: { http: TestStack["admin"] }, id: string) {
-    return waitFor(
-      `completion ${id} to end`,
-      async () => {
-        const q = await t.http.ok<Row>(COMPLETION_QUERY, { id });
-        return ["COMPLETED", "FAILED", "CANCELLED"].includes(q.completion.status) ? q.completion : undefined;
-      },
-      { timeoutMs: 60000 },
-    );
-  }
+  const final = (t: { http: TestStack["admin"] }, id: string) => untilCompletionEnds(t.http, id, 60000);
 
   it("a completion whose worker is SIGKILLed 4 times (the old default failed it at the 4th), each after some progress, completes with the uninterrupted text", async () => {
     const t = await stack.tenant();

@@ -15,6 +15,8 @@ export {
   CREATE_COMPLETION,
   TOKENS_SUBSCRIPTION,
   type TokenEvent,
+  untilCompletionEnds,
+  type CompletionRowView,
 } from "./operations";
 export { sleep, waitFor, withTimeout, type WaitForOptions } from "./wait-for";
 export { freePort } from "./child-process";

@@ -1,4 +1,6 @@
 /** GraphQL operations and shapes the suites, benchmarks and the demo share. */
+import type { GqlHttp } from "./gql-http";
+import { waitFor } from "./wait-for";
 
 export interface TokenEvent {
   completionId: string;
@@ -22,3 +24,30 @@ export const COMPLETION_QUERY = `query($id: ID!) {
 }`;
 
 export const CANCEL_COMPLETION = `mutation($id: ID!) { cancelCompletion(id: $id) { id status finishReason outputTokens text } }`;
+
+/** A completion as COMPLETION_QUERY answers it (the fields the suites read). */
+export interface CompletionRowView {
+  id: string;
+  status: string;
+  text: string;
+  outputTokens: number;
+  finishReason: string | null;
+}
+
+const FINAL_STATUSES = ["COMPLETED", "CANCELLED", "FAILED"];
+
+/** Polls COMPLETION_QUERY with this tenant's client until the completion is final; returns it. */
+export async function untilCompletionEnds(
+  http: Pick<GqlHttp, "ok">,
+  id: string,
+  timeoutMs = 40000,
+): Promise<CompletionRowView> {
+  return waitFor(
+    `completion ${id} to end`,
+    async () => {
+      const q = await http.ok<{ completion: CompletionRowView }>(COMPLETION_QUERY, { id });
+      return FINAL_STATUSES.includes(q.completion.status) ? q.completion : undefined;
+    },
+    { timeoutMs },
+  );
+}
