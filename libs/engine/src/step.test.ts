@@ -109,7 +109,6 @@ describe("step and flush", () => {
   it("a handle that announces steps is told `entering` before its first step (awaited) and `stepped` after it, once", async () => {
     h = new EngineHarness({ stepDelayMs: 1, shutdownGraceMs: 0 });
     const job = h.enqueue("a", { maxTokens: 5 });
-    const id = job.completionId;
     const seen: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
