@@ -3,7 +3,8 @@
  * authenticated before its body is read, and a tenant whose requests keep being refused as
  * malformed or invalid spends its client-error budget (CLIENT_ERROR_BURST, refilled at
  * CLIENT_ERRORS_PER_SECOND); past it, RATE_LIMITED (reason CLIENT_ERRORS, Retry-After) after
- * the tarpit, with no body parsed. Other tenants are not affected.
+ * the tarpit, with no body parsed; a refused body costs one unit per 16 KiB. Other tenants are
+ * not affected.
  */
 import { codeOf, createTenant, gql, type TenantWithKey } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
@@ -76,6 +77,15 @@ describe("client-error budget", () => {
     // at 2/s, one unit is back within 500 ms
     await new Promise((res) => setTimeout(res, 600));
     expect(codeOf(await gql(api.url, a.secret, ME))).toBeUndefined();
+  });
+
+  it("a refused body is charged by its size: one of 64 KiB spends 4 units, the whole burst here", async () => {
+    const big = await createTenant(stack.env.db);
+    const res = await postRaw(big.secret, "{" + "x".repeat(64 * 1024 - 1));
+    expect(res.status).toBe(400);
+    const r = await gql(api.url, big.secret, ME);
+    expect(r.status).toBe(429);
+    expect(r.errors?.[0]?.extensions).toMatchObject({ code: "RATE_LIMITED", reason: "CLIENT_ERRORS" });
   });
 
   it("successful requests and GraphQL errors answered 200 (NOT_FOUND) spend nothing", async () => {

@@ -10,6 +10,19 @@ import { RateBudget } from "./rate-budget";
 /** Answers that mean "the client sent something unreadable or invalid": they spend its client-error budget. */
 const CLIENT_ERROR_STATUSES = new Set([400, 405, 413, 415]);
 
+/** Bytes of a refused body worth one unit of the client-error budget. */
+export const REFUSED_BYTES_PER_UNIT = 16 * 1024;
+
+/**
+ * What a refused request costs the budget: one unit, or one per REFUSED_BYTES_PER_UNIT of
+ * its body (reading and parsing a 250 KB body refused in the end costs the API as much as
+ * fifteen small ones).
+ */
+function refusalUnits(req: Request): number {
+  const bytes = Number(req.headers["content-length"]) || 0;
+  return Math.max(1, Math.ceil(bytes / REFUSED_BYTES_PER_UNIT));
+}
+
 /** The error as Apollo would answer it: same body, status and Retry-After. */
 function answer(res: Response, error: DomainError, requestId: string): void {
   const g = toGraphQLError(error, requestId);
@@ -39,8 +52,9 @@ function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: 
 /**
  * /graphql over HTTP, before its body is read: the key (failed authentication throttled per
  * source, auth-throttle.ts), then the tenant's client-error budget: a tenant (an operator:
- * a key) whose requests were refused as malformed or invalid (400, 405, 413, 415) more than
- * CLIENT_ERROR_BURST times, refilled at CLIENT_ERRORS_PER_SECOND, is answered RATE_LIMITED
+ * a key) whose requests were refused as malformed or invalid (400, 405, 413, 415) past
+ * CLIENT_ERROR_BURST units (one per refusal, or one per 16 KiB of its body), refilled at
+ * CLIENT_ERRORS_PER_SECOND, is answered RATE_LIMITED
  * (reason CLIENT_ERRORS) without its body being parsed until the budget refills. So a request
  * without a valid key, or from a tenant flooding refused requests, costs no JSON parse, no
  * GraphQL parse and no audit row. The principal goes on in `res.locals.principal`.
@@ -77,7 +91,7 @@ export function authenticateFirst(services: ApiServices) {
     }
     res.locals.principal = principal;
     res.on("finish", () => {
-      if (CLIENT_ERROR_STATUSES.has(res.statusCode)) budget.take(principal);
+      if (CLIENT_ERROR_STATUSES.has(res.statusCode)) budget.charge(principal, refusalUnits(req));
     });
     next();
   };

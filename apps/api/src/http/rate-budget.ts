@@ -22,6 +22,15 @@ export class RateBudget {
     return wait;
   }
 
+  /**
+   * Takes `units` whatever the bucket holds (a cost already incurred): it may go into debt,
+   * down to -burst at most, which the refill repays before the next unit.
+   */
+  charge(p: Principal, units: number): void {
+    const b = this.bucketOf(p);
+    b.tokens = Math.max(-this.burst, b.tokens - units);
+  }
+
   /** The ms until the caller's bucket holds a unit (0: it holds one now); takes nothing. */
   wait(p: Principal): number {
     const b = this.bucketOf(p);
