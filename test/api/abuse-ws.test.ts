@@ -36,6 +36,7 @@ beforeAll(async () => {
       WS_MAX_CONNECTIONS_PER_TENANT: "3",
       WS_SUBSCRIBES_PER_SECOND: "1",
       WS_SUBSCRIBE_BURST: "6",
+      REFUSAL_TARPIT_MS: "300",
     },
   });
   ({ env, api } = stack);
@@ -230,11 +231,13 @@ describe("a flood of operations in one burst", () => {
 });
 
 describe("connections per API key and per tenant", () => {
-  it("a third connection with one key is closed 4429; closing one lets another in", async () => {
+  it("a third connection with one key is closed 4429 after the tarpit; closing one lets another in", async () => {
     const t = await createTenant(env.db);
     const a = await RawSocket.connect(api.wsUrl, t.secret);
     const b = await RawSocket.connect(api.wsUrl, t.secret);
+    const refusedAt = Date.now();
     expect(await closeCodeOf(api.wsUrl, t.secret)).toBe(4429);
+    expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(300 - 20); // the tarpit (REFUSAL_TARPIT_MS)
     a.close();
     await a.closed;
     await new Promise((r) => setTimeout(r, 100));

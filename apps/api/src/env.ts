@@ -44,7 +44,7 @@ export const ApiEnv = z.object({
   /** operations a tenant (an operator: its key) may start per second over all its WebSockets in one API process */
   WS_SUBSCRIBES_PER_SECOND: intVar(20, 1, 100000),
   /** operations it may start at once before WS_SUBSCRIBES_PER_SECOND applies; as many refusals in a row close the socket (4429) */
-  WS_SUBSCRIBE_BURST: intVar(64, 1, 100000),
+  WS_SUBSCRIBE_BURST: intVar(16, 1, 100000),
   /** failed authentications (a key presented and refused) one source may cost per window */
   AUTH_FAILURES_PER_SOURCE: intVar(20, 1, 1_000_000),
   /** the window of AUTH_FAILURES_PER_SOURCE, seconds */

@@ -47,6 +47,16 @@ function shut(socket: WebSocket, reason: string, services: ApiServices): void {
 }
 const SHUT_GRACE_MS = 1000;
 
+/**
+ * A connection refused for abuse is closed after REFUSAL_TARPIT_MS (as HTTP's 429s): a
+ * client that reconnects at once gets one refusal per connection per tarpit, not hundreds a
+ * second of handshakes and lookups.
+ */
+function tarpit(services: ApiServices): Promise<void> {
+  const ms = services.env.REFUSAL_TARPIT_MS;
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms).unref()) : Promise.resolve();
+}
+
 /** The authentication lookup failed (PostgreSQL or Redis away): the standard "try again later". */
 const TRY_AGAIN_LATER = 1013;
 
@@ -146,6 +156,7 @@ async function connect(
   if (!result.ok) {
     if (result.error.code === "RATE_LIMITED") {
       services.metrics.wsRefusals.inc({ reason: "AUTH_FAILURES_PER_SOURCE" });
+      await tarpit(services);
       shut(socket, "Too many failed authentications", services);
     } else closeRefused(socket, result.error.code);
     return false;
@@ -153,6 +164,7 @@ async function connect(
   const principal = result.value;
   if (!counts.admit(principal)) {
     services.metrics.wsRefusals.inc({ reason: "CONNECTIONS" });
+    await tarpit(services);
     shut(socket, "Too many connections", services);
     return false;
   }
