@@ -209,34 +209,39 @@ interface Admitted {
   claim: IdempotencyClaim | null;
 }
 
+/** A completion's job, from its row (the row holds every value the worker runs it with). */
+export function completionJobOf(row: CompletionRow, modelName: string, nowMs: number): CompletionJob {
+  return {
+    version: 1,
+    completionId: row.id,
+    tenantId: row.tenantId,
+    modelName,
+    prompt: row.prompt,
+    seed: row.seed,
+    tierIds: row.tierSet,
+    mode: row.mode,
+    temperature: row.temperature,
+    maxTokens: row.maxTokens,
+    costWeight: row.costWeight,
+    degraded: row.degraded,
+    enqueuedAtMs: nowMs,
+  };
+}
+
 /** Step 5: the row, then the job; each failure undoes what admission reserved. */
 async function writeAndEnqueue(
   r: CompletionResources,
   principal: Principal,
   a: Admitted,
 ): Promise<Result<CompletionView>> {
-  const { completionId, tenantId, chosen, degraded, input } = a;
+  const { completionId, tenantId, degraded, input } = a;
   const seed = input.seed ?? randomSeed();
   const temperature = input.temperature ?? 0;
   const written = await writeRow(r, principal, a, seed, temperature);
   if ("answer" in written) return written.answer;
   const row = written.row;
   r.faultAt?.("row");
-  const job: CompletionJob = {
-    version: 1,
-    completionId,
-    tenantId,
-    modelName: a.model.name,
-    prompt: input.prompt,
-    seed,
-    tierIds: chosen.tierIds,
-    mode: chosen.mode,
-    temperature,
-    maxTokens: input.maxTokens,
-    costWeight: chosen.costWeight,
-    degraded,
-    enqueuedAtMs: r.clock.nowMs(),
-  };
+  const job = completionJobOf(row, a.model.name, r.clock.nowMs());
   try {
     await r.scheduler.enqueue(job, a.tenantWeight);
   } catch (e) {

@@ -1,9 +1,10 @@
 import type { Clock } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
-import type { Admission, CompletionJob, FairScheduler } from "@lite/scheduler";
+import type { Admission, FairScheduler } from "@lite/scheduler";
 import type { TokenStreams } from "@lite/stream";
 import type { CompletionLogger, CompletionRow } from "./completion.types";
 import type { CreateIntent, CreateIntents } from "./create-intents";
+import { completionJobOf } from "./create-completion";
 import { endUnheld } from "./end-completion";
 
 /**
@@ -86,27 +87,8 @@ async function repairQueued(r: ReconcileResources, row: CompletionRow): Promise<
     return "failed";
   }
   const model = await r.db.model.findUniqueOrThrow({ where: { id: row.modelId }, select: { name: true } });
-  await r.scheduler.enqueue(jobOfRow(row, model.name, r.clock.nowMs()), await weight());
+  await r.scheduler.enqueue(completionJobOf(row, model.name, r.clock.nowMs()), await weight());
   return "requeued";
-}
-
-/** The job createCompletion would have queued, from the row that holds the same values. */
-function jobOfRow(row: CompletionRow, modelName: string, nowMs: number): CompletionJob {
-  return {
-    version: 1,
-    completionId: row.id,
-    tenantId: row.tenantId,
-    modelName,
-    prompt: row.prompt,
-    seed: row.seed,
-    tierIds: row.tierSet,
-    mode: row.mode,
-    temperature: row.temperature,
-    maxTokens: row.maxTokens,
-    costWeight: row.costWeight,
-    degraded: row.degraded,
-    enqueuedAtMs: nowMs,
-  };
 }
 
 /** Runs reconcileOnce every `intervalMs` until stopped (errors logged, the next pass retries). */
