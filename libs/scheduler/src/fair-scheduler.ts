@@ -118,7 +118,7 @@ export class FairScheduler {
       removeOnComplete: { age: c.keepFinishedSeconds },
       removeOnFail: { age: c.keepFinishedSeconds },
     });
-    await this.index.markReady(this.queueOf(parsed.tenantId), this.opts.singleQueue ? 1 : weight);
+    await this.ensureReady(parsed.tenantId, weight);
   }
 
   /** The queue a tenant's jobs live in: its own, or the single one of the baseline mode. */
