@@ -18,8 +18,23 @@ export interface ExpertRef {
   file: FileEntry;
 }
 
+/** An expert's session held in use: a store never releases or evicts it until `release()`. */
+export interface ExpertLease {
+  readonly session: ort.InferenceSession;
+  release(): void;
+}
+
 export interface ExpertStore {
-  get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ort.InferenceSession>;
+  /**
+   * The expert if it is HOT now (a session ready), held in use and its use charged to these
+   * tenants; undefined when it is not (nothing is started: call `load`). Never waits, so a
+   * decode step can park the sequences that need a cold expert and go on with the rest.
+   */
+  acquire(expert: ExpertRef, tenantIds: ReadonlySet<string>): ExpertLease | undefined;
+  /** Makes the expert HOT (read, verify, create its session) off the decode step; resolves when it is. */
+  load(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<void>;
+  /** `load` then `acquire`, for callers that may wait (tools, tests). */
+  get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease>;
   close(): Promise<void>;
 }
 
@@ -35,10 +50,24 @@ export interface ExpertStoreContext {
  */
 export class VerifiedFileExpertStore implements ExpertStore {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly ready = new Map<string, ort.InferenceSession>();
 
   constructor(private readonly ctx: ExpertStoreContext) {}
 
-  get(expert: ExpertRef): Promise<ort.InferenceSession> {
+  acquire(expert: ExpertRef): ExpertLease | undefined {
+    const session = this.ready.get(expert.key);
+    return session && { session, release: () => undefined };
+  }
+
+  async load(expert: ExpertRef): Promise<void> {
+    await this.session(expert);
+  }
+
+  async get(expert: ExpertRef): Promise<ExpertLease> {
+    return { session: await this.session(expert), release: () => undefined };
+  }
+
+  private session(expert: ExpertRef): Promise<ort.InferenceSession> {
     let session = this.sessions.get(expert.key);
     if (!session) {
       session = (async () => {
@@ -46,7 +75,10 @@ export class VerifiedFileExpertStore implements ExpertStore {
         return ort.InferenceSession.create(bytes, this.ctx.sessionOptions);
       })();
       // A refused file must not poison the map: the next call retries (and refuses again).
-      session.catch(() => this.sessions.delete(expert.key));
+      session.then(
+        (s) => this.ready.set(expert.key, s),
+        () => this.sessions.delete(expert.key),
+      );
       this.sessions.set(expert.key, session);
     }
     return session;
@@ -60,6 +92,7 @@ export class VerifiedFileExpertStore implements ExpertStore {
   async close(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
+    this.ready.clear();
     await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.release()));
   }
 }

@@ -149,8 +149,10 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[]): Promis
     await timed(timings, () =>
       Promise.all(
         [...byExpert.values()].map(async (e) => {
-          const session = await core.store.get(e.ref, e.tenants);
-          const out = await runRows(session, gatherRows(h2, e.rows, d), e.rows.length, d);
+          const lease = core.store.acquire(e.ref, e.tenants) ?? (await core.store.get(e.ref, e.tenants));
+          const out = await runRows(lease.session, gatherRows(h2, e.rows, d), e.rows.length, d).finally(() =>
+            lease.release(),
+          );
           outputs.set(e.ref.key, { data: out.data, index: new Map(e.rows.map((r, i) => [r, i])) });
         }),
       ),

@@ -8,7 +8,13 @@ export { ensureModel, type EnsureModelOptions } from "./ensure-model";
 export { buildModel, type BuildModelOptions, type BuildModelResult } from "./model-builder";
 export { PRESETS, isPresetName, type ModelPreset, type PresetName, type TierPreset } from "./model-presets";
 export type { DecodeBatch, SequenceSpec, StepOutput, StepTimings } from "./decode-batch";
-export { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
+export {
+  VerifiedFileExpertStore,
+  type ExpertLease,
+  type ExpertRef,
+  type ExpertStore,
+  type ExpertStoreContext,
+} from "./expert-store";
 export { deriveRoutingSeed } from "./routing-seed";
 export { resolveModeTiers, TIER_MODES, type TierMode } from "./mode-tiers";
 export type { Tokenizer } from "./byte-tokenizer";
