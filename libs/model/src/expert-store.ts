@@ -21,6 +21,12 @@ export interface ExpertRef {
 /** An expert's session held in use: a store never releases or evicts it until `release()`. */
 export interface ExpertLease {
   readonly session: ort.InferenceSession;
+  /**
+   * The tenants (of those named to `acquire`) using the expert for the first time since it
+   * became resident: the timing defence pads their first use (a store that cannot tell
+   * leaves it undefined).
+   */
+  readonly firstUseBy?: ReadonlySet<string>;
   release(): void;
 }
 
