@@ -15,6 +15,7 @@ export {
   type ExpertStore,
   type ExpertStoreContext,
 } from "./expert-store";
+export { createExpertSession, type ExpertSession } from "./expert-session";
 export { deriveRoutingSeed } from "./routing-seed";
 export { resolveModeTiers, TIER_MODES, type TierMode } from "./mode-tiers";
 export type { Tokenizer } from "./byte-tokenizer";
