@@ -24,7 +24,9 @@ export interface ExpertLease {
   /**
    * The tenants (of those named to `acquire`) using the expert for the first time since it
    * became resident: the timing defence pads their first use (a store that cannot tell
-   * leaves it undefined).
+   * leaves it undefined). A `load` is not a use: the first `acquire` naming a tenant after
+   * the load it waited for names it here, as it would had another tenant loaded the expert,
+   * so the count of padded first uses is the same whether the expert was hot or cold.
    */
   readonly firstUseBy?: ReadonlySet<string>;
   release(): void;
@@ -57,20 +59,30 @@ export interface ExpertStoreContext {
 export class VerifiedFileExpertStore implements ExpertStore {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   private readonly ready = new Map<string, ort.InferenceSession>();
+  /** per resident expert, the tenants that used it (acquired it; a load is not a use) */
+  private readonly usedBy = new Map<string, Set<string>>();
 
   constructor(private readonly ctx: ExpertStoreContext) {}
 
-  acquire(expert: ExpertRef): ExpertLease | undefined {
+  acquire(expert: ExpertRef, tenantIds: ReadonlySet<string>): ExpertLease | undefined {
     const session = this.ready.get(expert.key);
-    return session && { session, release: () => undefined };
+    if (!session) return undefined;
+    const used = this.usedBy.get(expert.key) ?? new Set<string>();
+    this.usedBy.set(expert.key, used);
+    const firstUseBy = new Set([...tenantIds].filter((t) => !used.has(t)));
+    for (const t of firstUseBy) used.add(t);
+    return { session, firstUseBy, release: () => undefined };
   }
 
   async load(expert: ExpertRef): Promise<void> {
     await this.session(expert);
   }
 
-  async get(expert: ExpertRef): Promise<ExpertLease> {
-    return { session: await this.session(expert), release: () => undefined };
+  async get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease> {
+    await this.session(expert);
+    const lease = this.acquire(expert, tenantIds);
+    if (!lease) throw new Error(`expert ${expert.key}: the store was closed during its load`);
+    return lease;
   }
 
   private session(expert: ExpertRef): Promise<ort.InferenceSession> {
@@ -99,6 +111,7 @@ export class VerifiedFileExpertStore implements ExpertStore {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     this.ready.clear();
+    this.usedBy.clear();
     await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.release()));
   }
 }

@@ -1,0 +1,107 @@
+import type { Clock } from "@lite/core";
+
+/**
+ * The timing defence (TIMING_DEFENCE, on by default): a tenant must not learn from its own
+ * token times whether another tenant made an expert resident.
+ *
+ * 1. Every expert load a decode step starts is timed from its start to its end
+ *    (expert-loads.ts). Per tier, the estimate of "a load from this tier" is the slowest of
+ *    its last `window` loads (default 32), rounded up to the next power of two ms and never
+ *    below `floorMs` (default 8 ms: the estimate before any load of the tier was measured).
+ *    Taking the slowest and rounding up keeps the pad at or above what a load costs, so a
+ *    padded token and a cold one take about the same time; the power-of-two buckets keep the
+ *    estimate from moving with every load, which another tenant's loads would otherwise
+ *    reveal through it.
+ * 2. A sequence whose step used an expert its tenant had not used since it became resident
+ *    (the lease's `firstUseBy`), or that was parked on a cold expert, owes a pad for that
+ *    expert's tier: its token is emitted no sooner than the moment its computation was
+ *    first attempted plus the largest owed estimate. The same rule for both cases makes
+ *    "another tenant made it hot" (pad) and "it was cold" (load, then pad to the estimate)
+ *    take about max(load, estimate).
+ * 3. The token is computed in that step as usual and held by the batch (decode-batch.ts):
+ *    the sequence waits, the batch does not, and the token is never recomputed.
+ * 4. First uses that were padded are counted per tenant (`paddedFirstUses`), from the
+ *    leases alone: the count is the same whether the expert was hot or cold, so it says
+ *    nothing about other tenants.
+ *
+ * Off, nothing is padded or counted; loads are still timed.
+ */
+
+/** The default floor of a tier's load-time estimate, ms. */
+export const LOAD_ESTIMATE_FLOOR_MS = 8;
+/** The default number of recent loads per tier the estimate looks at. */
+export const LOAD_ESTIMATE_WINDOW = 32;
+
+export interface TimingDefenceOptions {
+  enabled: boolean;
+  /** the clock of holds, ms (attempt starts and emission times); default Date.now */
+  clock?: Clock;
+  /** an estimate is never below this, ms (default LOAD_ESTIMATE_FLOOR_MS) */
+  floorMs?: number;
+  /** recent loads per tier the estimate is the slowest of (default LOAD_ESTIMATE_WINDOW) */
+  window?: number;
+}
+
+/** Per tier: the durations of its recent loads, and the bucketed estimate of the next one. */
+export class LoadTimeEstimates {
+  private readonly recent = new Map<string, number[]>();
+
+  constructor(
+    private readonly floorMs = LOAD_ESTIMATE_FLOOR_MS,
+    private readonly window = LOAD_ESTIMATE_WINDOW,
+  ) {
+    if (!(floorMs > 0)) throw new Error("load-time estimates: floorMs must be positive");
+    if (!Number.isInteger(window) || window < 1) throw new Error("load-time estimates: window must be a positive integer");
+  }
+
+  /** Notes a load of an expert of this tier that took `ms`. */
+  record(tierId: string, ms: number): void {
+    const list = this.recent.get(tierId) ?? [];
+    list.push(ms);
+    if (list.length > this.window) list.shift();
+    this.recent.set(tierId, list);
+  }
+
+  /** What a load from this tier takes, ms: a power of two, at least the floor. */
+  estimateMs(tierId: string): number {
+    const slowest = Math.max(0, ...(this.recent.get(tierId) ?? []));
+    return Math.max(this.floorMs, nextPowerOfTwo(slowest));
+  }
+}
+
+/** The smallest power of two ≥ ms (1 for ms ≤ 1). */
+export function nextPowerOfTwo(ms: number): number {
+  return ms <= 1 ? 1 : 2 ** Math.ceil(Math.log2(ms));
+}
+
+export class TimingDefence {
+  readonly enabled: boolean;
+  readonly clock: Clock;
+  readonly estimates: LoadTimeEstimates;
+  private readonly padded = new Map<string, number>();
+
+  constructor(opts: TimingDefenceOptions) {
+    this.enabled = opts.enabled;
+    this.clock = opts.clock ?? { nowMs: () => Date.now() };
+    this.estimates = new LoadTimeEstimates(opts.floorMs, opts.window);
+  }
+
+  /** How long after its attempt started a token owing pads for these tiers may be emitted, ms (0: none owed or off). */
+  padMs(tierIds: Iterable<string>): number {
+    if (!this.enabled) return 0;
+    let pad = 0;
+    for (const t of tierIds) pad = Math.max(pad, this.estimates.estimateMs(t));
+    return pad;
+  }
+
+  /** Counts padded first uses: per tenant, the experts a step used for it first (nothing when off). */
+  notePaddedFirstUses(byTenant: ReadonlyMap<string, number>): void {
+    if (!this.enabled) return;
+    for (const [tenantId, n] of byTenant) this.padded.set(tenantId, (this.padded.get(tenantId) ?? 0) + n);
+  }
+
+  /** First uses of this tenant that were padded, since the runtime started. */
+  paddedFirstUses(tenantId: string): number {
+    return this.padded.get(tenantId) ?? 0;
+  }
+}
