@@ -17,7 +17,7 @@ export interface Running {
   batch: EngineBatch;
   /** admission order in this worker (the allocator's tie-break) */
   order: number;
-  /** the stream already holds indices 0..resumeAfter (a replay emits only after it) */
+  /** the stream already held indices 0..resumeAfter when it started here (-1: none) */
   resumeAfter: number;
   tokenIds: number[];
   text: string[];
@@ -25,6 +25,8 @@ export interface Running {
   firstEmitted: boolean;
   /** its first decode step here was announced (WorkHandle.entering) */
   entered?: boolean;
+  /** its first decode step here completed (WorkHandle.stepped) */
+  stepped?: boolean;
 }
 
 /** What finalisation needs: a running sequence, or a job refused before it ran. */

@@ -1,4 +1,4 @@
-import { EngineHarness, FakeHandle, tokenAt } from "./testing/engine-fakes";
+import { EngineHarness, FAKE_EOS, FakeHandle, tokenAt } from "./testing/engine-fakes";
 
 describe("job start", () => {
   let h: EngineHarness;
@@ -19,7 +19,7 @@ describe("job start", () => {
     expect(h.tokens.text(job.completionId)).toBe([0, 1, 2, 3].map((i) => tokenAt(job.completionId, i).text).join(""));
   });
 
-  it("replay resume: regenerates from token 0 and emits only after the stream's last index", async () => {
+  it("a resumed job continues after the tokens its stream holds, producing none of them again", async () => {
     h = new EngineHarness();
     const job = h.enqueue("a", { maxTokens: 10, firstStart: false, status: "RUNNING" });
     const id = job.completionId;
@@ -32,7 +32,9 @@ describe("job start", () => {
     await h.until("job done", () => job.done);
     await h.until("finalised", () => h.finalisationOf(id).length === 5);
 
+    expect(h.batch.resumedFrom.get(id)).toBe(5);
     expect(h.batch.generated.get(id)).toBe(10);
+    expect(h.batch.steps.filter((ids) => ids.includes(id))).toHaveLength(5);
     expect(h.tokens.appended.get(id)).toEqual([5, 6, 7, 8, 9]);
     expect(h.tokens.streams.get(id)).toEqual([...Array(10).keys()].map((i) => tokenAt(id, i)));
     // the row and the usage count the whole output, once
@@ -44,7 +46,7 @@ describe("job start", () => {
     expect(h.store.markedRunning).toEqual([]); // already RUNNING
   });
 
-  it("a replay cancelled mid-replay ends after what the stream already holds", async () => {
+  it("a resumed job cancelled at its first step ends after what the stream already holds", async () => {
     h = new EngineHarness();
     const job = h.enqueue("a", { maxTokens: 1_000, firstStart: false, status: "RUNNING" });
     const id = job.completionId;
@@ -235,5 +237,46 @@ describe("job start", () => {
     expect(h.batch.added).toEqual([id, id]);
     expect(h.tokens.streams.get(id)).toEqual([...Array(40).keys()].map((i) => tokenAt(id, i)));
     expect(h.store.finalised).toEqual([expect.objectContaining({ outputTokens: 40, status: "COMPLETED" })]);
+  });
+  it.each([
+    ["all maxTokens of its tokens", 6, false, "LENGTH"],
+    ["its EOS", 3, true, "STOP"],
+  ] as const)(
+    "a job whose stream already holds %s (its worker died before the final event) ends without a step",
+    async (_why, n, eos, reason) => {
+      h = new EngineHarness();
+      const job = h.enqueue("a", { maxTokens: 6, firstStart: false, status: "RUNNING" });
+      const id = job.completionId;
+      const tokens = [...Array(n).keys()].map((i) => tokenAt(id, i));
+      if (eos) tokens[n - 1] = { index: n - 1, tokenId: FAKE_EOS, text: "" };
+      h.tokens.streams.set(id, tokens);
+      h.engine.start();
+      await h.until("job done", () => job.done);
+      await h.until("finalised", () => h.finalisationOf(id).length === 5);
+      expect(h.batch.added).toEqual([]);
+      expect(h.store.finalised).toEqual([
+        expect.objectContaining({ status: "COMPLETED", finishReason: reason, outputTokens: n }),
+      ]);
+      expect(h.tokens.done.get(id)).toEqual({ index: n, tokens: n, finishReason: reason });
+      expect(h.usage.records.map((u) => u.outputTokens)).toEqual([n]);
+    },
+  );
+
+  it("a job whose stream already ended ends as its final event says, with the tokens before it", async () => {
+    h = new EngineHarness();
+    const job = h.enqueue("a", { maxTokens: 10, firstStart: false, status: "RUNNING" });
+    const id = job.completionId;
+    h.tokens.streams.set(
+      id,
+      [0, 1, 2].map((i) => tokenAt(id, i)),
+    );
+    h.tokens.done.set(id, { index: 3, tokens: 3, finishReason: "CANCELLED" });
+    h.engine.start();
+    await h.until("job done", () => job.done);
+    await h.until("finalised", () => h.finalisationOf(id).length === 5);
+    expect(h.batch.added).toEqual([]);
+    expect(h.store.finalised).toEqual([
+      expect.objectContaining({ status: "CANCELLED", outputTokens: 3, text: h.tokens.text(id) }),
+    ]);
   });
 });

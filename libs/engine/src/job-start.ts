@@ -1,5 +1,5 @@
 import type { CompletionSpec } from "@lite/completions";
-import { isTerminalStatus, withRetry } from "@lite/core";
+import { isTerminalStatus, withRetry, type FinishReason } from "@lite/core";
 import { deriveRoutingSeed, type SequenceSpec } from "@lite/model";
 import type { Logger } from "pino";
 import type { EngineContext, Outcome } from "./engine-context";
@@ -12,8 +12,8 @@ import type { EngineBatch, JobPayload, WorkHandle } from "./ports";
  * the row, which may already be final (only the idempotent tail of finalisation is re-run).
  * A job refused before it runs (stalled too often, cancelled while queued, a tier of its
  * TierSet no longer granted, model failure) is finalised like a finished sequence with no
- * tokens. Otherwise the sequence joins its
- * model's batch and the stream's last index says where a replay starts emitting.
+ * tokens. Otherwise the sequence joins its model's batch after the tokens its stream
+ * already holds (fed with the prompt in one step, not decoded again).
  */
 export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<void> {
   const log = ctx.deps.logger.child({ completionId: handle.completionId, tenantId: handle.tenantId });
@@ -41,11 +41,11 @@ export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<
     finish(ctx, refused, "ERROR", `stalled too often: ${handle.deferredFailure}`);
     return;
   }
-  const [cancelled, resumeAfter, ungranted] = await withRetry(
+  const [cancelled, resume, ungranted] = await withRetry(
     () =>
       Promise.all([
         ctx.deps.work.cancelled([{ tenantId: spec.tenantId, completionId: spec.completionId }]),
-        ctx.deps.tokens.lastIndex(spec.tenantId, spec.completionId),
+        ctx.deps.tokens.resumePoint(spec.tenantId, spec.completionId),
         ctx.deps.store.ungrantedTiers(spec.tenantId, spec.tierSet),
       ]),
     { onError: (e) => void log.warn({ err: errText(e) }, "start checks failed, retrying") },
@@ -60,15 +60,28 @@ export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<
     finish(ctx, refused, "CANCELLED");
     return;
   }
-  let batch: EngineBatch;
+  // What an earlier attempt streamed is kept, not produced again: the sequence resumes after it.
+  const prior: Outcome = {
+    ...refused,
+    tokenIds: resume.tokens.map((t) => t.tokenId),
+    text: resume.tokens.map((t) => t.text),
+  };
+  if (resume.finishReason) {
+    const reason = resume.finishReason;
+    finish(ctx, prior, reason, reason === "ERROR" ? "failed in an earlier attempt" : undefined);
+    return;
+  }
+  let started: EngineBatch | FinishReason;
   try {
-    batch = await addSequence(ctx, spec);
+    started = await addSequence(ctx, spec, prior.tokenIds);
   } catch (e) {
     log.error({ err: errText(e) }, "cannot run completion; failing it");
     finish(ctx, refused, "ERROR", errText(e));
     return;
   }
-  hold(ctx, handle, spec, batch, resumeAfter, log);
+  // An earlier attempt streamed the last token but died before its final event.
+  if (typeof started === "string") finish(ctx, prior, started);
+  else hold(ctx, prior, started, log);
 }
 
 /**
@@ -114,9 +127,19 @@ export function specFromPayload(job: JobPayload, tenantWeight: number): Completi
   };
 }
 
-/** Adds the sequence to its model's batch, seeded per tenant; throws when the model cannot run it. */
-async function addSequence(ctx: EngineContext, spec: CompletionSpec): Promise<EngineBatch> {
+/**
+ * Adds the sequence to its model's batch, seeded per tenant, resumed after the tokens an
+ * earlier attempt streamed; or, when those already end it (its last was EOS, or maxTokens
+ * of them), how it ended. Throws when the model cannot run it.
+ */
+async function addSequence(
+  ctx: EngineContext,
+  spec: CompletionSpec,
+  resumeTokens: number[],
+): Promise<EngineBatch | FinishReason> {
   const model = await ctx.deps.models.get(spec.modelName);
+  if (resumeTokens.length > 0 && resumeTokens[resumeTokens.length - 1] === model.tokenizer.eos) return "STOP";
+  if (resumeTokens.length >= spec.maxTokens) return "LENGTH";
   let batch = ctx.batches.get(spec.modelName);
   if (!batch) {
     batch = model.createBatch();
@@ -130,37 +153,33 @@ async function addSequence(ctx: EngineContext, spec: CompletionSpec): Promise<En
     tierIds: spec.tierSet,
     temperature: spec.temperature,
     maxTokens: spec.maxTokens,
+    ...(resumeTokens.length > 0 ? { resumeTokens } : {}),
   };
   batch.add(seq);
   return batch;
 }
 
 /** The sequence is in its batch: mark the row RUNNING (in the background) and hold it. */
-function hold(
-  ctx: EngineContext,
-  handle: WorkHandle,
-  spec: CompletionSpec,
-  batch: EngineBatch,
-  resumeAfter: number,
-  log: Logger,
-): void {
+function hold(ctx: EngineContext, prior: Outcome, batch: EngineBatch, log: Logger): void {
+  const { handle, spec } = prior;
   if (spec.status === "QUEUED") {
     // In the background: finalise only touches a live row, so a late RUNNING never wins.
     const at = new Date(ctx.now());
     void ctx.retrying(() => ctx.deps.store.markRunning(spec.completionId, at)).catch(() => undefined);
   }
+  const resumeAfter = prior.tokenIds.length - 1;
   ctx.running.set(spec.completionId, {
     handle,
     spec,
     batch,
     order: ctx.order++,
     resumeAfter,
-    tokenIds: [],
-    text: [],
+    tokenIds: prior.tokenIds,
+    text: prior.text,
     expertCalls: {},
     firstEmitted: resumeAfter >= 0,
   });
   ctx.wake?.();
   if (resumeAfter >= 0)
-    log.info({ resumeAfter }, "resuming a re-dispatched completion: replaying, emitting after the last streamed index");
+    log.info({ resumeAfter }, "resuming a re-dispatched completion after the tokens its stream holds");
 }

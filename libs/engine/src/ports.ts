@@ -90,10 +90,18 @@ export type FinalRow = Parameters<CompletionStore["finalise"]>[0];
 /** One generated token as the stream stores it (libs/stream `TokenEvent`). */
 export type TokenOut = Pick<TokenEvent, "index" | "tokenId" | "text">;
 
+export interface ResumePoint {
+  tokens: TokenOut[];
+  finishReason?: FinishReason;
+}
+
 /** libs/stream `TokenStreams`, batched per decode step. */
 export interface TokenSink {
-  /** index of the last token already in the completion's stream, -1 when none */
-  lastIndex: TokenStreams["lastIndex"];
+  /**
+   * Where a (re)started job stands: the tokens its stream already holds (indices 0..n-1,
+   * contiguous) and the finish reason of its final event when it has one.
+   */
+  resumePoint(tenantId: string, completionId: string): Promise<ResumePoint>;
   /** appends (idempotent by index) the tokens of several completions, one round trip */
   append(batch: ReadonlyArray<CompletionRef & { tokens: TokenOut[] }>): Promise<void>;
   /**
@@ -123,7 +131,7 @@ export type EngineBatch = Pick<DecodeBatch, "add" | "remove" | "step">;
 
 /** A libs/model `ModelRuntime`, the parts the engine uses. */
 export interface EngineModel {
-  readonly tokenizer: Pick<ModelRuntime["tokenizer"], "encode">;
+  readonly tokenizer: Pick<ModelRuntime["tokenizer"], "encode" | "eos">;
   createBatch(): EngineBatch;
 }
 

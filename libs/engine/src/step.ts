@@ -99,8 +99,8 @@ async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[
 }
 
 /**
- * Adds each output to its sequence and charges the allocator. A replaying sequence emits
- * only indices past what its stream already holds (`resumeAfter`).
+ * Adds each output to its sequence and charges the allocator. A resumed sequence's first
+ * output follows what its stream already holds.
  */
 function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
   const result: StepResult = { appends: [], progress: [], charges: new Map(), finished: [] };
@@ -113,21 +113,22 @@ function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
     r.text.push(o.text);
     // The attempt's first completed step: it did not kill its worker (poison-job detection;
     // the handle notes it only for replays).
-    if (r.tokenIds.length === 1) r.handle.stepped?.();
+    if (!r.stepped) {
+      r.stepped = true;
+      r.handle.stepped?.();
+    }
     for (const [tier, n] of Object.entries(o.expertCalls)) r.expertCalls[tier] = (r.expertCalls[tier] ?? 0) + n;
     const cost = r.spec.costWeight;
     ctx.allocator.charge(tenantId, cost, r.spec.tenantWeight);
     result.charges.set(tenantId, (result.charges.get(tenantId) ?? 0) + cost);
-    if (o.index > r.resumeAfter) {
-      result.appends.push({ tenantId, completionId, tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }] });
-      result.progress.push({ tenantId, completionId, generatedTokens: o.index + 1 });
-      if (!r.firstEmitted) {
-        r.firstEmitted = true;
-        ctx.deps.metrics?.ttftSeconds.observe(
-          { tenant: tenantId },
-          Math.max(0, nowMs - r.spec.createdAt.getTime()) / 1000,
-        );
-      }
+    result.appends.push({ tenantId, completionId, tokens: [{ index: o.index, tokenId: o.tokenId, text: o.text }] });
+    result.progress.push({ tenantId, completionId, generatedTokens: o.index + 1 });
+    if (!r.firstEmitted) {
+      r.firstEmitted = true;
+      ctx.deps.metrics?.ttftSeconds.observe(
+        { tenant: tenantId },
+        Math.max(0, nowMs - r.spec.createdAt.getTime()) / 1000,
+      );
     }
     if (o.finished) result.finished.push({ r, reason: o.finishReason ?? "LENGTH" });
   }
@@ -163,14 +164,12 @@ function dropCancelled(ctx: EngineContext, result: StepResult, cancelled: Readon
  * This step's flush, one round trip, overlapping the next step's compute: tokens,
  * admission progress, the dispatcher's charge, and which held completions were cancelled.
  * Retried until it succeeds; the sequences that finished in this step are finalised after
- * it, so their final event follows their last token. A replaying sequence (not yet past
- * what the stream holds) is not cancelled mid-replay: its final event must follow what is
- * already streamed.
+ * it, so their final event follows their last token.
  */
 function startFlush(ctx: EngineContext, result: StepResult): void {
   const { appends, progress, charges, finished } = result;
   const { deps } = ctx;
-  const live = [...ctx.running.values()].filter((r) => r.tokenIds.length >= r.resumeAfter + 1);
+  const live = [...ctx.running.values()];
   const t0 = performance.now();
   ctx.pendingFlush = ctx
     .retrying(() =>

@@ -21,6 +21,14 @@ export interface SequenceSpec {
   /** 0 = argmax; up to 2 */
   temperature: number;
   maxTokens: number;
+  /**
+   * Tokens this sequence already produced (a job resumed on another worker): they are fed
+   * with the prompt in its first step, which rebuilds the KV cache without sampling them
+   * again; its first output is index `resumeTokens.length`. Each row after the prompt is
+   * computed exactly as the decode step that first fed it (see forward-pass.ts), so the
+   * tokens that follow are those of an uninterrupted run.
+   */
+  resumeTokens?: number[];
 }
 
 export interface StepOutput {
@@ -66,6 +74,8 @@ interface SequenceState {
   kv: KvCache;
   /** BOS + prompt + generated */
   tokens: number[];
+  /** BOS + prompt: the rows of the first step that go through prompt attention */
+  promptRows: number;
   /** positions already in the KV cache */
   processed: number;
   generated: number;
@@ -100,6 +110,16 @@ export class DecodeBatchImpl implements DecodeBatch {
     if (spec.promptTokens.some((t) => !Number.isInteger(t) || t < 0 || t >= arch.vocabSize)) {
       throw badInput("promptTokens", `token ids must be integers in 0..${arch.vocabSize - 1}`);
     }
+    const resumed = spec.resumeTokens ?? [];
+    if (resumed.some((t) => !Number.isInteger(t) || t < 0 || t >= arch.vocabSize)) {
+      throw badInput("resumeTokens", `token ids must be integers in 0..${arch.vocabSize - 1}`);
+    }
+    if (resumed.length >= spec.maxTokens) {
+      throw badInput(
+        "resumeTokens",
+        `${resumed.length} tokens already produced: nothing left of maxTokens ${spec.maxTokens}`,
+      );
+    }
     const needed = 1 + spec.promptTokens.length + spec.maxTokens;
     if (needed > arch.maxContextTokens) {
       throw badInput(
@@ -108,12 +128,13 @@ export class DecodeBatchImpl implements DecodeBatch {
       );
     }
     this.seqs.set(spec.id, {
-      spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds] },
+      spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds], resumeTokens: undefined },
       activeTiers,
       kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens, arch.heads),
-      tokens: [arch.bosToken, ...spec.promptTokens],
+      tokens: [arch.bosToken, ...spec.promptTokens, ...resumed],
+      promptRows: 1 + spec.promptTokens.length,
       processed: 0,
-      generated: 0,
+      generated: resumed.length,
       finished: false,
     });
   }
@@ -147,6 +168,7 @@ export class DecodeBatchImpl implements DecodeBatch {
         kv: s.kv,
         tokens: s.tokens.slice(s.processed),
         firstPos: s.processed,
+        promptRows: s.promptRows,
         experts: Array.from({ length: layers }, () => new Set<string>()),
         expertCalls: new Map(),
       }));

@@ -30,6 +30,12 @@ export interface PassSequence {
   /** token ids to feed, at positions firstPos.. */
   tokens: number[];
   firstPos: number;
+  /**
+   * BOS + prompt (default: every row of a first step). On a first step these rows take
+   * prompt attention; rows past them (a resumed sequence's earlier output) attend row by
+   * row as the decode steps that first fed them did, so their bits are the same.
+   */
+  promptRows?: number;
   /** filled by the pass: per layer, the distinct experts its rows used */
   experts: Set<string>[];
   expertCalls: Map<string, number>;
@@ -79,9 +85,10 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[]): Promis
   const viaTs: boolean[] = [];
   seqs.forEach((s, si) => {
     s.kv.grow(s.firstPos + s.tokens.length);
-    const prefill = s.firstPos === 0 && s.tokens.length >= PREFILL_ONNX_MIN_ROWS;
-    if (prefill) prefills.push({ start: rowSeq.length, rows: s.tokens.length });
-    s.tokens.forEach(() => viaTs.push(!prefill));
+    const promptRows = s.firstPos === 0 ? Math.min(s.promptRows ?? s.tokens.length, s.tokens.length) : 0;
+    const prefill = promptRows >= PREFILL_ONNX_MIN_ROWS;
+    if (prefill) prefills.push({ start: rowSeq.length, rows: promptRows });
+    s.tokens.forEach((_, i) => viaTs.push(!prefill || i >= promptRows));
     s.tokens.forEach((_, i) => {
       rowSeq.push(si);
       rowPos.push(s.firstPos + i);

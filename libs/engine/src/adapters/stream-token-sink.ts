@@ -5,7 +5,12 @@ import type { TokenSink } from "../ports";
 /** Adapts libs/stream TokenStreams (idempotent by index) to the engine's TokenSink. */
 export function streamTokenSink(streams: Pick<TokenStreams, "lastIndex" | "append" | "readAll">): TokenSink {
   return {
-    lastIndex: (tenantId, completionId) => streams.lastIndex(tenantId, completionId),
+    async resumePoint(tenantId, completionId) {
+      const events = await streams.readAll(tenantId, completionId);
+      const done = events.find((e) => e.done);
+      const tokens = events.filter((e) => !e.done).map(({ index, tokenId, text }) => ({ index, tokenId, text }));
+      return done?.finishReason ? { tokens, finishReason: done.finishReason } : { tokens };
+    },
     async append(batch) {
       // One Lua call per completion, all issued at once (ioredis writes them back to back).
       await Promise.all(

@@ -20,6 +20,7 @@ import type {
   FinalRow,
   JobPayload,
   ModelProvider,
+  ResumePoint,
   TokenOut,
   TokenSink,
   UsagePort,
@@ -34,6 +35,9 @@ export function tokenAt(completionId: string, index: number): TokenOut {
   const tokenId = 97 + (h % 26);
   return { index, tokenId, text: String.fromCharCode(tokenId) };
 }
+
+/** never produced by tokenAt (its ids are 97..122) */
+export const FAKE_EOS = 3;
 
 /** Throws the next `n` calls of an operation (a service briefly away). */
 export class Faults {
@@ -61,16 +65,21 @@ export class FakeBatch implements EngineBatch {
   readonly steps: string[][] = [];
   /** ids added, in order */
   readonly added: string[] = [];
-  /** tokens generated per sequence id, kept after it leaves the batch (a re-add starts again at 0) */
+  /** tokens generated per sequence id, kept after it leaves the batch (a re-add starts at its resumeTokens) */
   readonly generated = new Map<string, number>();
+  /** per sequence id, how many tokens it was resumed after at its last add */
+  readonly resumedFrom = new Map<string, number>();
   /** called before each step with its ids (tests flip cancel flags or locks here) */
   beforeStep?: (ids: string[]) => void;
 
   add(seq: SequenceSpec): void {
     if (this.seqs.has(seq.id)) throw new Error(`sequence ${seq.id} already in the batch`);
-    this.seqs.set(seq.id, { spec: seq, generated: 0 });
+    const resumed = seq.resumeTokens?.length ?? 0;
+    if (resumed >= seq.maxTokens) throw new Error(`sequence ${seq.id} has no tokens left to produce`);
+    this.seqs.set(seq.id, { spec: seq, generated: resumed });
     this.added.push(seq.id);
-    this.generated.set(seq.id, 0);
+    this.resumedFrom.set(seq.id, resumed);
+    this.generated.set(seq.id, resumed);
   }
 
   remove(id: string): void {
@@ -110,7 +119,7 @@ export class FakeModels implements ModelProvider {
   async get(modelName: string): Promise<EngineModel> {
     if (this.broken.has(modelName)) throw new Error(`model ${modelName} failed its hash check`);
     return {
-      tokenizer: { encode: (text: string) => Array.from(Buffer.from(text, "utf8")) },
+      tokenizer: { encode: (text: string) => Array.from(Buffer.from(text, "utf8")), eos: FAKE_EOS },
       createBatch: () => this.batch,
     };
   }
@@ -226,7 +235,13 @@ export class FakeTokens implements TokenSink {
     private readonly faults: Faults,
     private readonly log: string[],
   ) {}
-  async lastIndex(_tenantId: string, completionId: string): Promise<number> {
+  async resumePoint(_tenantId: string, completionId: string): Promise<ResumePoint> {
+    this.faults.check("resumePoint");
+    const tokens = [...(this.streams.get(completionId) ?? [])];
+    const done = this.done.get(completionId);
+    return done ? { tokens, finishReason: done.finishReason } : { tokens };
+  }
+  private lastIndex(completionId: string): number {
     const s = this.streams.get(completionId);
     return s && s.length > 0 ? s[s.length - 1].index : -1;
   }
@@ -256,7 +271,7 @@ export class FakeTokens implements TokenSink {
     this.faults.check("finish");
     this.log.push(`finish:${completionId}`);
     if (this.done.has(completionId)) return;
-    const index = Math.max(tokens, (await this.lastIndex(tenantId, completionId)) + 1);
+    const index = Math.max(tokens, this.lastIndex(completionId) + 1);
     this.done.set(completionId, { index, tokens, finishReason });
   }
   text(completionId: string): string {

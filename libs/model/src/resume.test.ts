@@ -1,0 +1,88 @@
+/** @jest-environment ./libs/model/src/testing/ort-test-environment.js */
+import { DomainError } from "@lite/core";
+import type { SequenceSpec, StepOutput } from "./decode-batch";
+import type { ModelRuntime } from "./model-runtime";
+import { resolveModeTiers } from "./mode-tiers";
+import { buildTinyModel, openTiny, runToEnd, spec, type TinyModel } from "./testing/tiny-model.fixture";
+
+/**
+ * A job resumed on another worker feeds the tokens its stream already holds with the prompt,
+ * in one step, instead of decoding them again one step each: the tokens after them must be
+ * those of the uninterrupted run, bit for bit (the experts routed too).
+ */
+describe("resuming a sequence from the tokens it already produced", () => {
+  let m: TinyModel;
+  let rt: ModelRuntime;
+  beforeAll(async () => {
+    m = buildTinyModel();
+    rt = await openTiny(m);
+  });
+  afterAll(async () => {
+    await rt.close();
+    m.cleanup();
+  });
+
+  const cases = (): SequenceSpec[] => [
+    spec(rt, { id: "deep", prompt: "hello there", tierIds: resolveModeTiers(rt.tiers, "DEEP"), maxTokens: 24 }),
+    spec(rt, {
+      id: "sampled",
+      tenantId: "ten_b",
+      prompt: "The quick brown fox jumps over the lazy dog.",
+      tierIds: resolveModeTiers(rt.tiers, "MAX"),
+      temperature: 0.9,
+      routingSeed: 11n,
+      maxTokens: 20,
+    }),
+    // BOS alone: the first step's only prompt row attends in TypeScript
+    spec(rt, { id: "empty", prompt: "", tierIds: resolveModeTiers(rt.tiers, "FAST"), temperature: 0.4, maxTokens: 12 }),
+  ];
+  // The resuming step also routes the fed tokens' rows, so its experts and expert calls
+  // include theirs; the steps after it must equal the uninterrupted run in everything.
+  const strip = (o: StepOutput[]) =>
+    o.map(({ id: _id, text: _t, experts, expertCalls, ...rest }, i) =>
+      i === 0 ? rest : { ...rest, experts, expertCalls },
+    );
+
+  it.each([1, 2, 7])("after %i tokens: the rest equal the uninterrupted run, alone and in a batch", async (k) => {
+    for (const s of cases()) {
+      const whole = (await runToEnd(rt, [s])).get(s.id)!;
+      const n = Math.min(k, whole.length - 1);
+      const resumeTokens = whole.slice(0, n).map((o) => o.tokenId);
+      const alone = (await runToEnd(rt, [{ ...s, resumeTokens }])).get(s.id)!;
+      expect(strip(alone)).toEqual(strip(whole.slice(n)));
+
+      // joining a batch whose other sequence is mid-way
+      const batch = rt.createBatch();
+      const other = spec(rt, {
+        id: "other",
+        prompt: "abc",
+        tierIds: resolveModeTiers(rt.tiers, "BALANCED"),
+        maxTokens: 30,
+      });
+      batch.add(other);
+      await batch.step();
+      await batch.step();
+      batch.add({ ...s, resumeTokens });
+      const got: StepOutput[] = [];
+      for (let step = await batch.step(); step.length > 0; step = await batch.step()) {
+        got.push(...step.filter((o) => o.id === s.id));
+      }
+      expect(strip(got)).toEqual(strip(whole.slice(n)));
+    }
+  });
+
+  it("resumes with one token left of maxTokens and refuses a sequence that has none left", async () => {
+    const s = cases()[0];
+    const whole = (await runToEnd(rt, [s])).get(s.id)!;
+    expect(whole).toHaveLength(s.maxTokens);
+    const last = whole.slice(0, s.maxTokens - 1).map((o) => o.tokenId);
+    const out = (await runToEnd(rt, [{ ...s, resumeTokens: last }])).get(s.id)!;
+    expect(strip(out)).toEqual(strip(whole.slice(-1)));
+    expect(out[0]).toMatchObject({ index: s.maxTokens - 1, finished: true, finishReason: "LENGTH" });
+
+    const all = whole.map((o) => o.tokenId);
+    const batch = rt.createBatch();
+    expect(() => batch.add({ ...s, resumeTokens: all })).toThrow(DomainError);
+    expect(() => batch.add({ ...s, resumeTokens: [-1] })).toThrow(/resumeTokens/);
+  });
+});
