@@ -14,7 +14,7 @@ import type { FinishReason } from "@lite/core";
 import type { CompletionRowStore, StreamedOutput } from "@lite/completions";
 import type { DecodeBatch, ModelRuntime } from "@lite/model";
 import type { Admission, CompletionJob, DispatchedJob } from "@lite/scheduler";
-import type { TokenEvent, TokenStreams } from "@lite/stream";
+import type { TokenEvent } from "@lite/stream";
 import type { CompletionUsage, WorkerMetrics } from "@lite/telemetry";
 
 /** Names one completion of one tenant (every Redis key of it carries the tenant). */
