@@ -19,8 +19,8 @@ import { step } from "./step";
  *    retry loads its row; a final row (the job was replayed after this or another worker
  *    finished it) only re-runs the idempotent tail of finalisation. Otherwise add the
  *    sequence to the model's DecodeBatch with its routing seed
- *    deriveRoutingSeed(tenant, seed), and read the stream's last index: a re-dispatched
- *    job replays deterministically from token 0 and emits only indices after it.
+ *    deriveRoutingSeed(tenant, seed), resumed after the tokens its stream already holds
+ *    (fed with the prompt in one step; they are not sampled again).
  * 3. Step (step.ts): the slot allocator gives at most `batchSize` slots by per-tenant
  *    weighted virtual tokens (token-level fairness, see slot-allocator.ts); the step
  *    advances those sequences one token. Chosen sequences that have not run yet take a
@@ -38,7 +38,7 @@ import { step } from "./step";
  *    never lost while PostgreSQL or Redis is briefly away.
  * 6. Locks of held jobs are renewed by the scheduler in the background until complete
  *    or fail. A job whose lock was lost (this worker stalled and another took it) is
- *    dropped here; replay makes the other worker's output identical.
+ *    dropped here; determinism makes the other worker's output identical.
  * 7. stop(): take no new jobs, run held sequences to the end (up to `shutdownGraceMs`;
  *    after it, leave the rest: their locks lapse and another worker resumes them), wait
  *    for finalisations (also bounded by the grace), return.

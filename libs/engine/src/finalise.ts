@@ -52,10 +52,10 @@ export function finish(
 
 /**
  * The output the completion ends with, which the row, the usage and the settle all count:
- * what this worker generated; but a completion ended CANCELLED or ERROR may not have caught
- * up with its stream (a replay failed or cancelled at start, stalled too often, its model
- * gone), so then the stream is read and, holding more, wins: what the client received. A
- * sequence that ran to STOP or LENGTH regenerated all of it (replay is deterministic).
+ * what this worker holds (a resumed job starts with the tokens its stream held); but a
+ * completion ended CANCELLED or ERROR before it started here (stalled too often, cancelled
+ * at start, its model gone) holds none, so then the stream is read and, holding more,
+ * wins: what the client received.
  */
 async function received(ctx: EngineContext, r: Outcome, reason: FinishReason): Promise<StreamedOutput> {
   const own = { outputTokens: r.tokenIds.length, text: r.text.join("") };
