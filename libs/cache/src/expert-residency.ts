@@ -1,0 +1,442 @@
+import { readVerifiedFile } from "@lite/manifest";
+import { createExpertSession, type ExpertLease, type ExpertRef, type ExpertStoreContext } from "@lite/model";
+import { CacheError } from "./cache.errors";
+import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
+import type { CacheQuotaSource, TenantCacheQuota } from "./cache-quota";
+import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
+import { chargeOf, chargesIn, fairVictim, ownVictim, usedIn } from "./victim-choice";
+
+/**
+ * The worker-wide expert cache behind every model's TieredExpertStore: residency (HOT, WARM,
+ * COLD), per-tenant charges, quotas and fair eviction (victim-choice.ts), per-tenant figures.
+ *
+ * A use (`acquire`, on the decode step, never waits):
+ *   1. the entry must be HOT with no load in flight, and every tenant's quota known;
+ *   2. the use clock ticks; every `epochUses` uses an epoch ends (step 6);
+ *   3. the tenants join the entry's users in WARM and HOT (charged their equal part);
+ *      a tenant then over a quota evicts its own least valuable idle entries; if that is
+ *      not enough the use is refused (undefined: `load` will wait for a lease to end);
+ *   4. a lease holds the entry: never evicted or released until every lease is released;
+ *   5. `firstUseBy` = the tenants not in the entry's `seenBy` (reset when it becomes HOT).
+ *   6. epoch end: on idle entries, users whose last use is older than the previous epoch
+ *      stop being charged (their parts move to the remaining users, or the entry becomes an
+ *      orphan); then every tenant over a quota evicts its own entries as in 3.
+ * A load (`load`, off the step, may wait):
+ *   1. the tenants' quotas are read (awaited); a quota or a capacity that can never hold
+ *      the expert is refused at once (CacheError);
+ *   2. HOT and not loading: join as a use does (step 3 above), waiting while it cannot;
+ *      loading: wait for that load, then start again;
+ *   3. else reserve: for WARM then HOT, the entry is counted (reserved) and charged to the
+ *      loaders; each loader over a quota evicts its own entries; while the level is over
+ *      capacity, `fairVictim` picks the next eviction. If anything cannot be made to fit,
+ *      the reservation is undone and the load waits for the next change (a lease released,
+ *      a load ended, an epoch ended) and starts again: the cache never over-fills;
+ *   4. read and verify the file (COLD → WARM) and create the session (→ HOT), off the
+ *      caller's synchronous path; `seenBy` starts empty.
+ * Evicting from HOT releases the session (the entry stays WARM); from WARM zeroes the bytes
+ * and drops the entry (COLD), session included.
+ */
+
+export interface ExpertResidencyOptions {
+  /** bytes of HOT experts in this worker (all models, all tenants) */
+  hotCapacityBytes: number;
+  /** bytes of WARM experts in this worker, HOT ones included (WARM ⊇ HOT) */
+  warmCapacityBytes: number;
+  quotas: CacheQuotaSource;
+  /** uses (acquires) per accounting epoch; default 4096 */
+  epochUses?: number;
+  observer?: CacheObserver;
+}
+
+/** Who loads through the residency: one model runtime's store (its id keeps keys apart). */
+export interface ResidencyView {
+  readonly id: string;
+  readonly ctx: ExpertStoreContext;
+}
+
+export interface ResidentExpert {
+  id: string;
+  level: Residency;
+  bytes: number;
+  leases: number;
+  hotUsers: string[];
+  warmUsers: string[];
+}
+
+export const DEFAULT_EPOCH_USES = 4096;
+
+export class ExpertResidency {
+  private readonly entries = new Map<string, CacheEntry>();
+  private readonly known = new Map<string, TenantCacheQuota>();
+  private readonly book: TenantFigureBook;
+  private readonly epochUses: number;
+  /** the use clock: acquires and load reservations; gives LRU order */
+  private clock = 0;
+  private acquires = 0;
+  private epoch = 0;
+  private waiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly opts: ExpertResidencyOptions) {
+    for (const [name, v] of [
+      ["hotCapacityBytes", opts.hotCapacityBytes],
+      ["warmCapacityBytes", opts.warmCapacityBytes],
+    ] as const)
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    this.epochUses = opts.epochUses ?? DEFAULT_EPOCH_USES;
+    if (!Number.isSafeInteger(this.epochUses) || this.epochUses < 1)
+      throw new RangeError(`epochUses must be a positive integer, got ${this.epochUses}`);
+    this.book = new TenantFigureBook(opts.observer);
+  }
+
+  capacity(level: Residency): number {
+    return level === "HOT" ? this.opts.hotCapacityBytes : this.opts.warmCapacityBytes;
+  }
+
+  /**
+   * Refuses a model one token of which needs more bytes than a level holds: its loads would
+   * evict each other forever (working-set.ts computes the need).
+   */
+  assertFits(modelName: string, tokenBytes: number): void {
+    for (const level of RESIDENCIES) {
+      const name = level === "HOT" ? "HOT_CAPACITY_BYTES" : "WARM_CAPACITY_BYTES";
+      if (this.capacity(level) < tokenBytes)
+        throw new CacheError(
+          "CAPACITY_TOO_SMALL",
+          `${name} (${this.capacity(level)}) is smaller than what one token of model ${modelName} needs (${tokenBytes} bytes: experts per token across layers × the largest expert)`,
+          { modelName, tokenBytes, capacityBytes: this.capacity(level) },
+        );
+    }
+  }
+
+  acquire(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): ExpertLease | undefined {
+    if (!this.usable(this.entries.get(entryId(view, ref))) || !this.quotasKnown(tenants)) return undefined;
+    this.countUse();
+    // The epoch's end may have evicted it.
+    const e = this.entries.get(entryId(view, ref));
+    if (!this.usable(e) || !this.join(e, tenants)) return undefined;
+    e.leases++;
+    e.lastUse = ++this.clock;
+    const firstUseBy = new Set([...tenants].filter((t) => !e.seenBy.has(t)));
+    for (const t of tenants) {
+      e.seenBy.add(t);
+      this.book.used(t, !firstUseBy.has(t));
+    }
+    return this.leaseOf(e, firstUseBy);
+  }
+
+  async load(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): Promise<void> {
+    const loaders = new Set(tenants);
+    await this.learnQuotas(loaders);
+    this.assertCanEverHold(ref, loaders);
+    for (;;) {
+      if (this.closed) throw new Error("expert cache is closed");
+      const id = entryId(view, ref);
+      const e = this.entries.get(id);
+      if (e?.loading) {
+        await e.loading.catch(() => undefined);
+      } else if (e?.session) {
+        if (this.join(e, loaders)) return;
+        await this.nextChange();
+      } else {
+        const entry = e ?? new CacheEntry(id, ref, view.ctx, ref.file.bytes);
+        if (this.reserve(entry, loaders)) return this.promote(entry, loaders);
+        await this.nextChange();
+      }
+    }
+  }
+
+  /** Drops a view's entries (its runtime is closing; nothing of it is leased any more). */
+  async dropView(view: ResidencyView): Promise<void> {
+    const mine = [...this.entries.values()].filter((e) => e.id.startsWith(`${view.id}|`));
+    await Promise.all(mine.map((e) => e.loading?.catch(() => undefined)));
+    for (const e of mine) if (this.entries.has(e.id)) this.evict(e, "WARM", new Set());
+    this.changed();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.changed();
+    await Promise.all([...this.entries.values()].map((e) => e.loading?.catch(() => undefined)));
+    for (const e of [...this.entries.values()]) this.evict(e, "WARM", new Set());
+  }
+
+  /** The tenant's figures in this worker (bytes charged now, counters since start). */
+  tenantFigures(tenantId: string): TenantCacheFigures {
+    return this.book.figures(tenantId, {
+      hotBytes: chargeOf(this.entries.values(), "HOT", tenantId),
+      warmBytes: chargeOf(this.entries.values(), "WARM", tenantId),
+    });
+  }
+
+  /** Every tenant seen so far, by id. */
+  figures(): TenantCacheFigures[] {
+    const hot = chargesIn(this.entries.values(), "HOT");
+    const warm = chargesIn(this.entries.values(), "WARM");
+    const tenants = new Set([...this.book.tenants(), ...hot.keys(), ...warm.keys()]);
+    return [...tenants]
+      .sort()
+      .map((t) => this.book.figures(t, { hotBytes: hot.get(t) ?? 0, warmBytes: warm.get(t) ?? 0 }));
+  }
+
+  /** Bytes held (resident or reserved by a load) in a level. */
+  usedBytes(level: Residency): number {
+    return usedIn(this.entries.values(), level);
+  }
+
+  /** Bytes charged to each tenant in a level. */
+  charges(level: Residency): Map<string, number> {
+    return chargesIn(this.entries.values(), level);
+  }
+
+  /** What is resident, by entry id (`<view>|<expert key>`), sorted: for tests and tools. */
+  resident(): ResidentExpert[] {
+    return [...this.entries.values()]
+      .filter((e) => e.buffer !== undefined)
+      .map((e) => ({
+        id: e.id,
+        level: (e.session ? "HOT" : "WARM") as Residency,
+        bytes: e.bytes,
+        leases: e.leases,
+        hotUsers: [...e.users.HOT.keys()].sort(),
+        warmUsers: [...e.users.WARM.keys()].sort(),
+      }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  levelOf(view: ResidencyView, ref: ExpertRef): Residency | "COLD" {
+    const e = this.entries.get(entryId(view, ref));
+    return e?.session ? "HOT" : e?.buffer ? "WARM" : "COLD";
+  }
+
+  private usable(e: CacheEntry | undefined): e is CacheEntry {
+    return !this.closed && e?.session !== undefined && e.loading === undefined;
+  }
+
+  private leaseOf(e: CacheEntry, firstUseBy: ReadonlySet<string>): ExpertLease {
+    let released = false;
+    return {
+      session: e.session!,
+      firstUseBy,
+      release: () => {
+        if (released) return;
+        released = true;
+        e.leases--;
+        if (e.leases === 0) this.changed();
+      },
+    };
+  }
+
+  // ---- quotas -------------------------------------------------------------------------
+
+  /** Asks the port for each tenant (answers arriving later are kept); true when all are known. */
+  private quotasKnown(tenants: ReadonlySet<string>): boolean {
+    for (const t of tenants) {
+      const answer = this.opts.quotas.quotaOf(t);
+      if (answer instanceof Promise) answer.then((q) => this.learn(t, q), () => undefined);
+      else this.learn(t, answer);
+    }
+    return [...tenants].every((t) => this.known.has(t));
+  }
+
+  private async learnQuotas(tenants: ReadonlySet<string>): Promise<void> {
+    for (const t of tenants) this.learn(t, await this.opts.quotas.quotaOf(t));
+  }
+
+  /** A lowered quota takes effect at once on the tenant's idle entries. */
+  private learn(tenantId: string, q: TenantCacheQuota): void {
+    const before = this.known.get(tenantId);
+    this.known.set(tenantId, q);
+    if (before && (below(q.hotMemoryBytes, before.hotMemoryBytes) || below(q.warmMemoryBytes, before.warmMemoryBytes)))
+      for (const level of RESIDENCIES) this.fitQuota(tenantId, level, undefined, new Set([tenantId]));
+  }
+
+  private quotaBytes(tenantId: string, level: Residency): number | undefined {
+    const q = this.known.get(tenantId);
+    return level === "HOT" ? q?.hotMemoryBytes : q?.warmMemoryBytes;
+  }
+
+  private weightOf = (tenantId: string): number => this.known.get(tenantId)?.weight ?? 1;
+
+  private assertCanEverHold(ref: ExpertRef, loaders: ReadonlySet<string>): void {
+    const bytes = ref.file.bytes;
+    for (const level of RESIDENCIES) {
+      if (bytes > this.capacity(level))
+        throw new CacheError(
+          "CAPACITY_TOO_SMALL",
+          `${level}_CAPACITY_BYTES (${this.capacity(level)}) cannot hold expert ${ref.key} (${bytes} bytes)`,
+          { expert: ref.key, bytes },
+        );
+      const part = Math.ceil(bytes / Math.max(1, loaders.size));
+      for (const t of loaders) {
+        const quota = this.quotaBytes(t, level);
+        const field = level === "HOT" ? "hotMemoryBytes" : "warmMemoryBytes";
+        if (quota !== undefined && quota < part)
+          throw new CacheError(
+            "QUOTA_TOO_SMALL",
+            `quota ${field} of tenant ${t} (${quota}) cannot hold its part (${part} bytes) of expert ${ref.key}`,
+            { tenantId: t, limit: field, quota, part },
+          );
+      }
+    }
+  }
+
+  /** Evicts the tenant's own least valuable idle entries until its charge fits its quota. */
+  private fitQuota(tenantId: string, level: Residency, except: CacheEntry | undefined, causers: ReadonlySet<string>) {
+    const quota = this.quotaBytes(tenantId, level);
+    if (quota === undefined) return true;
+    while (chargeOf(this.entries.values(), level, tenantId) > quota) {
+      const victim = ownVictim(this.entries.values(), level, tenantId, except);
+      if (!victim) return false;
+      this.evict(victim, level, causers);
+    }
+    return true;
+  }
+
+  // ---- uses and epochs ----------------------------------------------------------------
+
+  private countUse(): void {
+    this.acquires++;
+    const epoch = Math.floor(this.acquires / this.epochUses);
+    if (epoch > this.epoch) {
+      this.epoch = epoch;
+      this.endEpoch();
+    }
+  }
+
+  /** Uncharges users idle for a whole epoch (leased entries keep theirs until the next end). */
+  private endEpoch(): void {
+    for (const e of this.entries.values()) {
+      if (e.leases > 0 || e.loading) continue;
+      for (const level of RESIDENCIES)
+        for (const [t, last] of e.users[level]) if (last < this.epoch - 1) e.users[level].delete(t);
+    }
+    for (const t of [...this.known.keys()].sort())
+      for (const level of RESIDENCIES) this.fitQuota(t, level, undefined, new Set([t]));
+    this.changed();
+  }
+
+  /**
+   * The tenants become users of a HOT entry (charged in WARM and HOT), each within its
+   * quotas after evicting its own idle entries; all or nothing.
+   */
+  private join(e: CacheEntry, tenants: ReadonlySet<string>): boolean {
+    const undo = this.snapshotUsers(e);
+    for (const level of RESIDENCIES) {
+      for (const t of tenants) e.users[level].set(t, this.epoch);
+      for (const t of tenants)
+        if (!this.fitQuota(t, level, e, tenants)) {
+          undo();
+          return false;
+        }
+    }
+    return true;
+  }
+
+  // ---- loads --------------------------------------------------------------------------
+
+  /** Counts and charges the entry in WARM and HOT for the loaders, evicting what must go; all or nothing. */
+  private reserve(e: CacheEntry, loaders: ReadonlySet<string>): boolean {
+    const isNew = !this.entries.has(e.id);
+    if (isNew) this.entries.set(e.id, e);
+    const undoUsers = this.snapshotUsers(e);
+    const fail = () => {
+      undoUsers();
+      e.reserved.clear();
+      if (isNew) this.entries.delete(e.id);
+      return false;
+    };
+    for (const level of RESIDENCIES) {
+      for (const t of loaders) e.users[level].set(t, this.epoch);
+      if (!e.holds(level)) e.reserved.add(level);
+      for (const t of loaders) if (!this.fitQuota(t, level, e, loaders)) return fail();
+      while (this.usedBytes(level) > this.capacity(level)) {
+        const victim = fairVictim({
+          entries: this.entries.values(),
+          level,
+          capacityBytes: this.capacity(level),
+          loaders,
+          loading: e,
+          weightOf: this.weightOf,
+        });
+        if (!victim) return fail();
+        this.evict(victim, level, loaders);
+      }
+    }
+    e.lastUse = ++this.clock;
+    return true;
+  }
+
+  private async promote(e: CacheEntry, loaders: ReadonlySet<string>): Promise<void> {
+    e.loading = (async () => {
+      // Off the caller's synchronous path: the decode step that asked goes on first.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      e.buffer ??= readVerifiedFile(e.ctx.root, e.ref.file);
+      e.session = await createExpertSession(e.buffer, e.ctx);
+    })();
+    try {
+      await e.loading;
+      e.seenBy = new Set();
+      for (const t of loaders) this.book.loaded(t, e.ref.tierId);
+    } catch (err) {
+      e.users.HOT.clear();
+      if (!e.buffer) {
+        e.users.WARM.clear();
+        this.entries.delete(e.id);
+      }
+      throw err;
+    } finally {
+      e.loading = undefined;
+      e.reserved.clear();
+      if (this.closed && this.entries.has(e.id)) this.evict(e, "WARM", new Set());
+      this.changed();
+    }
+  }
+
+  private evict(e: CacheEntry, level: Residency, causers: ReadonlySet<string>): void {
+    const sufferers = new Set(e.users.HOT.keys());
+    if (level === "WARM") for (const t of e.users.WARM.keys()) sufferers.add(t);
+    if (e.session) {
+      const session = e.session;
+      e.session = undefined;
+      session.release().catch(() => undefined);
+    }
+    e.users.HOT.clear();
+    e.seenBy = new Set();
+    if (level === "WARM") {
+      e.buffer?.fill(0);
+      e.buffer = undefined;
+      e.users.WARM.clear();
+      this.entries.delete(e.id);
+    }
+    this.book.evicted(level, [...sufferers].sort(), causers);
+  }
+
+  private snapshotUsers(e: CacheEntry): () => void {
+    const saved = { HOT: new Map(e.users.HOT), WARM: new Map(e.users.WARM) };
+    return () => {
+      for (const level of RESIDENCIES) {
+        e.users[level].clear();
+        for (const [t, epoch] of saved[level]) e.users[level].set(t, epoch);
+      }
+    };
+  }
+
+  private nextChange(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private changed(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+function below(now: number | undefined, before: number | undefined): boolean {
+  return now !== undefined && (before === undefined || now < before);
+}
+
+function entryId(view: ResidencyView, ref: ExpertRef): string {
+  return `${view.id}|${ref.key}`;
+}

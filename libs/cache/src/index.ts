@@ -1,0 +1,19 @@
+/**
+ * @lite/cache — the worker's expert cache behind the ExpertStore interface of @lite/model:
+ * HOT/WARM/COLD residency under worker-wide capacities, per-tenant charges within per-worker
+ * quotas, fair deterministic eviction, per-tenant figures and metrics (README.md).
+ */
+export { TieredExpertStore } from "./tiered-expert-store";
+export {
+  DEFAULT_EPOCH_USES,
+  ExpertResidency,
+  type ExpertResidencyOptions,
+  type ResidencyView,
+  type ResidentExpert,
+} from "./expert-residency";
+export { RESIDENCIES, type Residency } from "./cache-entry";
+export { fixedQuotas, type CacheQuotaSource, type TenantCacheQuota } from "./cache-quota";
+export { CacheError, type CacheErrorReason } from "./cache.errors";
+export type { CacheObserver, TenantCacheFigures } from "./tenant-figures";
+export { createCacheMetrics, type CacheMetrics } from "./cache-metrics";
+export { tokenWorkingSetBytes, totalExpertBytes } from "./working-set";

@@ -1,0 +1,51 @@
+import type { ExpertLease, ExpertRef, ExpertStore, ExpertStoreContext } from "@lite/model";
+import type { ExpertResidency, ResidencyView } from "./expert-residency";
+
+let nextViewId = 0;
+
+/**
+ * One model runtime's ExpertStore over the worker-wide ExpertResidency (HOT/WARM/COLD,
+ * per-tenant quotas, fair eviction): plug it in with loadModel's `expertStore` option,
+ * `(ctx) => new TieredExpertStore(residency, ctx)`. Each store's entries are its own (two
+ * runtimes of one model do not share sessions); capacity and charges are the worker's.
+ */
+export class TieredExpertStore implements ExpertStore, ResidencyView {
+  readonly id = `m${nextViewId++}`;
+  private closed = false;
+
+  constructor(
+    readonly residency: ExpertResidency,
+    readonly ctx: ExpertStoreContext,
+  ) {}
+
+  /** HOT now: a lease charged to these tenants; otherwise undefined (call `load`). Never waits. */
+  acquire(expert: ExpertRef, tenantIds: ReadonlySet<string>): ExpertLease | undefined {
+    return this.closed ? undefined : this.residency.acquire(this, expert, tenantIds);
+  }
+
+  /** Makes the expert HOT for these tenants (read, verify, session), waiting for room when there is none. */
+  load(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("expert store is closed"));
+    return this.residency.load(this, expert, tenantIds);
+  }
+
+  async get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease> {
+    for (;;) {
+      await this.load(expert, tenantIds);
+      // Another load may take the room between the two calls: load again.
+      const lease = this.acquire(expert, tenantIds);
+      if (lease) return lease;
+    }
+  }
+
+  /** Where the expert is in this worker now. */
+  levelOf(expert: ExpertRef): "HOT" | "WARM" | "COLD" {
+    return this.residency.levelOf(this, expert);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.residency.dropView(this);
+  }
+}

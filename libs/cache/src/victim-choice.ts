@@ -1,0 +1,87 @@
+import { lessValuable, type CacheEntry, type Residency } from "./cache-entry";
+
+/**
+ * Accounting and the choice of what to evict, as pure functions over the entries.
+ *
+ * Charging: an entry held in a level (resident or reserved) charges ceil(bytes ÷ n) to each
+ * of its n users in that level. An entry with no users (its users' epochs all ended) is an
+ * orphan: it counts against capacity, is charged to nobody and is evicted first.
+ *
+ * Eviction order for a load that needs room in a full level (`fairVictim`):
+ *   1. orphans, least valuable first;
+ *   2. then tenants by charge ÷ weighted share, largest first (ties by tenant id), where
+ *      share = capacity × weight ÷ Σ weights of the tenants charged in the level plus the
+ *      loaders, and the loaders' charges already include the load;
+ *   3. a tenant may lose an entry only if it is over its share or is itself loading: its
+ *      least valuable idle entry goes. So the sole entries of a tenant within its share are
+ *      never evicted by another tenant's load.
+ * At its quota a tenant evicts its own least valuable idle entries (`ownVictim`); entries in
+ * use (leased) or being loaded are never candidates.
+ */
+
+export function usedIn(entries: Iterable<CacheEntry>, level: Residency): number {
+  let used = 0;
+  for (const e of entries) if (e.holds(level)) used += e.bytes;
+  return used;
+}
+
+export function chargesIn(entries: Iterable<CacheEntry>, level: Residency): Map<string, number> {
+  const charges = new Map<string, number>();
+  for (const e of entries) {
+    if (!e.holds(level)) continue;
+    const share = e.shareOf(level);
+    for (const t of e.users[level].keys()) charges.set(t, (charges.get(t) ?? 0) + share);
+  }
+  return charges;
+}
+
+export function chargeOf(entries: Iterable<CacheEntry>, level: Residency, tenantId: string): number {
+  let charge = 0;
+  for (const e of entries) if (e.holds(level) && e.users[level].has(tenantId)) charge += e.shareOf(level);
+  return charge;
+}
+
+function leastValuable(candidates: CacheEntry[]): CacheEntry | undefined {
+  return candidates.length === 0 ? undefined : candidates.reduce((a, b) => (lessValuable(a, b) <= 0 ? a : b));
+}
+
+/** The tenant's own least valuable idle entry in `level` (any entry it is charged for). */
+export function ownVictim(
+  entries: Iterable<CacheEntry>,
+  level: Residency,
+  tenantId: string,
+  except: CacheEntry,
+): CacheEntry | undefined {
+  const own = [...entries].filter((e) => e !== except && e.evictable(level) && e.users[level].has(tenantId));
+  return leastValuable(own);
+}
+
+export interface FairChoice {
+  entries: Iterable<CacheEntry>;
+  level: Residency;
+  capacityBytes: number;
+  /** the tenants the load is for */
+  loaders: ReadonlySet<string>;
+  /** the entry being loaded (reserved already, never its own victim) */
+  loading: CacheEntry;
+  weightOf(tenantId: string): number;
+}
+
+/** What to evict so a load fits a full level, or undefined when nothing may go (wait). */
+export function fairVictim(c: FairChoice): CacheEntry | undefined {
+  const idle = [...c.entries].filter((e) => e !== c.loading && e.evictable(c.level));
+  const orphan = leastValuable(idle.filter((e) => e.users[c.level].size === 0));
+  if (orphan) return orphan;
+  const charges = chargesIn(c.entries, c.level);
+  for (const t of c.loaders) if (!charges.has(t)) charges.set(t, 0);
+  const totalWeight = [...charges.keys()].reduce((sum, t) => sum + c.weightOf(t), 0);
+  const shareOf = (t: string) => (c.capacityBytes * c.weightOf(t)) / totalWeight;
+  const ratio = (t: string) => charges.get(t)! / shareOf(t);
+  const order = [...charges.keys()].sort((a, b) => ratio(b) - ratio(a) || (a < b ? -1 : a > b ? 1 : 0));
+  for (const t of order) {
+    if (!c.loaders.has(t) && charges.get(t)! <= shareOf(t)) continue;
+    const victim = leastValuable(idle.filter((e) => e.users[c.level].has(t)));
+    if (victim) return victim;
+  }
+  return undefined;
+}
