@@ -2,7 +2,8 @@ import { readVerifiedFile } from "@lite/manifest";
 import { createExpertSession, type ExpertLease, type ExpertRef, type ExpertStoreContext } from "@lite/model";
 import { CacheError } from "./cache.errors";
 import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
-import type { CacheQuotaSource, TenantCacheQuota } from "./cache-quota";
+import type { CacheQuotaSource } from "./cache-quota";
+import { TenantQuotas } from "./tenant-quotas";
 import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
 import { chargeOf, chargesIn, fairVictim, ownVictim, usedIn } from "./victim-choice";
 
@@ -67,7 +68,7 @@ export const DEFAULT_EPOCH_USES = 4096;
 
 export class ExpertResidency {
   private readonly entries = new Map<string, CacheEntry>();
-  private readonly known = new Map<string, TenantCacheQuota>();
+  private readonly quotas: TenantQuotas;
   private readonly book: TenantFigureBook;
   private readonly epochUses: number;
   /** the use clock: acquires and load reservations; gives LRU order */
@@ -87,6 +88,10 @@ export class ExpertResidency {
     if (!Number.isSafeInteger(this.epochUses) || this.epochUses < 1)
       throw new RangeError(`epochUses must be a positive integer, got ${this.epochUses}`);
     this.book = new TenantFigureBook(opts.observer);
+    // A lowered quota takes effect at once on the tenant's idle entries.
+    this.quotas = new TenantQuotas(opts.quotas, (t) => {
+      for (const level of RESIDENCIES) this.fitQuota(t, level, undefined, new Set([t]));
+    });
   }
 
   capacity(level: Residency): number {
@@ -110,24 +115,34 @@ export class ExpertResidency {
   }
 
   acquire(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): ExpertLease | undefined {
-    if (!this.usable(this.entries.get(entryId(view, ref))) || !this.quotasKnown(tenants)) return undefined;
-    this.countUse();
-    // The epoch's end may have evicted it.
     const e = this.entries.get(entryId(view, ref));
-    if (!this.usable(e) || !this.join(e, tenants)) return undefined;
-    e.leases++;
-    e.lastUse = ++this.clock;
-    const firstUseBy = new Set([...tenants].filter((t) => !e.seenBy.has(t)));
-    for (const t of tenants) {
-      e.seenBy.add(t);
-      this.book.used(t, !firstUseBy.has(t));
-    }
-    return this.leaseOf(e, firstUseBy);
+    if (!this.usable(e) || !this.quotas.allKnown(tenants)) return undefined;
+    return this.use(e, tenants);
   }
 
   async load(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): Promise<void> {
+    await this.bring(view, ref, tenants, false);
+  }
+
+  /**
+   * `load` then a use, taken as the load ends (before any other waiting load runs), so a
+   * crowd of waiting loads cannot evict each other's experts before they are used.
+   */
+  async get(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): Promise<ExpertLease> {
+    for (;;) {
+      const lease = await this.bring(view, ref, tenants, true);
+      if (lease) return lease;
+    }
+  }
+
+  private async bring(
+    view: ResidencyView,
+    ref: ExpertRef,
+    tenants: ReadonlySet<string>,
+    take: boolean,
+  ): Promise<ExpertLease | undefined> {
     const loaders = new Set(tenants);
-    await this.learnQuotas(loaders);
+    await this.quotas.learnAll(loaders);
     this.assertCanEverHold(ref, loaders);
     for (;;) {
       if (this.closed) throw new Error("expert cache is closed");
@@ -136,11 +151,11 @@ export class ExpertResidency {
       if (e?.loading) {
         await e.loading.catch(() => undefined);
       } else if (e?.session) {
-        if (this.join(e, loaders)) return;
+        if (this.join(e, loaders)) return take ? this.use(e, loaders) : undefined;
         await this.nextChange();
       } else {
         const entry = e ?? new CacheEntry(id, ref, view.ctx, ref.file.bytes);
-        if (this.reserve(entry, loaders)) return this.promote(entry, loaders);
+        if (this.reserve(entry, loaders)) return this.promote(entry, loaders, take);
         await this.nextChange();
       }
     }
@@ -179,6 +194,11 @@ export class ExpertResidency {
       .map((t) => this.book.figures(t, { hotBytes: hot.get(t) ?? 0, warmBytes: warm.get(t) ?? 0 }));
   }
 
+  /** Loads waiting for room (for a lease to end, a load to finish or an epoch to end). */
+  get waitingLoads(): number {
+    return this.waiters.length;
+  }
+
   /** Bytes held (resident or reserved by a load) in a level. */
   usedBytes(level: Residency): number {
     return usedIn(this.entries.values(), level);
@@ -213,6 +233,21 @@ export class ExpertResidency {
     return !this.closed && e?.session !== undefined && e.loading === undefined;
   }
 
+  /** A use of a HOT entry: counted on the clock (an epoch may end), charged, leased. */
+  private use(e: CacheEntry, tenants: ReadonlySet<string>): ExpertLease | undefined {
+    this.countUse();
+    // The epoch's end may have evicted it.
+    if (!this.usable(e) || !this.join(e, tenants)) return undefined;
+    e.leases++;
+    e.lastUse = ++this.clock;
+    const firstUseBy = new Set([...tenants].filter((t) => !e.seenBy.has(t)));
+    for (const t of tenants) {
+      e.seenBy.add(t);
+      this.book.used(t, !firstUseBy.has(t));
+    }
+    return this.leaseOf(e, firstUseBy);
+  }
+
   private leaseOf(e: CacheEntry, firstUseBy: ReadonlySet<string>): ExpertLease {
     let released = false;
     return {
@@ -227,63 +262,20 @@ export class ExpertResidency {
     };
   }
 
-  // ---- quotas -------------------------------------------------------------------------
-
-  /** Asks the port for each tenant (answers arriving later are kept); true when all are known. */
-  private quotasKnown(tenants: ReadonlySet<string>): boolean {
-    for (const t of tenants) {
-      const answer = this.opts.quotas.quotaOf(t);
-      if (answer instanceof Promise) answer.then((q) => this.learn(t, q), () => undefined);
-      else this.learn(t, answer);
-    }
-    return [...tenants].every((t) => this.known.has(t));
-  }
-
-  private async learnQuotas(tenants: ReadonlySet<string>): Promise<void> {
-    for (const t of tenants) this.learn(t, await this.opts.quotas.quotaOf(t));
-  }
-
-  /** A lowered quota takes effect at once on the tenant's idle entries. */
-  private learn(tenantId: string, q: TenantCacheQuota): void {
-    const before = this.known.get(tenantId);
-    this.known.set(tenantId, q);
-    if (before && (below(q.hotMemoryBytes, before.hotMemoryBytes) || below(q.warmMemoryBytes, before.warmMemoryBytes)))
-      for (const level of RESIDENCIES) this.fitQuota(tenantId, level, undefined, new Set([tenantId]));
-  }
-
-  private quotaBytes(tenantId: string, level: Residency): number | undefined {
-    const q = this.known.get(tenantId);
-    return level === "HOT" ? q?.hotMemoryBytes : q?.warmMemoryBytes;
-  }
-
-  private weightOf = (tenantId: string): number => this.known.get(tenantId)?.weight ?? 1;
-
   private assertCanEverHold(ref: ExpertRef, loaders: ReadonlySet<string>): void {
-    const bytes = ref.file.bytes;
-    for (const level of RESIDENCIES) {
-      if (bytes > this.capacity(level))
+    for (const level of RESIDENCIES)
+      if (ref.file.bytes > this.capacity(level))
         throw new CacheError(
           "CAPACITY_TOO_SMALL",
-          `${level}_CAPACITY_BYTES (${this.capacity(level)}) cannot hold expert ${ref.key} (${bytes} bytes)`,
-          { expert: ref.key, bytes },
+          `${level}_CAPACITY_BYTES (${this.capacity(level)}) cannot hold expert ${ref.key} (${ref.file.bytes} bytes)`,
+          { expert: ref.key, bytes: ref.file.bytes },
         );
-      const part = Math.ceil(bytes / Math.max(1, loaders.size));
-      for (const t of loaders) {
-        const quota = this.quotaBytes(t, level);
-        const field = level === "HOT" ? "hotMemoryBytes" : "warmMemoryBytes";
-        if (quota !== undefined && quota < part)
-          throw new CacheError(
-            "QUOTA_TOO_SMALL",
-            `quota ${field} of tenant ${t} (${quota}) cannot hold its part (${part} bytes) of expert ${ref.key}`,
-            { tenantId: t, limit: field, quota, part },
-          );
-      }
-    }
+    this.quotas.assertCanHold(ref, loaders);
   }
 
   /** Evicts the tenant's own least valuable idle entries until its charge fits its quota. */
   private fitQuota(tenantId: string, level: Residency, except: CacheEntry | undefined, causers: ReadonlySet<string>) {
-    const quota = this.quotaBytes(tenantId, level);
+    const quota = this.quotas.bytes(tenantId, level);
     if (quota === undefined) return true;
     while (chargeOf(this.entries.values(), level, tenantId) > quota) {
       const victim = ownVictim(this.entries.values(), level, tenantId, except);
@@ -311,7 +303,7 @@ export class ExpertResidency {
       for (const level of RESIDENCIES)
         for (const [t, last] of e.users[level]) if (last < this.epoch - 1) e.users[level].delete(t);
     }
-    for (const t of [...this.known.keys()].sort())
+    for (const t of this.quotas.tenants())
       for (const level of RESIDENCIES) this.fitQuota(t, level, undefined, new Set([t]));
     this.changed();
   }
@@ -352,12 +344,12 @@ export class ExpertResidency {
       for (const t of loaders) if (!this.fitQuota(t, level, e, loaders)) return fail();
       while (this.usedBytes(level) > this.capacity(level)) {
         const victim = fairVictim({
-          entries: this.entries.values(),
+          entries: [...this.entries.values()],
           level,
           capacityBytes: this.capacity(level),
           loaders,
           loading: e,
-          weightOf: this.weightOf,
+          weightOf: this.quotas.weightOf,
         });
         if (!victim) return fail();
         this.evict(victim, level, loaders);
@@ -367,7 +359,7 @@ export class ExpertResidency {
     return true;
   }
 
-  private async promote(e: CacheEntry, loaders: ReadonlySet<string>): Promise<void> {
+  private async promote(e: CacheEntry, loaders: ReadonlySet<string>, take: boolean): Promise<ExpertLease | undefined> {
     e.loading = (async () => {
       // Off the caller's synchronous path: the decode step that asked goes on first.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -378,6 +370,9 @@ export class ExpertResidency {
       await e.loading;
       e.seenBy = new Set();
       for (const t of loaders) this.book.loaded(t, e.ref.tierId);
+      e.loading = undefined;
+      e.reserved.clear();
+      return take && !this.closed ? this.use(e, loaders) : undefined;
     } catch (err) {
       e.users.HOT.clear();
       if (!e.buffer) {
@@ -431,10 +426,6 @@ export class ExpertResidency {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-function below(now: number | undefined, before: number | undefined): boolean {
-  return now !== undefined && (before === undefined || now < before);
 }
 
 function entryId(view: ResidencyView, ref: ExpertRef): string {

@@ -29,13 +29,10 @@ export class TieredExpertStore implements ExpertStore, ResidencyView {
     return this.residency.load(this, expert, tenantIds);
   }
 
-  async get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease> {
-    for (;;) {
-      await this.load(expert, tenantIds);
-      // Another load may take the room between the two calls: load again.
-      const lease = this.acquire(expert, tenantIds);
-      if (lease) return lease;
-    }
+  /** `load` and a use taken as the load ends (no other load can evict it in between). */
+  get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease> {
+    if (this.closed) return Promise.reject(new Error("expert store is closed"));
+    return this.residency.get(this, expert, tenantIds);
   }
 
   /** Where the expert is in this worker now. */

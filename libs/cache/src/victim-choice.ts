@@ -14,7 +14,7 @@ import { lessValuable, type CacheEntry, type Residency } from "./cache-entry";
  *      loaders, and the loaders' charges already include the load;
  *   3. a tenant may lose an entry only if it is over its share or is itself loading: its
  *      least valuable idle entry goes. So the sole entries of a tenant within its share are
- *      never evicted by another tenant's load.
+ *      never evicted by another tenant's load (one exception: `starving`, below).
  * At its quota a tenant evicts its own least valuable idle entries (`ownVictim`); entries in
  * use (leased) or being loaded are never candidates.
  */
@@ -57,7 +57,7 @@ export function ownVictim(
 }
 
 export interface FairChoice {
-  entries: Iterable<CacheEntry>;
+  entries: readonly CacheEntry[];
   level: Residency;
   capacityBytes: number;
   /** the tenants the load is for */
@@ -69,7 +69,7 @@ export interface FairChoice {
 
 /** What to evict so a load fits a full level, or undefined when nothing may go (wait). */
 export function fairVictim(c: FairChoice): CacheEntry | undefined {
-  const idle = [...c.entries].filter((e) => e !== c.loading && e.evictable(c.level));
+  const idle = c.entries.filter((e) => e !== c.loading && e.evictable(c.level));
   const orphan = leastValuable(idle.filter((e) => e.users[c.level].size === 0));
   if (orphan) return orphan;
   const charges = chargesIn(c.entries, c.level);
@@ -78,10 +78,23 @@ export function fairVictim(c: FairChoice): CacheEntry | undefined {
   const shareOf = (t: string) => (c.capacityBytes * c.weightOf(t)) / totalWeight;
   const ratio = (t: string) => charges.get(t)! / shareOf(t);
   const order = [...charges.keys()].sort((a, b) => ratio(b) - ratio(a) || (a < b ? -1 : a > b ? 1 : 0));
+  const idleOf = (t: string) => leastValuable(idle.filter((e) => e.users[c.level].has(t)));
   for (const t of order) {
     if (!c.loaders.has(t) && charges.get(t)! <= shareOf(t)) continue;
-    const victim = leastValuable(idle.filter((e) => e.users[c.level].has(t)));
+    const victim = idleOf(t);
     if (victim) return victim;
   }
-  return undefined;
+  return starving(c, charges, shareOf) ? order.map(idleOf).find((v) => v !== undefined) : undefined;
+}
+
+/**
+ * The one exception to step 3: a loader that holds nothing else in the level and whose part
+ * of this one expert is already more than its share (many tenants, a small weight) would
+ * otherwise wait forever; it takes the least valuable idle entry of the tenant furthest over
+ * (or nearest to) its share.
+ */
+function starving(c: FairChoice, charges: Map<string, number>, shareOf: (t: string) => number): boolean {
+  const holdsOther = (t: string) =>
+    c.entries.some((e) => e !== c.loading && e.holds(c.level) && e.users[c.level].has(t));
+  return [...c.loaders].some((t) => !holdsOther(t) && charges.get(t)! > shareOf(t));
 }
