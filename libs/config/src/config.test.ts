@@ -1,5 +1,16 @@
 import { z } from "zod";
-import { base64KeyVar, ConfigError, enumVar, hostPortListVar, intVar, listVar, parseEnv, urlVar } from "./index";
+import {
+  base64KeyVar,
+  bytesVar,
+  ConfigError,
+  enumVar,
+  expertCacheEnvFields,
+  hostPortListVar,
+  intVar,
+  listVar,
+  parseEnv,
+  urlVar,
+} from "./index";
 
 const schema = z.object({
   PORT: intVar(4000, 1, 65535),
@@ -70,5 +81,43 @@ describe("parseEnv", () => {
           `REDIS_CLUSTER_NODES must be host:port entries separated by commas, got "${bad.replace(/[./]/g, "\\$&")}"`,
         ),
       );
+  });
+});
+
+describe("bytesVar and the expert cache variables", () => {
+  const bytes = z.object({ HOT_CAPACITY_BYTES: bytesVar(1024, 1, 2 ** 40) });
+
+  it("takes integers and binary units, up to the limits", () => {
+    expect(parseEnv(bytes, {}).HOT_CAPACITY_BYTES).toBe(1024);
+    expect(parseEnv(bytes, { HOT_CAPACITY_BYTES: "1" }).HOT_CAPACITY_BYTES).toBe(1);
+    expect(parseEnv(bytes, { HOT_CAPACITY_BYTES: "512MiB" }).HOT_CAPACITY_BYTES).toBe(512 * 2 ** 20);
+    expect(parseEnv(bytes, { HOT_CAPACITY_BYTES: " 3 GiB " }).HOT_CAPACITY_BYTES).toBe(3 * 2 ** 30);
+    expect(parseEnv(bytes, { HOT_CAPACITY_BYTES: "1TiB" }).HOT_CAPACITY_BYTES).toBe(2 ** 40);
+  });
+
+  it("refuses a bad value in one line naming the variable", () => {
+    for (const [value, message] of [
+      ["0", /HOT_CAPACITY_BYTES must be between 1 and 1099511627776 bytes, got 0/],
+      ["1025GiB", /HOT_CAPACITY_BYTES must be between 1 and/],
+      ["1.5GiB", /HOT_CAPACITY_BYTES must be a byte count .* got "1.5GiB"/],
+      ["1GB", /HOT_CAPACITY_BYTES must be a byte count/],
+    ] as const) {
+      try {
+        parseEnv(bytes, { HOT_CAPACITY_BYTES: value });
+        throw new Error("expected a ConfigError");
+      } catch (e) {
+        expect((e as ConfigError).lines).toHaveLength(1);
+        expect((e as ConfigError).lines[0]).toMatch(message);
+      }
+    }
+  });
+
+  it("defaults: 1 GiB HOT, 2 GiB WARM, epochs of 4096 uses, quotas kept 10 s", () => {
+    expect(parseEnv(z.object(expertCacheEnvFields), {})).toEqual({
+      HOT_CAPACITY_BYTES: 2 ** 30,
+      WARM_CAPACITY_BYTES: 2 ** 31,
+      EXPERT_CACHE_EPOCH_USES: 4096,
+      EXPERT_CACHE_QUOTA_TTL_SECONDS: 10,
+    });
   });
 });

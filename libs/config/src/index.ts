@@ -22,6 +22,28 @@ export const intVar = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
       return n;
     });
 
+const BYTE_UNITS: Record<string, number> = { "": 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+/** A size in bytes: an integer, optionally with a binary unit (`512MiB`, `1GiB`); unset or empty: `def`. */
+export const bytesVar = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return def;
+      const m = /^(\d+)\s*(KiB|MiB|GiB|TiB)?$/.exec(v.trim());
+      if (!m) {
+        ctx.addIssue({ code: "custom", message: `must be a byte count (e.g. 1073741824 or 1GiB), got "${v}"` });
+        return z.NEVER;
+      }
+      const n = Number(m[1]) * BYTE_UNITS[m[2] ?? ""];
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be between ${min} and ${max} bytes, got ${v}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 export const urlVar = (protocols: string[]) =>
   z
     .string()
@@ -160,4 +182,19 @@ export const serviceEnvFields = {
    */
   SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
   LOG_LEVEL: enumVar(LOG_LEVELS, "info"),
+};
+
+/**
+ * The worker's expert cache (libs/cache, docs/EXPERT-CACHE.md). Defaults fit the `default`
+ * model (≈ 622 MB of expert files; one token needs ≈ 151 MB) on a 2-core / 24 GiB machine.
+ */
+export const expertCacheEnvFields = {
+  /** bytes of HOT experts (onnxruntime sessions) in one worker, all models and tenants; default 1 GiB */
+  HOT_CAPACITY_BYTES: bytesVar(2 ** 30, 1),
+  /** bytes of WARM experts (verified bytes in RAM, HOT ones included) in one worker; default 2 GiB */
+  WARM_CAPACITY_BYTES: bytesVar(2 ** 31, 1),
+  /** expert uses per accounting epoch: a tenant idle on an expert for a whole epoch stops paying for it; default 4096 */
+  EXPERT_CACHE_EPOCH_USES: intVar(4096, 1, 1_000_000_000),
+  /** how long a worker keeps a tenant's quota and weight before reading them again, seconds; default 10 */
+  EXPERT_CACHE_QUOTA_TTL_SECONDS: intVar(10, 1, 3600),
 };
