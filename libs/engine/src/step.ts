@@ -10,15 +10,30 @@ interface StepResult {
   progress: Array<CompletionRef & { generatedTokens: number }>;
   /** cost-weighted tokens per tenant */
   charges: Map<string, number>;
-  finished: Array<{ r: Running; reason: FinishReason }>;
+  /** sequences that ended in this step; `error` when the model could not go on with one */
+  finished: Array<{ r: Running; reason: FinishReason; error?: string }>;
 }
+
+/**
+ * When every held sequence waits (parked on an expert load, or a token held by the timing
+ * defence), the loop sleeps until one may step, a job starts, or this many ms pass (then it
+ * looks again: cancellations, lost locks, stop).
+ */
+const ALL_WAITING_POLL_MS = 50;
 
 /**
  * Steps 3–4: one decode step. The slot allocator decides who advances (token-level
  * fairness); sequences it chose that have not run yet take a small step of their own first.
+ * A sequence that waits (its batch parked it on an expert load, or holds its token for the
+ * timing defence) gets no slot and is not charged; when all of them wait, the step waits
+ * for one (or for a new job) instead of spinning.
  */
 export async function step(ctx: EngineContext): Promise<void> {
-  const all = [...ctx.running.values()];
+  const all = [...ctx.running.values()].filter((r) => !r.batch.waiting(r.spec.completionId));
+  if (all.length === 0) {
+    await waitForReady(ctx);
+    return;
+  }
   const chosen = ctx.allocator.pick(
     all.map((r) => ({
       id: r.spec.completionId,
@@ -67,6 +82,34 @@ async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
   if (ctx.opts.stepDelayMs) await sleep(ctx.opts.stepDelayMs);
 }
 
+/**
+ * Every held sequence waits. First the previous flush's cancel check is applied (a cancelled
+ * sequence leaves even while parked), then the loop sleeps until a batch has a sequence that
+ * may step, a job starts (`ctx.wake`), or ALL_WAITING_POLL_MS pass; then a flush with no
+ * tokens asks again which held completions were cancelled.
+ */
+async function waitForReady(ctx: EngineContext): Promise<void> {
+  dropCancelled(ctx, emptyResult(), await ctx.flushed());
+  const t0 = performance.now();
+  const batches = new Set([...ctx.running.values()].map((r) => r.batch));
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      if (ctx.wake === done) ctx.wake = undefined;
+      resolve();
+    };
+    const timer = setTimeout(done, ALL_WAITING_POLL_MS);
+    ctx.wake = done;
+    for (const b of batches) void b.whenReady().then(done);
+  });
+  ctx.stats.idleMs += performance.now() - t0;
+  startFlush(ctx, emptyResult());
+}
+
+function emptyResult(): StepResult {
+  return { appends: [], progress: [], charges: new Map(), finished: [] };
+}
+
 /** Sequences about to take their first step here say so first (a no-op but for replays). */
 async function announceFirstSteps(ctx: EngineContext, chosen: string[]): Promise<void> {
   const first: Promise<void>[] = [];
@@ -100,14 +143,19 @@ async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[
 
 /**
  * Adds each output to its sequence and charges the allocator. A resumed sequence's first
- * output follows what its stream already holds.
+ * output follows what its stream already holds. An output with an error (an expert the
+ * sequence needs could not be loaded) carries no token: the completion ends ERROR with it.
  */
 function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
-  const result: StepResult = { appends: [], progress: [], charges: new Map(), finished: [] };
+  const result = emptyResult();
   const nowMs = ctx.now();
   for (const o of outputs) {
     const r = ctx.running.get(o.id);
     if (!r) continue;
+    if (o.error !== undefined) {
+      result.finished.push({ r, reason: "ERROR", error: o.error });
+      continue;
+    }
     const { tenantId, completionId } = r.spec;
     r.tokenIds.push(o.tokenId);
     r.text.push(o.text);
@@ -188,7 +236,7 @@ function startFlush(ctx: EngineContext, result: StepResult): void {
       ctx.stats.flushMs += performance.now() - t0;
       ctx.stats.tokens += appends.length;
       for (const a of appends) deps.metrics?.tokensGenerated.inc({ tenant: a.tenantId });
-      for (const { r, reason } of finished) finish(ctx, r, reason);
+      for (const { r, reason, error } of finished) finish(ctx, r, reason, error);
       return c;
     });
 }

@@ -7,6 +7,17 @@ import { sampleToken } from "./token-sampler";
 /**
  * A continuous batch: sequences join and leave between steps; each step advances every
  * unfinished sequence by one token (its first step also prefills the prompt).
+ *
+ * With parking (ModelRuntimeOptions.parkColdExperts, the worker's batch) a sequence may sit
+ * out steps without holding up the others (`waiting`):
+ *   - parked: an expert it needs was not HOT. The step produced nothing for it and did not
+ *     advance it; its load runs off the step. Once the load settles it steps again and
+ *     produces the token it would have produced unparked (forward-pass.ts). A failed load
+ *     ends it: its next step returns an output with finishReason ERROR, `error` and no token.
+ *   - held: the timing defence (timing-defence.ts) owes its token a pad. The token was
+ *     computed and the sequence advanced; the output is returned by the first step that
+ *     includes it once the pad is over, and it computes nothing more until then.
+ * `whenReady` resolves when a waiting sequence may step again.
  */
 
 export interface SequenceSpec {
@@ -38,7 +49,10 @@ export interface StepOutput {
   tokenId: number;
   text: string;
   finished: boolean;
-  finishReason?: Extract<FinishReason, "STOP" | "LENGTH">;
+  /** ERROR: the sequence cannot go on (`error` says why); such an output carries no token (tokenId -1, text "") */
+  finishReason?: Extract<FinishReason, "STOP" | "LENGTH" | "ERROR">;
+  /** with finishReason ERROR: why, e.g. an expert it needs could not be loaded */
+  error?: string;
   /** token × expert evaluations this step, by tier id */
   expertCalls: Record<string, number>;
   /** per layer, distinct experts this step used for this sequence: `<tierId>/g<group>/e<expert>` */
@@ -47,13 +61,16 @@ export interface StepOutput {
 
 export interface StepTimings {
   totalMs: number;
-  /** wall time inside onnxruntime calls (expert session lookups included) */
+  /** wall time inside onnxruntime calls (expert loads included when the step waits for them) */
   onnxMs: number;
   /** everything else: norms, attention, routing, sampling, bookkeeping */
   tsMs: number;
   rows: number;
   expertRuns: number;
 }
+
+/** Why a sequence sits out steps (DecodeBatch.waiting). */
+export type SequenceWait = "load" | "pad";
 
 export interface DecodeBatch {
   add(seq: SequenceSpec): void;
@@ -63,6 +80,13 @@ export interface DecodeBatch {
    * them (the rest keep their state and wait: the worker's token-level fairness).
    */
   step(only?: Iterable<string>): Promise<StepOutput[]>;
+  /**
+   * Why the sequence cannot step now: "load" (parked on an expert load) or "pad" (its token
+   * held by the timing defence); undefined when it can (or is not in the batch).
+   */
+  waiting(id: string): SequenceWait | undefined;
+  /** Resolves once a sequence may step that could not (a load settled, a hold ended), or at once if one may now. */
+  whenReady(): Promise<void>;
   kvBytes(id: string): number;
   readonly size: number;
   readonly lastStepTimings: StepTimings | undefined;
@@ -80,11 +104,23 @@ interface SequenceState {
   processed: number;
   generated: number;
   finished: boolean;
+  /** set while parked: settles when the loads it waits for do */
+  parked?: Promise<void>;
+  /** a load it waited for failed: its next step ends it with this error */
+  failure?: string;
+  /** its computed token, held back by the timing defence until `untilMs` (clock time) */
+  held?: { output: StepOutput; untilMs: number; timer: ReturnType<typeof setTimeout> };
+  /** when the first attempt at its current token began (clock ms): a pad counts from there */
+  attemptStartedMs?: number;
+  /** tiers its current token owes a timing pad for (kept across parks) */
+  padTiers: Set<string>;
 }
 
 export class DecodeBatchImpl implements DecodeBatch {
   private readonly seqs = new Map<string, SequenceState>();
   private stepping = false;
+  /** resolvers of `whenReady` calls, woken together */
+  private readyWaiters: Array<() => void> = [];
   lastStepTimings: StepTimings | undefined;
 
   constructor(private readonly core: ModelCore) {}
@@ -136,14 +172,40 @@ export class DecodeBatchImpl implements DecodeBatch {
       processed: 0,
       generated: resumed.length,
       finished: false,
+      padTiers: new Set(),
     });
   }
 
   remove(id: string): void {
     const s = this.seqs.get(id);
     if (!s) return;
+    if (s.held) clearTimeout(s.held.timer);
     s.kv.release();
     this.seqs.delete(id);
+  }
+
+  waiting(id: string): SequenceWait | undefined {
+    const s = this.seqs.get(id);
+    if (s?.parked) return "load";
+    return s !== undefined && this.isWaiting(s) ? "pad" : undefined;
+  }
+
+  whenReady(): Promise<void> {
+    const steppable = [...this.seqs.values()].some(
+      (s) => !this.isWaiting(s) && (s.failure !== undefined || s.held !== undefined || !s.finished),
+    );
+    if (steppable) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  private isWaiting(s: SequenceState): boolean {
+    return s.parked !== undefined || (s.held !== undefined && this.core.defence.clock.nowMs() < s.held.untilMs);
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   kvBytes(id: string): number {
@@ -156,62 +218,146 @@ export class DecodeBatchImpl implements DecodeBatch {
     const started = performance.now();
     try {
       const subset = only === undefined ? undefined : new Set(only);
-      const running = [...this.seqs.values()].filter(
-        (s) => !s.finished && (subset === undefined || subset.has(s.spec.id)),
-      );
-      if (running.length === 0) return [];
-      const layers = this.core.arch.layers;
-      const pass: PassSequence[] = running.map((s) => ({
-        tenantId: s.spec.tenantId,
-        seed: s.spec.routingSeed,
-        activeTiers: s.activeTiers,
-        kv: s.kv,
-        tokens: s.tokens.slice(s.processed),
-        firstPos: s.processed,
-        promptRows: s.promptRows,
-        experts: Array.from({ length: layers }, () => new Set<string>()),
-        expertCalls: new Map(),
-      }));
-      const { logits, timings } = await forwardPass(this.core, pass);
-      const vocab = this.core.arch.vocabSize;
-      const { eos } = this.core.tokenizer;
-      const outputs = running.map((s, i): StepOutput => {
-        s.processed = s.tokens.length;
-        const index = s.generated;
-        const tokenId = sampleToken(
-          logits,
-          i * vocab,
-          this.core.samplable,
-          s.spec.temperature,
-          s.spec.routingSeed,
-          index,
-        );
-        s.tokens.push(tokenId);
-        s.generated++;
-        const finishReason = tokenId === eos ? "STOP" : s.generated >= s.spec.maxTokens ? "LENGTH" : undefined;
-        s.finished = finishReason !== undefined;
-        return {
-          id: s.spec.id,
-          index,
-          tokenId,
-          text: this.core.tokenizer.tokenText(tokenId),
-          finished: s.finished,
-          ...(finishReason ? { finishReason } : {}),
-          expertCalls: Object.fromEntries(pass[i].expertCalls),
-          experts: pass[i].experts.map((set) => [...set].sort()),
-        };
-      });
-      const totalMs = performance.now() - started;
-      this.lastStepTimings = {
-        totalMs,
-        onnxMs: timings.onnxMs,
-        tsMs: totalMs - timings.onnxMs,
-        rows: timings.rows,
-        expertRuns: timings.expertRuns,
-      };
-      return outputs;
+      const chosen = [...this.seqs.values()].filter((s) => subset === undefined || subset.has(s.spec.id));
+      // Outputs that need no pass: a failure to report, a held token whose pad is over.
+      const nowMs = this.core.defence.clock.nowMs();
+      const ready = new Map<SequenceState, StepOutput>();
+      const running: SequenceState[] = [];
+      for (const s of chosen) {
+        if (s.failure !== undefined) ready.set(s, this.failedOutput(s));
+        else if (s.held) {
+          if (nowMs >= s.held.untilMs) ready.set(s, this.releaseHeld(s));
+        } else if (!s.finished && !s.parked) running.push(s);
+      }
+      const computed = running.length > 0 ? await this.advance(running, started) : new Map<SequenceState, StepOutput>();
+      return chosen.flatMap((s) => ready.get(s) ?? computed.get(s) ?? []);
     } finally {
       this.stepping = false;
     }
+  }
+
+  /** One forward pass over these sequences: the outputs to return now (not those parked or held). */
+  private async advance(running: SequenceState[], started: number): Promise<Map<SequenceState, StepOutput>> {
+    const { defence } = this.core;
+    const attemptMs = defence.clock.nowMs();
+    for (const s of running) s.attemptStartedMs ??= attemptMs;
+    const layers = this.core.arch.layers;
+    const pass: PassSequence[] = running.map((s) => ({
+      tenantId: s.spec.tenantId,
+      seed: s.spec.routingSeed,
+      activeTiers: s.activeTiers,
+      kv: s.kv,
+      tokens: s.tokens.slice(s.processed),
+      firstPos: s.processed,
+      promptRows: s.promptRows,
+      experts: Array.from({ length: layers }, () => new Set<string>()),
+      expertCalls: new Map(),
+      padTiers: new Set(),
+    }));
+    const { logits, logitsRow, firstUses, timings } = await forwardPass(this.core, pass, {
+      park: this.core.parkColdExperts,
+    });
+    defence.notePaddedFirstUses(firstUses);
+    const outputs = new Map<SequenceState, StepOutput>();
+    running.forEach((s, i) => {
+      for (const t of pass[i].padTiers) s.padTiers.add(t);
+      if (logitsRow[i] < 0) {
+        this.park(s, pass[i].parked!);
+        return;
+      }
+      const output = this.sample(s, pass[i], logits, logitsRow[i]);
+      const untilMs = s.attemptStartedMs! + defence.padMs(s.padTiers);
+      s.attemptStartedMs = undefined;
+      s.padTiers.clear();
+      if (defence.clock.nowMs() < untilMs) this.hold(s, output, untilMs);
+      else outputs.set(s, output);
+    });
+    const totalMs = performance.now() - started;
+    this.lastStepTimings = {
+      totalMs,
+      onnxMs: timings.onnxMs,
+      tsMs: totalMs - timings.onnxMs,
+      rows: timings.rows,
+      expertRuns: timings.expertRuns,
+    };
+    return outputs;
+  }
+
+  /** Samples the sequence's next token from its logits row and advances it. */
+  private sample(s: SequenceState, pass: PassSequence, logits: Float32Array, row: number): StepOutput {
+    const vocab = this.core.arch.vocabSize;
+    const { eos } = this.core.tokenizer;
+    s.processed = s.tokens.length;
+    const index = s.generated;
+    const tokenId = sampleToken(
+      logits,
+      row * vocab,
+      this.core.samplable,
+      s.spec.temperature,
+      s.spec.routingSeed,
+      index,
+    );
+    s.tokens.push(tokenId);
+    s.generated++;
+    const finishReason = tokenId === eos ? "STOP" : s.generated >= s.spec.maxTokens ? "LENGTH" : undefined;
+    s.finished = finishReason !== undefined;
+    return {
+      id: s.spec.id,
+      index,
+      tokenId,
+      text: this.core.tokenizer.tokenText(tokenId),
+      finished: s.finished,
+      ...(finishReason ? { finishReason } : {}),
+      expertCalls: Object.fromEntries(pass.expertCalls),
+      experts: pass.experts.map((set) => [...set].sort()),
+    };
+  }
+
+  /** The sequence sits out until its loads settle; a failed one fails it. */
+  private park(s: SequenceState, parked: Promise<void>): void {
+    s.parked = parked;
+    const settle = (failure?: string) => {
+      if (s.parked !== parked) return;
+      s.parked = undefined;
+      if (failure !== undefined) s.failure = failure;
+      this.wakeWaiters();
+    };
+    parked.then(
+      () => settle(),
+      (e: unknown) => settle(e instanceof Error ? e.message : String(e)),
+    );
+  }
+
+  /** Holds a computed token back until `untilMs` (the timing defence's pad). */
+  private hold(s: SequenceState, output: StepOutput, untilMs: number): void {
+    const delayMs = Math.max(0, untilMs - this.core.defence.clock.nowMs());
+    const timer = setTimeout(() => this.wakeWaiters(), delayMs);
+    timer.unref();
+    s.held = { output, untilMs, timer };
+  }
+
+  private releaseHeld(s: SequenceState): StepOutput {
+    const { output, timer } = s.held!;
+    clearTimeout(timer);
+    s.held = undefined;
+    return output;
+  }
+
+  /** The sequence's end after a failed load: no token, finishReason ERROR, reported once. */
+  private failedOutput(s: SequenceState): StepOutput {
+    const error = s.failure!;
+    s.failure = undefined;
+    s.finished = true;
+    return {
+      id: s.spec.id,
+      index: s.generated,
+      tokenId: -1,
+      text: "",
+      finished: true,
+      finishReason: "ERROR",
+      error,
+      expertCalls: {},
+      experts: [],
+    };
   }
 }

@@ -1,8 +1,10 @@
 import type * as ort from "onnxruntime-node";
 import type { Architecture, TierDescription } from "@lite/manifest";
 import type { Tokenizer } from "./byte-tokenizer";
+import type { ExpertLoads } from "./expert-loads";
 import type { ExpertRef, ExpertStore } from "./expert-store";
 import type { HserRouter } from "./hser-router";
+import type { TimingDefence } from "./timing-defence";
 
 /**
  * What the decode loop needs from a loaded model; shared by every batch of a runtime.
@@ -18,6 +20,15 @@ export interface ModelCore {
   experts: ExpertRef[][][];
   router: HserRouter;
   store: ExpertStore;
+  /**
+   * true: a step parks the sequences whose expert is not HOT and goes on with the others
+   * (the worker's shared step); false: the step waits for the load (tools, single runs)
+   */
+  parkColdExperts: boolean;
+  /** loads started by parking steps, off the step, each timed for the timing defence */
+  loads: ExpertLoads;
+  /** pads a tenant's first use of a resident expert (effective only with parking) */
+  defence: TimingDefence;
   embedding: ort.InferenceSession;
   layers: { qkv: ort.InferenceSession; attnOut: ort.InferenceSession; router: ort.InferenceSession }[];
   lmHead: ort.InferenceSession;

@@ -1,12 +1,15 @@
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
+import type { Clock } from "@lite/core";
 import { createByteTokenizer, samplableTokens, type Tokenizer } from "./byte-tokenizer";
 import { DecodeBatchImpl, type DecodeBatch } from "./decode-batch";
 import { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
+import { ExpertLoads } from "./expert-loads";
 import { HserRouter } from "./hser-router";
 import type { ModelCore } from "./model-core";
 import { describeTiers, readManifest, readVerifiedFile, type Manifest, type TierDescription } from "@lite/manifest";
 import { buildAttentionModel } from "./onnx-builder";
+import { TimingDefence } from "./timing-defence";
 
 export interface ModelRuntimeOptions {
   /** directory holding `<modelName>/manifest.json` (MODEL_DIR; default var/models in apps) */
@@ -24,6 +27,20 @@ export interface ModelRuntimeOptions {
   kvBlockTokens?: number;
   /** replaces the plain verified-file store (the expert cache plugs in here) */
   expertStore?: (ctx: ExpertStoreContext) => ExpertStore;
+  /**
+   * A decode step parks the sequences whose expert is not HOT (its load runs off the step)
+   * and goes on with the others: the worker's shared batch. Default false: the step waits
+   * for the load, as a tool or a single-user run may.
+   */
+  parkColdExperts?: boolean;
+  /**
+   * Pads a tenant's first use of a resident expert to a load's time (TIMING_DEFENCE,
+   * timing-defence.ts); default true. It holds tokens back, so it needs `parkColdExperts`:
+   * without it nothing is padded.
+   */
+  timingDefence?: boolean;
+  /** the clock of the timing defence's holds, ms (default Date.now); tests pass a manual one */
+  clock?: Clock;
 }
 
 /** A tier as the runtime routes it: the manifest library's description, computed once there. */
@@ -41,6 +58,8 @@ export interface ModelRuntime {
   readonly manifest: Manifest;
   /** expert refs by tier id, then layer, then group × expertsPerGroup + expert */
   expertRefs(tierId: string): ExpertRef[][];
+  /** the timing defence: whether it pads, its padded first uses per tenant (a metric), its per-tier estimates */
+  readonly timingDefence: Pick<TimingDefence, "enabled" | "paddedFirstUses"> & { estimateMs(tierId: string): number };
   createBatch(): DecodeBatch;
   close(): Promise<void>;
 }
@@ -92,13 +111,19 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
     m.routing.scoreFractionBits,
   );
   const storeCtx = { root, sessionOptions };
+  const store = opts.expertStore ? opts.expertStore(storeCtx) : new VerifiedFileExpertStore(storeCtx);
+  const parkColdExperts = opts.parkColdExperts ?? false;
+  const defence = new TimingDefence({ enabled: parkColdExperts && (opts.timingDefence ?? true), clock: opts.clock });
   const core: ModelCore = {
     arch,
     tiers,
     tierIndex: new Map(tiers.map((t, i) => [t.id, i])),
     experts,
     router,
-    store: opts.expertStore ? opts.expertStore(storeCtx) : new VerifiedFileExpertStore(storeCtx),
+    store,
+    parkColdExperts,
+    loads: new ExpertLoads(store, defence.estimates),
+    defence,
     embedding: await session(m.dense.embedding),
     layers: await Promise.all(
       m.dense.layers.map(async (l) => ({
@@ -126,6 +151,11 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
       const i = core.tierIndex.get(tierId);
       if (i === undefined) throw new Error(`unknown tier ${tierId}`);
       return experts[i];
+    },
+    timingDefence: {
+      enabled: defence.enabled,
+      paddedFirstUses: (tenantId) => defence.paddedFirstUses(tenantId),
+      estimateMs: (tierId) => defence.estimates.estimateMs(tierId),
     },
     createBatch: () => {
       if (closed) throw new Error("model runtime is closed");

@@ -51,7 +51,8 @@ export class LoadTimeEstimates {
     private readonly window = LOAD_ESTIMATE_WINDOW,
   ) {
     if (!(floorMs > 0)) throw new Error("load-time estimates: floorMs must be positive");
-    if (!Number.isInteger(window) || window < 1) throw new Error("load-time estimates: window must be a positive integer");
+    if (!Number.isInteger(window) || window < 1)
+      throw new Error("load-time estimates: window must be a positive integer");
   }
 
   /** Notes a load of an expert of this tier that took `ms`. */

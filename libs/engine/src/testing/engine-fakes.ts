@@ -87,6 +87,15 @@ export class FakeBatch implements EngineBatch {
     this.seqs.delete(id);
   }
 
+  /** The fake never parks or holds a sequence (libs/engine parked-step.test.ts runs the real batch). */
+  waiting(): undefined {
+    return undefined;
+  }
+
+  whenReady(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async step(only?: Iterable<string>): Promise<StepOutput[]> {
     const ids = only ? [...only] : [...this.seqs.keys()];
     this.beforeStep?.(ids);

@@ -45,15 +45,20 @@ export function spec(runtime: ModelRuntime, over: Partial<SequenceSpec> & { prom
   };
 }
 
-/** Runs a batch until every sequence finishes; returns every step's outputs by sequence id. */
+/**
+ * Runs a batch until every sequence finishes; returns every step's outputs by sequence id.
+ * With parking, a step in which every sequence waits (a load, a timing pad) waits for one.
+ */
 export async function runToEnd(runtime: ModelRuntime, specs: SequenceSpec[]): Promise<Map<string, StepOutput[]>> {
   const batch = runtime.createBatch();
   specs.forEach((s) => batch.add(s));
   const out = new Map<string, StepOutput[]>(specs.map((s) => [s.id, []]));
   for (;;) {
     const step = await batch.step();
-    if (step.length === 0) break;
     step.forEach((o) => out.get(o.id)!.push(o));
+    if (step.length > 0) continue;
+    if (!specs.some((s) => batch.waiting(s.id))) break;
+    await batch.whenReady();
   }
   return out;
 }
