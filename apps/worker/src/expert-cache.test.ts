@@ -1,0 +1,117 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ManualClock } from "@lite/core";
+import { buildModel, loadModel, type ModelRuntime } from "@lite/model";
+import { createRegistry } from "@lite/telemetry";
+import { DEFAULT_QUOTA } from "@lite/tenancy";
+import { createTenant, createTestEnv, type TestEnv } from "@lite/testing";
+import { createWorkerExpertCache, prismaCacheQuotas } from "./expert-cache";
+
+/** The worker's expert cache: quotas from PostgreSQL with a TTL, and per-tenant metrics. */
+describe("worker expert cache", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv();
+  });
+  afterAll(() => env.close());
+
+  it("reads each tenant's quota and weight, keeps it for the TTL, then serves the stale one while reading again", async () => {
+    const clock = new ManualClock(0);
+    const a = await createTenant(env.db, { weight: 3, quota: { hotMemoryBytes: 1000n, warmMemoryBytes: 5000n } });
+    const b = await createTenant(env.db, { weight: 1, quota: { hotMemoryBytes: 2000n } });
+    const quotas = prismaCacheQuotas(env.db, { ttlMs: 10_000, clock });
+    expect(await quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 1000, warmMemoryBytes: 5000, weight: 3 });
+    expect(await quotas.quotaOf(b.tenantId)).toEqual({
+      hotMemoryBytes: 2000,
+      warmMemoryBytes: Number(DEFAULT_QUOTA.warmMemoryBytes),
+      weight: 1,
+    });
+    await env.db.quota.update({ where: { tenantId: a.tenantId }, data: { hotMemoryBytes: 700n } });
+    // within the TTL (up to its last ms): the kept answer, synchronously
+    clock.advance(9_999);
+    expect(quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 1000, warmMemoryBytes: 5000, weight: 3 });
+    // at the TTL: still the kept answer, and a read starts
+    clock.advance(1);
+    expect(quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 1000, warmMemoryBytes: 5000, weight: 3 });
+    for (let i = 0; i < 100 && (quotas.quotaOf(a.tenantId) as { hotMemoryBytes: number }).hotMemoryBytes !== 700; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 700, warmMemoryBytes: 5000, weight: 3 });
+    // tenant B's answer did not move with A's change
+    expect(quotas.quotaOf(b.tenantId)).toMatchObject({ hotMemoryBytes: 2000 });
+  });
+
+  it("a tenant without a Quota row (or unknown) has DEFAULT_QUOTA and weight 1", async () => {
+    const c = await createTenant(env.db, { weight: 2 });
+    await env.db.quota.delete({ where: { tenantId: c.tenantId } });
+    const quotas = prismaCacheQuotas(env.db, { ttlMs: 1000 });
+    const defaults = {
+      hotMemoryBytes: Number(DEFAULT_QUOTA.hotMemoryBytes),
+      warmMemoryBytes: Number(DEFAULT_QUOTA.warmMemoryBytes),
+    };
+    expect(await quotas.quotaOf(c.tenantId)).toEqual({ ...defaults, weight: 2 });
+    expect(await quotas.quotaOf("ten_absent")).toEqual({ ...defaults, weight: 1 });
+  });
+
+  it("refuses a WARM capacity smaller than the HOT one, naming both variables", () => {
+    expect(() =>
+      createWorkerExpertCache(
+        { hotCapacityBytes: 2, warmCapacityBytes: 1, epochUses: 10, quotaTtlMs: 1000 },
+        env.db,
+        createRegistry(),
+      ),
+    ).toThrow(/WARM_CAPACITY_BYTES \(1\) must be at least HOT_CAPACITY_BYTES \(2\)/);
+  });
+
+  describe("metrics", () => {
+    let modelDir: string;
+    let root: string;
+    let runtime: ModelRuntime;
+    const registry = createRegistry();
+    let cache: ReturnType<typeof createWorkerExpertCache>;
+    beforeAll(async () => {
+      modelDir = fs.mkdtempSync(path.join(os.tmpdir(), "lite-worker-cache-"));
+      root = buildModel({ modelDir, modelName: "tiny", preset: "tiny" }).root;
+      cache = createWorkerExpertCache(
+        { hotCapacityBytes: 1 << 20, warmCapacityBytes: 1 << 21, epochUses: 4096, quotaTtlMs: 10_000 },
+        env.db,
+        registry,
+      );
+      runtime = await loadModel({ modelDir, modelName: "tiny", expertStore: cache.storeFor });
+    });
+    afterAll(async () => {
+      await runtime.close();
+      await cache.residency.close();
+      fs.rmSync(modelDir, { recursive: true, force: true });
+    });
+
+    it("per tenant: tenant A's series do not move while only tenant B works", async () => {
+      const a = await createTenant(env.db);
+      const b = await createTenant(env.db);
+      const refs = runtime.expertRefs(runtime.tiers[0].id).flat();
+      const store = cache.storeFor({ root, sessionOptions: {} });
+      for (const ref of refs.slice(0, 2)) (await store.get(ref, new Set([a.tenantId]))).release();
+      store.acquire(refs[0], new Set([a.tenantId]))!.release();
+      const before = { text: await registry.metrics() };
+      const linesOf = (text: string, tenantId: string) =>
+        text
+          .split("\n")
+          .filter((l) => l.startsWith("lite_expert_cache") && l.includes(`tenant="${tenantId}"`))
+          .sort();
+      const aBefore = linesOf(before.text, a.tenantId);
+      expect(aBefore).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^lite_expert_cache_uses_total\{.*result="hit".* 1$/),
+          expect.stringMatching(/^lite_expert_cache_uses_total\{.*result="miss".* 2$/),
+          expect.stringMatching(new RegExp(`^lite_expert_cache_loads_total\\{.*tier="${refs[0].tierId}".* 2$`)),
+          expect.stringMatching(new RegExp(`^lite_expert_cache_bytes\\{.*level="HOT".* ${2 * refs[0].file.bytes}$`)),
+        ]),
+      );
+      for (const ref of refs.slice(2)) (await store.get(ref, new Set([b.tenantId]))).release();
+      const after = { text: await registry.metrics() };
+      expect(linesOf(after.text, a.tenantId)).toEqual(aBefore);
+      expect(linesOf(after.text, b.tenantId).length).toBeGreaterThan(0);
+      await store.close();
+    });
+  });
+});

@@ -1,0 +1,143 @@
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import {
+  ExpertResidency,
+  TieredExpertStore,
+  createCacheMetrics,
+  tokenWorkingSetBytes,
+  type CacheQuotaSource,
+  type TenantCacheQuota,
+} from "@lite/cache";
+import { systemClock, type Clock } from "@lite/core";
+import type { PrismaClient } from "@lite/db";
+import type { CachingModelProvider } from "@lite/engine";
+import type { ExpertStore, ExpertStoreContext } from "@lite/model";
+import { DEFAULT_QUOTA } from "@lite/tenancy";
+
+/**
+ * The worker's expert cache (libs/cache): one ExpertResidency for every model the worker
+ * loads, its Prometheus series, and its quota port over PostgreSQL.
+ */
+
+export interface ExpertCacheOptions {
+  hotCapacityBytes: number;
+  warmCapacityBytes: number;
+  epochUses: number;
+  quotaTtlMs: number;
+}
+
+export interface WorkerExpertCache {
+  residency: ExpertResidency;
+  /** loadModel's `expertStore` option */
+  storeFor(ctx: ExpertStoreContext): ExpertStore;
+}
+
+export function createWorkerExpertCache(
+  opts: ExpertCacheOptions,
+  db: Pick<PrismaClient, "tenant">,
+  registry: Registry,
+): WorkerExpertCache {
+  if (opts.warmCapacityBytes < opts.hotCapacityBytes)
+    throw new Error(
+      `config error: WARM_CAPACITY_BYTES (${opts.warmCapacityBytes}) must be at least HOT_CAPACITY_BYTES (${opts.hotCapacityBytes}): every HOT expert keeps its bytes WARM`,
+    );
+  const metrics = createCacheMetrics(registry);
+  const residency = new ExpertResidency({
+    hotCapacityBytes: opts.hotCapacityBytes,
+    warmCapacityBytes: opts.warmCapacityBytes,
+    epochUses: opts.epochUses,
+    quotas: prismaCacheQuotas(db, { ttlMs: opts.quotaTtlMs }),
+    observer: metrics,
+  });
+  metrics.readFrom(() => residency.figures());
+  return { residency, storeFor: (ctx) => new TieredExpertStore(residency, ctx) };
+}
+
+/**
+ * Each model, as it loads, is checked against the capacities: one token of it must fit, or
+ * its loads could evict each other forever. A model that does not fit is closed and every
+ * request for it fails with the reason (at start when it is preloaded).
+ */
+export function capacityCheckedModels(
+  models: CachingModelProvider,
+  residency: ExpertResidency,
+  log: Logger,
+): CachingModelProvider {
+  const checked = new Map<string, Promise<Awaited<ReturnType<CachingModelProvider["get"]>>>>();
+  return {
+    get(modelName) {
+      let p = checked.get(modelName);
+      if (!p) {
+        p = models.get(modelName).then((m) => {
+          const tokenBytes = tokenWorkingSetBytes(m);
+          residency.assertFits(modelName, tokenBytes);
+          log.info(
+            {
+              model: modelName,
+              tokenBytes,
+              hotCapacityBytes: residency.capacity("HOT"),
+              warmCapacityBytes: residency.capacity("WARM"),
+            },
+            "expert cache fits the model",
+          );
+          return m;
+        });
+        p.catch(() => checked.delete(modelName));
+        checked.set(modelName, p);
+      }
+      return p;
+    },
+    close: () => models.close(),
+  };
+}
+
+/**
+ * Quotas and weights from PostgreSQL, kept `ttlMs` per tenant. Invalidation is by time
+ * only: a quota or weight changed through the API takes effect in every worker within the
+ * TTL (EXPERT_CACHE_QUOTA_TTL_SECONDS). A stale answer is served while it is read again;
+ * a tenant never read waits for its first read (only `load` waits; `acquire` answers
+ * "not yet"). A tenant without a Quota row has DEFAULT_QUOTA, as everywhere.
+ */
+export function prismaCacheQuotas(
+  db: Pick<PrismaClient, "tenant">,
+  opts: { ttlMs: number; clock?: Clock },
+): CacheQuotaSource {
+  const clock = opts.clock ?? systemClock;
+  const kept = new Map<string, { quota: TenantCacheQuota; atMs: number }>();
+  const reading = new Map<string, Promise<TenantCacheQuota>>();
+  const read = (tenantId: string): Promise<TenantCacheQuota> => {
+    let p = reading.get(tenantId);
+    if (!p) {
+      p = db.tenant
+        .findUnique({
+          where: { id: tenantId },
+          select: { weight: true, quota: { select: { hotMemoryBytes: true, warmMemoryBytes: true } } },
+        })
+        .then((row) => {
+          const quota = {
+            hotMemoryBytes: toBytes(row?.quota?.hotMemoryBytes ?? DEFAULT_QUOTA.hotMemoryBytes),
+            warmMemoryBytes: toBytes(row?.quota?.warmMemoryBytes ?? DEFAULT_QUOTA.warmMemoryBytes),
+            weight: row?.weight ?? 1,
+          };
+          kept.set(tenantId, { quota, atMs: clock.nowMs() });
+          return quota;
+        })
+        .finally(() => reading.delete(tenantId));
+      reading.set(tenantId, p);
+    }
+    return p;
+  };
+  return {
+    quotaOf(tenantId) {
+      const k = kept.get(tenantId);
+      if (!k) return read(tenantId);
+      // Stale: served while read again (a failed read keeps the last answer).
+      if (clock.nowMs() - k.atMs >= opts.ttlMs) read(tenantId).catch(() => undefined);
+      return k.quota;
+    },
+  };
+}
+
+function toBytes(v: bigint): number {
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
