@@ -32,7 +32,7 @@ export {
   verifyManifestSignature,
 } from "./manifest-signing";
 export { readManifest, type LoadedManifest, type ReadManifestOptions } from "./manifest-reader";
-export { readVerifiedFile, sha256Hex } from "./verified-file";
+export { readVerifiedFile, readVerifiedFileAsync, sha256Hex } from "./verified-file";
 export {
   PARAM_BYTES,
   activeParams,

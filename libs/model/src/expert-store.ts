@@ -1,5 +1,5 @@
 import * as ort from "onnxruntime-node";
-import { readVerifiedFile, type FileEntry } from "@lite/manifest";
+import { readVerifiedFileAsync, type FileEntry } from "@lite/manifest";
 
 /**
  * Where the decode step gets an expert's session. The step asks once per expert per step
@@ -89,7 +89,8 @@ export class VerifiedFileExpertStore implements ExpertStore {
     let session = this.sessions.get(expert.key);
     if (!session) {
       session = (async () => {
-        const bytes = readVerifiedFile(this.ctx.root, expert.file);
+        // Read and hashed off the event loop: a decode step that parked on it goes on meanwhile.
+        const bytes = await readVerifiedFileAsync(this.ctx.root, expert.file);
         return ort.InferenceSession.create(bytes, this.ctx.sessionOptions);
       })();
       // A refused file must not poison the map: the next call retries (and refuses again).
