@@ -14,7 +14,7 @@
  *
  * Client side (bench/lib/client-fairness.ts), fair scheduling on 1 worker and on 3
  * (FAIRNESS_CLIENT_WORKERS, default "1,3"): the three tenants create FAIRNESS_CLIENT_PER_WEIGHT
- * (default 20) × weight completions all at once, of mixed lengths (16..512 tokens) and modes
+ * (default 20) × weight × workers completions all at once, of mixed lengths (16..512 tokens) and modes
  * (FAST, BALANCED, DEEP), each streamed over graphql-ws; tokens count, in cost-weighted
  * units, when their subscriber receives them. From the start until FAIRNESS_CLIENT_SECONDS
  * (default 30) after the first token (less if a tenant has nothing left waiting first):
@@ -162,7 +162,7 @@ function clientSideSummary(ctx: BenchContext, s: Settings, figures: ClientFairne
   return [
     `#### as clients receive tokens`,
     ``,
-    `The same three tenants, fair scheduling, batch ${BATCH}, \`${MODEL}\` model, ${ctx.cores} cores: each creates ${s.clientPerWeight} × weight completions at once (maxTokens ${CLIENT_LENGTHS.join("/")}, modes ${CLIENT_MODES.join("/")}), each streamed over graphql-ws from its first token; every token counts its completion's cost weight when its subscriber receives it. Window: from the start to ${s.clientSeconds} s after the first token, or until the first tenant has nothing left waiting (every completion of its own has streamed a token: past that it is no longer backlogged). Lag: the largest (weighted fair share of the cost-weighted tokens received so far − the tenant's own) over the window; bound: 2 × the costliest request (maxTokens × cost weight).`,
+    `The same three tenants, fair scheduling, batch ${BATCH}, \`${MODEL}\` model, ${ctx.cores} cores: each creates ${s.clientPerWeight} × weight × workers completions at once (maxTokens ${CLIENT_LENGTHS.join("/")}, modes ${CLIENT_MODES.join("/")}), each streamed over graphql-ws from its first token; every token counts its completion's cost weight when its subscriber receives it. Window: from the start to ${s.clientSeconds} s after the first token, or until the first tenant has nothing left waiting (every completion of its own has streamed a token: past that it is no longer backlogged). Lag: the largest (weighted fair share of the cost-weighted tokens received so far − the tenant's own) over the window; bound: 2 × the costliest request (maxTokens × cost weight).`,
     ``,
     `| workers | weight | tokens received | tokens generated (workers, at the end) | cost-weighted received | share | weight share | relative error |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- |`,
@@ -198,7 +198,9 @@ export const bench: Benchmark = {
               batchSize: BATCH,
               model: MODEL,
               seconds: s.clientSeconds,
-              perWeight: s.clientPerWeight,
+              // W workers serve W times as fast: W times the work keeps every tenant
+              // backlogged for the whole window on three workers as on one.
+              perWeight: s.clientPerWeight * workers,
             }),
           );
       const summary = [
