@@ -41,6 +41,8 @@ export interface ModelRuntimeOptions {
   timingDefence?: boolean;
   /** the clock of the timing defence's holds, ms (default Date.now); tests pass a manual one */
   clock?: Clock;
+  /** told each tenant's padded first uses as the timing defence counts them (a per-tenant counter metric) */
+  onPaddedFirstUses?: (tenantId: string, count: number) => void;
 }
 
 /** A tier as the runtime routes it: the manifest library's description, computed once there. */
@@ -113,7 +115,11 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
   const storeCtx = { root, sessionOptions };
   const store = opts.expertStore ? opts.expertStore(storeCtx) : new VerifiedFileExpertStore(storeCtx);
   const parkColdExperts = opts.parkColdExperts ?? false;
-  const defence = new TimingDefence({ enabled: parkColdExperts && (opts.timingDefence ?? true), clock: opts.clock });
+  const defence = new TimingDefence({
+    enabled: parkColdExperts && (opts.timingDefence ?? true),
+    clock: opts.clock,
+    onPaddedFirstUses: opts.onPaddedFirstUses,
+  });
   const core: ModelCore = {
     arch,
     tiers,

@@ -45,7 +45,8 @@ describe("load-time estimates", () => {
 
 describe("timing defence", () => {
   it("pads by the largest estimate owed and counts padded first uses per tenant, when on", () => {
-    const d = new TimingDefence({ enabled: true, floorMs: 4 });
+    const told: Array<[string, number]> = [];
+    const d = new TimingDefence({ enabled: true, floorMs: 4, onPaddedFirstUses: (t, n) => told.push([t, n]) });
     d.estimates.record("m.t0", 3);
     d.estimates.record("m.t2", 50);
     expect(d.padMs([])).toBe(0);
@@ -54,6 +55,10 @@ describe("timing defence", () => {
     d.notePaddedFirstUses(new Map([["ten_a", 3]]));
     d.notePaddedFirstUses(new Map([["ten_a", 1]]));
     expect(d.paddedFirstUses("ten_a")).toBe(4);
+    expect(told).toEqual([
+      ["ten_a", 3],
+      ["ten_a", 1],
+    ]);
     // another tenant's count is its own (and none here)
     expect(d.paddedFirstUses("ten_b")).toBe(0);
   });

@@ -40,6 +40,8 @@ export interface TimingDefenceOptions {
   floorMs?: number;
   /** recent loads per tier the estimate is the slowest of (default LOAD_ESTIMATE_WINDOW) */
   window?: number;
+  /** told each tenant's padded first uses as they are counted (the worker's metric) */
+  onPaddedFirstUses?: (tenantId: string, count: number) => void;
 }
 
 /** Per tier: the durations of its recent loads, and the bucketed estimate of the next one. */
@@ -80,9 +82,11 @@ export class TimingDefence {
   readonly clock: Clock;
   readonly estimates: LoadTimeEstimates;
   private readonly padded = new Map<string, number>();
+  private readonly onPadded?: (tenantId: string, count: number) => void;
 
   constructor(opts: TimingDefenceOptions) {
     this.enabled = opts.enabled;
+    this.onPadded = opts.onPaddedFirstUses;
     this.clock = opts.clock ?? { nowMs: () => Date.now() };
     this.estimates = new LoadTimeEstimates(opts.floorMs, opts.window);
   }
@@ -98,7 +102,10 @@ export class TimingDefence {
   /** Counts padded first uses: per tenant, the experts a step used for it first (nothing when off). */
   notePaddedFirstUses(byTenant: ReadonlyMap<string, number>): void {
     if (!this.enabled) return;
-    for (const [tenantId, n] of byTenant) this.padded.set(tenantId, (this.padded.get(tenantId) ?? 0) + n);
+    for (const [tenantId, n] of byTenant) {
+      this.padded.set(tenantId, (this.padded.get(tenantId) ?? 0) + n);
+      this.onPadded?.(tenantId, n);
+    }
   }
 
   /** First uses of this tenant that were padded, since the runtime started. */
