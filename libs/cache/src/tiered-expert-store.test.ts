@@ -2,7 +2,7 @@ import type { ExpertLease } from "@lite/model";
 import { CacheError } from "./cache.errors";
 import { ExpertResidency, type ExpertResidencyOptions } from "./expert-residency";
 import { TieredExpertStore } from "./tiered-expert-store";
-import { bytesOf, fit, openTinyCacheModel, tenants, type TinyCacheModel } from "./testing/tiny-cache.fixture";
+import { fit, openTinyCacheModel, tenants, type TinyCacheModel } from "./testing/tiny-cache.fixture";
 import { tokenWorkingSetBytes } from "./working-set";
 
 /** Residency, leases, quotas and eviction on real files and onnxruntime sessions (tiny model). */
@@ -46,7 +46,7 @@ describe("TieredExpertStore", () => {
   });
 
   it("firstUseBy names each tenant's first use since the expert became HOT, again after an eviction", async () => {
-    const { residency, store } = open(fit(size()));
+    const { residency, store } = open(fit(size(), 2 * size()));
     const [e, other] = t0();
     await store.load(e, tenants("A"));
     const first = store.acquire(e, tenants("A", "B"))!;

@@ -50,7 +50,7 @@ export function ownVictim(
   entries: Iterable<CacheEntry>,
   level: Residency,
   tenantId: string,
-  except: CacheEntry,
+  except: CacheEntry | undefined,
 ): CacheEntry | undefined {
   const own = [...entries].filter((e) => e !== except && e.evictable(level) && e.users[level].has(tenantId));
   return leastValuable(own);

@@ -56,8 +56,4 @@ export function fit(hotCapacityBytes: number, warmCapacityBytes = hotCapacityByt
   };
 }
 
-export function bytesOf(refs: readonly ExpertRef[]): number {
-  return refs.reduce((sum, r) => sum + r.file.bytes, 0);
-}
-
 export const tenants = (...ids: string[]): ReadonlySet<string> => new Set(ids);
