@@ -76,6 +76,8 @@ export class ExpertResidency {
   private acquires = 0;
   private epoch = 0;
   private waiters: (() => void)[] = [];
+  /** tenants over a lowered quota whose own entries were all leased: fitted again as leases end */
+  private readonly overQuota = new Set<string>();
   private closed = false;
 
   constructor(private readonly opts: ExpertResidencyOptions) {
@@ -89,9 +91,7 @@ export class ExpertResidency {
       throw new RangeError(`epochUses must be a positive integer, got ${this.epochUses}`);
     this.book = new TenantFigureBook(opts.observer);
     // A lowered quota takes effect at once on the tenant's idle entries.
-    this.quotas = new TenantQuotas(opts.quotas, (t) => {
-      for (const level of RESIDENCIES) this.fitQuota(t, level, undefined, new Set([t]));
-    });
+    this.quotas = new TenantQuotas(opts.quotas, (t) => this.fitLowered(t));
   }
 
   capacity(level: Residency): number {
@@ -257,7 +257,9 @@ export class ExpertResidency {
         if (released) return;
         released = true;
         e.leases--;
-        if (e.leases === 0) this.changed();
+        if (e.leases > 0) return;
+        for (const t of [...this.overQuota]) this.fitLowered(t);
+        this.changed();
       },
     };
   }
@@ -271,6 +273,13 @@ export class ExpertResidency {
           { expert: ref.key, bytes: ref.file.bytes },
         );
     this.quotas.assertCanHold(ref, loaders);
+  }
+
+  /** A lowered quota: the tenant's idle entries go now, leased ones as their leases end. */
+  private fitLowered(tenantId: string): void {
+    const fits = RESIDENCIES.map((level) => this.fitQuota(tenantId, level, undefined, new Set([tenantId])));
+    if (fits.every(Boolean)) this.overQuota.delete(tenantId);
+    else this.overQuota.add(tenantId);
   }
 
   /** Evicts the tenant's own least valuable idle entries until its charge fits its quota. */
@@ -313,6 +322,11 @@ export class ExpertResidency {
    * quotas after evicting its own idle entries; all or nothing.
    */
   private join(e: CacheEntry, tenants: ReadonlySet<string>): boolean {
+    // The common case on the decode path: users already, so no charge moves; only their epochs.
+    if ([...tenants].every((t) => e.users.HOT.has(t) && e.users.WARM.has(t))) {
+      for (const level of RESIDENCIES) for (const t of tenants) e.users[level].set(t, this.epoch);
+      return true;
+    }
     const undo = this.snapshotUsers(e);
     for (const level of RESIDENCIES) {
       for (const t of tenants) e.users[level].set(t, this.epoch);

@@ -119,6 +119,27 @@ describe("TieredExpertStore", () => {
     await residency.close();
   });
 
+  it("a lowered quota applies at once to idle entries, and to leased ones as their leases end", async () => {
+    const [a, b, c] = t0();
+    const quota = { hotMemoryBytes: 3 * size(), weight: 1 };
+    const { residency, store } = open({ ...fit(10 * size()), quotas: { quotaOf: () => ({ ...quota }) } });
+    for (const e of [a, b, c]) await store.load(e, tenants("A"));
+    const la = store.acquire(a, tenants("A"))!;
+    const lb = store.acquire(b, tenants("A"))!;
+    quota.hotMemoryBytes = 2 * size(); // exactly what the leased entries hold
+    store.acquire(a, tenants("A"))!.release(); // each use asks the port
+    expect([a, b, c].map((e) => store.levelOf(e))).toEqual(["HOT", "HOT", "WARM"]);
+    expect(residency.tenantFigures("A").hotBytes).toBe(2 * size());
+    quota.hotMemoryBytes = size();
+    store.acquire(b, tenants("A"))!.release();
+    expect(residency.tenantFigures("A").hotBytes).toBe(2 * size()); // both leased: nothing may go yet
+    la.release();
+    expect([a, b].map((e) => store.levelOf(e))).toEqual(["WARM", "HOT"]);
+    expect(residency.tenantFigures("A").hotBytes).toBe(size());
+    lb.release();
+    await residency.close();
+  });
+
   it("charges a shared entry in equal parts (rounded up), and joining a use counts against the quota", async () => {
     const [a, b] = t0();
     const quotas = { A: { hotMemoryBytes: Math.ceil(size() / 2) + size(), weight: 1 }, B: { weight: 1 } };
