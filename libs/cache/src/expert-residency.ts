@@ -165,7 +165,7 @@ export class ExpertResidency {
   async dropView(view: ResidencyView): Promise<void> {
     const mine = [...this.entries.values()].filter((e) => e.id.startsWith(`${view.id}|`));
     await Promise.all(mine.map((e) => e.loading?.catch(() => undefined)));
-    for (const e of mine) if (this.entries.has(e.id)) this.evict(e, "WARM", new Set());
+    for (const e of mine) if (this.entries.has(e.id)) this.drop(e);
     this.changed();
   }
 
@@ -173,7 +173,7 @@ export class ExpertResidency {
     this.closed = true;
     this.changed();
     await Promise.all([...this.entries.values()].map((e) => e.loading?.catch(() => undefined)));
-    for (const e of [...this.entries.values()]) this.evict(e, "WARM", new Set());
+    for (const e of [...this.entries.values()]) this.drop(e);
   }
 
   /** The tenant's figures in this worker (bytes charged now, counters since start). */
@@ -397,12 +397,17 @@ export class ExpertResidency {
     } finally {
       e.loading = undefined;
       e.reserved.clear();
-      if (this.closed && this.entries.has(e.id)) this.evict(e, "WARM", new Set());
+      if (this.closed && this.entries.has(e.id)) this.drop(e);
       this.changed();
     }
   }
 
-  private evict(e: CacheEntry, level: Residency, causers: ReadonlySet<string>): void {
+  /** Closing: the entry goes COLD without counting as an eviction. */
+  private drop(e: CacheEntry): void {
+    this.evict(e, "WARM", new Set(), false);
+  }
+
+  private evict(e: CacheEntry, level: Residency, causers: ReadonlySet<string>, counted = true): void {
     const sufferers = new Set(e.users.HOT.keys());
     if (level === "WARM") for (const t of e.users.WARM.keys()) sufferers.add(t);
     if (e.session) {
@@ -418,7 +423,7 @@ export class ExpertResidency {
       e.users.WARM.clear();
       this.entries.delete(e.id);
     }
-    this.book.evicted(level, [...sufferers].sort(), causers);
+    if (counted) this.book.evicted(level, [...sufferers].sort(), causers);
   }
 
   private snapshotUsers(e: CacheEntry): () => void {
