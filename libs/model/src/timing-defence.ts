@@ -5,9 +5,12 @@ import type { Clock } from "@lite/core";
  * token times whether another tenant made an expert resident.
  *
  * 1. Every expert load a decode step starts is timed from its start to its end
- *    (expert-loads.ts). Per tier, the estimate of "a load from this tier" is the slowest of
- *    its last `window` loads (default 32), rounded up to the next power of two ms and never
- *    below `floorMs` (default 8 ms: the estimate before any load of the tier was measured).
+ *    (expert-loads.ts), and so is every cold path: a token that was parked on cold experts,
+ *    from its first attempt to its computation (the load plus the retry's step: what a
+ *    tenant sees when the expert was cold). Per tier, the estimate of "a load from this
+ *    tier" is the slowest of its last `window` such times (default 32), rounded up to the
+ *    next power of two ms and never below `floorMs` (default 8 ms: the estimate before any
+ *    load of the tier was measured).
  *    Taking the slowest and rounding up keeps the pad at or above what a load costs, so a
  *    padded token and a cold one take about the same time; the power-of-two buckets keep the
  *    estimate from moving with every load, which another tenant's loads would otherwise
