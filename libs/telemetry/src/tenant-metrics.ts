@@ -22,6 +22,12 @@ export interface WorkerMetrics {
   completionsFinished: Counter<"tenant" | "reason">;
   /** decode steps and their wall time, seconds (no tenant: a step mixes tenants) */
   decodeStepSeconds: Histogram<string>;
+  /**
+   * a tenant's first uses of an expert since it became resident, each held back by the timing
+   * defence (libs/model timing-defence.ts): counted from the tenant's own uses, the same
+   * whether another tenant made the expert hot or it was cold
+   */
+  paddedFirstUses: Counter<"tenant">;
 }
 
 const TTFT_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -103,6 +109,17 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
           name: "lite_decode_step_seconds",
           help: "decode step wall time",
           buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+          registers: [registry],
+        }),
+    ),
+    paddedFirstUses: once(
+      registry,
+      "lite_padded_first_uses_total",
+      () =>
+        new Counter({
+          name: "lite_padded_first_uses_total",
+          help: "first uses of a resident expert held back by the timing defence",
+          labelNames: ["tenant"] as const,
           registers: [registry],
         }),
     ),
