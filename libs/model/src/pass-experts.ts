@@ -166,15 +166,22 @@ async function leaseExperts(
 ): Promise<Map<string, ExpertLease>> {
   const leases = new Map<string, ExpertLease>();
   const waits: Promise<void>[] = [];
-  for (const [key, use] of uses) {
-    const lease = core.store.acquire(use.ref, use.tenants);
-    if (lease) leases.set(key, lease);
-    else if (!park) waits.push(core.store.get(use.ref, use.tenants).then((l) => void leases.set(key, l)));
+  let failure: { reason: unknown } | undefined;
+  try {
+    for (const [key, use] of uses) {
+      const lease = core.store.acquire(use.ref, use.tenants);
+      if (lease) leases.set(key, lease);
+      else if (!park) waits.push(core.store.get(use.ref, use.tenants).then((l) => void leases.set(key, l)));
+    }
+  } catch (e) {
+    failure = { reason: e };
   }
-  const failed = (await Promise.allSettled(waits)).find((w): w is PromiseRejectedResult => w.status === "rejected");
-  if (failed) {
+  // Every load settles first, so a lease that comes after a failure is released too.
+  const settled = await Promise.allSettled(waits);
+  failure ??= settled.find((w): w is PromiseRejectedResult => w.status === "rejected");
+  if (failure) {
     for (const lease of leases.values()) lease.release();
-    throw failed.reason;
+    throw failure.reason;
   }
   return leases;
 }
