@@ -84,7 +84,18 @@ const BENCH_QUOTA = {
   tokensPerMinute: 1000000000,
 };
 
-export async function startPhase(ctx: BenchContext, live: LiveServices, opts: PhaseOptions): Promise<Phase> {
+/** BENCH_API_NODE_ARGS / BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), for any benchmark. */
+function nodeArgsFromEnv(name: string): string[] | undefined {
+  const args = process.env[name]?.split(" ").filter(Boolean);
+  return args && args.length > 0 ? args : undefined;
+}
+
+export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpts: PhaseOptions): Promise<Phase> {
+  const opts = {
+    ...phaseOpts,
+    apiNodeArgs: phaseOpts.apiNodeArgs ?? nodeArgsFromEnv("BENCH_API_NODE_ARGS"),
+    workerNodeArgs: phaseOpts.workerNodeArgs ?? nodeArgsFromEnv("BENCH_WORKER_NODE_ARGS"),
+  };
   const stack = await startStack<ApiProcess>({
     api: apiProcess({ nodeArgs: opts.apiNodeArgs }),
     env: {
