@@ -9,7 +9,8 @@
  * the victim's timing loop here. Per window (ABUSE_SECONDS, default 20, after 1.5 s of
  * attack ramp-up) the victim sends, at fixed rates (open loop):
  *  - `query { me { role } }` every 50 ms;
- *  - `createCompletion` (maxTokens 4, FAST) every 200 ms — the request's own latency;
+ *  - `createCompletion` (maxTokens 4, FAST) every 100 ms — the request's own latency (200
+ *    samples a window: at 100 a window's p99 was its second-worst request, mostly noise);
  *  - `GET /readyz` every 250 ms, a failure = not 200 or no answer within 2 s.
  * A request still unanswered 10 s after the window counts with its wait so far.
  * Attacks:
@@ -37,6 +38,7 @@ import { ATTACK_LABEL, ATTACKS, type AttackSpec, type Tally } from "./lib/abuse-
 const MODEL = "default";
 const ME = "query { me { role } }";
 const RAMP_MS = 1500;
+const CREATE_EVERY_MS = 100;
 const ATTACKER_NICE = Number(process.env.ABUSE_ATTACKER_NICE ?? 19);
 
 // ---------------------------------------------------------------- victim (this process)
@@ -106,7 +108,7 @@ async function victimWindow(url: string, victim: GqlHttp, seconds: number): Prom
   const [meErrors, createErrors] = await Promise.all([
     openLoop(50, stopAt, async () => (await victim.request(ME)).status === 200, s.me),
     openLoop(
-      200,
+      CREATE_EVERY_MS,
       stopAt,
       async () =>
         (
@@ -207,7 +209,7 @@ function render(
   return [
     `### abuse`,
     ``,
-    `Victim tenant, open loop: \`${ME}\` every 50 ms, \`createCompletion\` (maxTokens 4, FAST; the request's latency) every 200 ms, \`/readyz\` every 250 ms (failure: not 200 or no answer in 2 s), ${seconds} s per window; the attacker (another tenant, its own process) starts ${RAMP_MS / 1000} s before the window. One API process, one worker, default API limits, \`${MODEL}\` model, ${ctx.cores} cores shared with other work (load average before the run: ${load}). Ratios are ÷ the quiet baseline: the mean of QUIET before and QUIET after (me ${ms(quiet.meP50Ms)} / ${ms(quiet.meP99Ms)}, createCompletion ${ms(quiet.createP50Ms)} / ${ms(quiet.createP99Ms)}).`,
+    `Victim tenant, open loop: \`${ME}\` every 50 ms, \`createCompletion\` (maxTokens 4, FAST; the request's latency) every ${CREATE_EVERY_MS} ms, \`/readyz\` every 250 ms (failure: not 200 or no answer in 2 s), ${seconds} s per window; the attacker (another tenant, its own process) starts ${RAMP_MS / 1000} s before the window. One API process, one worker, default API limits, \`${MODEL}\` model, ${ctx.cores} cores shared with other work (load average before the run: ${load}). Ratios are ÷ the quiet baseline: the mean of QUIET before and QUIET after (me ${ms(quiet.meP50Ms)} / ${ms(quiet.meP99Ms)}, createCompletion ${ms(quiet.createP50Ms)} / ${ms(quiet.createP99Ms)}).`,
     ``,
     `| window | me n | me p50 / p99 | ÷ quiet p50 / p99 | create n | create p50 / p99 | ÷ quiet p50 / p99 | victim errors | /readyz failures / polls |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,

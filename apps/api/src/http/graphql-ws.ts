@@ -70,7 +70,15 @@ const TRY_AGAIN_LATER = 1013;
  */
 export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, services: ApiServices): GraphqlWs {
   const { env } = services;
-  const wsServer = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: bodyLimitBytes(env) });
+  const wsServer = new WebSocketServer({
+    server: httpServer,
+    path: "/graphql",
+    maxPayload: bodyLimitBytes(env),
+    // One message per socket per turn of the event loop: a burst of thousands of frames read
+    // in one chunk is handled between other clients' requests instead of ahead of all of
+    // them (clients send few messages; tokens flow the other way).
+    allowSynchronousEvents: false,
+  });
   const edge = createInputEdge(services);
   const throttle = authThrottleOf(services);
   const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
