@@ -20,7 +20,11 @@ export class TenantQuotas {
   allKnown(tenants: ReadonlySet<string>): boolean {
     for (const t of tenants) {
       const answer = this.source.quotaOf(t);
-      if (answer instanceof Promise) answer.then((q) => this.learn(t, q), () => undefined);
+      if (answer instanceof Promise)
+        answer.then(
+          (q) => this.learn(t, q),
+          () => undefined,
+        );
       else this.learn(t, answer);
     }
     return [...tenants].every((t) => this.known.has(t));

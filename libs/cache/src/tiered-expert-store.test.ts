@@ -145,7 +145,12 @@ describe("TieredExpertStore", () => {
     const quotas = { A: { hotMemoryBytes: Math.ceil(size() / 2) + size(), weight: 1 }, B: { weight: 1 } };
     const { residency, store } = open({ ...fit(10 * size()), quotas: { quotaOf: (t) => quotas[t as "A" | "B"] } });
     await store.load(a, tenants("A", "B"));
-    expect(residency.charges("HOT")).toEqual(new Map([["A", Math.ceil(size() / 2)], ["B", Math.ceil(size() / 2)]]));
+    expect(residency.charges("HOT")).toEqual(
+      new Map([
+        ["A", Math.ceil(size() / 2)],
+        ["B", Math.ceil(size() / 2)],
+      ]),
+    );
     await store.load(b, tenants("A"));
     expect(residency.tenantFigures("A").hotBytes).toBe(quotas.A.hotMemoryBytes); // exactly at its quota
     await residency.close();
