@@ -106,15 +106,15 @@ const OPS: Op[] = [
   },
   {
     field: "Query.invoice",
-    query: 'query($t: ID!) { invoice(tenantId: $t, period: "2026-01") { total } }',
+    query: 'query($t: ID!) { invoice(tenantId: $t, period: "2026-01") { total status lines { amount } } }',
     vars: () => ({ t: T() }),
-    allowed: "NOT_IMPLEMENTED",
+    allowed: null,
   },
   {
     field: "Query.invoices",
-    query: '{ invoices(period: "2026-01") { total } }',
+    query: '{ invoices(period: "2026-01") { tenantId total status } }',
     vars: () => ({}),
-    allowed: "NOT_IMPLEMENTED",
+    allowed: null,
   },
   {
     field: "Query.auditLog",

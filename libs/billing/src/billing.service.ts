@@ -1,32 +1,16 @@
-import { DomainError, badInput, err, notImplemented, ok, type Result } from "@lite/core";
+import { DomainError, err, ok, type Result } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import { actorOf, type AuditSink, type Principal } from "@lite/auth";
-import {
-  createPriceBook,
-  currentPriceBook,
-  ensureDefaultPriceBook,
-  type PriceBookSpec,
-  type StoredPriceBook,
-} from "./price-book";
+import type { InvoiceView } from "./invoice";
+import { findIssuedPeriod } from "./invoice-store";
+import { issuePeriod, periodInvoices, tenantInvoice } from "./invoice.service";
+import { checkPeriod, isClosed } from "./period";
+import { createPriceBook, type PriceBookSpec, type StoredPriceBook } from "./price-book";
 
 /** What the billing services work with. */
 export interface BillingResources {
   db: PrismaClient;
   audit: Pick<AuditSink, "record">;
-}
-
-/**
- * The price book in force at `at`. Before any book exists (a fresh database whose start-up
- * work has not run yet) the default book is created first.
- */
-export async function priceBookInForce(db: PrismaClient, at: Date): Promise<StoredPriceBook> {
-  let book = await currentPriceBook(db, at);
-  if (!book) {
-    await ensureDefaultPriceBook(db);
-    book = await currentPriceBook(db, at);
-  }
-  if (!book) throw new Error("no price book in force (every book starts in the future)");
-  return book;
 }
 
 /** Adds a price book (books are never edited in place); an invalid one is BAD_USER_INPUT naming the field. Audited. */
@@ -52,21 +36,57 @@ export async function setPriceBook(
   return ok(book);
 }
 
-const PERIOD = /^(\d{4})-(0[1-9]|1[0-2])$/;
-
-/** A billing period is a calendar month, `YYYY-MM`. */
-export function checkPeriod(period: string): Result<string, DomainError> {
-  return PERIOD.test(period) ? ok(period) : err(badInput("period", "must be YYYY-MM"));
+/**
+ * Issues `period` when it has closed and is not issued yet, audited as `invoices.issue`
+ * under `actor`. The first operator read of a closed period's invoices calls it, so what
+ * finance first sees of a month is what stays on its invoices.
+ */
+export async function issueIfClosed(
+  r: BillingResources,
+  actor: string,
+  period: string,
+  now: Date,
+): Promise<Result<void, DomainError>> {
+  const checked = checkPeriod(period, now);
+  if (!checked.ok) return checked;
+  if (!isClosed(period, now) || (await findIssuedPeriod(r.db, period))) return ok(undefined);
+  const issued = await issuePeriod(r.db, period, now);
+  if (!issued.ok) return issued;
+  if (issued.value.issuedNow)
+    await r.audit.record({
+      actor,
+      action: "invoices.issue",
+      resource: `period:${period}`,
+      decision: "OK",
+      reason: `issued at ${issued.value.issuedAt.toISOString()}`,
+    });
+  return ok(undefined);
 }
 
-/** Invoices are not built yet: a valid period answers NOT_IMPLEMENTED (one tenant's invoice). */
-export function tenantInvoice(_tenantId: string, period: string): Result<never, DomainError> {
-  const checked = checkPeriod(period);
-  return checked.ok ? err(notImplemented("invoice")) : checked;
+/** Operators (ADMIN, FINANCE) issue a closed period by reading it; tenants only read. */
+async function issueForOperator(r: BillingResources, principal: Principal, period: string, now: Date) {
+  return principal.role === "TENANT" ? ok(undefined) : issueIfClosed(r, actorOf(principal), period, now);
 }
 
-/** Every tenant's invoice for a period: not built yet either. */
-export function periodInvoices(period: string): Result<never, DomainError> {
-  const checked = checkPeriod(period);
-  return checked.ok ? err(notImplemented("invoices")) : checked;
+/** `invoice(tenantId, period)` for a caller allowed to see the tenant (the API checks ownership). */
+export async function invoiceForCaller(
+  r: BillingResources,
+  principal: Principal,
+  tenantId: string,
+  period: string,
+  now: Date,
+): Promise<Result<InvoiceView, DomainError>> {
+  const issued = await issueForOperator(r, principal, period, now);
+  return issued.ok ? tenantInvoice(r.db, tenantId, { period, now }) : issued;
+}
+
+/** `invoices(period)`: every tenant's invoice with a line (operators only). */
+export async function invoicesForCaller(
+  r: BillingResources,
+  principal: Principal,
+  period: string,
+  now: Date,
+): Promise<Result<InvoiceView[], DomainError>> {
+  const issued = await issueForOperator(r, principal, period, now);
+  return issued.ok ? periodInvoices(r.db, { period, now }) : issued;
 }

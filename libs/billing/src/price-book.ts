@@ -75,7 +75,7 @@ export function validatePriceBook(spec: PriceBookSpec, field = "input"): void {
 export type StoredPriceBook = Prisma.PriceBookGetPayload<{ include: { prices: true } }>;
 
 export async function createPriceBook(
-  db: PrismaClient,
+  db: Pick<PrismaClient, "priceBook">,
   spec: PriceBookSpec,
   id: string = newId("priceBook"),
 ): Promise<StoredPriceBook> {
@@ -100,7 +100,7 @@ export async function createPriceBook(
 }
 
 /** Idempotent, and safe when several processes start at once. */
-export async function ensureDefaultPriceBook(db: PrismaClient): Promise<boolean> {
+export async function ensureDefaultPriceBook(db: Pick<PrismaClient, "priceBook">): Promise<boolean> {
   if ((await db.priceBook.count()) > 0) return false;
   try {
     await createPriceBook(db, DEFAULT_PRICE_BOOK, DEFAULT_PRICE_BOOK_ID);
@@ -111,10 +111,24 @@ export async function ensureDefaultPriceBook(db: PrismaClient): Promise<boolean>
   }
 }
 
-export async function currentPriceBook(db: PrismaClient, at: Date): Promise<StoredPriceBook | null> {
+export async function currentPriceBook(db: Pick<PrismaClient, "priceBook">, at: Date): Promise<StoredPriceBook | null> {
   return db.priceBook.findFirst({
     where: { effectiveFrom: { lte: at } },
     orderBy: [{ effectiveFrom: "desc" }, { createdAt: "desc" }, { id: "desc" }],
     include: { prices: { orderBy: [{ meter: "asc" }, { dimension: "asc" }] } },
   });
+}
+
+/**
+ * The price book in force at `at`. Before any book exists (a fresh database whose start-up
+ * work has not run yet) the default book is created first.
+ */
+export async function priceBookInForce(db: Pick<PrismaClient, "priceBook">, at: Date): Promise<StoredPriceBook> {
+  let book = await currentPriceBook(db, at);
+  if (!book) {
+    await ensureDefaultPriceBook(db);
+    book = await currentPriceBook(db, at);
+  }
+  if (!book) throw new Error("no price book in force (every book starts in the future)");
+  return book;
 }

@@ -1,9 +1,10 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
-import { periodInvoices, priceBookInForce, setPriceBook, tenantInvoice } from "@lite/billing";
+import { invoiceForCaller, invoicesForCaller, priceBookInForce, setPriceBook } from "@lite/billing";
 import { Allow } from "../auth/access";
 import type { ApiContext } from "../context";
 import { orThrow, requireTenant } from "../tenant/tenancy.context";
-import { Invoice, PriceBook, PriceBookInput } from "./price-book.type";
+import { Invoice } from "./invoice.type";
+import { PriceBook, PriceBookInput } from "./price-book.type";
 
 @Resolver()
 export class BillingResolver {
@@ -40,12 +41,15 @@ export class BillingResolver {
     @Ctx() ctx: ApiContext,
   ): Promise<Invoice> {
     await requireTenant(ctx, tenantId);
-    return orThrow(ctx, tenantInvoice(tenantId, period));
+    const { db, audit, clock } = ctx.services;
+    const now = new Date(clock.nowMs());
+    return orThrow(ctx, await invoiceForCaller({ db, audit }, ctx.principal, tenantId, period, now));
   }
 
   @Query(() => [Invoice])
   @Allow("ADMIN", "FINANCE")
   async invoices(@Arg("period", () => String) period: string, @Ctx() ctx: ApiContext): Promise<Invoice[]> {
-    return orThrow(ctx, periodInvoices(period));
+    const { db, audit, clock } = ctx.services;
+    return orThrow(ctx, await invoicesForCaller({ db, audit }, ctx.principal, period, new Date(clock.nowMs())));
   }
 }

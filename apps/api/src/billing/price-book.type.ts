@@ -1,5 +1,5 @@
 import { Field, ID, InputType, ObjectType } from "type-graphql";
-import { BigIntScalar, DateTimeScalar, DecimalScalar } from "../common/scalars";
+import { DateTimeScalar, DecimalScalar } from "../common/scalars";
 import { Meter } from "../common/enums";
 
 @ObjectType()
@@ -57,43 +57,4 @@ export class PriceBookInput {
 
   @Field(() => [PriceInput])
   prices!: PriceInput[];
-}
-
-@ObjectType()
-export class InvoiceLine {
-  @Field(() => Meter)
-  meter!: Meter;
-
-  @Field(() => String, { nullable: true })
-  dimension!: string | null;
-
-  @Field(() => BigIntScalar)
-  quantity!: bigint;
-
-  @Field(() => DecimalScalar)
-  unitPrice!: string;
-
-  @Field(() => DecimalScalar)
-  amount!: string;
-}
-
-@ObjectType()
-export class Invoice {
-  @Field(() => ID)
-  tenantId!: string;
-
-  @Field(() => String)
-  tenantName!: string;
-
-  @Field(() => String, { description: "YYYY-MM" })
-  period!: string;
-
-  @Field(() => String)
-  currency!: string;
-
-  @Field(() => [InvoiceLine])
-  lines!: InvoiceLine[];
-
-  @Field(() => DecimalScalar)
-  total!: string;
 }
