@@ -19,6 +19,7 @@ import { TokenStreams } from "@lite/stream";
 import { createLogger, createRegistry, createWorkerMetrics } from "@lite/telemetry";
 import type { Registry } from "prom-client";
 import type { WorkerEnv } from "./env";
+import { capacityCheckedModels, createWorkerExpertCache, type WorkerExpertCache } from "./expert-cache";
 import { usagePort } from "./usage-port";
 
 /**
@@ -67,6 +68,8 @@ export interface Worker {
   /** repairs creates a crashed API left half-done (libs/completions reconcile.ts); started by main */
   startReconciler(): { stop(): Promise<void> };
   models: CachingModelProvider;
+  /** the expert cache every model of this worker loads through (libs/cache) */
+  expertCache: WorkerExpertCache;
   registry: Registry;
 }
 
@@ -107,13 +110,25 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
   const streams = new TokenStreams({ redis: c.redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
   const admission = new Admission({ redis: c.redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
   const registry = createRegistry({ labels: { worker: env.WORKER_ID } });
-  const models = cachingModelProvider({
+  const expertCache = createWorkerExpertCache(
+    {
+      hotCapacityBytes: env.HOT_CAPACITY_BYTES,
+      warmCapacityBytes: env.WARM_CAPACITY_BYTES,
+      epochUses: env.EXPERT_CACHE_EPOCH_USES,
+      quotaTtlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
+    },
+    c.db,
+    registry,
+  );
+  const loaded = cachingModelProvider({
     modelDir: env.MODEL_DIR,
     publicKey: env.MODEL_PUBLIC_KEY,
     executionProviders: env.ORT_EXECUTION_PROVIDERS,
     intraOpThreads: env.ORT_INTRA_OP_THREADS,
+    expertStore: expertCache.storeFor,
     logger: log,
   });
+  const models = capacityCheckedModels(loaded, expertCache.residency, log);
   const engine = new BatchEngine(
     {
       workerId: env.WORKER_ID,
@@ -156,6 +171,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     engine,
     scheduler,
     models,
+    expertCache,
     registry,
     startReconciler: () =>
       startReconciler(reconcile, { intervalMs: env.RECONCILE_INTERVAL_MS, graceMs: env.RECONCILE_GRACE_MS }),
@@ -172,6 +188,7 @@ export async function closeWorker(
   await w.scheduler.close().catch((e) => log.warn({ err: errText(e) }, "scheduler close failed"));
   await metricsServer?.close();
   await w.models.close().catch(() => undefined);
+  await w.expertCache.residency.close();
   await c.db.$disconnect().catch(() => undefined);
   c.redis.disconnect();
   c.bull.disconnect();

@@ -1,10 +1,11 @@
 import * as os from "node:os";
 import { z } from "zod";
-import { intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
+import { expertCacheEnvFields, intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
 
 /** The worker's configuration: read from process.env once, here (RUNTIME.md "Environment"). */
 export const WorkerEnv = z.object({
   ...serviceEnvFields,
+  ...expertCacheEnvFields,
   WORKER_ID: z
     .string()
     .optional()

@@ -1,4 +1,4 @@
-import { loadModel, type ModelRuntime } from "@lite/model";
+import { loadModel, type ModelRuntime, type ModelRuntimeOptions } from "@lite/model";
 import type { Logger } from "pino";
 import type { ModelProvider } from "../ports";
 
@@ -7,6 +7,8 @@ export interface ModelProviderOptions {
   publicKey?: string;
   executionProviders: string[];
   intraOpThreads: number;
+  /** each model's expert store (the worker's expert cache); default the plain verified-file store */
+  expertStore?: ModelRuntimeOptions["expertStore"];
   logger: Logger;
 }
 
@@ -30,6 +32,7 @@ export function cachingModelProvider(opts: ModelProviderOptions): CachingModelPr
           publicKey: opts.publicKey,
           executionProviders: opts.executionProviders,
           intraOpThreads: opts.intraOpThreads,
+          expertStore: opts.expertStore,
         }).then((m) => {
           opts.logger.info(
             { model: modelName, manifestSha256: m.manifestSha256, loadMs: Math.round(performance.now() - started) },
