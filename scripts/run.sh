@@ -32,5 +32,7 @@ case "$cmd" in
   generate)     exec node -r ./scripts/register.js scripts/generate.ts "$@" ;;
   schema:print) exec node -r ./scripts/register.js apps/api/src/schema-print.ts "$@" ;;
   audit:verify) exec node -r ./scripts/register.js scripts/audit-verify.ts "$@" ;;
+  billing:export)    exec node -r ./scripts/register.js scripts/billing-export.ts "$@" ;;
+  billing:reconcile) exec node -r ./scripts/register.js scripts/billing-reconcile.ts "$@" ;;
   *) echo "unknown command: $cmd" >&2; exit 2 ;;
 esac
