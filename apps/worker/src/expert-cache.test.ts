@@ -1,12 +1,15 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import pino from "pino";
+import { tokenWorkingSetBytes } from "@lite/cache";
 import { ManualClock } from "@lite/core";
+import { cachingModelProvider } from "@lite/engine";
 import { buildModel, loadModel, type ModelRuntime } from "@lite/model";
 import { createRegistry } from "@lite/telemetry";
 import { DEFAULT_QUOTA } from "@lite/tenancy";
 import { createTenant, createTestEnv, type TestEnv } from "@lite/testing";
-import { createWorkerExpertCache, prismaCacheQuotas } from "./expert-cache";
+import { capacityCheckedModels, createWorkerExpertCache, prismaCacheQuotas } from "./expert-cache";
 
 /** The worker's expert cache: quotas from PostgreSQL with a TTL, and per-tenant metrics. */
 describe("worker expert cache", () => {
@@ -83,6 +86,36 @@ describe("worker expert cache", () => {
       await runtime.close();
       await cache.residency.close();
       fs.rmSync(modelDir, { recursive: true, force: true });
+    });
+
+    it("a model loads only if one token of it fits the capacities: exactly fits, one byte less fails naming the variable", async () => {
+      const need = tokenWorkingSetBytes(runtime);
+      const open = (hotCapacityBytes: number) => {
+        const c = createWorkerExpertCache(
+          { hotCapacityBytes, warmCapacityBytes: need, epochUses: 4096, quotaTtlMs: 10_000 },
+          env.db,
+          createRegistry(),
+        );
+        const log = pino({ level: "silent" });
+        const models = cachingModelProvider({
+          modelDir,
+          executionProviders: ["cpu"],
+          intraOpThreads: 1,
+          expertStore: c.storeFor,
+          logger: log,
+        });
+        return { models: capacityCheckedModels(models, c.residency, log), residency: c.residency };
+      };
+      const fits = open(need);
+      await expect(fits.models.get("tiny")).resolves.toMatchObject({ name: "tiny" });
+      await fits.models.close();
+      const short = open(need - 1);
+      await expect(short.models.get("tiny")).rejects.toThrow(
+        new RegExp(
+          `HOT_CAPACITY_BYTES \\(${need - 1}\\) is smaller than what one token of model tiny needs \\(${need} bytes`,
+        ),
+      );
+      await short.models.close();
     });
 
     it("per tenant: tenant A's series do not move while only tenant B works", async () => {
