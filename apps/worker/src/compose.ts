@@ -110,6 +110,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
   const streams = new TokenStreams({ redis: c.redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
   const admission = new Admission({ redis: c.redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
   const registry = createRegistry({ labels: { worker: env.WORKER_ID } });
+  const metrics = createWorkerMetrics(registry);
   const expertCache = createWorkerExpertCache(
     {
       hotCapacityBytes: env.HOT_CAPACITY_BYTES,
@@ -125,6 +126,8 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     publicKey: env.MODEL_PUBLIC_KEY,
     executionProviders: env.ORT_EXECUTION_PROVIDERS,
     intraOpThreads: env.ORT_INTRA_OP_THREADS,
+    timingDefence: env.TIMING_DEFENCE === "on",
+    onPaddedFirstUses: (tenant, n) => metrics.paddedFirstUses.inc({ tenant }, n),
     expertStore: expertCache.storeFor,
     logger: log,
   });
@@ -154,7 +157,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       tokens: streamTokenSink(streams),
       admission: admissionPort(admission),
       usage: usagePort(c.db),
-      metrics: createWorkerMetrics(registry),
+      metrics,
       logger: log,
     },
   );

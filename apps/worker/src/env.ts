@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import { z } from "zod";
-import { expertCacheEnvFields, intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
+import { enumVar, expertCacheEnvFields, intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
 
 /** The worker's configuration: read from process.env once, here (RUNTIME.md "Environment"). */
 export const WorkerEnv = z.object({
@@ -44,6 +44,12 @@ export const WorkerEnv = z.object({
   WORKER_STEP_DELAY_MS: intVar(0, 0, 60000),
   /** serve Prometheus metrics on this port when set (0 = any free port, logged) */
   WORKER_METRICS_PORT: intVar(-1, -1, 65535),
+  /**
+   * on (default): a tenant's first use of an expert it has not used since the expert became
+   * resident is emitted no sooner than a load from its tier would take, even when another
+   * tenant made it hot (libs/model timing-defence.ts); off: no padding
+   */
+  TIMING_DEFENCE: enumVar(["on", "off"], "on"),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

@@ -9,6 +9,10 @@ export interface ModelProviderOptions {
   intraOpThreads: number;
   /** each model's expert store (the worker's expert cache); default the plain verified-file store */
   expertStore?: ModelRuntimeOptions["expertStore"];
+  /** pad tenants' first uses of resident experts (TIMING_DEFENCE; default true) */
+  timingDefence?: boolean;
+  /** told each tenant's padded first uses (the worker's lite_padded_first_uses_total) */
+  onPaddedFirstUses?: ModelRuntimeOptions["onPaddedFirstUses"];
   logger: Logger;
 }
 
@@ -33,6 +37,10 @@ export function cachingModelProvider(opts: ModelProviderOptions): CachingModelPr
           executionProviders: opts.executionProviders,
           intraOpThreads: opts.intraOpThreads,
           expertStore: opts.expertStore,
+          // The worker's batch is shared: a cold expert parks its sequences, never the step.
+          parkColdExperts: true,
+          timingDefence: opts.timingDefence ?? true,
+          onPaddedFirstUses: opts.onPaddedFirstUses,
         }).then((m) => {
           opts.logger.info(
             { model: modelName, manifestSha256: m.manifestSha256, loadMs: Math.round(performance.now() - started) },

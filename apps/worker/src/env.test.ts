@@ -1,0 +1,24 @@
+import { ConfigError, parseEnv } from "@lite/config";
+import { WorkerEnv } from "./env";
+
+const required = { DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/postgres", REDIS_URL: "redis://127.0.0.1:6379" };
+
+describe("worker environment", () => {
+  it("TIMING_DEFENCE is on by default and takes on or off", () => {
+    expect(parseEnv(WorkerEnv, required).TIMING_DEFENCE).toBe("on");
+    expect(parseEnv(WorkerEnv, { ...required, TIMING_DEFENCE: "" }).TIMING_DEFENCE).toBe("on");
+    expect(parseEnv(WorkerEnv, { ...required, TIMING_DEFENCE: "on" }).TIMING_DEFENCE).toBe("on");
+    expect(parseEnv(WorkerEnv, { ...required, TIMING_DEFENCE: "off" }).TIMING_DEFENCE).toBe("off");
+  });
+
+  it("refuses any other TIMING_DEFENCE with one line naming it", () => {
+    let error: unknown;
+    try {
+      parseEnv(WorkerEnv, { ...required, TIMING_DEFENCE: "OFF" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).lines).toEqual(['config error: TIMING_DEFENCE must be one of on, off, got "OFF"']);
+  });
+});
