@@ -198,6 +198,52 @@ describe("two API processes and three workers", () => {
     expect(await stack.env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(N);
   }, 60000);
 
+  it("a revoke, a grant and a quota change made on one API are in force on the other before its cache would expire; other tenants keep theirs", async () => {
+    // createCompletion caches the tenant, its quota and its grants for 5 s per process
+    // (libs/completions COMPLETION_CACHE_TTL_MS); a writer's invalidation reaches the other
+    // API within a moment. Each check waits at most 2 s: an expired entry cannot explain it.
+    const soon = { timeoutMs: 2000, everyMs: 50 };
+    const restricted = (await stack.env.db.tier.findFirst({ where: { restricted: true, ownerTenantId: null } }))!.id;
+    const [a, b] = [await stack.tenant({ quota: BIG_QUOTA }), await stack.tenant({ quota: BIG_QUOTA })];
+    const adminOn = (i: number) => new GqlHttp(stack.apis[i].url, stack.adminKey);
+    const withTier = { prompt: "tier", maxTokens: 4, tiers: [restricted], seed: "1" };
+    const codeOf = async (t: StackTenant, input: Record<string, unknown>) =>
+      (await via(t, 1).request<Created>(CREATE_COMPLETION, { input })).errors?.[0]?.extensions?.code ?? "OK";
+    const grant = (i: number, t: StackTenant, op: "grantTier" | "revokeTier") =>
+      adminOn(i).ok(`mutation($t: ID!, $tier: ID!) { ${op}(tenantId: $t, tierId: $tier) { id } }`, {
+        t: t.tenantId,
+        tier: restricted,
+      });
+    for (const t of [a, b]) await grant(0, t, "grantTier");
+    // API 1 caches both tenants' grants
+    expect(await codeOf(a, withTier)).toBe("OK");
+    expect(await codeOf(b, withTier)).toBe("OK");
+
+    await grant(0, a, "revokeTier");
+    await waitFor(
+      "API 1 refuses the revoked tier",
+      async () => (await codeOf(a, withTier)) !== "OK" || undefined,
+      soon,
+    );
+    expect(await codeOf(b, withTier)).toBe("OK"); // b's grant is untouched
+    await grant(0, a, "grantTier");
+    await waitFor(
+      "API 1 allows the granted tier again",
+      async () => (await codeOf(a, withTier)) === "OK" || undefined,
+      soon,
+    );
+
+    await adminOn(0).ok(`mutation($t: ID!) { setQuota(tenantId: $t, input: { maxOutstandingTokens: 8 }) { id } }`, {
+      t: a.tenantId,
+    });
+    const big = { prompt: "quota", maxTokens: 9, mode: "FAST", seed: "2" };
+    await waitFor("API 1 applies the new quota", async () => (await codeOf(a, big)) !== "OK" || undefined, soon);
+    expect(await codeOf(b, big)).toBe("OK");
+    await cancelOpen(a);
+    await cancelOpen(b);
+    await countersReleased([a, b]);
+  }, 60000);
+
   it("subscribers on both APIs get every index once, in order, the row's text; a worker SIGKILLed mid-stream", async () => {
     const t = await stack.tenant({ quota: BIG_QUOTA });
     await threeWorkers();

@@ -61,6 +61,8 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   const auditWriter = new AuditWriter({ db, redis, keys, log, registry: apiMetrics.registry });
   const auth = new Authenticator({ db, redis, keys, clock, log });
   const completions = createCompletionServices({ env, redis, keys, log, registry: apiMetrics.registry, onClose });
+  // Writers of a tenant, its quota or grants invalidate it in every API process.
+  auth.onInvalidate((inv) => completions.caches.invalidate(inv));
   let closed = false;
   return {
     env,

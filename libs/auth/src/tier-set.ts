@@ -6,6 +6,7 @@ import {
   err,
   ok,
   type Placement,
+  type TtlCache,
   type Result,
   type TierMode,
 } from "@lite/core";
@@ -61,7 +62,22 @@ export interface TierDecisionContext {
   audit: AuditSink;
   /** audit actor, e.g. `tenant:key_…` */
   actor: string;
+  /** per-process caches of the reads (the API's; writers invalidate them): none = read every time */
+  cache?: TierSetCache;
 }
+
+/**
+ * What a resolution reads that changes rarely: a tenant's granted tiers of a model (keyed
+ * `<tenantId>|<modelId>`; grantTier, revokeTier and tenant changes invalidate the tenant's
+ * keys) and the default model's id (key "default"; models are registered at start-up).
+ */
+export interface TierSetCache {
+  granted: TtlCache<TierInfo[]>;
+  defaultModel: TtlCache<string | null>;
+}
+
+/** The key prefix of a tenant's entries in TierSetCache.granted. */
+export const grantedKeyPrefix = (tenantId: string) => `${tenantId}|`;
 
 const TIER_SELECT = {
   id: true,
@@ -112,13 +128,18 @@ export async function resolveTierSet(
     named = found.value;
     modelId = named[0].modelId;
   }
-  const model = await resolveModel(db, modelId, explicitIds !== null);
+  const model = await resolveModel(db, modelId, explicitIds !== null, ctx.cache);
   if (!model.ok) return model;
-  const granted = (await db.tier.findMany({
-    where: { modelId: model.value, ...visibleTo(tenantId), grants: { some: { tenantId } } },
-    select: TIER_SELECT,
-  })) as TierInfo[];
-  granted.sort(byRank);
+  const loadGranted = async () => {
+    const tiers = (await db.tier.findMany({
+      where: { modelId: model.value, ...visibleTo(tenantId), grants: { some: { tenantId } } },
+      select: TIER_SELECT,
+    })) as TierInfo[];
+    return tiers.sort(byRank);
+  };
+  const granted = ctx.cache
+    ? await ctx.cache.granted.get(`${grantedKeyPrefix(tenantId)}${model.value}`, loadGranted)
+    : await loadGranted();
 
   const chosen = explicitIds
     ? await requireGranted(d, named, granted)
@@ -203,15 +224,22 @@ async function resolveModel(
   db: PrismaClient,
   modelId: string | null,
   fromTiers: boolean,
+  cache?: TierSetCache,
 ): Promise<Result<string, DomainError>> {
   if (modelId === null) {
-    const model = await db.model.findFirst({
-      orderBy: [{ isDefault: "desc" }, { registeredAt: "asc" }],
-      select: { id: true },
-    });
-    if (!model)
+    const load = async () =>
+      (
+        await db.model.findFirst({
+          orderBy: [{ isDefault: "desc" }, { registeredAt: "asc" }],
+          select: { id: true },
+        })
+      )?.id ?? null;
+    const id = cache ? await cache.defaultModel.get("default", load) : await load();
+    if (id === null) {
+      cache?.defaultModel.invalidate(); // "none yet" is not kept: the first registration is seen at once
       return err(new DomainError("UNAVAILABLE", "no model is registered yet", { retryAfterMs: 5000, field: "model" }));
-    return ok(model.id);
+    }
+    return ok(id);
   }
   if (!fromTiers) {
     const model = await db.model.findUnique({ where: { id: modelId }, select: { id: true } });

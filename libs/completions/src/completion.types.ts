@@ -6,6 +6,7 @@ import type { Admission, FairScheduler } from "@lite/scheduler";
 import type { TokenStreams } from "@lite/stream";
 import type { ApiCompletionMetrics } from "@lite/telemetry";
 import type { CreateIntents } from "./create-intents";
+import type { CompletionCaches } from "./completion-caches";
 
 /** A `Completion` row as PostgreSQL holds it. */
 export type CompletionRow = Prisma.CompletionGetPayload<true>;
@@ -137,6 +138,8 @@ export interface CompletionResources {
   faultAt?: (step: CreateStep) => void;
   /** how long an idempotency key holds its completion, ms; default 24 h (DEFAULT_IDEMPOTENCY_TTL_MS) */
   idempotencyTtlMs?: number;
+  /** the process's caches of the tenant, its quota and grants (none: read them every time) */
+  caches?: CompletionCaches;
 }
 
 /** The step boundaries of createCompletion a fault can be injected at (tests). */

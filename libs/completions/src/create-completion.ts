@@ -89,7 +89,8 @@ async function createChecked(
 ): Promise<Result<CompletionView>> {
   const tenantId = principal.tenantId;
   if (!tenantId) return err(new DomainError("FORBIDDEN", "only tenant keys create completions", { reason: "ROLE" }));
-  const tenant = await r.db.tenant.findUnique({ where: { id: tenantId }, include: { quota: true } });
+  const loadTenant = () => r.db.tenant.findUnique({ where: { id: tenantId }, include: { quota: true } });
+  const tenant = r.caches ? await r.caches.tenants.get(tenantId, loadTenant) : await loadTenant();
   if (!tenant) return err(notFound("tenant", tenantId));
   if (tenant.suspended) return err(new DomainError("FORBIDDEN", "tenant is suspended", { reason: "TENANT_SUSPENDED" }));
   const claim = claimOf(input);
@@ -145,7 +146,7 @@ async function admitAndQueue(
 
 /** Step 3: the model (by id or name), the TierSet the tenant may use, and the context check. */
 async function resolveTarget(
-  r: Pick<CompletionResources, "db" | "audit" | "maxContextTokens">,
+  r: Pick<CompletionResources, "db" | "audit" | "maxContextTokens" | "caches">,
   principal: Principal,
   tenantId: string,
   input: CompletionInput,
@@ -163,7 +164,7 @@ async function resolveTarget(
     r.db,
     tenantId,
     { modelId, mode: input.tiers ? null : (input.mode ?? DEFAULT_TIER_MODE), tierIds: input.tiers ?? null },
-    { audit: r.audit, actor: actorOf(principal) },
+    { audit: r.audit, actor: actorOf(principal), cache: r.caches },
   );
   if (!resolved.ok) return resolved;
   const tierSet = resolved.value;

@@ -14,3 +14,4 @@ export * from "./token-events";
 export * from "./completion-row-store";
 export * from "./create-intents";
 export * from "./reconcile";
+export * from "./completion-caches";

@@ -4,3 +4,4 @@ export * from "./clock";
 export * from "./transient";
 export * from "./vocabulary";
 export * from "./retry";
+export * from "./ttl-cache";

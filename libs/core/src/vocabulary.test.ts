@@ -40,9 +40,12 @@ describe("the vocabulary", () => {
   });
 
   it("equals every enum of the GraphQL contract and of the served schema", () => {
+    // The served schema extends the contract (never changes it): enums it adds are named here.
+    const servedOnly = ["InvoiceStatus"];
     for (const file of ["contract/schema.graphql", "apps/api/schema.graphql"]) {
       const sdl = enumsOf(file);
-      expect([...sdl.keys()].sort()).toEqual(Object.keys(GRAPHQL_ENUMS).sort());
+      const extra = file.startsWith("apps/") ? servedOnly : [];
+      expect([...sdl.keys()].sort()).toEqual([...Object.keys(GRAPHQL_ENUMS), ...extra].sort());
       for (const [name, values] of Object.entries(GRAPHQL_ENUMS)) {
         expect([file, name, [...(sdl.get(name) ?? [])].sort()]).toEqual([file, name, [...values].sort()]);
       }

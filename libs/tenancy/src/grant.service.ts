@@ -1,7 +1,7 @@
 import { ACTIVE_STATUSES, badInput, err, notFound, ok, type DomainError, type Result } from "@lite/core";
 import type { Prisma } from "@lite/db";
 import { actorOf, type Principal } from "@lite/auth";
-import type { TenancyDb, TenancyResources } from "./tenancy.resources";
+import { invalidateTenantCaches, type TenancyDb, type TenancyResources } from "./tenancy.resources";
 
 /**
  * Tier grants: which tiers a tenant may activate. Public tiers are granted by an operator;
@@ -48,6 +48,7 @@ export async function setTierGrant(
   }
   if (grant) await r.db.tierGrant.createMany({ data: [{ tenantId, tierId }], skipDuplicates: true });
   else await r.db.tierGrant.deleteMany({ where: { tenantId, tierId } });
+  await invalidateTenantCaches(r, tenantId);
   await r.audit.record({
     tenantId,
     actor: actorOf(principal),

@@ -1,7 +1,7 @@
 import { err, notFound, ok } from "@lite/core";
 import { actorOf, type Principal } from "@lite/auth";
 import { DEFAULT_QUOTA, effectiveQuota, validateQuota, type QuotaInput } from "./quota";
-import type { TenancyDb, TenancyResources } from "./tenancy.resources";
+import { invalidateTenantCaches, type TenancyDb, type TenancyResources } from "./tenancy.resources";
 
 /** Changes the given quota fields (the others keep their value, or the default for a tenant without a row); audited. */
 export async function setQuota(r: TenancyResources, principal: Principal, tenantId: string, input: QuotaInput) {
@@ -14,6 +14,7 @@ export async function setQuota(r: TenancyResources, principal: Principal, tenant
     create: { tenantId, ...DEFAULT_QUOTA, ...patch.value },
     update: patch.value,
   });
+  await invalidateTenantCaches(r, tenantId);
   await r.audit.record({
     tenantId,
     actor: actorOf(principal),

@@ -38,6 +38,17 @@ export interface KeyCacheInvalidation {
 }
 
 /**
+ * After a change to a tenant's quota, weight or grants: every API process drops what it
+ * cached of the tenant (createCompletion's caches, libs/completions). This process applies
+ * it at once; should Redis be away, the other processes' entries lapse within their TTL
+ * (COMPLETION_CACHE_TTL_MS, 5 s) and the action still stands: it is in PostgreSQL and
+ * audited, and the worker re-checks grants at every job start.
+ */
+export async function invalidateTenantCaches(r: Pick<TenancyResources, "auth">, tenantId: string): Promise<void> {
+  await r.auth.invalidate({ kind: "tenant", tenantId }).catch(() => undefined);
+}
+
+/**
  * NOT_FOUND for an object that exists but belongs to another tenant. It reads exactly like a
  * missing one (on purpose); `context.hidden` names the owner so the app's access layer can
  * audit the denial the way it audits every ownership refusal.

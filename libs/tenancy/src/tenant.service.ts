@@ -3,7 +3,7 @@ import { Prisma, checkFirst, decodeCursor, page } from "@lite/db";
 import { actorOf, generateApiKey, type Principal } from "@lite/auth";
 import { DEFAULT_QUOTA, validateQuota, type QuotaInput } from "./quota";
 import { initialTierIds } from "./grant.service";
-import type { TenancyDb, TenancyResources } from "./tenancy.resources";
+import { invalidateTenantCaches, type TenancyDb, type TenancyResources } from "./tenancy.resources";
 
 /**
  * Tenant administration (the app checks the ADMIN role first). Every change is audited;
@@ -129,6 +129,7 @@ export async function updateTenant(r: TenancyResources, principal: Principal, id
   } catch (e) {
     return conflictOnName<never>(e, "input.name");
   }
+  await invalidateTenantCaches(r, id);
   await r.audit.record({
     tenantId: id,
     actor: actorOf(principal),

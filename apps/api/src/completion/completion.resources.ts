@@ -17,6 +17,7 @@ export function completionResources(ctx: ApiContext): CompletionResources {
     maxContextTokens: (modelName) => s.completions.maxContextTokens(modelName),
     idempotencyTtlMs: s.env.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
     intents: new CreateIntents(s.redis, s.keys),
+    caches: s.completions.caches,
     faultAt: s.env.CREATE_FAULT_AT ? killAt(s.env.CREATE_FAULT_AT) : undefined,
   };
 }

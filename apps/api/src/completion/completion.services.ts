@@ -5,6 +5,7 @@ import { readModelLimits } from "@lite/manifest";
 import { createRedis, type RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
+import { createCompletionCaches, type CompletionCaches } from "@lite/completions";
 import { createApiCompletionMetrics, type ApiCompletionMetrics } from "@lite/telemetry";
 
 /**
@@ -17,6 +18,8 @@ export interface CompletionServices {
   scheduler: FairScheduler;
   streams: TokenStreams;
   metrics: ApiCompletionMetrics;
+  /** the tenant, quota and grants createCompletion reads, cached (invalidated through libs/auth) */
+  caches: CompletionCaches;
   /** the model's context length from its manifest, or undefined when the API cannot read it */
   maxContextTokens(modelName: string): number | undefined;
 }
@@ -68,6 +71,7 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
     scheduler,
     streams,
     metrics: createApiCompletionMetrics(o.registry),
+    caches: createCompletionCaches(),
     maxContextTokens(modelName) {
       if (!contexts.has(modelName))
         contexts.set(modelName, readModelLimits(o.env.MODEL_DIR, modelName)?.maxContextTokens);
