@@ -12,6 +12,7 @@ import type { ApiContext } from "./context";
 import { startApollo } from "./http/apollo";
 import { startBootstrap, type Bootstrap } from "./http/bootstrap";
 import { createHttpApp, mountGraphql } from "./http/http-app";
+import { mountLandingPage } from "./http/landing-page";
 import { startGraphqlWs, type GraphqlWs } from "./http/graphql-ws";
 
 /**
@@ -102,6 +103,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const httpServer = http.createServer(app);
   const ws = startGraphqlWs(httpServer, schema, services);
   const apollo = await startApollo(schema, httpServer, ws, services);
+  mountLandingPage(app, schema);
   mountGraphql(app, apollo, services);
 
   const port = await listen(httpServer, env);

@@ -2,6 +2,7 @@ import type http from "node:http";
 import type { GraphQLSchema } from "graphql";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
 import { formatError } from "../errors";
@@ -35,6 +36,8 @@ export async function startApollo(
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.env.SHUTDOWN_GRACE_MS }),
+      // The Sandbox loads from a CDN: offline it shows nothing. landing-page.ts serves a local page.
+      ApolloServerPluginLandingPageDisabled(),
       {
         async serverWillStart() {
           return {

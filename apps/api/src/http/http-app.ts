@@ -14,7 +14,7 @@ import { authThrottleOf } from "./auth-throttle";
 import { authenticateFirst } from "./http-auth";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
-const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
+const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics", "/", "/schema.graphql"]);
 
 /** What /readyz reports besides the pings. */
 export interface Readiness {
