@@ -29,7 +29,10 @@ type Row = { completion: { status: string; text: string; outputTokens: number; f
  * admitted across both APIs) and exactly-once streaming (subscribers on both APIs, one
  * worker SIGKILLed mid-stream and replaced) hold across the processes.
  */
-const WORKER_ENV = { ...E2E_WORKER_ENV, WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "10" };
+// The timing defence pads each tenant's first use of each expert on each (cold) worker by
+// a cold load's cost (test/e2e/timing-defence.test.ts); here it would make the tests'
+// windows measure three workers warming up rather than the shares and the streaming.
+const WORKER_ENV = { ...E2E_WORKER_ENV, WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "10", TIMING_DEFENCE: "off" };
 const BATCH = 4;
 const BIG_QUOTA = {
   maxConcurrentRequests: 1000,
