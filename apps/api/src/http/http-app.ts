@@ -12,6 +12,7 @@ import type { ApiServices } from "../services";
 import { httpContext, sourceOf } from "./graphql-context";
 import { authThrottleOf } from "./auth-throttle";
 import { authenticateFirst } from "./http-auth";
+import { openAiRouter } from "../openai/openai.router";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
 const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics", "/", "/schema.graphql"]);
@@ -104,6 +105,8 @@ export function createHttpApp(services: ApiServices, readiness: Readiness): Expr
     if (await refusedAsOperator(services, req, res)) return;
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
+  // The OpenAI-compatible REST API (openai/openai.router.ts): same keys, admission and queue as /graphql.
+  app.use("/v1", openAiRouter(services));
   return app;
 }
 

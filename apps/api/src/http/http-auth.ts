@@ -23,8 +23,11 @@ function refusalUnits(req: Request): number {
   return Math.max(1, Math.ceil(bytes / REFUSED_BYTES_PER_UNIT));
 }
 
+/** How a refusal is written: GraphQL's shape by default, OpenAI's for /v1 (openai/openai.errors.ts). */
+export type Answer = (res: Response, error: DomainError, requestId: string) => void;
+
 /** The error as Apollo would answer it: same body, status and Retry-After. */
-function answer(res: Response, error: DomainError, requestId: string): void {
+function answerGraphql(res: Response, error: DomainError, requestId: string): void {
   const g = toGraphQLError(error, requestId);
   const { http, ...extensions } = g.extensions as { http?: { status?: number; headers?: Map<string, string> } };
   for (const [name, value] of http?.headers ?? []) res.setHeader(name, value);
@@ -40,7 +43,7 @@ function answer(res: Response, error: DomainError, requestId: string): void {
  * that ignores Retry-After gets at most one answer per connection per tarpit, and its body is
  * never parsed.
  */
-function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: number): void {
+function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: number, answer: Answer): void {
   if (error.code !== "RATE_LIMITED") return answer(res, error, requestId);
   res.setHeader("connection", "close");
   const delay = Math.min(error.retryAfterMs ?? tarpitMs, tarpitMs);
@@ -59,7 +62,9 @@ function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: 
  * without a valid key, or from a tenant flooding refused requests, costs no JSON parse, no
  * GraphQL parse and no audit row. The principal goes on in `res.locals.principal`.
  */
-export function authenticateFirst(services: ApiServices) {
+export function authenticateFirst(services: ApiServices, opts: { resource?: string; answer?: Answer } = {}) {
+  const answer = opts.answer ?? answerGraphql;
+  const resource = opts.resource ?? "graphql";
   const throttle = authThrottleOf(services);
   const budget = new RateBudget(services.env.CLIENT_ERRORS_PER_SECOND, services.env.CLIENT_ERROR_BURST);
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -67,7 +72,7 @@ export function authenticateFirst(services: ApiServices) {
     const secret = parseAuthorization(req.headers.authorization);
     let result;
     try {
-      result = await throttle.authenticate(sourceOf(req), secret, { action: "auth.http", resource: "graphql" });
+      result = await throttle.authenticate(sourceOf(req), secret, { action: "auth.http", resource });
     } catch (e) {
       services.log.error({ err: e, requestId }, "authentication lookup failed");
       const unavailable = new DomainError("UNAVAILABLE", "authentication is unavailable; retry shortly", {
@@ -77,7 +82,7 @@ export function authenticateFirst(services: ApiServices) {
     }
     if (!result.ok) {
       if (result.error.code === "RATE_LIMITED") services.metrics.httpRefusals.inc({ reason: "AUTH_FAILURES" });
-      return refuse(res, result.error, requestId, services.env.REFUSAL_TARPIT_MS);
+      return refuse(res, result.error, requestId, services.env.REFUSAL_TARPIT_MS, answer);
     }
     const principal: Principal = result.value;
     const waitMs = budget.wait(principal);
@@ -87,7 +92,7 @@ export function authenticateFirst(services: ApiServices) {
         reason: "CLIENT_ERRORS",
         retryAfterMs: waitMs,
       });
-      return refuse(res, error, requestId, services.env.REFUSAL_TARPIT_MS);
+      return refuse(res, error, requestId, services.env.REFUSAL_TARPIT_MS, answer);
     }
     res.locals.principal = principal;
     res.on("finish", () => {
