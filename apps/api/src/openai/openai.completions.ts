@@ -114,11 +114,15 @@ class ClientSession {
     private readonly relay: TokenRelay,
     private readonly completionId: string,
   ) {
-    res.on("close", () => {
+    const left = () => {
       if (this.complete) return;
+      this.complete = true;
       this.relay.abort();
       this.cancelInBackground("client disconnected");
-    });
+    };
+    // Gone while the completion was being created: no "close" event is left to come.
+    if (res.closed || res.socket?.destroyed) left();
+    else res.on("close", left);
   }
 
   async relayTokens(send: (text: string) => void): Promise<RelayEnd | null> {
