@@ -220,6 +220,39 @@ describe("OpenAI-compatible REST API", () => {
       }
     });
 
+    it("limits at the edge: 4 stop sequences, the prompt bytes, the body bytes", async () => {
+      const t = await stack.tenant();
+      const body = { model: "tiny", prompt: "x", max_tokens: 2 };
+      const four = await post("/completions", t.secret, { ...body, stop: ["a", "b", "c", "d"] });
+      expect(four.status).toBe(200);
+      const five = await post("/completions", t.secret, { ...body, stop: ["a", "b", "c", "d", "e"] });
+      expect(five.status).toBe(400);
+      expect(((await five.json()) as Json).error.param).toBe("stop");
+      // MAX_PROMPT_BYTES (65536): one byte over is refused naming the field (chat: messages).
+      const overPrompt = await post("/chat/completions", t.secret, {
+        model: "tiny",
+        messages: [{ role: "user", content: "y".repeat(65536) }],
+        max_tokens: 2,
+      });
+      expect(overPrompt.status).toBe(400);
+      expect(((await overPrompt.json()) as Json).error.param).toBe("messages");
+      // The body limit is /graphql's (6 × MAX_PROMPT_BYTES + 64 KiB): at it the body is read,
+      // one byte over it is 413, both in OpenAI's shape. A fresh tenant: 413s spend its budget.
+      const big = await stack.tenant();
+      const limit = 65536 * 6 + 64 * 1024;
+      const sized = (bytes: number) => {
+        const shell = JSON.stringify({ model: "tiny", max_tokens: 2, prompt: "" });
+        return shell.replace('"prompt":""', `"prompt":"${"z".repeat(bytes - shell.length)}"`);
+      };
+      expect(sized(limit)).toHaveLength(limit);
+      const atLimit = await post("/completions", big.secret, sized(limit));
+      expect(atLimit.status).toBe(400);
+      expect(((await atLimit.json()) as Json).error.param).toBe("prompt");
+      const overLimit = await post("/completions", big.secret, sized(limit + 1));
+      expect(overLimit.status).toBe(413);
+      expect(((await overLimit.json()) as Json).error).toMatchObject({ type: "invalid_request_error" });
+    });
+
     it("a client that disconnects mid-stream cancels the completion and releases admission", async () => {
       const t = await stack.tenant();
       const res = await post(
@@ -302,4 +335,25 @@ describe("OpenAI-compatible REST API", () => {
       expect(text.length).toBeGreaterThan(0);
     });
   });
+
+  it("503 with Retry-After in OpenAI's shape when the deployment's queued work is over MAX_QUEUED_TOKENS", async () => {
+    const saturated = await startE2eStack({ workers: 0, apiEnv: { MAX_QUEUED_TOKENS: "4" } });
+    try {
+      const t = await saturated.tenant();
+      const res = await fetch(`${saturated.api.baseUrl}/v1/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${t.secret}` },
+        body: JSON.stringify({ model: "tiny", prompt: "x", max_tokens: 5, mode: "FAST" }),
+      });
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(((await res.json()) as Json).error).toMatchObject({
+        code: "UNAVAILABLE",
+        type: "service_unavailable_error",
+      });
+      expect((await saturated.admission.usage(t.tenantId)).concurrent).toBe(0);
+    } finally {
+      await saturated.close();
+    }
+  }, 60000);
 });

@@ -1,5 +1,5 @@
 import type { Request, Response } from "express";
-import { badInput, DomainError } from "@lite/core";
+import { badInput, DomainError, err, type Result } from "@lite/core";
 import type { Principal } from "@lite/auth";
 import * as completions from "@lite/completions";
 import type { ApiContext } from "../context";
@@ -33,10 +33,8 @@ export function createHandler(services: ApiServices, flavour: Flavour) {
       });
     }
     const parsed = await parseRequest(services, flavour, req);
-    const created = await orThrow(
-      ctx,
-      await completions.createCompletion(completionResources(ctx), ctx.principal, parsed.input),
-    );
+    const result = await completions.createCompletion(completionResources(ctx), ctx.principal, parsed.input);
+    const created = await orThrow(ctx, flavour === "chat" ? promptAsMessages(result) : result);
     const row = await orThrow(ctx, await completions.findCompletion(services.db, created.id, ctx.principal.tenantId));
     const meta = metaOf(created, await modelNameOf(services, created.model), parsed.includeUsage);
     const relay = new TokenRelay(services.completions.streams, row, parsed.stops);
@@ -84,6 +82,12 @@ async function parseRequest(services: ApiServices, flavour: Flavour, req: Reques
     stream: body.stream === true,
     includeUsage: body.stream === true && body.stream_options?.include_usage === true,
   };
+}
+
+/** For chat, the prompt the library refuses is the rendered messages: the refusal names `messages`. */
+function promptAsMessages<T>(r: Result<T>): Result<T> {
+  if (r.ok || r.error.field !== "input.prompt") return r;
+  return err(badInput("messages", r.error.message.replace(/^input\.prompt: /, "the rendered prompt ")));
 }
 
 function unwrap<T>(r: { ok: true; value: T } | { ok: false; error: DomainError }): T {
