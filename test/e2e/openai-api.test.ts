@@ -118,6 +118,8 @@ describe("OpenAI-compatible REST API", () => {
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(Number(refused.headers.get("retry-after-ms"))).toBeGreaterThan(0);
       expect(refused.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+      expect(refused.headers.get("x-ratelimit-limit-requests")).toBe("1");
+      expect(Number(refused.headers.get("x-ratelimit-limit-tokens"))).toBeGreaterThan(0);
       expect(refused.headers.get("x-ratelimit-reset-requests")).toMatch(/^\d+s$/);
     });
 

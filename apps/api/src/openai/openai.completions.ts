@@ -2,6 +2,7 @@ import type { Request, Response } from "express";
 import { badInput, DomainError, err, type Result } from "@lite/core";
 import type { Principal } from "@lite/auth";
 import * as completions from "@lite/completions";
+import { effectiveQuota } from "@lite/tenancy";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
 import { completionResources } from "../completion/completion.resources";
@@ -34,6 +35,7 @@ export function createHandler(services: ApiServices, flavour: Flavour) {
     }
     const parsed = await parseRequest(services, flavour, req);
     const result = await completions.createCompletion(completionResources(ctx), ctx.principal, parsed.input);
+    if (!result.ok && isRateRefusal(result.error)) await setRateLimitSizes(services, ctx.principal, res);
     const created = await orThrow(ctx, flavour === "chat" ? promptAsMessages(result) : result);
     const row = await orThrow(ctx, await completions.findCompletion(services.db, created.id, ctx.principal.tenantId));
     const meta = metaOf(created, await modelNameOf(services, created.model), parsed.includeUsage);
@@ -82,6 +84,22 @@ async function parseRequest(services: ApiServices, flavour: Flavour, req: Reques
     stream: body.stream === true,
     includeUsage: body.stream === true && body.stream_options?.include_usage === true,
   };
+}
+
+function isRateRefusal(e: DomainError): boolean {
+  return e.code === "RATE_LIMITED" || e.code === "QUOTA_EXCEEDED";
+}
+
+/**
+ * On a 429 from admission: OpenAI's `x-ratelimit-limit-requests` / `-tokens`, the tenant's
+ * per-minute limits (read on this refusal path only; openai.errors.ts adds remaining/reset).
+ */
+async function setRateLimitSizes(services: ApiServices, principal: Principal, res: Response): Promise<void> {
+  if (!principal.tenantId) return;
+  const row = await services.db.quota.findUnique({ where: { tenantId: principal.tenantId } });
+  const quota = effectiveQuota(row);
+  res.setHeader("x-ratelimit-limit-requests", String(quota.requestsPerMinute));
+  res.setHeader("x-ratelimit-limit-tokens", String(quota.tokensPerMinute));
 }
 
 /** For chat, the prompt the library refuses is the rendered messages: the refusal names `messages`. */

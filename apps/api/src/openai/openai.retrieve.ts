@@ -31,8 +31,7 @@ export function retrieveHandler(services: ApiServices) {
     const view = await completions.withLiveText(services.completions.streams, row);
     const meta = metaOf(view, await modelNameOf(services, view.model), false);
     const finish = isTerminalStatus(view.status) ? openAiFinish(view.finishReason, false) : null;
-    const body = responseBody("chat", meta, view.text, finish ?? "stop", usageOf(view.promptTokens, view.outputTokens));
-    body.choices[0].finish_reason = finish as never;
+    const body = responseBody("chat", meta, view.text, finish, usageOf(view.promptTokens, view.outputTokens));
     res.json({ ...body, status: view.status });
   };
 }

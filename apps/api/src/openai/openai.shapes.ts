@@ -53,7 +53,13 @@ export function metaOf(view: CompletionView, modelName: string, includeUsage: bo
 }
 
 /** The non-streamed answer. */
-export function responseBody(flavour: Flavour, m: ResponseMeta, text: string, finish: OpenAiFinish, usage: Usage) {
+export function responseBody(
+  flavour: Flavour,
+  m: ResponseMeta,
+  text: string,
+  finish: OpenAiFinish | null,
+  usage: Usage,
+) {
   const head = { id: m.id, created: m.created, model: m.model, system_fingerprint: null, lite: m.lite };
   if (flavour === "text") {
     return {
