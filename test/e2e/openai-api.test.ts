@@ -222,6 +222,17 @@ describe("OpenAI-compatible REST API", () => {
       }
     });
 
+    it("requests are counted by route in the request metric (/v1/models/{id} as other)", async () => {
+      const t = await stack.tenant();
+      await fetch(`${base}/models`, { headers: { authorization: `Bearer ${t.secret}` } });
+      const metrics = await (
+        await fetch(`${stack.api.baseUrl}/metrics`, { headers: { authorization: `Bearer ${stack.adminKey}` } })
+      ).text();
+      expect(metrics).toMatch(/lite_api_http_requests_total\{route="\/v1\/models",status="200"\} [1-9]/);
+      expect(metrics).toMatch(/lite_api_http_requests_total\{route="\/v1\/chat\/completions",status="200"\} [1-9]/);
+      expect(metrics).not.toMatch(/route="\/v1\/models\/tiny"/);
+    });
+
     it("limits at the edge: 4 stop sequences, the prompt bytes, the body bytes", async () => {
       const t = await stack.tenant();
       const body = { model: "tiny", prompt: "x", max_tokens: 2 };

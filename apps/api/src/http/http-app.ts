@@ -15,7 +15,17 @@ import { authenticateFirst } from "./http-auth";
 import { openAiRouter } from "../openai/openai.router";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
-const KNOWN_ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics", "/", "/schema.graphql"]);
+const KNOWN_ROUTES = new Set([
+  "/graphql",
+  "/healthz",
+  "/readyz",
+  "/metrics",
+  "/",
+  "/schema.graphql",
+  "/v1/completions",
+  "/v1/chat/completions",
+  "/v1/models",
+]);
 
 /** What /readyz reports besides the pings. */
 export interface Readiness {
