@@ -302,6 +302,13 @@ describe("OpenAI-compatible REST API", () => {
       expect(two.id).toBe(one.id);
       expect(two.choices[0].text).toBe(one.choices[0].text);
       expect(await stack.env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(1);
+      // Keys are the tenant's own: another tenant's same key is another completion.
+      const u = await stack.tenant();
+      const theirs = (await (
+        await post("/completions", u.secret, body, { "idempotency-key": "retry-1" })
+      ).json()) as Json;
+      expect(theirs.id).toMatch(/^cmp_/);
+      expect(theirs.id).not.toBe(one.id);
       const bad = await post("/completions", t.secret, body, { "idempotency-key": "é" });
       expect(bad.status).toBe(400);
     });
