@@ -145,13 +145,16 @@ async function retryInBackground(log: CompletionLogger, completionId: string, op
  * to its queue): a cancel ends it with what its stream holds — the row's text and tokens,
  * the usage (when any token was streamed) and the settle count what the client received.
  * A job never queued streamed nothing, so its stream is not read (Redis is often why the
- * enqueue failed).
+ * enqueue failed). A request leaves the Redis steps to a background retry when Redis
+ * fails them (`background`, the default); the reconciler wants the failure (its intent
+ * then stays for its next pass, which survives this process).
  */
 export async function endUnheld(
   r: EndResources & { streams: Pick<TokenStreams, "readAll">; clock: Clock; log: CompletionLogger },
   ref: { tenantId: string; completionId: string },
   finishReason: "CANCELLED" | "ERROR",
   error?: string,
+  opts: { background?: boolean } = {},
 ): Promise<void> {
   const finishedAt = new Date(r.clock.nowMs());
   const out = finishReason === "CANCELLED" ? await streamedOrNothing(r, ref) : undefined;
@@ -159,7 +162,7 @@ export async function endUnheld(
   return endCompletion(
     endSteps(r),
     { ...ref, finishReason, error, finishedAt, ...(out && out.outputTokens > 0 ? out : {}) },
-    { redisInBackground: { log: r.log } },
+    opts.background === false ? {} : { redisInBackground: { log: r.log } },
   );
 }
 

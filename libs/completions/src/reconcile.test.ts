@@ -147,6 +147,30 @@ describe("the reconciler repairs a create interrupted", () => {
     expect(again.ok && again.value.id).toBe(id);
   });
 
+  test("a repair that ended the row but could not settle: the next pass settles it", async () => {
+    // Found by the 20-kill campaign under load: the reservation of a completion the
+    // reconciler had failed stayed held (concurrent 1) once its settle timed out.
+    const t = await createTenant(env.db);
+    const id = await interrupted(t, "row");
+    let refusals = 1;
+    const flaky: ReconcileResources = {
+      ...rec,
+      admission: {
+        abandon: (...a) => admission.abandon(...a),
+        settle: async (...a) => {
+          if (refusals-- > 0) throw new Error("Command timed out");
+          return admission.settle(...a);
+        },
+      },
+    };
+    expect(await reconcileOnce(flaky, { graceMs: 10_000 })).toMatchObject({ unrepaired: 1 });
+    expect((await env.db.completion.findUniqueOrThrow({ where: { id } })).status).toBe("FAILED");
+    expect(await usage(t)).toMatchObject({ concurrent: 1 });
+    expect((await reconcileOnce(flaky, { graceMs: 10_000 })).repairs).toMatchObject({ settled: 1 });
+    expect(await usage(t)).toMatchObject({ concurrent: 0, outstandingTokens: 0 });
+    expect(await intents.olderThan(Date.now() + 1, 1000)).toEqual([]);
+  });
+
   test("between the job's add and the ready mark: the tenant is made ready", async () => {
     // A throw there is the enqueue failing (createCompletion ends it FAILED), not a crash:
     // the crash's state is built directly — a create whose tenant never became ready.

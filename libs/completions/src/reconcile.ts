@@ -1,4 +1,4 @@
-import type { Clock } from "@lite/core";
+import { isTerminalStatus, type Clock } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import type { Admission, FairScheduler } from "@lite/scheduler";
 import type { TokenStreams } from "@lite/stream";
@@ -18,8 +18,10 @@ import { endUnheld } from "./end-completion";
  *    settled — a completion nobody can see never runs and bills;
  *  - a QUEUED row whose job waits: its tenant is put (back) in the ready index, in case the
  *    process died between queueing the job and marking the tenant ready;
- *  - anything further along (RUNNING, final): nothing to do, the worker or endCompletion
- *    owns it.
+ *  - a final row: its reservation is settled again (idempotent) — the repair that ended it
+ *    may have written the row and then failed to settle (Redis briefly away), and the
+ *    row's status no longer says so;
+ *  - a RUNNING row: nothing to do, the worker owns it.
  * Every repair is idempotent, so several reconcilers (one per worker) may run at once; the
  * intent is removed last, so a reconciler that dies mid-repair leaves it for the next.
  */
@@ -33,11 +35,13 @@ export interface ReconcileResources {
   log: CompletionLogger;
 }
 
-export type Repair = "abandoned" | "requeued" | "failed" | "made-ready" | "none";
+export type Repair = "abandoned" | "requeued" | "failed" | "made-ready" | "settled" | "none";
 
 export interface ReconcileReport {
   checked: number;
   repairs: Partial<Record<Repair, number>>;
+  /** intents whose repair failed this pass (kept for the next; the others went on) */
+  unrepaired: number;
 }
 
 /** One pass over the intents older than `graceMs` (at most `limit`). */
@@ -46,9 +50,18 @@ export async function reconcileOnce(
   opts: { graceMs: number; limit?: number },
 ): Promise<ReconcileReport> {
   const stale = await r.intents.olderThan(r.clock.nowMs() - opts.graceMs, opts.limit ?? 200);
-  const report: ReconcileReport = { checked: stale.length, repairs: {} };
+  const report: ReconcileReport = { checked: stale.length, repairs: {}, unrepaired: 0 };
   for (const intent of stale) {
-    const repair = await repairIntent(r, intent);
+    let repair: Repair;
+    try {
+      repair = await repairIntent(r, intent);
+    } catch (e) {
+      // One intent that cannot be repaired now (Redis or PostgreSQL briefly away) must not
+      // hold back the others: it stays, and the next pass tries it again.
+      report.unrepaired++;
+      r.log.warn({ ...intent, err: e }, "reconciler could not repair a create yet; retrying next pass");
+      continue;
+    }
     report.repairs[repair] = (report.repairs[repair] ?? 0) + 1;
     if (repair !== "none") r.log.warn({ ...intent, repair }, "reconciler repaired a create a crash interrupted");
   }
@@ -64,6 +77,9 @@ async function repairIntent(r: ReconcileResources, intent: CreateIntent): Promis
     repair = "abandoned";
   } else if (row.status === "QUEUED") {
     repair = await repairQueued(r, row);
+  } else if (isTerminalStatus(row.status)) {
+    await r.admission.settle(tenantId, completionId, row.outputTokens);
+    repair = "settled";
   }
   await r.intents.end(tenantId, completionId);
   return repair;
@@ -83,7 +99,9 @@ async function repairQueued(r: ReconcileResources, row: CompletionRow): Promise<
   }
   const keyed = await r.db.completionIdempotencyKey.findUnique({ where: { completionId } });
   if (!keyed) {
-    await endUnheld(r, { tenantId, completionId }, "ERROR", "the API stopped while creating it");
+    await endUnheld(r, { tenantId, completionId }, "ERROR", "the API stopped while creating it", {
+      background: false,
+    });
     return "failed";
   }
   const model = await r.db.model.findUniqueOrThrow({ where: { id: row.modelId }, select: { name: true } });
