@@ -46,6 +46,9 @@ export function createHandler(services: ApiServices, flavour: Flavour) {
   };
 }
 
+/** How often a stream with nothing to send writes an SSE comment. */
+const SSE_KEEPALIVE_MS = 15_000;
+
 interface ParsedRequest {
   input: completions.CompletionInput;
   stops: string[];
@@ -203,10 +206,17 @@ async function streamAnswer(
     write(chunkBody(flavour, meta, { text: "", first: true }));
     first = false;
   }
-  const end = await s.relayTokens((text) => {
-    write(chunkBody(flavour, meta, { text, first }));
-    first = false;
-  });
+  // An SSE comment while the completion waits in its queue, so proxies keep the connection.
+  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), SSE_KEEPALIVE_MS);
+  let end: RelayEnd | null;
+  try {
+    end = await s.relayTokens((text) => {
+      write(chunkBody(flavour, meta, { text, first }));
+      first = false;
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
   if (!end) return;
   if (end.finishReason === "ERROR") {
     write(openAiError(failedWhileGenerating(meta.id)).body);
