@@ -293,6 +293,24 @@ describe("OpenAI-compatible REST API", () => {
       });
     });
 
+    it("over maxConcurrentRequests: 429 QUOTA_EXCEEDED with Retry-After, no per-minute headers", async () => {
+      const t = await stack.tenant({ quota: { maxConcurrentRequests: 1 } });
+      const body = { model: "tiny", prompt: "Busy", max_tokens: 140, stream: true };
+      const running = await post("/completions", t.secret, body);
+      const reader = running.body!.getReader();
+      await reader.read();
+      const refused = await post("/completions", t.secret, body);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(refused.headers.get("x-ratelimit-limit-requests")).toBeNull();
+      expect(((await refused.json()) as Json).error).toMatchObject({
+        code: "QUOTA_EXCEEDED",
+        type: "rate_limit_error",
+      });
+      await reader.cancel();
+      await waitFor("admission released", async () => (await stack.admission.usage(t.tenantId)).concurrent === 0);
+    });
+
     it("Idempotency-Key: a retry gets the same completion", async () => {
       const t = await stack.tenant();
       const body = { model: "tiny", prompt: "same", max_tokens: 4, seed: 1 };

@@ -89,12 +89,13 @@ async function parseRequest(services: ApiServices, flavour: Flavour, req: Reques
   };
 }
 
+/** A refusal by a per-minute limit (requests or tokens), which OpenAI's x-ratelimit-* headers describe. */
 function isRateRefusal(e: DomainError): boolean {
-  return e.code === "RATE_LIMITED" || e.code === "QUOTA_EXCEEDED";
+  return e.code === "RATE_LIMITED" && (e.reason === "requestsPerMinute" || e.reason === "tokensPerMinute");
 }
 
 /**
- * On a 429 from admission: OpenAI's `x-ratelimit-limit-requests` / `-tokens`, the tenant's
+ * On a 429 from a per-minute limit: OpenAI's `x-ratelimit-limit-requests` / `-tokens`, the tenant's
  * per-minute limits (read on this refusal path only; openai.errors.ts adds remaining/reset).
  */
 async function setRateLimitSizes(services: ApiServices, principal: Principal, res: Response): Promise<void> {
