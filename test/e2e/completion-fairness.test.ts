@@ -12,7 +12,15 @@ describe("weighted fairness in tokens", () => {
   let metricsUrl: string;
   beforeAll(async () => {
     stack = await startE2eStack({ workers: 0 });
-    const w = await stack.spawnWorker({ batchSize: 4, env: { WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "5" } });
+    // The window opens on a cold worker. With the timing defence on, each tenant's first use
+    // of each of the tiny model's experts is padded by a load's cost, and over these first
+    // seconds that, not the scheduler, decides the shares (1:6 to 1:27 for weights 1:3 on a
+    // busy machine): the scheduler is measured here with it off; its cost is noted in
+    // libs/model/src/timing-defence.ts and the closing note.
+    const w = await stack.spawnWorker({
+      batchSize: 4,
+      env: { WORKER_METRICS_PORT: "0", WORKER_STEP_DELAY_MS: "5", TIMING_DEFENCE: "off" },
+    });
     const port = /"metricsPort":(\d+)/.exec(w.output())?.[1];
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
   }, 60000);

@@ -112,12 +112,8 @@ interface SequenceState {
   held?: { output: StepOutput; untilMs: number; timer: ReturnType<typeof setTimeout> };
   /** when the first attempt at its current token began (clock ms): a pad counts from there */
   attemptStartedMs?: number;
-  /** the same moment in monotonic ms (performance.now), to time a cold path */
-  attemptStartedPerfMs?: number;
   /** tiers its current token owes a timing pad for (kept across parks) */
   padTiers: Set<string>;
-  /** tiers of the cold experts its current token was parked on */
-  coldTiers: Set<string>;
 }
 
 export class DecodeBatchImpl implements DecodeBatch {
@@ -177,7 +173,6 @@ export class DecodeBatchImpl implements DecodeBatch {
       generated: resumed.length,
       finished: false,
       padTiers: new Set(),
-      coldTiers: new Set(),
     });
   }
 
@@ -245,11 +240,7 @@ export class DecodeBatchImpl implements DecodeBatch {
   private async advance(running: SequenceState[], started: number): Promise<Map<SequenceState, StepOutput>> {
     const { defence } = this.core;
     const attemptMs = defence.clock.nowMs();
-    const attemptPerfMs = performance.now();
-    for (const s of running) {
-      s.attemptStartedMs ??= attemptMs;
-      s.attemptStartedPerfMs ??= attemptPerfMs;
-    }
+    for (const s of running) s.attemptStartedMs ??= attemptMs;
     const layers = this.core.arch.layers;
     const pass: PassSequence[] = running.map((s) => ({
       tenantId: s.spec.tenantId,
@@ -262,7 +253,6 @@ export class DecodeBatchImpl implements DecodeBatch {
       experts: Array.from({ length: layers }, () => new Set<string>()),
       expertCalls: new Map(),
       padTiers: new Set(),
-      coldTiers: new Set(),
     }));
     const { logits, logitsRow, firstUses, timings } = await forwardPass(this.core, pass, {
       park: this.core.parkColdExperts,
@@ -271,13 +261,11 @@ export class DecodeBatchImpl implements DecodeBatch {
     const outputs = new Map<SequenceState, StepOutput>();
     running.forEach((s, i) => {
       for (const t of pass[i].padTiers) s.padTiers.add(t);
-      for (const t of pass[i].coldTiers) s.coldTiers.add(t);
       if (logitsRow[i] < 0) {
         this.park(s, pass[i].parked!);
         return;
       }
       const output = this.sample(s, pass[i], logits, logitsRow[i]);
-      this.noteColdPath(s);
       const untilMs = s.attemptStartedMs! + defence.padMs(s.padTiers);
       s.attemptStartedMs = undefined;
       s.padTiers.clear();
@@ -323,17 +311,6 @@ export class DecodeBatchImpl implements DecodeBatch {
       expertCalls: Object.fromEntries(pass.expertCalls),
       experts: pass.experts.map((set) => [...set].sort()),
     };
-  }
-
-  /**
-   * A token that waited for cold experts took (first attempt → computed) what a padded first
-   * use must at least take: each of those tiers' load estimate notes it, beside the loads.
-   */
-  private noteColdPath(s: SequenceState): void {
-    const tookMs = performance.now() - s.attemptStartedPerfMs!;
-    for (const t of s.coldTiers) this.core.defence.estimates.record(t, tookMs);
-    s.coldTiers.clear();
-    s.attemptStartedPerfMs = undefined;
   }
 
   /** The sequence sits out until its loads settle; a failed one fails it. */

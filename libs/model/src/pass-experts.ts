@@ -39,8 +39,6 @@ export interface ExpertStageSequence {
   parked?: Promise<void>;
   /** filled: tiers of the experts this sequence owes a timing pad for (first uses, parks) */
   padTiers: Set<string>;
-  /** filled: tiers of the cold experts it was parked on */
-  coldTiers: Set<string>;
 }
 
 export interface ExpertStageOptions {
@@ -223,7 +221,6 @@ function parkCold(
       const list = waits.get(si) ?? new Set<Promise<void>>();
       waits.set(si, list.add(load));
       seqs[si].padTiers.add(use.ref.tierId);
-      seqs[si].coldTiers.add(use.ref.tierId);
     }
   }
   for (const [si, loads] of waits) {

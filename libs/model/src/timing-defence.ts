@@ -5,12 +5,16 @@ import type { Clock } from "@lite/core";
  * token times whether another tenant made an expert resident.
  *
  * 1. Every expert load a decode step starts is timed from its start to its end
- *    (expert-loads.ts), and so is every cold path: a token that was parked on cold experts,
- *    from its first attempt to its computation (the load plus the retry's step: what a
- *    tenant sees when the expert was cold). Per tier, the estimate of "a load from this
- *    tier" is the slowest of its last `window` such times (default 32), rounded up to the
- *    next power of two ms and never below `floorMs` (default 8 ms: the estimate before any
- *    load of the tier was measured).
+ *    (expert-loads.ts). Per tier, the estimate of "a load from this tier" is the slowest of
+ *    its last `window` loads (default 32), rounded up to the next power of two ms and never
+ *    below `floorMs` (default 8 ms: the estimate before any load of the tier was measured).
+ *    Loads only: an earlier version also took each cold path (a parked token's first
+ *    attempt to its computation, which includes waiting for the next step), and on a busy
+ *    worker those reached hundreds of ms, so every first use was padded that long and a
+ *    light tenant got a sixth of its weighted share over the first seconds (the e2e
+ *    fairness test: 1:6.3 for weights 1:3). What is left between a padded first use and a
+ *    cold one is about one decode step; the sidechannel benchmark (not built yet) is where
+ *    that is to be measured.
  *    Taking the slowest and rounding up keeps the pad at or above what a load costs, so a
  *    padded token and a cold one take about the same time; the power-of-two buckets keep the
  *    estimate from moving with every load, which another tenant's loads would otherwise
