@@ -121,5 +121,5 @@ describe("a worker crash campaign", () => {
     for (const t of tenants)
       expect(await stack.admission.usage(t.tenantId)).toMatchObject({ concurrent: 0, outstandingTokens: 0 });
     expect((await stack.admission.usage(tenants[0].tenantId)).queuedTokensGlobal).toBe(0);
-  }, 300000);
+  }, 600000);
 });
