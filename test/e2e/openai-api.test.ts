@@ -266,6 +266,19 @@ describe("OpenAI-compatible REST API", () => {
       expect(((await overLimit.json()) as Json).error).toMatchObject({ type: "invalid_request_error" });
     });
 
+    it("refused /v1 requests spend the tenant's one client-error budget, /graphql's too", async () => {
+      const t = await stack.tenant();
+      // A body one byte over the limit is refused 413 and costs one unit per 16 KiB (29):
+      // four of them overdraw CLIENT_ERROR_BURST (100) by 16 units, ~3 s of refill at 5/s.
+      const oversized = JSON.stringify({ prompt: "z".repeat(65536 * 6 + 64 * 1024) });
+      const statuses = [];
+      for (let i = 0; i < 5; i++) statuses.push((await post("/completions", t.secret, oversized)).status);
+      expect(statuses).toEqual([413, 413, 413, 413, 429]);
+      const graphql = await t.http.request(CREATE_COMPLETION, { input: { prompt: "x", maxTokens: 2 } });
+      expect(graphql.status).toBe(429);
+      expect(graphql.errors?.[0]?.extensions?.reason).toBe("CLIENT_ERRORS");
+    });
+
     it("a client that disconnects mid-stream cancels the completion and releases admission", async () => {
       const t = await stack.tenant();
       const res = await post(

@@ -52,6 +52,18 @@ function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: 
   }, delay).unref();
 }
 
+const budgets = new WeakMap<object, RateBudget>();
+
+/** The one client-error budget of an API process: /graphql and /v1 spend the same one. */
+function clientErrorBudgetOf(services: ApiServices): RateBudget {
+  let b = budgets.get(services);
+  if (!b) {
+    b = new RateBudget(services.env.CLIENT_ERRORS_PER_SECOND, services.env.CLIENT_ERROR_BURST);
+    budgets.set(services, b);
+  }
+  return b;
+}
+
 /**
  * /graphql over HTTP, before its body is read: the key (failed authentication throttled per
  * source, auth-throttle.ts), then the tenant's client-error budget: a tenant (an operator:
@@ -66,7 +78,7 @@ export function authenticateFirst(services: ApiServices, opts: { resource?: stri
   const answer = opts.answer ?? answerGraphql;
   const resource = opts.resource ?? "graphql";
   const throttle = authThrottleOf(services);
-  const budget = new RateBudget(services.env.CLIENT_ERRORS_PER_SECOND, services.env.CLIENT_ERROR_BURST);
+  const budget = clientErrorBudgetOf(services);
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const requestId = String(res.locals.requestId);
     const secret = parseAuthorization(req.headers.authorization);
