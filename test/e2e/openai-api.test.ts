@@ -340,6 +340,12 @@ describe("OpenAI-compatible REST API", () => {
       ).json()) as Json;
       expect(theirs.id).toMatch(/^cmp_/);
       expect(theirs.id).not.toBe(one.id);
+      // Through the SDK: the key as a request option.
+      const sdk = client(t.secret);
+      const opts = { headers: { "Idempotency-Key": "sdk-1" } };
+      const first = await sdk.completions.create({ model: "tiny", prompt: "sdk", max_tokens: 3 }, opts);
+      const again = await sdk.completions.create({ model: "tiny", prompt: "sdk", max_tokens: 3 }, opts);
+      expect(again.id).toBe(first.id);
       const bad = await post("/completions", t.secret, body, { "idempotency-key": "é" });
       expect(bad.status).toBe(400);
     });
