@@ -63,8 +63,10 @@ describe("a worker crash campaign", () => {
     ref.kill("SIGKILL");
     await ref.exited;
 
-    // The campaign: slow steps so that the completions outlive the kills.
-    const slow = { WORKER_STEP_DELAY_MS: String(Math.max(150, KILLS * 12)) };
+    // The campaign: slow steps so that the completions outlive the kills (1 s a step for 50:
+    // since a resumed job no longer decodes its streamed tokens again, completions finished
+    // after 36 kills at 0.6 s a step on a loaded CI machine, where workers start slowly).
+    const slow = { WORKER_STEP_DELAY_MS: String(Math.max(150, KILLS * 20)) };
     const ids = await runAll(tenants);
     let n = 0;
     // Workers start in the background; a kill takes a random ready one every 1-2 s (each
