@@ -1,4 +1,4 @@
-import { CREATE_COMPLETION } from "@lite/testing";
+import { CREATE_COMPLETION, waitFor } from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 import { parseTenantCounter } from "@lite/telemetry";
 
@@ -23,7 +23,31 @@ describe("weighted fairness in tokens", () => {
     });
     const port = /"metricsPort":(\d+)/.exec(w.output())?.[1];
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
-  }, 60000);
+    await warmUp();
+  }, 90000);
+
+  /**
+   * A cold worker parks every sequence routed to an expert not yet loaded, and over the
+   * first seconds those loads, not the scheduler, decide who gets tokens (a tenant with few
+   * slots can have all of them parked). The window below measures the scheduler: another
+   * tenant first runs FAST completions until the hot tier's experts are resident.
+   */
+  async function warmUp(): Promise<void> {
+    const t = await stack.tenant();
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        t.http.ok(CREATE_COMPLETION, { input: { prompt: `warm ${i}`, maxTokens: 60, mode: "FAST", seed: String(i) } }),
+      ),
+    );
+    await waitFor(
+      "the warm-up completions to end",
+      async () =>
+        (await stack.env.db.completion.count({
+          where: { tenantId: t.tenantId, status: { in: ["QUEUED", "RUNNING"] } },
+        })) === 0,
+      { timeoutMs: 60000 },
+    );
+  }
   afterAll(async () => {
     await stack?.close();
   });

@@ -42,9 +42,21 @@ describe("a worker crash campaign", () => {
   }
 
   async function rowsOf(tenants: Array<{ http: TestStack["admin"] }>, ids: string[]) {
-    return Promise.all(
-      ids.map(async (id, i) => (await tenants[i % tenants.length].http.ok<Row>(COMPLETION_QUERY, { id })).completion),
-    );
+    return Promise.all(ids.map((id, i) => rowOf(tenants[i % tenants.length].http, id)));
+  }
+
+  /**
+   * A read, tried again once when the connection was reset: on a machine this loaded the
+   * client can reuse a keep-alive socket the API closed a moment before (ECONNRESET, seen in
+   * a full CI run); a query is safe to send again.
+   */
+  async function rowOf(http: TestStack["admin"], id: string): Promise<Row["completion"]> {
+    try {
+      return (await http.ok<Row>(COMPLETION_QUERY, { id })).completion;
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+      return (await http.ok<Row>(COMPLETION_QUERY, { id })).completion;
+    }
   }
 
   it(`${KILLS} worker SIGKILLs with ${COMPLETIONS} completions in flight: nothing failed, lost, repeated or billed wrong`, async () => {
