@@ -109,7 +109,8 @@ describe("a worker crash campaign", () => {
         const r = await rowsOf(tenants, ids);
         return r.every((x) => x.status !== "QUEUED" && x.status !== "RUNNING") ? r : undefined;
       },
-      { timeoutMs: 120000 },
+      // after the last kill a completion may still have most of its 140 one-second steps to go
+      { timeoutMs: 300000 },
     );
     const failed = await stack.env.db.completion.findMany({
       where: { id: { in: ids }, status: { not: "COMPLETED" } },
