@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "@lite/core";
-import { createDb, type PrismaClient } from "@lite/db";
+import { createDb, disconnectDb, type PrismaClient } from "@lite/db";
 import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { AuditQueue, AuditWriter, Authenticator, type AuditSink } from "@lite/auth";
 import type { ApiEnv } from "./env";
@@ -41,7 +41,10 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   const onClose = (c: () => Promise<void>) => void closers.push(c);
   const clock = overrides.clock ?? systemClock;
   const db = createDb({ url: env.DATABASE_URL as string });
-  onClose(() => db.$disconnect());
+  onClose(async () => {
+    if (!(await disconnectDb(db)))
+      log.warn("PostgreSQL pool did not close within 5 s (a connection died mid-transaction); leaving it");
+  });
   const redis = createRedis({
     url: env.REDIS_URL as string,
     clusterNodes: env.REDIS_CLUSTER_NODES,

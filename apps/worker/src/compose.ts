@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { CompletionRowStore, CreateIntents, startReconciler } from "@lite/completions";
 import { systemClock } from "@lite/core";
-import { createDb, type PrismaClient } from "@lite/db";
+import { createDb, disconnectDb, type PrismaClient } from "@lite/db";
 import {
   BatchEngine,
   admissionPort,
@@ -192,7 +192,7 @@ export async function closeWorker(
   await metricsServer?.close();
   await w.models.close().catch(() => undefined);
   await w.expertCache.residency.close();
-  await c.db.$disconnect().catch(() => undefined);
+  await disconnectDb(c.db).catch(() => false);
   c.redis.disconnect();
   c.bull.disconnect();
 }

@@ -18,6 +18,29 @@ export function createDb(options: DbOptions): PrismaClient {
   return new PrismaClient({ adapter });
 }
 
+/**
+ * Closes the client's connection pool, waiting at most `timeoutMs`; resolves false when it
+ * gave up. A shutdown must not hang on a database that went away: a connection that died
+ * inside an interactive transaction goes back to the pool as if healthy (the adapter's
+ * commit/rollback release it without the error), and pg's `Client.end()` on it waits for an
+ * 'end' event its already-closed socket emitted before, so `$disconnect()` never settles.
+ * Such a connection's socket is closed already: giving up leaves nothing open.
+ */
+export async function disconnectDb(db: PrismaClient, timeoutMs = 5000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      db.$disconnect().then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+        timer.unref();
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 /** True when PostgreSQL answers (used by /readyz). */
 export async function pingDb(db: PrismaClient, timeoutMs = 1000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

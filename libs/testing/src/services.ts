@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { createDb, type PrismaClient } from "@lite/db";
+import { createDb, disconnectDb, type PrismaClient } from "@lite/db";
 import { createRedis, deleteByPrefix, RedisKeys, type Redis } from "@lite/redis";
 
 /**
@@ -86,7 +86,7 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
     db,
     redis,
     async close() {
-      await db.$disconnect().catch(() => undefined);
+      await disconnectDb(db).catch(() => false);
       await deleteByPrefix(redis, redisPrefix).catch(() => undefined);
       redis.disconnect();
       await adminQuery(baseUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
