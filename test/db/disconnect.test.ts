@@ -1,5 +1,5 @@
 import { startTcpProxy, hostPort } from "@lite/testing";
-import { createDb, disconnectDb } from "./client";
+import { createDb, disconnectDb } from "@lite/db";
 
 /**
  * A connection that dies inside an interactive transaction (PostgreSQL cut away mid-way, then
