@@ -217,6 +217,23 @@ describe("engine: parked sequences", () => {
     expect(h.work.charged.get("ten_a")).toBeCloseTo(expected.length * 1.5);
   });
 
+  it("a replay's first step that parks it is noted as survived (stepped) before its load ends: a kill during the load is not the job's fault", async () => {
+    gate.shut();
+    const a = enqueue(cold);
+    const notes: string[] = [];
+    Object.assign(a, {
+      entering: async () => void notes.push("entering"),
+      stepped: () => void notes.push("stepped"),
+    });
+    engine.start();
+    await h.until("the parked job's first step noted", () => notes.includes("stepped"));
+    expect(notes).toEqual(["entering", "stepped"]);
+    expect(streamed(a.completionId)).toEqual([]); // still parked: no token yet
+    gate.open();
+    await h.until("the cold job done", () => a.done);
+    expect(notes).toEqual(["entering", "stepped"]); // once per attempt
+  });
+
   it("a failed load fails the completion that needed it, naming the expert; the other tenant's completes", async () => {
     const expected = await tokensOf(ref, sequenceOf(hot, "b"));
     await tokensOf(rt, sequenceOf(hot, "warm"));

@@ -70,6 +70,7 @@ async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
   if (chosen.length === 0) return;
   await announceFirstSteps(ctx, chosen);
   const outputs = await decode(ctx, chosen);
+  noteSurvivedSteps(ctx, chosen);
   const result = collect(ctx, outputs);
   // Finished sequences leave the batch now; they are finalised once their tokens are flushed.
   for (const { r } of result.finished) ctx.detach(r);
@@ -122,6 +123,22 @@ async function announceFirstSteps(ctx: EngineContext, chosen: string[]): Promise
   if (first.length > 0) await Promise.all(first);
 }
 
+/**
+ * The attempt's first step returned, whether it yielded a token or parked the sequence on a
+ * cold expert: computing it did not kill the worker (poison-job detection; the handle notes
+ * it only for replays). Noted at the return, not at the first token: a worker killed while
+ * a replay waits on a load is not that job's fault, and on a loaded machine loads take long
+ * enough for kills to land there (a crash campaign's completion failed as poison so).
+ */
+function noteSurvivedSteps(ctx: EngineContext, chosen: string[]): void {
+  for (const id of chosen) {
+    const r = ctx.running.get(id);
+    if (!r || r.stepped || !r.entered) continue;
+    r.stepped = true;
+    r.handle.stepped?.();
+  }
+}
+
 /** Runs the model: one step per batch (one per model) over the chosen sequences. */
 async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[]> {
   const byBatch = new Map<EngineBatch, string[]>();
@@ -159,12 +176,6 @@ function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
     const { tenantId, completionId } = r.spec;
     r.tokenIds.push(o.tokenId);
     r.text.push(o.text);
-    // The attempt's first completed step: it did not kill its worker (poison-job detection;
-    // the handle notes it only for replays).
-    if (!r.stepped) {
-      r.stepped = true;
-      r.handle.stepped?.();
-    }
     for (const [tier, n] of Object.entries(o.expertCalls)) r.expertCalls[tier] = (r.expertCalls[tier] ?? 0) + n;
     const cost = r.spec.costWeight;
     ctx.allocator.charge(tenantId, cost, r.spec.tenantWeight);
