@@ -13,6 +13,7 @@ import { startApollo } from "./http/apollo";
 import { startBootstrap, type Bootstrap } from "./http/bootstrap";
 import { createHttpApp, mountGraphql } from "./http/http-app";
 import { mountLandingPage } from "./http/landing-page";
+import { mountBullBoard } from "./http/bull-board";
 import { startGraphqlWs, type GraphqlWs } from "./http/graphql-ws";
 
 /**
@@ -104,6 +105,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const ws = startGraphqlWs(httpServer, schema, services);
   const apollo = await startApollo(schema, httpServer, ws, services);
   mountLandingPage(app, schema);
+  mountBullBoard(app, services);
   mountGraphql(app, apollo, services);
 
   const port = await listen(httpServer, env);

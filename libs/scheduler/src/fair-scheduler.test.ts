@@ -318,3 +318,27 @@ describe("cancel", () => {
     expect((await s.next("w"))!.completionId).toBe("cmp_f1");
   });
 });
+
+describe("inspectQueues (operator views)", () => {
+  test("lists tenants that enqueued, waiting work first, up to the limit, with each tenant's own queue", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    expect(await s.inspectQueues(10)).toEqual([]);
+    await s.enqueue(job("ten_i1", "cmp_i1"), 1);
+    await s.enqueue(job("ten_i2", "cmp_i2"), 1);
+    // ten_i1's only job is dispatched and finished: it leaves the ready index but stays listed.
+    const d = await s.next("w", { excludeTenants: ["ten_i2"] });
+    expect(d!.tenantId).toBe("ten_i1");
+    await d!.complete({ ok: true });
+    expect(await s.next("w", { excludeTenants: ["ten_i2"] })).toBeNull();
+    await s.setTenantWeight("ten_i3", 2); // a weight alone (no work yet) counts as known too
+    const all = await s.inspectQueues(10);
+    expect(all.map((q) => q.tenantId).sort()).toEqual(["ten_i1", "ten_i2", "ten_i3"]);
+    expect(all[0].tenantId).toBe("ten_i2");
+    const counts = await all[0].queue.getJobCounts("waiting");
+    expect(counts.waiting).toBe(1);
+    expect(await all.find((q) => q.tenantId === "ten_i1")!.queue.getJobCounts("waiting")).toEqual({ waiting: 0 });
+    expect(await s.inspectQueues(1)).toHaveLength(1);
+    expect(await s.inspectQueues(0)).toEqual([]);
+  });
+});

@@ -27,6 +27,7 @@
  * processes, which only enqueue and cancel, never run it.
  */
 import { randomUUID } from "node:crypto";
+import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Clock } from "@lite/core";
@@ -205,6 +206,16 @@ export class FairScheduler {
     const m = this.opts.redis.multi();
     for (const id of completionIds) m.set(this.opts.keys.cancelFlag(tenantId, id), "1", "EX", ttl);
     await m.exec();
+  }
+
+  /**
+   * BullMQ Queue objects of the tenants whose queues exist (SchedulerIndex.knownTenants: waiting
+   * work first), at most `limit`, for read-only operator views (bull-board). In the
+   * single-queue baseline, the one queue. The handles share this scheduler's connection.
+   */
+  async inspectQueues(limit: number): Promise<Array<{ tenantId: string; queue: Queue }>> {
+    const ids = this.opts.singleQueue ? [SINGLE_QUEUE_ID] : await this.index.knownTenants(limit);
+    return ids.slice(0, Math.max(0, limit)).map((tenantId) => ({ tenantId, queue: this.queues.get(tenantId).queue }));
   }
 
   /** BullMQ's state of a completion's job ("waiting", "active", "completed", "failed", "unknown", …). */

@@ -145,6 +145,31 @@ export class SchedulerIndex {
     return num(r) === 1;
   }
 
+  /**
+   * Tenants whose queues exist, for operators' views (bull-board), at most `limit`: those with
+   * waiting work first (ready index, smallest vtime first), then those that may hold active
+   * jobs, then every other tenant that ever enqueued (its weight is stored at each enqueue).
+   * HSCAN pages the last group, so a large index costs `limit` entries, not all of them.
+   */
+  async knownTenants(limit: number): Promise<string[]> {
+    const k = this.keys;
+    const seen = new Set<string>();
+    const add = (ids: string[]) => {
+      for (const id of ids) if (seen.size < limit) seen.add(id);
+    };
+    if (limit <= 0) return [];
+    add(await this.redis.zrange(k.schedReady(), 0, limit - 1));
+    if (seen.size < limit) add(await this.redis.zrange(k.schedActive(), 0, limit - 1));
+    let cursor = "0";
+    while (seen.size < limit) {
+      const [next, flat] = await this.redis.hscan(k.schedWeight(), cursor, "COUNT", Math.min(1000, limit));
+      add(flat.filter((_, i) => i % 2 === 0));
+      cursor = next;
+      if (cursor === "0") break;
+    }
+    return [...seen];
+  }
+
   /** Number of tenants marked ready (observability, tests). */
   readyCount(): Promise<number> {
     return this.redis.zcard(this.keys.schedReady());

@@ -4,14 +4,12 @@ import type { ApolloServer } from "@apollo/server";
 import { newId } from "@lite/core";
 import { pingDb } from "@lite/db";
 import { pingRedis } from "@lite/redis";
-import { parseAuthorization } from "@lite/auth";
 import { bodyLimitBytes } from "../env";
 import type { ApiContext } from "../context";
-import { retryAfterSeconds } from "../errors";
 import type { ApiServices } from "../services";
-import { httpContext, sourceOf } from "./graphql-context";
-import { authThrottleOf } from "./auth-throttle";
+import { httpContext } from "./graphql-context";
 import { authenticateFirst } from "./http-auth";
+import { jsonError, refusedAsOperator } from "./operator-auth";
 import { openAiRouter } from "../openai/openai.router";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
@@ -25,19 +23,15 @@ const KNOWN_ROUTES = new Set([
   "/v1/completions",
   "/v1/chat/completions",
   "/v1/models",
+  "/admin/queues",
+  "/admin/queues/api/queues",
+  "/dashboard",
 ]);
 
 /** What /readyz reports besides the pings. */
 export interface Readiness {
   bootstrapped(): boolean;
   stopping(): boolean;
-}
-
-function jsonError(res: Response, status: number, code: string, message: string, requestId?: string): void {
-  res
-    .status(status)
-    .type("application/json")
-    .send(JSON.stringify({ errors: [{ message, extensions: { code, ...(requestId ? { requestId } : {}) } }] }));
 }
 
 /** Every request gets an id (answered in x-request-id), is counted by route and status, and logged at debug. */
@@ -65,38 +59,6 @@ function requestIds(services: ApiServices) {
   };
 }
 
-/**
- * /metrics lists every tenant's traffic: only an ADMIN key may read it (RUNTIME.md allows an
- * ADMIN key or an operator port; this API does the former). Answers 401 without a valid
- * key, 403 for another role, 503 when the key cannot be checked; true when it answered.
- */
-async function refusedAsOperator(services: ApiServices, req: Request, res: Response): Promise<boolean> {
-  const requestId = String(res.locals.requestId);
-  const secret = parseAuthorization(req.headers.authorization);
-  let result;
-  try {
-    const audit = { action: "auth.metrics", resource: "metrics" };
-    result = await authThrottleOf(services).authenticate(sourceOf(req), secret, audit);
-  } catch (e) {
-    services.log.error({ err: e, requestId }, "authentication lookup failed (/metrics)");
-    res.setHeader("retry-after", "1");
-    jsonError(res, 503, "UNAVAILABLE", "authentication is unavailable; retry shortly", requestId);
-    return true;
-  }
-  if (!result.ok) {
-    const { code, retryAfterMs } = result.error;
-    const status = code === "FORBIDDEN" ? 403 : code === "RATE_LIMITED" ? 429 : 401;
-    if (retryAfterMs !== undefined) res.setHeader("retry-after", String(retryAfterSeconds(retryAfterMs)));
-    jsonError(res, status, code, result.error.message, requestId);
-    return true;
-  }
-  if (result.value.role !== "ADMIN") {
-    jsonError(res, 403, "FORBIDDEN", `role ${result.value.role} may not read /metrics`, requestId);
-    return true;
-  }
-  return false;
-}
-
 /** The express app with request ids and the plain endpoints: /healthz, /readyz, /metrics. */
 export function createHttpApp(services: ApiServices, readiness: Readiness): Express {
   const app = express();
@@ -112,7 +74,7 @@ export function createHttpApp(services: ApiServices, readiness: Readiness): Expr
     res.status(ok ? 200 : 503).json({ status: ok ? "ready" : "unavailable", postgres, redis, bootstrapped });
   });
   app.get("/metrics", async (req, res) => {
-    if (await refusedAsOperator(services, req, res)) return;
+    if (await refusedAsOperator(services, req, res, { resource: "metrics", path: "/metrics" })) return;
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
   // The OpenAI-compatible REST API (openai/openai.router.ts): same keys, admission and queue as /graphql.
