@@ -135,6 +135,18 @@ export class RedisKeys {
     return `${this.tenant(tenantId)}:replays:${completionId}`;
   }
 
+  // ---- live tenant metrics (libs/telemetry live-metrics) ----
+
+  /** Hash of one tenant's live counters and latency histograms for one time bucket (start in s). */
+  liveMetricsBucket(tenantId: string, bucketStartSeconds: number): string {
+    return `${this.tenant(tenantId)}:live:b:${bucketStartSeconds}`;
+  }
+
+  /** Hash process id → the tenant's current byte gauges in that process, with the time written. */
+  liveMetricsGauges(tenantId: string): string {
+    return `${this.tenant(tenantId)}:live:g`;
+  }
+
   /** Flag set when a completion was cancelled (the worker polls it between decode steps). */
   cancelFlag(tenantId: string, completionId: string): string {
     return `${this.tenant(tenantId)}:cancel:${completionId}`;
