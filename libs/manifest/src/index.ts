@@ -43,6 +43,7 @@ export {
   type TierDescription,
 } from "./tier-description";
 export { readModelLimits, type ModelLimits } from "./model-limits";
+export { KV_BLOCK_TOKENS, kvBlockBytes, kvCacheBytes, promptKvBytes, type KvShape } from "./kv-bytes";
 export {
   describeManifest,
   listModelNames,

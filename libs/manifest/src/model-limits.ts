@@ -1,10 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { KvShape } from "./kv-bytes";
 
 /** The limits a request is checked against before it is queued. */
 export interface ModelLimits {
   /** architecture.maxContextTokens: prompt + generated tokens of one sequence */
   maxContextTokens: number;
+  /** architecture.layers and dModel: what a prompt's KV bytes are computed from (kv-bytes.ts); absent when the manifest lacks them */
+  kvShape?: KvShape;
 }
 
 /**
@@ -15,11 +18,19 @@ export interface ModelLimits {
 export function readModelLimits(modelDir: string, modelName: string): ModelLimits | undefined {
   try {
     const m = JSON.parse(fs.readFileSync(path.join(modelDir, modelName, "manifest.json"), "utf8")) as {
-      architecture?: { maxContextTokens?: unknown };
+      architecture?: { maxContextTokens?: unknown; layers?: unknown; dModel?: unknown };
     };
     const n = m.architecture?.maxContextTokens;
-    return typeof n === "number" && Number.isInteger(n) && n > 0 ? { maxContextTokens: n } : undefined;
+    if (!isPosInt(n)) return undefined;
+    const { layers, dModel } = m.architecture ?? {};
+    return isPosInt(layers) && isPosInt(dModel)
+      ? { maxContextTokens: n, kvShape: { layers, dModel } }
+      : { maxContextTokens: n };
   } catch {
     return undefined;
   }
+}
+
+function isPosInt(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v > 0;
 }

@@ -36,10 +36,13 @@ describe("tier descriptions", () => {
 });
 
 describe("readModelLimits", () => {
-  it("reads maxContextTokens; undefined for a missing model or a manifest without it", () => {
+  it("reads maxContextTokens and the KV shape; undefined for a missing model or a manifest without it", () => {
     const m = writeSignedModel();
     try {
-      expect(readModelLimits(m.modelDir, m.modelName)).toEqual({ maxContextTokens: 32 });
+      expect(readModelLimits(m.modelDir, m.modelName)).toEqual({
+        maxContextTokens: 32,
+        kvShape: { layers: 2, dModel: 8 },
+      });
       expect(readModelLimits(m.modelDir, "absent")).toBeUndefined();
       m.resign((x) => delete (x.architecture as { maxContextTokens?: number }).maxContextTokens);
       expect(readModelLimits(m.modelDir, m.modelName)).toBeUndefined();

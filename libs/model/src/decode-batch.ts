@@ -1,6 +1,7 @@
 import { badInput, type FinishReason } from "@lite/core";
 import { forwardPass, type PassSequence } from "./forward-pass";
 import { KvCache } from "./kv-cache";
+import type { KvMember } from "./kv-ledger";
 import type { ModelCore } from "./model-core";
 import { sampleToken } from "./token-sampler";
 
@@ -17,6 +18,12 @@ import { sampleToken } from "./token-sampler";
  *   - held: the timing defence (timing-defence.ts) owes its token a pad. The token was
  *     computed and the sequence advanced; the output is returned by the first step that
  *     includes it once the pad is over, and it computes nothing more until then.
+ *   kv: its tenant's KV quota (kv-ledger.ts) has no room for it now: it holds no KV (not
+ *     started, or paused: its KV dropped so that an older sequence of the same tenant could
+ *     grow) and steps, by one prefill of prompt + tokens so far, once its tenant's KV allows.
+ *     That prefill computes every row as before (the resume path), so it produces the tokens
+ *     an unpaused run would. A sequence that alone outgrows its tenant's quota ends: LENGTH
+ *     with no token, or ERROR naming kvCacheBytes when it has produced nothing.
  * `whenReady` resolves when a waiting sequence may step again.
  */
 
@@ -49,7 +56,11 @@ export interface StepOutput {
   tokenId: number;
   text: string;
   finished: boolean;
-  /** ERROR: the sequence cannot go on (`error` says why); such an output carries no token (tokenId -1, text "") */
+  /**
+   * ERROR: the sequence cannot go on (`error` says why); such an output carries no token
+   * (tokenId -1, text ""). LENGTH with tokenId -1: it outgrew its tenant's KV quota and ends
+   * with the tokens it produced before.
+   */
   finishReason?: Extract<FinishReason, "STOP" | "LENGTH" | "ERROR">;
   /** with finishReason ERROR: why, e.g. an expert it needs could not be loaded */
   error?: string;
@@ -70,7 +81,7 @@ export interface StepTimings {
 }
 
 /** Why a sequence sits out steps (DecodeBatch.waiting). */
-export type SequenceWait = "load" | "pad";
+export type SequenceWait = "load" | "pad" | "kv";
 
 export interface DecodeBatch {
   add(seq: SequenceSpec): void;
@@ -81,8 +92,9 @@ export interface DecodeBatch {
    */
   step(only?: Iterable<string>): Promise<StepOutput[]>;
   /**
-   * Why the sequence cannot step now: "load" (parked on an expert load) or "pad" (its token
-   * held by the timing defence); undefined when it can (or is not in the batch).
+   * Why the sequence cannot step now: "load" (parked on an expert load), "pad" (its token
+   * held by the timing defence) or "kv" (no room in its tenant's KV quota); undefined when
+   * it can (or is not in the batch).
    */
   waiting(id: string): SequenceWait | undefined;
   /** Resolves once a sequence may step that could not (a load settled, a hold ended), or at once if one may now. */
@@ -114,6 +126,10 @@ interface SequenceState {
   attemptStartedMs?: number;
   /** tiers its current token owes a timing pad for (kept across parks) */
   padTiers: Set<string>;
+  /** its entry in the worker's KV ledger */
+  member: KvMember;
+  /** inside a running forward pass (its KV must not be dropped) */
+  inPass: boolean;
 }
 
 export class DecodeBatchImpl implements DecodeBatch {
@@ -121,6 +137,8 @@ export class DecodeBatchImpl implements DecodeBatch {
   private stepping = false;
   /** resolvers of `whenReady` calls, woken together */
   private readyWaiters: Array<() => void> = [];
+  /** while someone waits: the ledger's wake-up (another sequence of a tenant finished or paused) */
+  private unlisten: (() => void) | undefined;
   lastStepTimings: StepTimings | undefined;
 
   constructor(private readonly core: ModelCore) {}
@@ -163,7 +181,7 @@ export class DecodeBatchImpl implements DecodeBatch {
         `prompt (${spec.promptTokens.length} tokens + BOS) plus maxTokens (${spec.maxTokens}) exceeds the model context of ${arch.maxContextTokens}`,
       );
     }
-    this.seqs.set(spec.id, {
+    const state: SequenceState = {
       spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds], resumeTokens: undefined },
       activeTiers,
       kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens, arch.heads),
@@ -173,7 +191,24 @@ export class DecodeBatchImpl implements DecodeBatch {
       generated: resumed.length,
       finished: false,
       padTiers: new Set(),
-    });
+      member: undefined as unknown as KvMember,
+      inPass: false,
+    };
+    state.member = {
+      tenantId: spec.tenantId,
+      heldBytes: () => state.kv.bytes(),
+      nextBytes: () => state.kv.bytesFor(state.tokens.length),
+      done: () => state.finished,
+      inPass: () => state.inPass,
+      drop: () => {
+        // Paused: its next step feeds every token from position 0 (prompt attention for the
+        // prompt rows, decode attention for the rest), as a resumed job's first step does.
+        state.kv.release();
+        state.processed = 0;
+      },
+    };
+    this.seqs.set(spec.id, state);
+    this.core.kv.register(state.member);
   }
 
   remove(id: string): void {
@@ -182,12 +217,19 @@ export class DecodeBatchImpl implements DecodeBatch {
     if (s.held) clearTimeout(s.held.timer);
     s.kv.release();
     this.seqs.delete(id);
+    this.core.kv.unregister(s.member);
   }
 
   waiting(id: string): SequenceWait | undefined {
     const s = this.seqs.get(id);
-    if (s?.parked) return "load";
-    return s !== undefined && this.isWaiting(s) ? "pad" : undefined;
+    return s === undefined ? undefined : this.waitOf(s);
+  }
+
+  private waitOf(s: SequenceState): SequenceWait | undefined {
+    if (s.parked) return "load";
+    if (s.held) return this.core.defence.clock.nowMs() < s.held.untilMs ? "pad" : undefined;
+    if (s.failure === undefined && this.core.kv.blocked(s.member)) return "kv";
+    return undefined;
   }
 
   whenReady(): Promise<void> {
@@ -195,16 +237,19 @@ export class DecodeBatchImpl implements DecodeBatch {
       (s) => !this.isWaiting(s) && (s.failure !== undefined || s.held !== undefined || !s.finished),
     );
     if (steppable) return Promise.resolve();
+    this.unlisten ??= this.core.kv.onChange(() => this.wakeWaiters());
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
   private isWaiting(s: SequenceState): boolean {
-    return s.parked !== undefined || (s.held !== undefined && this.core.defence.clock.nowMs() < s.held.untilMs);
+    return this.waitOf(s) !== undefined;
   }
 
   private wakeWaiters(): void {
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
+    this.unlisten?.();
+    this.unlisten = undefined;
     for (const wake of waiters) wake();
   }
 
@@ -229,7 +274,12 @@ export class DecodeBatchImpl implements DecodeBatch {
           if (nowMs >= s.held.untilMs) ready.set(s, this.releaseHeld(s));
         } else if (!s.finished && !s.parked) running.push(s);
       }
-      const computed = running.length > 0 ? await this.advance(running, started) : new Map<SequenceState, StepOutput>();
+      // The tenants' KV quotas: who steps, who pauses (drops its KV), who has outgrown its quota.
+      const plan = this.core.kv.plan(running.map((s) => s.member));
+      const stepping = running.filter((s) => plan.run.has(s.member));
+      for (const s of running) if (plan.outgrown.has(s.member)) ready.set(s, this.outgrownOutput(s));
+      const computed =
+        stepping.length > 0 ? await this.advance(stepping, started) : new Map<SequenceState, StepOutput>();
       return chosen.flatMap((s) => ready.get(s) ?? computed.get(s) ?? []);
     } finally {
       this.stepping = false;
@@ -254,8 +304,11 @@ export class DecodeBatchImpl implements DecodeBatch {
       expertCalls: new Map(),
       padTiers: new Set(),
     }));
+    for (const s of running) s.inPass = true;
     const { logits, logitsRow, firstUses, timings } = await forwardPass(this.core, pass, {
       park: this.core.parkColdExperts,
+    }).finally(() => {
+      for (const s of running) s.inPass = false;
     });
     defence.notePaddedFirstUses(firstUses);
     const outputs = new Map<SequenceState, StepOutput>();
@@ -301,6 +354,7 @@ export class DecodeBatchImpl implements DecodeBatch {
     s.generated++;
     const finishReason = tokenId === eos ? "STOP" : s.generated >= s.spec.maxTokens ? "LENGTH" : undefined;
     s.finished = finishReason !== undefined;
+    if (s.finished) this.releaseKv(s);
     return {
       id: s.spec.id,
       index,
@@ -348,6 +402,7 @@ export class DecodeBatchImpl implements DecodeBatch {
     const error = s.failure!;
     s.failure = undefined;
     s.finished = true;
+    this.releaseKv(s);
     return {
       id: s.spec.id,
       index: s.generated,
@@ -359,5 +414,38 @@ export class DecodeBatchImpl implements DecodeBatch {
       expertCalls: {},
       experts: [],
     };
+  }
+
+  /**
+   * The sequence alone cannot fit its next step in its tenant's kvCacheBytes: it ends here.
+   * With tokens produced, LENGTH and no token (its quota is its context); with none (its
+   * prompt never fits: admission refuses that, so its quota was lowered since), ERROR.
+   */
+  private outgrownOutput(s: SequenceState): StepOutput {
+    const needed = s.kv.bytesFor(s.tokens.length);
+    const quota = this.core.kv.quotaOf(s.spec.tenantId);
+    s.finished = true;
+    this.releaseKv(s);
+    const base = {
+      id: s.spec.id,
+      index: s.generated,
+      tokenId: -1,
+      text: "",
+      finished: true,
+      expertCalls: {},
+      experts: [],
+    };
+    if (s.generated > 0) return { ...base, finishReason: "LENGTH" };
+    return {
+      ...base,
+      finishReason: "ERROR",
+      error: `its prompt needs ${needed} bytes of KV cache, over its tenant's kvCacheBytes (${quota})`,
+    };
+  }
+
+  /** A finished sequence needs no KV: zeroed and dropped now (others of its tenant may fit). */
+  private releaseKv(s: SequenceState): void {
+    s.kv.release();
+    this.core.kv.changed();
   }
 }

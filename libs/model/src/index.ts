@@ -20,5 +20,6 @@ export { deriveRoutingSeed } from "./routing-seed";
 export { resolveModeTiers, TIER_MODES, type TierMode } from "./mode-tiers";
 export type { Tokenizer } from "./byte-tokenizer";
 export { KvCache } from "./kv-cache";
+export { KvLedger, type KvLedgerOptions, type KvMember, type KvPlan, type KvQuotaSource } from "./kv-ledger";
 export { HserRouter, type RoutedExpert, type RouterTier } from "./hser-router";
 export { sampleToken } from "./token-sampler";

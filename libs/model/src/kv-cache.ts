@@ -1,3 +1,5 @@
+import { kvBlockBytes, kvCacheBytes, type KvShape } from "@lite/manifest";
+
 /** attend()'s scratch, shared (attend is synchronous and never re-entered) */
 let scratchScores = new Float64Array(1024);
 let scratchQ = new Float64Array(0);
@@ -10,6 +12,11 @@ let scratchAcc = new Float64Array(0);
  * Block layout: [layer][K|V][head][position in block][head width], float32 (head-major, so
  * attention's inner loops over positions read contiguous memory); with heads = 1 this is
  * [layer][K|V][position in block][dModel].
+ *
+ * Bytes are @lite/manifest's kvCacheBytes of the model's shape (the API's admission counts a
+ * prompt the same way). Blocks are never reused: each is a fresh Float32Array (zero-filled
+ * by the engine), and `release` zeroes the ones it drops, so a dropped sequence's keys and
+ * values are gone at once even from a stale reference (kv-quota.test.ts).
  */
 export class KvCache {
   readonly blockBytes: number;
@@ -17,6 +24,7 @@ export class KvCache {
   private readonly layerStride: number;
   private readonly kvStride: number;
   private readonly shift: number;
+  private readonly shape: KvShape;
   private blocks: Float32Array[] = [];
   private tokens = 0;
 
@@ -34,7 +42,19 @@ export class KvCache {
     this.kvStride = blockTokens * dModel;
     this.layerStride = 2 * this.kvStride;
     this.blockFloats = layers * this.layerStride;
-    this.blockBytes = this.blockFloats * 4;
+    this.shape = { layers, dModel };
+    this.blockBytes = kvBlockBytes(this.shape, blockTokens);
+    if (this.blockBytes !== this.blockFloats * 4) throw new Error("kv-cache: block layout and kvBlockBytes disagree");
+  }
+
+  /** Bytes this cache holds once it has `positions` positions (what a step that grows it to them needs). */
+  bytesFor(positions: number): number {
+    return kvCacheBytes(this.shape, positions, this.blockTokens);
+  }
+
+  /** The blocks held now (tests of isolation: a dropped sequence's blocks are zeroed and held by no one). */
+  heldBlocks(): readonly Float32Array[] {
+    return this.blocks;
   }
 
   /** positions stored */
@@ -121,8 +141,9 @@ export class KvCache {
     }
   }
 
-  /** Drops every block; the cache can be reused from position 0. */
+  /** Zeroes and drops every block; the cache can be reused from position 0. */
   release(): void {
+    for (const b of this.blocks) b.fill(0);
     this.blocks = [];
     this.tokens = 0;
   }

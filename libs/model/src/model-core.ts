@@ -4,6 +4,7 @@ import type { Tokenizer } from "./byte-tokenizer";
 import type { ExpertLoads } from "./expert-loads";
 import type { ExpertRef, ExpertStore } from "./expert-store";
 import type { HserRouter } from "./hser-router";
+import type { KvLedger } from "./kv-ledger";
 import type { TimingDefence } from "./timing-defence";
 
 /**
@@ -37,4 +38,6 @@ export interface ModelCore {
   tokenizer: Tokenizer;
   samplable: number[];
   kvBlockTokens: number;
+  /** per-tenant KV quotas over every batch of the worker (kv-ledger.ts) */
+  kv: KvLedger;
 }

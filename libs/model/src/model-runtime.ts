@@ -6,8 +6,16 @@ import { DecodeBatchImpl, type DecodeBatch } from "./decode-batch";
 import { VerifiedFileExpertStore, type ExpertRef, type ExpertStore, type ExpertStoreContext } from "./expert-store";
 import { ExpertLoads } from "./expert-loads";
 import { HserRouter } from "./hser-router";
+import { KvLedger } from "./kv-ledger";
 import type { ModelCore } from "./model-core";
-import { describeTiers, readManifest, readVerifiedFile, type Manifest, type TierDescription } from "@lite/manifest";
+import {
+  KV_BLOCK_TOKENS,
+  describeTiers,
+  readManifest,
+  readVerifiedFile,
+  type Manifest,
+  type TierDescription,
+} from "@lite/manifest";
 import { buildAttentionModel } from "./onnx-builder";
 import { TimingDefence } from "./timing-defence";
 
@@ -23,8 +31,13 @@ export interface ModelRuntimeOptions {
   intraOpThreads?: number;
   /** hash every expert file at load instead of on first use; default false */
   verifyAllHashes?: boolean;
-  /** positions per KV block; default 16 */
+  /** positions per KV block; default 16 (KV_BLOCK_TOKENS, what the API's admission counts with) */
   kvBlockTokens?: number;
+  /**
+   * per-tenant KV quotas (kv-ledger.ts); one ledger shared by every model of a worker, since
+   * kvCacheBytes bounds a tenant's KV in the whole worker. Default: a ledger of its own, no quota.
+   */
+  kvLedger?: KvLedger;
   /** replaces the plain verified-file store (the expert cache plugs in here) */
   expertStore?: (ctx: ExpertStoreContext) => ExpertStore;
   /**
@@ -62,6 +75,8 @@ export interface ModelRuntime {
   expertRefs(tierId: string): ExpertRef[][];
   /** the timing defence: whether it pads, its padded first uses per tenant (a metric), its per-tier estimates */
   readonly timingDefence: Pick<TimingDefence, "enabled" | "paddedFirstUses"> & { estimateMs(tierId: string): number };
+  /** the KV ledger its batches charge: KV bytes per tenant, pauses */
+  readonly kv: Pick<KvLedger, "bytesByTenant" | "pauses">;
   createBatch(): DecodeBatch;
   close(): Promise<void>;
 }
@@ -142,7 +157,8 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
     attention: await ort.InferenceSession.create(buildAttentionModel(arch.dModel, arch.heads), sessionOptions),
     tokenizer: createByteTokenizer(arch.bosToken, arch.eosToken),
     samplable: samplableTokens(arch.eosToken),
-    kvBlockTokens: opts.kvBlockTokens ?? 16,
+    kvBlockTokens: opts.kvBlockTokens ?? KV_BLOCK_TOKENS,
+    kv: opts.kvLedger ?? new KvLedger(),
   };
   let closed = false;
   return {
@@ -163,6 +179,7 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
       paddedFirstUses: (tenantId) => defence.paddedFirstUses(tenantId),
       estimateMs: (tierId) => defence.estimates.estimateMs(tierId),
     },
+    kv: core.kv,
     createBatch: () => {
       if (closed) throw new Error("model runtime is closed");
       return new DecodeBatchImpl(core);
