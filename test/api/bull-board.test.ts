@@ -4,7 +4,7 @@
  * browser prompts), TENANT and FINANCE 403, ADMIN 200 (Bearer or Basic with the key as
  * password); a tenant's queue appears once it enqueues, read-only.
  */
-import { CREATE_COMPLETION, createKey, type StackTenant } from "@lite/testing";
+import { codeOf, CREATE_COMPLETION, createKey, type StackTenant } from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 
 let stack: TestStack;
@@ -107,5 +107,27 @@ describe("bull-board at /admin/queues", () => {
     await new Promise((r) => setTimeout(r, 1100));
     const after = (await boardQueues(bearer(stack.adminKey))).find((q) => q.name === qa!.name);
     expect(after!.counts.waiting).toBe(1);
+  });
+
+  it("Tenant.queue: live depth and admission use of the tenant's own queue; another tenant's is NOT_FOUND", async () => {
+    const a = await stack.tenant();
+    const b = await stack.tenant();
+    const Q =
+      "query Q($id: ID!) { tenant(id: $id) { id queue { waiting active concurrentRequests outstandingTokens } } }";
+    const empty = await a.http.ok<{ tenant: { queue: Record<string, number> } }>(Q, { id: a.tenantId });
+    expect(empty.tenant.queue).toEqual({ waiting: 0, active: 0, concurrentRequests: 0, outstandingTokens: 0 });
+    await enqueue(a);
+    await enqueue(a);
+    const two = await a.http.ok<{ tenant: { queue: Record<string, number> } }>(Q, { id: a.tenantId });
+    // maxTokens 4 × FAST's cost weight 1, twice
+    expect(two.tenant.queue).toEqual({ waiting: 2, active: 0, concurrentRequests: 2, outstandingTokens: 8 });
+    const cross = await b.http.request(Q, { id: a.tenantId });
+    expect(codeOf(cross)).toBe("NOT_FOUND");
+    expect(JSON.stringify(cross.data)).not.toContain('"waiting"');
+    const asAdmin = await stack.admin.ok<{ tenants: { nodes: Array<{ id: string; queue: { waiting: number } }> } }>(
+      "{ tenants(first: 500) { nodes { id queue { waiting } } } }",
+    );
+    expect(asAdmin.tenants.nodes.find((n) => n.id === a.tenantId)!.queue.waiting).toBe(2);
+    expect(asAdmin.tenants.nodes.find((n) => n.id === b.tenantId)!.queue.waiting).toBe(0);
   });
 });

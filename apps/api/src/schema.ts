@@ -8,6 +8,7 @@ import { BigIntScalar, DateTimeScalar } from "./common/scalars";
 import { MeResolver } from "./auth/me.resolver";
 import { CatalogResolver, ModelFieldsResolver } from "./catalog/catalog.resolver";
 import { TenantFieldsResolver, TenantResolver } from "./tenant/tenant.resolver";
+import { TenantQueueResolver } from "./tenant/tenant-queue.resolver";
 import { ApiKeyResolver } from "./api-key/api-key.resolver";
 import { BillingResolver } from "./billing/billing.resolver";
 import { AuditResolver } from "./audit/audit.resolver";
@@ -22,6 +23,7 @@ export const RESOLVERS: [ResolverClass, ...ResolverClass[]] = [
   ModelFieldsResolver,
   TenantResolver,
   TenantFieldsResolver,
+  TenantQueueResolver,
   ApiKeyResolver,
   BillingResolver,
   AuditResolver,

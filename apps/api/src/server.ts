@@ -14,6 +14,7 @@ import { startBootstrap, type Bootstrap } from "./http/bootstrap";
 import { createHttpApp, mountGraphql } from "./http/http-app";
 import { mountLandingPage } from "./http/landing-page";
 import { mountBullBoard } from "./http/bull-board";
+import { mountDashboard } from "./http/dashboard";
 import { startGraphqlWs, type GraphqlWs } from "./http/graphql-ws";
 
 /**
@@ -106,6 +107,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const apollo = await startApollo(schema, httpServer, ws, services);
   mountLandingPage(app, schema);
   mountBullBoard(app, services);
+  mountDashboard(app);
   mountGraphql(app, apollo, services);
 
   const port = await listen(httpServer, env);

@@ -342,3 +342,20 @@ describe("inspectQueues (operator views)", () => {
     expect(await s.inspectQueues(0)).toEqual([]);
   });
 });
+
+describe("queueDepth", () => {
+  test("counts a tenant's own waiting and running jobs only; null in the single-queue baseline", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    expect(await s.queueDepth("ten_q1")).toEqual({ waiting: 0, active: 0 });
+    await enqueueMany(s, "ten_q1", 3, 1);
+    await enqueueMany(s, "ten_q2", 2, 1);
+    const d = await s.next("w", { excludeTenants: ["ten_q2"] });
+    expect(d!.tenantId).toBe("ten_q1");
+    expect(await s.queueDepth("ten_q1")).toEqual({ waiting: 2, active: 1 });
+    expect(await s.queueDepth("ten_q2")).toEqual({ waiting: 2, active: 0 });
+    await d!.complete({});
+    expect(await s.queueDepth("ten_q1")).toEqual({ waiting: 2, active: 0 });
+    expect(await scheduler(freshKeys(), { singleQueue: true }).queueDepth("ten_q1")).toBeNull();
+  });
+});

@@ -218,6 +218,16 @@ export class FairScheduler {
     return ids.slice(0, Math.max(0, limit)).map((tenantId) => ({ tenantId, queue: this.queues.get(tenantId).queue }));
   }
 
+  /**
+   * Jobs in a tenant's own queue that are waiting (or delayed, prioritized) and running, for
+   * dashboards; null in the single-queue baseline, where the one queue is everyone's.
+   */
+  async queueDepth(tenantId: string): Promise<{ waiting: number; active: number } | null> {
+    if (this.opts.singleQueue) return null;
+    const c = await this.queues.get(tenantId).queue.getJobCounts("waiting", "prioritized", "delayed", "active");
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
+  }
+
   /** BullMQ's state of a completion's job ("waiting", "active", "completed", "failed", "unknown", …). */
   async jobState(tenantId: string, completionId: string): Promise<string> {
     return this.queues.get(this.queueOf(tenantId)).queue.getJobState(completionId);

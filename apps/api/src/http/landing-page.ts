@@ -43,6 +43,8 @@ const LANDING_HTML = `<!doctype html>
 then subscribe to <code>completionTokens(id: …)</code> over WebSocket.</p>
 <h2>Links</h2>
 <ul>
+<li><a href="/dashboard/">/dashboard</a>: the dashboard (log in with an ADMIN, TENANT or FINANCE key)</li>
+<li><a href="/admin/queues">/admin/queues</a>: bull-board, the per-tenant queues (ADMIN key as the password)</li>
 <li><a href="/schema.graphql">/schema.graphql</a>: the served schema (SDL)</li>
 <li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: liveness and readiness</li>
 <li><code>/metrics</code>: Prometheus, with an ADMIN key</li>
