@@ -96,7 +96,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^(var|dist|coverage)/" },
+    // apps/api/dashboard: browser ES modules served as files (/dashboard), importing by URL, not Node modules.
+    exclude: { path: "^(var|dist|coverage)/|^apps/api/dashboard/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {
