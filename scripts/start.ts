@@ -6,7 +6,7 @@
  *   4. MASTER_KEY and ADMIN_API_KEY: from the environment, else generated once into
  *      var/master.key and var/admin.key (mode 0600);
  *   5. one API process and one worker process as children, configured by environment;
- *      prints the GraphQL URL and the admin key. Ctrl-C (or SIGTERM) stops the children,
+ *      prints the GraphQL, dashboard and bull-board URLs and the admin key. Ctrl-C (or SIGTERM) stops the children,
  *      then the services. A child that dies stops everything with exit code 1.
  * `npm start -- --prepare-only` does 1–4 and exits (container init steps).
  */
@@ -150,6 +150,8 @@ async function main(): Promise<number> {
     }
     process.stdout.write(
       `\nGraphQL:   http://127.0.0.1:${port}/graphql  (WebSocket ws://127.0.0.1:${port}/graphql)\n` +
+        `Dashboard: http://127.0.0.1:${port}/dashboard/  (log in with an API key)\n` +
+        `Queues:    http://127.0.0.1:${port}/admin/queues  (bull-board; password: the admin key)\n` +
         `Admin key: ${adminKey}\n` +
         `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Ctrl-C stops everything.\n\n`,
     );
