@@ -11,7 +11,9 @@ import * as path from "node:path";
 import {
   adminQuery,
   apiProcess,
+  scrapeWorkerMetrics,
   startStack,
+  TEST_ADMIN_KEY,
   withDatabase,
   type ApiProcess,
   type GqlHttp,
@@ -131,7 +133,7 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
     async tokensByTenant() {
       const total = new Map<string, number>();
       for (const m of metricsUrls) {
-        const text = await (await fetch(m)).text();
+        const text = await scrapeWorkerMetrics(m, TEST_ADMIN_KEY);
         for (const [t, n] of parseTenantCounter(text, "lite_tokens_generated_total"))
           total.set(t, (total.get(t) ?? 0) + n);
       }

@@ -1,4 +1,4 @@
-import { CREATE_COMPLETION, waitFor } from "@lite/testing";
+import { CREATE_COMPLETION, scrapeWorkerMetrics, TEST_ADMIN_KEY, waitFor } from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 import { parseTenantCounter } from "@lite/telemetry";
 
@@ -61,7 +61,7 @@ describe("weighted fairness in tokens", () => {
 
   /** Experts made HOT so far in the worker, over all tenants and tiers. */
   async function loads(): Promise<number> {
-    const text = await (await fetch(metricsUrl)).text();
+    const text = await scrapeWorkerMetrics(metricsUrl, TEST_ADMIN_KEY);
     let sum = 0;
     for (const line of text.split("\n")) {
       if (line.startsWith("lite_expert_cache_loads_total{")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
@@ -96,7 +96,7 @@ describe("weighted fairness in tokens", () => {
     process.stderr.write(`fairness e2e: submitted 72 completions in ${Date.now() - submitted} ms\n`);
 
     const sample = async () => {
-      const text = await (await fetch(metricsUrl)).text();
+      const text = await scrapeWorkerMetrics(metricsUrl, TEST_ADMIN_KEY);
       const tokens = parseTenantCounter(text, "lite_tokens_generated_total");
       const queued = await Promise.all(
         [light, heavy].map((t) => stack.env.db.completion.count({ where: { tenantId: t.tenantId, status: "QUEUED" } })),

@@ -7,7 +7,9 @@ import {
   COMPLETION_QUERY,
   CREATE_COMPLETION,
   GqlHttp,
+  scrapeWorkerMetrics,
   startStack,
+  TEST_ADMIN_KEY,
   waitFor,
   wsClient,
   type ApiProcess,
@@ -79,7 +81,10 @@ describe("two API processes and three workers", () => {
   async function tokensPerWorker(tenants: StackTenant[]): Promise<number[][]> {
     return Promise.all(
       metricsUrls.map(async (url) => {
-        const counters = parseTenantCounter(await (await fetch(url)).text(), "lite_tokens_generated_total");
+        const counters = parseTenantCounter(
+          await scrapeWorkerMetrics(url, TEST_ADMIN_KEY),
+          "lite_tokens_generated_total",
+        );
         return tenants.map((t) => counters.get(t.tenantId) ?? 0);
       }),
     );

@@ -1,4 +1,11 @@
-import { COMPLETION_QUERY, CREATE_COMPLETION, waitFor, type StackTenant } from "@lite/testing";
+import {
+  COMPLETION_QUERY,
+  CREATE_COMPLETION,
+  scrapeWorkerMetrics,
+  TEST_ADMIN_KEY,
+  waitFor,
+  type StackTenant,
+} from "@lite/testing";
 import { parseTenantCounter } from "@lite/telemetry";
 import { startE2eStack, type TestStack } from "../support/stack";
 
@@ -26,7 +33,8 @@ describe("timing defence in the worker", () => {
     await stack?.close();
   });
 
-  const padded = async () => parseTenantCounter(await (await fetch(metricsUrl)).text(), "lite_padded_first_uses_total");
+  const padded = async () =>
+    parseTenantCounter(await scrapeWorkerMetrics(metricsUrl, TEST_ADMIN_KEY), "lite_padded_first_uses_total");
 
   async function complete(t: StackTenant, prompt: string): Promise<number> {
     const r = await t.http.ok<{ createCompletion: { id: string } }>(CREATE_COMPLETION, {

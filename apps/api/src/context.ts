@@ -8,4 +8,6 @@ export interface ApiContext {
   requestId: string;
   /** the HTTP request's `Idempotency-Key` header, when it has one (graphql-ws has no headers) */
   idempotencyKeyHeader?: string;
+  /** the WebSocket an operation arrived on (graphql-ws only): per-connection limits key on it */
+  connection?: object;
 }

@@ -57,6 +57,10 @@ export const ApiEnv = z.object({
   REFUSAL_TARPIT_MS: intVar(1000, 0, 60_000),
   /** longest a request waits for one Redis command (Redis unreachable: then UNAVAILABLE, 503 + Retry-After), ms */
   REDIS_COMMAND_TIMEOUT_MS: intVar(1000, 50, 60_000),
+  /** smallest `intervalMs` a tenantMetrics subscription may ask for, ms (smaller: BAD_USER_INPUT) */
+  TENANT_METRICS_MIN_INTERVAL_MS: intVar(500, 100, 60_000),
+  /** live tenantMetrics subscriptions on one WebSocket; the next one answers QUOTA_EXCEEDED */
+  TENANT_METRICS_SUBSCRIPTIONS_PER_CONNECTION: intVar(4, 1, 1000),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
 });

@@ -1,8 +1,10 @@
+import * as os from "node:os";
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "@lite/core";
 import { createDb, disconnectDb, type PrismaClient } from "@lite/db";
 import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { AuditQueue, AuditWriter, Authenticator, type AuditSink } from "@lite/auth";
+import { LiveMetricsRecorder, TenantLabels } from "@lite/telemetry";
 import type { ApiEnv } from "./env";
 import { apiMetrics, type ApiMetrics } from "./metrics";
 import { createCompletionServices, type CompletionServices } from "./completion/completion.services";
@@ -26,6 +28,10 @@ export interface ApiServices {
   auditWriter: AuditWriter;
   auth: Authenticator;
   metrics: ApiMetrics;
+  /** the bounded `tenant` label of this process's Prometheus series (METRICS_TENANT_LABELS) */
+  tenantLabels: TenantLabels;
+  /** this process's share of the live tenant metrics (requests, throttled) in Redis */
+  live: LiveMetricsRecorder;
   /** admission, fair scheduler (enqueue/cancel), token streams, model limits (completion/) */
   completions: CompletionServices;
   onClose(closer: () => Promise<void>): void;
@@ -63,7 +69,29 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   });
   const auditWriter = new AuditWriter({ db, redis, keys, log, registry: apiMetrics.registry });
   const auth = new Authenticator({ db, redis, keys, clock, log });
-  const completions = createCompletionServices({ env, redis, keys, log, registry: apiMetrics.registry, onClose });
+  const tenantLabels = new TenantLabels({
+    maxTenants: env.METRICS_TENANT_LABELS,
+    registry: apiMetrics.registry,
+    clock,
+  });
+  const live = new LiveMetricsRecorder({
+    redis,
+    keys,
+    clock,
+    processId: `api:${os.hostname()}-${process.pid}`,
+    onError: (e) => log.debug({ err: e }, "could not write live tenant metrics (kept for the next flush)"),
+  });
+  const liveFlusher = live.start();
+  onClose(() => liveFlusher.stop());
+  const completions = createCompletionServices({
+    env,
+    redis,
+    keys,
+    log,
+    registry: apiMetrics.registry,
+    sinks: { tenantLabels, live },
+    onClose,
+  });
   // Writers of a tenant, its quota or grants invalidate it in every API process.
   auth.onInvalidate((inv) => completions.caches.invalidate(inv));
   let closed = false;
@@ -78,6 +106,8 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
     auditWriter,
     auth,
     metrics: apiMetrics,
+    tenantLabels,
+    live,
     completions,
     onClose,
     async close() {

@@ -10,17 +10,32 @@ import {
   schedulerWorkSource,
   streamTokenSink,
   type CachingModelProvider,
+  type TokenSink,
   type WorkHandle,
   type WorkSource,
 } from "@lite/engine";
 import { createRedis, RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
-import { createLogger, createRegistry, createWorkerMetrics } from "@lite/telemetry";
+import {
+  InterTokenClock,
+  LiveMetricsRecorder,
+  TenantLabels,
+  createLogger,
+  createRegistry,
+  createWorkerMetrics,
+  type WorkerMetrics,
+} from "@lite/telemetry";
 import type { Registry } from "prom-client";
 import type { WorkerEnv } from "./env";
-import { capacityCheckedModels, createWorkerExpertCache, type WorkerExpertCache } from "./expert-cache";
+import {
+  capacityCheckedModels,
+  createWorkerExpertCache,
+  liveCacheReadings,
+  type WorkerExpertCache,
+} from "./expert-cache";
 import { usagePort } from "./usage-port";
+import { createWorkerKvLedger } from "./kv-quotas";
 
 /**
  * The worker's composition: its connections, the libraries over them, and the batch
@@ -71,6 +86,29 @@ export interface Worker {
   /** the expert cache every model of this worker loads through (libs/cache) */
   expertCache: WorkerExpertCache;
   registry: Registry;
+  /** this worker's share of the live tenant metrics in Redis (Tenant.metrics); started by main */
+  live: LiveMetricsRecorder;
+}
+
+/**
+ * The token sink, timed: each append of a completion's tokens after its first in this worker
+ * counts an inter-token gap (libs/telemetry inter-token-clock.ts).
+ */
+function timedTokens(sink: TokenSink, metrics: WorkerMetrics): TokenSink {
+  const clock = new InterTokenClock((tenant, ms, n) => {
+    for (let i = 0; i < n; i++) metrics.interTokenSeconds.observe({ tenant }, ms / 1000);
+  });
+  return {
+    ...sink,
+    async append(batch) {
+      await sink.append(batch);
+      for (const a of batch) clock.appended(a.tenantId, a.completionId, a.tokens.length);
+    },
+    async finish(tenantId, completionId, tokens, finishReason) {
+      await sink.finish(tenantId, completionId, tokens, finishReason);
+      clock.ended(completionId);
+    },
+  };
 }
 
 /**
@@ -110,7 +148,14 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
   const streams = new TokenStreams({ redis: c.redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
   const admission = new Admission({ redis: c.redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
   const registry = createRegistry({ labels: { worker: env.WORKER_ID } });
-  const metrics = createWorkerMetrics(registry);
+  const tenantLabels = new TenantLabels({ maxTenants: env.METRICS_TENANT_LABELS, registry });
+  const live = new LiveMetricsRecorder({
+    redis: c.redis,
+    keys,
+    processId: env.WORKER_ID,
+    onError: (e) => log.debug({ err: errText(e) }, "could not write live tenant metrics (kept for the next flush)"),
+  });
+  const metrics = createWorkerMetrics(registry, { tenantLabels, live });
   const expertCache = createWorkerExpertCache(
     {
       hotCapacityBytes: env.HOT_CAPACITY_BYTES,
@@ -120,7 +165,14 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     },
     c.db,
     registry,
+    tenantLabels,
   );
+  live.readGauges(() => liveCacheReadings(expertCache.residency));
+  // Per-tenant KV quotas over every model of this worker (docs/KV-QUOTAS.md).
+  const kvLedger = createWorkerKvLedger(c.db, registry, {
+    ttlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
+    tenantLabels,
+  });
   const loaded = cachingModelProvider({
     modelDir: env.MODEL_DIR,
     publicKey: env.MODEL_PUBLIC_KEY,
@@ -129,6 +181,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     timingDefence: env.TIMING_DEFENCE === "on",
     onPaddedFirstUses: (tenant, n) => metrics.paddedFirstUses.inc({ tenant }, n),
     expertStore: expertCache.storeFor,
+    kvLedger,
     logger: log,
   });
   const models = capacityCheckedModels(loaded, expertCache.residency, log);
@@ -154,7 +207,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
         }),
       ),
       store: new CompletionRowStore(c.db),
-      tokens: streamTokenSink(streams),
+      tokens: timedTokens(streamTokenSink(streams), metrics),
       admission: admissionPort(admission),
       usage: usagePort(c.db),
       metrics,
@@ -176,6 +229,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     models,
     expertCache,
     registry,
+    live,
     startReconciler: () =>
       startReconciler(reconcile, { intervalMs: env.RECONCILE_INTERVAL_MS, graceMs: env.RECONCILE_GRACE_MS }),
   };

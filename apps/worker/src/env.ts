@@ -42,8 +42,11 @@ export const WorkerEnv = z.object({
   WORKER_FIRST_TOKEN_STEPS: intVar(1, 0, 1),
   /** pause after each decode step, ms: for tests and demos that need completions to last */
   WORKER_STEP_DELAY_MS: intVar(0, 0, 60000),
-  /** serve Prometheus metrics on this port when set (0 = any free port, logged) */
-  WORKER_METRICS_PORT: intVar(-1, -1, 65535),
+  /**
+   * Prometheus /metrics (ADMIN key) on this port, default 9464 (a free port instead, with a
+   * warning, when it is taken); 0 = any free port; -1 = off. The port is logged in "worker ready".
+   */
+  WORKER_METRICS_PORT: intVar(9464, -1, 65535),
   /**
    * on (default): a tenant's first use of an expert it has not used since the expert became
    * resident is emitted no sooner than a load from its tier would take, even when another

@@ -12,6 +12,7 @@ import { systemClock, type Clock } from "@lite/core";
 import type { PrismaClient } from "@lite/db";
 import type { CachingModelProvider } from "@lite/engine";
 import type { ExpertStore, ExpertStoreContext } from "@lite/model";
+import type { TenantGaugeReading, TenantLabels } from "@lite/telemetry";
 import { DEFAULT_QUOTA } from "@lite/tenancy";
 
 /**
@@ -36,12 +37,16 @@ export function createWorkerExpertCache(
   opts: ExpertCacheOptions,
   db: Pick<PrismaClient, "tenant">,
   registry: Registry,
+  tenantLabels?: TenantLabels,
 ): WorkerExpertCache {
   if (opts.warmCapacityBytes < opts.hotCapacityBytes)
     throw new Error(
       `config error: WARM_CAPACITY_BYTES (${opts.warmCapacityBytes}) must be at least HOT_CAPACITY_BYTES (${opts.hotCapacityBytes}): every HOT expert keeps its bytes WARM`,
     );
-  const metrics = createCacheMetrics(registry);
+  const metrics = createCacheMetrics(
+    registry,
+    tenantLabels && { tenantLabel: (t) => tenantLabels.label(t), tenantGaugeLabel: (t) => tenantLabels.peek(t) },
+  );
   const residency = new ExpertResidency({
     hotCapacityBytes: opts.hotCapacityBytes,
     warmCapacityBytes: opts.warmCapacityBytes,
@@ -51,6 +56,28 @@ export function createWorkerExpertCache(
   });
   metrics.readFrom(() => residency.figures());
   return { residency, storeFor: (ctx) => new TieredExpertStore(residency, ctx) };
+}
+
+/**
+ * What the live tenant metrics (Tenant.metrics) read of the cache at each flush, per tenant:
+ * the whole bytes of the entries it uses (not its charged part, which would show how many
+ * other tenants share them), its uses and hits (a first use since the expert became HOT is a
+ * miss whoever made it HOT), and the evictions of its entries that its own loads or quota
+ * caused (those other tenants' loads caused would reveal their activity; Prometheus has them).
+ * KV cache bytes are not measured per tenant here yet: 0.
+ */
+export function liveCacheReadings(residency: ExpertResidency): TenantGaugeReading[] {
+  const hot = residency.heldBytes("HOT");
+  const warm = residency.heldBytes("WARM");
+  return residency.figures().map((f) => ({
+    tenantId: f.tenantId,
+    hotBytes: hot.get(f.tenantId) ?? 0,
+    warmBytes: warm.get(f.tenantId) ?? 0,
+    kvBytes: 0,
+    expertUses: f.hits + f.misses,
+    expertHits: f.hits,
+    evictions: f.evictionsSuffered - f.evictionsSufferedFromOthers,
+  }));
 }
 
 /**

@@ -9,8 +9,10 @@
 import "reflect-metadata";
 import type { Logger } from "pino";
 import { errText } from "@lite/engine";
+import { RedisKeys } from "@lite/redis";
 import { closeWorker, composeWorker, connectWorker, createWorkerLogger } from "./compose";
 import { loadWorkerEnv } from "./env";
+import { adminKeyAuthorizer } from "./metrics-auth";
 import { startMetricsServer } from "./metrics-server";
 
 async function main(): Promise<void> {
@@ -21,12 +23,22 @@ async function main(): Promise<void> {
   // Load the default model up front when asked, so the first job does not pay for it.
   for (const name of env.WORKER_PRELOAD_MODELS) await worker.models.get(name);
   const metricsServer =
-    env.WORKER_METRICS_PORT >= 0 ? await startMetricsServer(worker.registry, env.WORKER_METRICS_PORT) : undefined;
+    env.WORKER_METRICS_PORT >= 0
+      ? await startMetricsServer(
+          worker.registry,
+          env.WORKER_METRICS_PORT,
+          adminKeyAuthorizer(connections.db, connections.redis, new RedisKeys(env.REDIS_PREFIX)),
+          log,
+        )
+      : undefined;
 
   const reconciler = worker.startReconciler();
+  const liveMetrics = worker.live.start();
   onStopSignal(log, async () => {
     await reconciler.stop();
     await worker.engine.stop();
+    // After the engine: its last tokens are counted; before the connections close.
+    await liveMetrics.stop();
     await closeWorker(worker, connections, log, metricsServer);
   });
   worker.engine.start();

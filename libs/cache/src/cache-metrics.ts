@@ -18,7 +18,15 @@ function once<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as unknown as T) ?? make();
 }
 
-export function createCacheMetrics(registry: Registry): CacheMetrics {
+export interface CacheMetricsOptions {
+  /** the bounded `tenant` label (libs/telemetry TenantLabels.label / .peek); default the id */
+  tenantLabel?: (tenantId: string) => string;
+  tenantGaugeLabel?: (tenantId: string) => string;
+}
+
+export function createCacheMetrics(registry: Registry, opts: CacheMetricsOptions = {}): CacheMetrics {
+  const label = opts.tenantLabel ?? ((t: string) => t);
+  const gaugeLabel = opts.tenantGaugeLabel ?? ((t: string) => t);
   let source: () => TenantCacheFigures[] = () => [];
   const uses = once(
     registry,
@@ -64,9 +72,11 @@ export function createCacheMetrics(registry: Registry): CacheMetrics {
         registers: [registry],
         collect() {
           this.reset();
+          // Tenants without their own label add up under theirs (`other`).
           for (const f of source()) {
-            this.set({ tenant: f.tenantId, level: "HOT" }, f.hotBytes);
-            this.set({ tenant: f.tenantId, level: "WARM" }, f.warmBytes);
+            const tenant = gaugeLabel(f.tenantId);
+            this.inc({ tenant, level: "HOT" }, f.hotBytes);
+            this.inc({ tenant, level: "WARM" }, f.warmBytes);
           }
         },
       }),
@@ -75,8 +85,8 @@ export function createCacheMetrics(registry: Registry): CacheMetrics {
     readFrom: (figures) => {
       source = figures;
     },
-    used: (tenant, hit) => uses.inc({ tenant, result: hit ? "hit" : "miss" }),
-    loaded: (tenant, tier) => loads.inc({ tenant, tier }),
-    evicted: (tenant, level: Residency, role) => evictions.inc({ tenant, level, role }),
+    used: (tenant, hit) => uses.inc({ tenant: label(tenant), result: hit ? "hit" : "miss" }),
+    loaded: (tenant, tier) => loads.inc({ tenant: label(tenant), tier }),
+    evicted: (tenant, level: Residency, role) => evictions.inc({ tenant: label(tenant), level, role }),
   };
 }

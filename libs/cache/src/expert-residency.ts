@@ -5,7 +5,7 @@ import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
 import type { CacheQuotaSource } from "./cache-quota";
 import { TenantQuotas } from "./tenant-quotas";
 import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
-import { chargeOf, chargesIn, fairVictim, ownVictim, usedIn } from "./victim-choice";
+import { chargeOf, chargesIn, fairVictim, heldIn, ownVictim, usedIn } from "./victim-choice";
 
 /**
  * The worker-wide expert cache behind every model's TieredExpertStore: residency (HOT, WARM,
@@ -202,6 +202,11 @@ export class ExpertResidency {
   /** Bytes held (resident or reserved by a load) in a level. */
   usedBytes(level: Residency): number {
     return usedIn(this.entries.values(), level);
+  }
+
+  /** Whole bytes of the entries each tenant uses in a level (its live metrics: no sharing shown). */
+  heldBytes(level: Residency): Map<string, number> {
+    return heldIn(this.entries.values(), level);
   }
 
   /** Bytes charged to each tenant in a level. */

@@ -15,5 +15,5 @@ export { RESIDENCIES, type Residency } from "./cache-entry";
 export { fixedQuotas, type CacheQuotaSource, type TenantCacheQuota } from "./cache-quota";
 export { CacheError, type CacheErrorReason } from "./cache.errors";
 export type { CacheObserver, TenantCacheFigures } from "./tenant-figures";
-export { createCacheMetrics, type CacheMetrics } from "./cache-metrics";
+export { createCacheMetrics, type CacheMetrics, type CacheMetricsOptions } from "./cache-metrics";
 export { tokenWorkingSetBytes, totalExpertBytes } from "./working-set";

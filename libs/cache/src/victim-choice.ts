@@ -35,6 +35,19 @@ export function chargesIn(entries: Iterable<CacheEntry>, level: Residency): Map<
   return charges;
 }
 
+/**
+ * Whole bytes of the entries each tenant uses in a level (not its charged part, which
+ * depends on how many other tenants share an entry): what a tenant may be shown.
+ */
+export function heldIn(entries: Iterable<CacheEntry>, level: Residency): Map<string, number> {
+  const held = new Map<string, number>();
+  for (const e of entries) {
+    if (!e.holds(level)) continue;
+    for (const t of e.users[level].keys()) held.set(t, (held.get(t) ?? 0) + e.bytes);
+  }
+  return held;
+}
+
 export function chargeOf(entries: Iterable<CacheEntry>, level: Residency, tenantId: string): number {
   let charge = 0;
   for (const e of entries) if (e.holds(level) && e.users[level].has(tenantId)) charge += e.shareOf(level);

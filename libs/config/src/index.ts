@@ -182,6 +182,11 @@ export const serviceEnvFields = {
    */
   SCHEDULER_MODE: enumVar(["fair", "fifo"], "fair"),
   LOG_LEVEL: enumVar(LOG_LEVELS, "info"),
+  /**
+   * N of the bounded Prometheus `tenant` label: the N tenants with the most recent traffic in
+   * this process keep their id, the others count under `other` (libs/telemetry tenant-labels.ts)
+   */
+  METRICS_TENANT_LABELS: intVar(50, 0, 10_000),
 };
 
 /**

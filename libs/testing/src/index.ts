@@ -20,7 +20,7 @@ export {
 } from "./operations";
 export { sleep, waitFor, withTimeout, type WaitForOptions } from "./wait-for";
 export { freePort } from "./child-process";
-export { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from "./worker";
+export { scrapeWorkerMetrics, spawnWorker, type WorkerProcess, type WorkerProcessOptions } from "./worker";
 export {
   apiProcess,
   startApiProcess,

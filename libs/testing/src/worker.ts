@@ -40,6 +40,13 @@ export interface WorkerProcess {
 
 let counter = 0;
 
+/** A worker's /metrics text, read with an ADMIN key (the worker refuses anything else). */
+export async function scrapeWorkerMetrics(url: string, adminKey: string): Promise<string> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${adminKey}` } });
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  return res.text();
+}
+
 export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
   const id = opts.workerId ?? `test-worker-${process.pid}-${++counter}`;
   const env = childEnv({
@@ -50,6 +57,8 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
     WORKER_ID: id,
     // Readiness is read from the "worker ready" line: info or more verbose.
     LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? "info",
+    // Any free port (logged in "worker ready"): the default 9464 would be shared by every worker.
+    WORKER_METRICS_PORT: "0",
     ...(opts.batchSize !== undefined ? { WORKER_BATCH_SIZE: String(opts.batchSize) } : {}),
     ...opts.env,
   });

@@ -6,7 +6,7 @@ import { createRedis, type RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
 import { createCompletionCaches, type CompletionCaches } from "@lite/completions";
-import { createApiCompletionMetrics, type ApiCompletionMetrics } from "@lite/telemetry";
+import { createApiCompletionMetrics, type ApiCompletionMetrics, type TenantMetricSinks } from "@lite/telemetry";
 
 /**
  * What the completion resolvers need beyond the base services: admission, the fair
@@ -38,6 +38,8 @@ export interface CompletionServicesOptions {
   keys: RedisKeys;
   log: Logger;
   registry: Registry;
+  /** the bounded tenant label and the live metrics the admission counters also feed */
+  sinks?: TenantMetricSinks;
   onClose(closer: () => Promise<void>): void;
 }
 
@@ -70,7 +72,7 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
     admission: new Admission({ redis: o.redis, keys: o.keys, maxQueuedTokens: o.env.MAX_QUEUED_TOKENS }),
     scheduler,
     streams,
-    metrics: createApiCompletionMetrics(o.registry),
+    metrics: createApiCompletionMetrics(o.registry, o.sinks),
     caches: createCompletionCaches(),
     maxContextTokens(modelName) {
       if (!contexts.has(modelName))

@@ -43,7 +43,8 @@ export function operationPlugin(services: ApiServices): ApolloServerPlugin<ApiCo
               }
             }
           }
-          services.metrics.graphqlOperations.inc({ tenant: ctx.principal.tenantId ?? "-", type, outcome });
+          const tenant = ctx.principal.tenantId ? services.tenantLabels.label(ctx.principal.tenantId) : "-";
+          services.metrics.graphqlOperations.inc({ tenant, type, outcome });
           services.metrics.graphqlDurationSeconds.observe({ type }, Number(process.hrtime.bigint() - started) / 1e9);
         },
       };

@@ -210,7 +210,7 @@ function subscribe(
   }
   if (!refusal) {
     ctx.extra.refusedInARow = 0;
-    return prepareOperation(schema, edge, services, principal, payload);
+    return prepareOperation(schema, edge, services, principal, payload, ctx.extra.socket);
   }
   // A client that keeps sending past its limits is closed rather than answered forever.
   ctx.extra.refusedInARow = (ctx.extra.refusedInARow ?? 0) + 1;

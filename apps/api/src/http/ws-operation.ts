@@ -39,6 +39,7 @@ export function prepareOperation(
   services: ApiServices,
   principal: Principal,
   payload: SubscribePayload,
+  connection?: object,
 ): ExecutionArgs | readonly GraphQLError[] {
   const requestId = newId("request");
   let document: DocumentNode;
@@ -61,7 +62,7 @@ export function prepareOperation(
   }
   const refused = edge(schema, document, operation, payload.variables ?? undefined, principal, requestId);
   if (refused) return [forClient(refused)];
-  const contextValue: ApiContext = { services, principal, requestId };
+  const contextValue: ApiContext = { services, principal, requestId, connection };
   return {
     schema,
     document,

@@ -1,13 +1,13 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
-import { notImplemented } from "@lite/core";
 import * as tenancy from "@lite/tenancy";
-import { usageTotals } from "@lite/telemetry";
+import { DEFAULT_WINDOW_SECONDS, usageTotals } from "@lite/telemetry";
 import { Allow } from "../auth/access";
 import type { ApiContext } from "../context";
 import { DateTimeScalar } from "../common/scalars";
 import { ApiKey } from "../api-key/api-key.type";
 import { Tier } from "../catalog/tier.type";
 import { TenantMetrics } from "../metrics/tenant-metrics.type";
+import { readTenantMetrics } from "../metrics/read-tenant-metrics";
 import { UsageTotal } from "../usage/usage.type";
 import { CreateTenantPayload, Quota, Tenant, TenantConnection } from "./tenant.type";
 import { CreateTenantInput, QuotaInput, UpdateTenantInput } from "./tenant.input";
@@ -122,8 +122,19 @@ export class TenantFieldsResolver {
     return orThrow(ctx, await usageTotals(ctx.services.db, tenant.id, from, to));
   }
 
-  @FieldResolver(() => TenantMetrics)
-  async metrics(@Root() _tenant: Tenant): Promise<TenantMetrics> {
-    throw notImplemented("Tenant.metrics");
+  @FieldResolver(() => TenantMetrics, {
+    description: "live metrics over a sliding window, summed across every API and worker process",
+  })
+  async metrics(
+    @Root() tenant: Tenant,
+    @Arg("windowSeconds", () => Int, {
+      nullable: true,
+      defaultValue: DEFAULT_WINDOW_SECONDS,
+      description: "the sliding window, seconds (5 to 300)",
+    })
+    windowSeconds: number,
+    @Ctx() ctx: ApiContext,
+  ): Promise<TenantMetrics> {
+    return readTenantMetrics(ctx, tenant.id, windowSeconds ?? DEFAULT_WINDOW_SECONDS);
   }
 }
