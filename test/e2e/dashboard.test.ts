@@ -197,4 +197,25 @@ describe("dashboard in chromium", () => {
     expect(traffic.pageErrors).toEqual([]);
     await context.close();
   });
+
+  it("bull-board in the browser: the admin key as the Basic password shows the tenant's queue; a tenant key is refused", async () => {
+    const refused = await browser.newContext({ httpCredentials: { username: "tenant", password: tenantSecret } });
+    const r = await (await refused.newPage()).goto(`${stack.api.baseUrl}/admin/queues`);
+    expect(r?.status()).toBe(403);
+    await refused.close();
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      httpCredentials: { username: "admin", password: stack.adminKey },
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    // The board's own page may try a web font from the internet; nothing else leaves this origin.
+    await page.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => route.abort());
+    await page.goto(`${stack.api.baseUrl}/admin/queues`);
+    await page.locator(`text=${tenantId}:completions`).first().waitFor({ timeout: 20000 });
+    await shot(page, "bull-board");
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });
