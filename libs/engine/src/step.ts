@@ -161,7 +161,9 @@ async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[
 /**
  * Adds each output to its sequence and charges the allocator. A resumed sequence's first
  * output follows what its stream already holds. An output with an error (an expert the
- * sequence needs could not be loaded) carries no token: the completion ends ERROR with it.
+ * sequence needs could not be loaded) carries no token: the completion ends ERROR with it;
+ * a LENGTH output without a token (tokenId -1: the sequence outgrew its tenant's KV quota)
+ * ends it with the tokens it has.
  */
 function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
   const result = emptyResult();
@@ -171,6 +173,12 @@ function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
     if (!r) continue;
     if (o.error !== undefined) {
       result.finished.push({ r, reason: "ERROR", error: o.error });
+      continue;
+    }
+    if (o.tokenId < 0) {
+      // No token: it outgrew its tenant's KV quota (libs/model kv-ledger.ts) and ends with
+      // the tokens it already produced.
+      if (o.finished) result.finished.push({ r, reason: o.finishReason ?? "LENGTH" });
       continue;
     }
     const { tenantId, completionId } = r.spec;

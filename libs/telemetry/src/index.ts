@@ -13,3 +13,4 @@ export * from "./live-metrics.recorder";
 export * from "./live-metrics.reader";
 export * from "./inter-token-clock";
 export * from "./logger";
+export * from "./kv-metrics";

@@ -13,6 +13,8 @@ export interface ModelProviderOptions {
   timingDefence?: boolean;
   /** told each tenant's padded first uses (the worker's lite_padded_first_uses_total) */
   onPaddedFirstUses?: ModelRuntimeOptions["onPaddedFirstUses"];
+  /** the worker's per-tenant KV quotas, shared by every model it loads (default: none) */
+  kvLedger?: ModelRuntimeOptions["kvLedger"];
   logger: Logger;
 }
 
@@ -41,6 +43,7 @@ export function cachingModelProvider(opts: ModelProviderOptions): CachingModelPr
           parkColdExperts: true,
           timingDefence: opts.timingDefence ?? true,
           onPaddedFirstUses: opts.onPaddedFirstUses,
+          kvLedger: opts.kvLedger,
         }).then((m) => {
           opts.logger.info(
             { model: modelName, manifestSha256: m.manifestSha256, loadMs: Math.round(performance.now() - started) },
