@@ -21,4 +21,13 @@ describe("worker environment", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).lines).toEqual(['config error: TIMING_DEFENCE must be one of on, off, got "OFF"']);
   });
+
+  it("serves metrics by default on 9464 (-1 turns them off), with METRICS_TENANT_LABELS 50 tenant labels", () => {
+    const env = parseEnv(WorkerEnv, required);
+    expect(env.WORKER_METRICS_PORT).toBe(9464);
+    expect(env.METRICS_TENANT_LABELS).toBe(50);
+    expect(parseEnv(WorkerEnv, { ...required, WORKER_METRICS_PORT: "-1" }).WORKER_METRICS_PORT).toBe(-1);
+    expect(parseEnv(WorkerEnv, { ...required, METRICS_TENANT_LABELS: "0" }).METRICS_TENANT_LABELS).toBe(0);
+    expect(() => parseEnv(WorkerEnv, { ...required, METRICS_TENANT_LABELS: "10001" })).toThrow(/METRICS_TENANT_LABELS/);
+  });
 });
