@@ -129,6 +129,12 @@ export interface CompletionResources {
   inputLimits: { maxPromptBytes: number; maxOutputTokens: number };
   /** the model's context length in tokens, or undefined when unknown (then not checked) */
   maxContextTokens(modelName: string): number | undefined;
+  /**
+   * KV-cache bytes a prompt of `promptTokens` tokens holds in a worker (@lite/manifest
+   * `promptKvBytes` of the model's shape), or undefined when the shape is unknown (then not
+   * checked against the tenant's kvCacheBytes); absent: not checked
+   */
+  promptKvBytes?(modelName: string, promptTokens: number): number | undefined;
   /** createCompletion's write-ahead intents (the reconciler repairs what a crash leaves) */
   intents: Pick<CreateIntents, "begin" | "end">;
   /**

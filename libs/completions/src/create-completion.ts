@@ -7,6 +7,8 @@
  *     the tenant answers its completion here, or CONFLICT for another request (idempotency.ts);
  *  3. the model and TierSet (libs/auth resolveTierSet: grants, audited ALLOW/DENY), and the
  *     model's context: 1 BOS + prompt bytes + maxTokens must fit (`resolveTarget`);
+ *     a prompt whose KV bytes exceed the tenant's kvCacheBytes can never run: QUOTA_EXCEEDED
+ *     naming kvCacheBytes, audited DENY (prompt-kv.ts);
  *  4. admission, degrading the TierSet under a DEGRADE policy (admit-with-degrade.ts);
  *  5. the row (QUEUED) with its idempotency key, then the job on the tenant's queue with the
  *     tenant's weight. A failure after admission undoes it: no row → the reservation is
@@ -33,6 +35,7 @@ import type { CompletionJob } from "@lite/scheduler";
 import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
 import { admitWithDegrade } from "./admit-with-degrade";
+import { promptKvRefusal } from "./prompt-kv";
 import { toCompletion } from "./completion-queries";
 import { endUnheld } from "./end-completion";
 import {
@@ -99,6 +102,20 @@ async function createChecked(
 
   const target = await resolveTarget(r, principal, tenantId, input);
   if (!target.ok) return target;
+  const quota = effectiveQuota(tenant.quota);
+  const kvRefusal = promptKvRefusal(r, target.value.model.name, input.prompt, quota.kvCacheBytes);
+  if (kvRefusal) {
+    r.metrics.throttled.inc({ tenant: tenantId, code: kvRefusal.code });
+    await r.audit.record({
+      tenantId,
+      actor: actorOf(principal),
+      action: "completion.admit",
+      resource: "completion",
+      decision: "DENY",
+      reason: `${kvRefusal.code} kvCacheBytes`,
+    });
+    return err(kvRefusal);
+  }
   const completionId = newId("completion", r.clock.nowMs());
   // From here a crash leaves work half-done across Redis and PostgreSQL: the intent tells
   // the reconciler. It is removed on every answer; a throw leaves it (cleanup may be partial).
@@ -110,7 +127,7 @@ async function createChecked(
     { tenantId, completionId, tenantWeight: tenant.weight, claim },
     input,
     {
-      quota: effectiveQuota(tenant.quota),
+      quota,
       ...target.value,
     },
   );
