@@ -86,6 +86,30 @@ describe("docker-compose.yml", () => {
       expect(compose.services[name].depends_on?.["init-cluster"].condition).toBe("service_completed_successfully");
   });
 
+  it("profile observability: Prometheus scrapes the API and every worker with the ADMIN key, Grafana has the dashboard", () => {
+    for (const name of ["prometheus", "grafana"]) expect(compose.services[name].profiles).toEqual(["observability"]);
+    const prom = compose.services.prometheus;
+    expect(prom.environment?.ADMIN_API_KEY).toBe(compose.services.api.environment?.ADMIN_API_KEY);
+    expect(prom.entrypoint?.join(" ")).toContain('"$$ADMIN_API_KEY" > /prometheus/admin.key');
+    const config = yaml.load(fs.readFileSync(path.join(root, "docs", "prometheus", "prometheus.yml"), "utf8")) as {
+      scrape_configs: Array<{
+        job_name: string;
+        authorization?: { credentials_file: string };
+        static_configs?: Array<{ targets: string[] }>;
+        dns_sd_configs?: Array<{ names: string[]; port: number }>;
+      }>;
+    };
+    const jobs = Object.fromEntries(config.scrape_configs.map((j) => [j.job_name, j]));
+    expect(jobs["lite-api"].static_configs?.[0].targets).toEqual(["api:4000"]);
+    expect(jobs["lite-worker"].dns_sd_configs?.[0]).toMatchObject({ names: ["worker"], port: 9464 });
+    for (const j of config.scrape_configs) expect(j.authorization?.credentials_file).toBe("/prometheus/admin.key");
+    for (const s of [prom, compose.services.grafana])
+      for (const v of s.volumes ?? []) {
+        const host = v.split(":")[0];
+        if (host.startsWith(".")) expect(fs.existsSync(path.join(root, host))).toBe(true);
+      }
+  });
+
   it("declares every named volume it mounts", () => {
     for (const s of Object.values(compose.services)) {
       for (const v of s.volumes ?? []) {
