@@ -104,11 +104,26 @@ describe("dashboard in chromium", () => {
     await editor.locator('input[name="requestsPerMinute"]').fill("120");
     await editor.locator("text=Save quota").click();
     await editor.locator("text=Quota: saved.").waitFor();
+    // Grant the restricted tier (createTenant granted the public, non-restricted ones).
+    const grantable = await editor.locator('select[name="tier"] option').allTextContents();
+    expect(grantable.some((o) => o.includes("restricted"))).toBe(true);
+    await editor.locator("text=Grant tier").click();
+    await editor.locator("text=Grant tier: saved.").waitFor();
+    await editor.locator("text=Suspend tenant").click();
+    await editor.locator("text=Suspend: saved.").waitFor();
+    await page.locator(`[data-testid="tenants-table"] tr[data-id="${tenantId}"] >> text=suspended`).waitFor();
+    await editor.locator("text=Resume tenant").click();
+    await editor.locator("text=Resume: saved.").waitFor();
     await editor.locator("text=Make a TENANT key").click();
     await editor.locator('[data-testid="tenant-key"] .secret').waitFor();
     const t = await stack.env.db.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { quota: true } });
     expect(t.weight).toBe(5);
     expect(t.quota?.requestsPerMinute).toBe(120);
+    expect(t.suspended).toBe(false);
+    const restricted = await stack.env.db.tier.findMany({ where: { restricted: true, ownerTenantId: null } });
+    const grants = await stack.env.db.tierGrant.findMany({ where: { tenantId } });
+    expect(restricted.length).toBeGreaterThan(0);
+    expect(grants.map((g) => g.tierId)).toEqual(expect.arrayContaining([restricted[0].id]));
     expect(await stack.env.db.apiKey.count({ where: { tenantId } })).toBe(2);
     await page
       .locator(`[data-testid="tenants-table"] tr[data-id="${tenantId}"] td:nth-child(3)`, { hasText: "5" })
@@ -150,7 +165,11 @@ describe("dashboard in chromium", () => {
     await page.locator('[data-testid="stream-done"]').waitFor({ timeout: 30000 });
     const streamed = (await page.textContent('[data-testid="stream-output"]')) ?? "";
     expect(streamed.length).toBeGreaterThan(0);
-    const mine = await stack.env.db.completion.findFirstOrThrow({ where: { tenantId } });
+    // The last token reaches the stream before the row is finalised.
+    const mine = await waitFor("row final", async () => {
+      const row = await stack.env.db.completion.findFirstOrThrow({ where: { tenantId } });
+      return row.status === "COMPLETED" && row;
+    });
     expect(streamed).toBe(mine.text);
     await page.locator(`[data-testid="completions-table"] tr[data-id="${mine.id}"]`).waitFor();
     // The usage chart is re-read when the stream ends and every 15 s; the worker writes usage as it ends.

@@ -159,18 +159,17 @@ export function adminView(root, api) {
     }
     const t = d.tenant;
     const msg = h("p", { "data-testid": "editor-message" });
+    // The editor is drawn again from the server's answer before "saved" shows.
     const act = (what, fn) => async (ev) => {
       ev?.preventDefault?.();
       try {
         await fn();
-        fill(msg, `${what}: saved.`);
-        await loadTenants();
-        const keep = msg.textContent;
-        await edit(id);
-        editBox.querySelector('[data-testid="editor-message"]').textContent = keep;
       } catch (e) {
-        fill(msg, errorLine(e, what));
+        return fill(msg, errorLine(e, what));
       }
+      await loadTenants();
+      await edit(id);
+      editBox.querySelector('[data-testid="editor-message"]').textContent = `${what}: saved.`;
     };
     const w = h("input", { name: "weight", type: "number", min: 1, max: 1000, value: String(t.weight) });
     const weightForm = h("form", { class: "inline" }, h("label", {}, "Weight", w), h("button", {}, "Save weight"));
