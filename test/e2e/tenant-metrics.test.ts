@@ -129,13 +129,14 @@ describe("live tenant metrics", () => {
     expect(BigInt(seen.x.hotBytes)).toBeGreaterThan(0n);
 
     // B's figures do not move while A keeps working: nothing of A's activity reaches them.
-    const before = (await metricsOf(b)).data!.tenant!.metrics;
+    // (over the longest window, so nothing of B's slides out on a slow machine)
+    const before = (await metricsOf(b, b.tenantId, 300)).data!.tenant!.metrics;
     const more = await run(a, 2, 8);
     await waitFor("A's new tokens flushed", async () => {
       const m = (await metricsOf(a)).data?.tenant?.metrics;
       return m && Number(m.outputTokens) === tokensA + more ? m : undefined;
     });
-    const after = (await metricsOf(b)).data!.tenant!.metrics;
+    const after = (await metricsOf(b, b.tenantId, 300)).data!.tenant!.metrics;
     expect({ ...after, hotBytes: 0, warmBytes: 0, expertHitRate: 0, evictions: 0 }).toEqual({
       ...before,
       hotBytes: 0,
