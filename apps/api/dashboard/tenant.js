@@ -19,7 +19,7 @@ const USAGE = `query Usage($id: ID!, $from: DateTime!, $to: DateTime!) {
   usage(tenantId: $id, from: $from, to: $to, granularity: HOUR) { start meter dimension quantity } }`;
 const CREATE = `mutation Create($input: CompletionInput!) { createCompletion(input: $input) { id status tierSet degraded } }`;
 const TOKENS = `subscription Tokens($id: ID!) { completionTokens(id: $id) { index text done finishReason } }`;
-const METRICS = `subscription Live($id: ID!) { tenantMetrics(tenantId: $id, intervalMs: 1000) {
+const METRICS = `subscription Live($id: ID!) { tenantMetrics(tenantId: $id, intervalMs: 1000, windowSeconds: 10) {
   windowSeconds requests outputTokens ttftP50Ms hotBytes warmBytes kvBytes throttled } }`;
 const NEW_KEY = `mutation Key { createApiKey(role: TENANT) { secret apiKey { id prefix } } }`;
 const REVOKE = `mutation Revoke($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }`;
