@@ -245,6 +245,80 @@ describe("KV quotas", () => {
     });
   });
 
+  it("one ledger bounds a tenant across the batches of two models: the newest pauses in whichever batch it is", async () => {
+    const fast = resolveModeTiers(rt.tiers, "FAST");
+    const old = spec(rt, { id: "old", prompt: "the older one, in model one", tierIds: fast, maxTokens: 40 });
+    const young = spec(rt, { id: "young", prompt: "the newer one, in model two", tierIds: fast, maxTokens: 30 });
+    const want = await unpaused([old, young]);
+    // the older needs up to 5 blocks (BOS + 27 + 40 positions), the newer up to 4: not both
+    const quota = 5 * BLOCK;
+    const ledger = new KvLedger({ quotas: fixed({ ten_a: quota }) });
+    const one = await openTiny(m, { kvLedger: ledger });
+    const two = await openTiny(m, { kvLedger: ledger });
+    try {
+      const b1 = one.createBatch();
+      const b2 = two.createBatch();
+      b1.add(old);
+      b2.add(young);
+      const got = new Map<string, StepOutput[]>([
+        ["old", []],
+        ["young", []],
+      ]);
+      const done = () => [...got.values()].every((o) => o.at(-1)?.finished);
+      while (!done()) {
+        // the engine steps one batch at a time
+        for (const [b, id] of [
+          [b1, "old"],
+          [b2, "young"],
+        ] as const) {
+          if (got.get(id)!.at(-1)?.finished || b.waiting(id) !== undefined) continue;
+          got.get(id)!.push(...(await b.step([id])));
+          expect(b1.kvBytes("old") + b2.kvBytes("young")).toBeLessThanOrEqual(quota);
+        }
+        if (b1.waiting("old") !== undefined && b2.waiting("young") !== undefined) await b2.whenReady();
+      }
+      expect(ledger.pauses("ten_a")).toBeGreaterThan(0);
+      expect(tokensOf(got.get("old")!)).toEqual(want.get("old"));
+      expect(tokensOf(got.get("young")!)).toEqual(want.get("young"));
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it("a lowered quota takes effect at the next step: the newest pauses, and resumes with its unpaused tokens", async () => {
+    const fast = resolveModeTiers(rt.tiers, "FAST");
+    const specs = [
+      spec(rt, { id: "first", prompt: "a".repeat(20), tierIds: fast, maxTokens: 30 }),
+      spec(rt, { id: "second", prompt: "b".repeat(20), tierIds: fast, maxTokens: 30 }),
+    ];
+    const want = await unpaused(specs);
+    const table = { ten_a: 8 * BLOCK };
+    const ledger = new KvLedger({ quotas: fixed(table) });
+    await withLedger(ledger, async (q) => {
+      const batch = q.createBatch();
+      specs.forEach((s) => batch.add(s));
+      const got = new Map<string, StepOutput[]>(specs.map((s) => [s.id, []]));
+      for (let i = 0; i < 14; i++) for (const o of await batch.step()) got.get(o.id)!.push(o);
+      // BOS + 20 + 14 = 35 positions each: 3 blocks each, 6 of 8
+      expect(batch.kvBytes("first") + batch.kvBytes("second")).toBe(6 * BLOCK);
+      expect(ledger.pauses("ten_a")).toBe(0);
+      table.ten_a = 4 * BLOCK; // each still fits alone (at most BOS + 20 + 30 = 51 positions)
+      for (const o of await batch.step()) got.get(o.id)!.push(o);
+      expect(batch.kvBytes("second")).toBe(0);
+      expect(batch.waiting("second")).toBe("kv");
+      expect(ledger.pauses("ten_a")).toBe(1);
+      while (![...got.values()].every((o) => o.at(-1)?.finished)) {
+        const ids = specs.map((s) => s.id).filter((id) => !got.get(id)!.at(-1)?.finished && !batch.waiting(id));
+        if (ids.length === 0) await batch.whenReady();
+        else for (const o of await batch.step(ids)) got.get(o.id)!.push(o);
+        expect(batch.kvBytes("first") + batch.kvBytes("second")).toBeLessThanOrEqual(4 * BLOCK);
+      }
+      for (const s of specs) expect(tokensOf(got.get(s.id)!)).toEqual(want.get(s.id));
+      expect(ledger.bytesByTenant().get("ten_a")).toBe(0);
+    });
+  });
+
   it("a dropped sequence's KV blocks are zeroed and held by no other sequence", () => {
     const a = new KvCache(2, 32, 16, 2);
     const b = new KvCache(2, 32, 16, 2);
