@@ -20,7 +20,12 @@ let browser: Browser;
 beforeAll(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
   // Chromium may be installed here (apt-get) on a fresh machine: a generous first timeout.
-  [stack, browser] = await Promise.all([startE2eStack({ workers: 1 }), launchChromium()]);
+  const starting = startE2eStack({ workers: 1 });
+  try {
+    browser = await launchChromium();
+  } finally {
+    stack = await starting; // assigned even when chromium failed, so afterAll closes it
+  }
 }, 600000);
 afterAll(async () => {
   await browser?.close();
