@@ -67,6 +67,16 @@ export function tenantView(root, api, me) {
     }
   });
 
+  const timers = new Set();
+  const later = (fn, ms) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
+  stops.push(() => timers.forEach((t) => clearTimeout(t)));
+
   let stopStream = () => {};
   function stream(id) {
     stopStream();
@@ -86,6 +96,8 @@ export function tenantView(root, api, me) {
             );
             void loadCompletions();
             void loadUsage();
+            // The worker records usage as it ends the completion: read again shortly.
+            later(() => void loadUsage(), 2000);
             return;
           }
           text += t.text;
@@ -217,7 +229,7 @@ export function tenantView(root, api, me) {
   }
 
   async function loadUsage() {
-    const to = new Date(Math.ceil(Date.now() / 3600000) * 3600000);
+    const to = new Date((Math.floor(Date.now() / 3600000) + 1) * 3600000);
     const from = new Date(to.getTime() - 24 * 3600000);
     let buckets;
     try {
