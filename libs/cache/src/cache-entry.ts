@@ -22,6 +22,8 @@ export class CacheEntry {
   readonly users: Record<Residency, Map<string, number>> = { HOT: new Map(), WARM: new Map() };
   /** tenants that used the entry since it last became HOT (for `firstUseBy`) */
   seenBy = new Set<string>();
+  /** tenants whose prefetch brought or joined it and that have not used it since → the epoch of that prefetch */
+  readonly prefetchedBy = new Map<string, number>();
   leases = 0;
   /** the use clock at the last acquire or load: lower = less valuable (LRU on a counter, not wall time) */
   lastUse = 0;

@@ -10,6 +10,8 @@ export interface TenantCacheQuota {
   warmMemoryBytes?: number;
   /** the tenant's weight (1..1000): its share of a full worker is capacity × weight ÷ Σ weights of the tenants present */
   weight: number;
+  /** bytes per second its prefetches may read in one worker (a token bucket of one second); undefined = unbounded, 0 = none */
+  prefetchBytesPerSecond?: number;
 }
 
 export interface CacheQuotaSource {

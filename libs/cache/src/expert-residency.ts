@@ -1,8 +1,9 @@
-import { readVerifiedFile } from "@lite/manifest";
+import { readVerifiedFile, readVerifiedFileAsync } from "@lite/manifest";
 import { createExpertSession, type ExpertLease, type ExpertRef, type ExpertStoreContext } from "@lite/model";
 import { CacheError } from "./cache.errors";
 import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
 import type { CacheQuotaSource } from "./cache-quota";
+import { planPrefetch } from "./prefetch-room";
 import { TenantQuotas } from "./tenant-quotas";
 import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
 import { chargeOf, chargesIn, fairVictim, heldIn, ownVictim, usedIn } from "./victim-choice";
@@ -36,6 +37,19 @@ import { chargeOf, chargesIn, fairVictim, heldIn, ownVictim, usedIn } from "./vi
  *      caller's synchronous path; `seenBy` starts empty.
  * Evicting from HOT releases the session (the entry stays WARM); from WARM zeroes the bytes
  * and drops the entry (COLD), session included.
+ * A prefetch (`prefetch`, off the step, for one tenant; expert-prefetcher.ts queues them):
+ *   1. after any load in flight of the expert ends: nothing when the tenant already uses it HOT;
+ *   2. plan (prefetch-room.ts): HOT if WARM and HOT have room, else WARM, else nothing —
+ *      room being free bytes or idle orphans, within the tenant's quotas: a prefetch never
+ *      evicts an entry anyone is charged for;
+ *   3. `admit(bytes)` (the tenant's bucket) may refuse: counted as throttled, nothing done;
+ *   4. the tenant joins the entry's users in the planned levels (charged) and is marked as
+ *      its prefetcher; the expert's bytes count as prefetched for it — also when it joins an
+ *      entry already resident, so its figures do not tell whether another tenant held it;
+ *   5. a file read (async, off the event loop) and, for HOT, a session; `seenBy` starts empty,
+ *      so the tenant's first use is padded as any first use.
+ * The tenant's first use clears its mark; an eviction (HOT or WARM) or the end of the epoch
+ * after its prefetch's, before a use, counts the bytes as wasted.
  */
 
 export interface ExpertResidencyOptions {
@@ -65,6 +79,9 @@ export interface ResidentExpert {
 }
 
 export const DEFAULT_EPOCH_USES = 4096;
+
+/** What a prefetch did: the level it brought the expert to, or why nothing. */
+export type PrefetchOutcome = Residency | "resident" | "no-room" | "throttled" | "closed";
 
 export class ExpertResidency {
   private readonly entries = new Map<string, CacheEntry>();
@@ -132,6 +149,59 @@ export class ExpertResidency {
     for (;;) {
       const lease = await this.bring(view, ref, tenants, true);
       if (lease) return lease;
+    }
+  }
+
+  /** A prefetch for one tenant (steps in the file comment); never evicts a charged entry. */
+  async prefetch(
+    view: ResidencyView,
+    ref: ExpertRef,
+    tenantId: string,
+    admit: (bytes: number) => boolean,
+  ): Promise<PrefetchOutcome> {
+    const me = new Set([tenantId]);
+    await this.quotas.learnAll(me);
+    for (;;) {
+      if (this.closed) return "closed";
+      const id = entryId(view, ref);
+      const e = this.entries.get(id);
+      if (e?.loading) {
+        await e.loading.catch(() => undefined);
+        continue;
+      }
+      if (e?.session && e.users.HOT.has(tenantId)) return "resident";
+      const plan = planPrefetch(
+        {
+          entries: [...this.entries.values()],
+          capacityBytes: (level) => this.capacity(level),
+          quotaBytes: (t, level) => this.quotas.bytes(t, level),
+        },
+        e,
+        tenantId,
+        ref.file.bytes,
+      );
+      if (!plan) return e?.buffer && e.users.WARM.has(tenantId) ? "resident" : "no-room";
+      if (!admit(ref.file.bytes)) {
+        this.book.prefetchThrottled(tenantId);
+        return "throttled";
+      }
+      this.book.prefetched(tenantId, ref.tierId, ref.file.bytes);
+      const entry = e ?? new CacheEntry(id, ref, view.ctx, ref.file.bytes);
+      this.entries.set(id, entry);
+      for (const v of plan.orphans)
+        if (this.entries.has(v.entry.id) && v.entry.evictable(v.level)) this.evict(v.entry, v.level, me);
+      for (const level of plan.levels) {
+        entry.users[level].set(tenantId, this.epoch);
+        if (!entry.holds(level)) entry.reserved.add(level);
+      }
+      entry.prefetchedBy.set(tenantId, this.epoch);
+      entry.lastUse = ++this.clock;
+      if (!plan.loads) {
+        this.changed();
+        return plan.target;
+      }
+      await this.promote(entry, me, false, { hot: plan.target === "HOT", prefetch: true });
+      return plan.target;
     }
   }
 
@@ -229,6 +299,12 @@ export class ExpertResidency {
       .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
+  /** Whether the tenant already uses the expert HOT: its own state only, nothing of others'. */
+  usedHotBy(view: ResidencyView, ref: ExpertRef, tenantId: string): boolean {
+    const e = this.entries.get(entryId(view, ref));
+    return e?.session !== undefined && e.loading === undefined && e.users.HOT.has(tenantId);
+  }
+
   levelOf(view: ResidencyView, ref: ExpertRef): Residency | "COLD" {
     const e = this.entries.get(entryId(view, ref));
     return e?.session ? "HOT" : e?.buffer ? "WARM" : "COLD";
@@ -245,6 +321,7 @@ export class ExpertResidency {
     if (!this.usable(e) || !this.join(e, tenants)) return undefined;
     e.leases++;
     e.lastUse = ++this.clock;
+    for (const t of tenants) if (e.prefetchedBy.delete(t)) this.book.prefetchUsed(t);
     const firstUseBy = new Set([...tenants].filter((t) => !e.seenBy.has(t)));
     for (const t of tenants) {
       e.seenBy.add(t);
@@ -313,6 +390,11 @@ export class ExpertResidency {
   /** Uncharges users idle for a whole epoch (leased entries keep theirs until the next end). */
   private endEpoch(): void {
     for (const e of this.entries.values()) {
+      for (const [t, prefetchEpoch] of e.prefetchedBy)
+        if (prefetchEpoch < this.epoch - 1) {
+          e.prefetchedBy.delete(t);
+          this.book.prefetchWasted(t, e.bytes);
+        }
       if (e.leases > 0 || e.loading) continue;
       for (const level of RESIDENCIES)
         for (const [t, last] of e.users[level]) if (last < this.epoch - 1) e.users[level].delete(t);
@@ -378,17 +460,24 @@ export class ExpertResidency {
     return true;
   }
 
-  private async promote(e: CacheEntry, loaders: ReadonlySet<string>, take: boolean): Promise<ExpertLease | undefined> {
+  private async promote(
+    e: CacheEntry,
+    loaders: ReadonlySet<string>,
+    take: boolean,
+    how = { hot: true, prefetch: false },
+  ): Promise<ExpertLease | undefined> {
     e.loading = (async () => {
       // Off the caller's synchronous path: the decode step that asked goes on first.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      e.buffer ??= readVerifiedFile(e.ctx.root, e.ref.file);
-      e.session = await createExpertSession(e.buffer, e.ctx);
+      // A prefetch reads and hashes off the event loop: it must never delay a step.
+      if (how.prefetch) e.buffer ??= await readVerifiedFileAsync(e.ctx.root, e.ref.file);
+      else e.buffer ??= readVerifiedFile(e.ctx.root, e.ref.file);
+      if (how.hot) e.session = await createExpertSession(e.buffer, e.ctx);
     })();
     try {
       await e.loading;
-      e.seenBy = new Set();
-      for (const t of loaders) this.book.loaded(t, e.ref.tierId);
+      if (how.hot) e.seenBy = new Set();
+      if (!how.prefetch) for (const t of loaders) this.book.loaded(t, e.ref.tierId);
       e.loading = undefined;
       e.reserved.clear();
       return take && !this.closed ? this.use(e, loaders) : undefined;
@@ -428,7 +517,11 @@ export class ExpertResidency {
       e.users.WARM.clear();
       this.entries.delete(e.id);
     }
-    if (counted) this.book.evicted(level, [...sufferers].sort(), causers);
+    if (counted) {
+      this.book.evicted(level, [...sufferers].sort(), causers);
+      for (const t of e.prefetchedBy.keys()) this.book.prefetchWasted(t, e.bytes);
+    }
+    e.prefetchedBy.clear();
   }
 
   private snapshotUsers(e: CacheEntry): () => void {

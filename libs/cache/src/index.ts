@@ -8,6 +8,7 @@ export {
   DEFAULT_EPOCH_USES,
   ExpertResidency,
   type ExpertResidencyOptions,
+  type PrefetchOutcome,
   type ResidencyView,
   type ResidentExpert,
 } from "./expert-residency";
@@ -17,3 +18,6 @@ export { CacheError, type CacheErrorReason } from "./cache.errors";
 export type { CacheObserver, TenantCacheFigures } from "./tenant-figures";
 export { createCacheMetrics, type CacheMetrics, type CacheMetricsOptions } from "./cache-metrics";
 export { tokenWorkingSetBytes, totalExpertBytes } from "./working-set";
+export { ExpertPrefetcher, type ExpertPrefetcherOptions } from "./expert-prefetcher";
+export { createPrefetchMetrics, type PrefetchMetrics } from "./prefetch-metrics";
+export { PrefetchUsageBook } from "./prefetch-usage";

@@ -29,6 +29,14 @@ export interface TenantCacheFigures {
   loads: number;
   /** the same by model tier id: proves no tier the tenant is not granted is loaded for it */
   loadsByTier: Record<string, number>;
+  /** bytes of the experts prefetched on the tenant's behalf (its PREFETCH_BYTES), by model tier id */
+  prefetchBytesByTier: Record<string, number>;
+  /** of those, bytes the tenant never used before they were evicted or its charge for them lapsed */
+  prefetchWastedBytes: number;
+  /** predicted experts not prefetched because its prefetchBytesPerSecond bucket was empty */
+  prefetchThrottled: number;
+  /** prefetched experts the tenant then used */
+  prefetchUsed: number;
 }
 
 export type TenantCounters = Omit<TenantCacheFigures, "tenantId" | "hotBytes" | "warmBytes" | "hitRate">;
@@ -38,6 +46,10 @@ export interface CacheObserver {
   used(tenantId: string, hit: boolean): void;
   loaded(tenantId: string, tierId: string): void;
   evicted(tenantId: string, level: Residency, role: "suffered" | "caused"): void;
+  /** a prefetch on the tenant's behalf (bytes of the expert, its model tier) */
+  prefetched?(tenantId: string, tierId: string, bytes: number): void;
+  prefetchWasted?(tenantId: string, bytes: number): void;
+  prefetchThrottled?(tenantId: string): void;
 }
 
 export class TenantFigureBook {
@@ -56,6 +68,10 @@ export class TenantFigureBook {
         evictionsCaused: 0,
         loads: 0,
         loadsByTier: {},
+        prefetchBytesByTier: {},
+        prefetchWastedBytes: 0,
+        prefetchThrottled: 0,
+        prefetchUsed: 0,
       };
       this.counters.set(tenantId, c);
     }
@@ -89,6 +105,26 @@ export class TenantFigureBook {
     }
   }
 
+  prefetched(tenantId: string, tierId: string, bytes: number): void {
+    const c = this.of(tenantId);
+    c.prefetchBytesByTier[tierId] = (c.prefetchBytesByTier[tierId] ?? 0) + bytes;
+    this.observer?.prefetched?.(tenantId, tierId, bytes);
+  }
+
+  prefetchWasted(tenantId: string, bytes: number): void {
+    this.of(tenantId).prefetchWastedBytes += bytes;
+    this.observer?.prefetchWasted?.(tenantId, bytes);
+  }
+
+  prefetchThrottled(tenantId: string): void {
+    this.of(tenantId).prefetchThrottled++;
+    this.observer?.prefetchThrottled?.(tenantId);
+  }
+
+  prefetchUsed(tenantId: string): void {
+    this.of(tenantId).prefetchUsed++;
+  }
+
   tenants(): string[] {
     return [...this.counters.keys()];
   }
@@ -101,6 +137,7 @@ export class TenantFigureBook {
       ...bytes,
       ...c,
       loadsByTier: { ...c.loadsByTier },
+      prefetchBytesByTier: { ...c.prefetchBytesByTier },
       hitRate: uses === 0 ? 0 : c.hits / uses,
     };
   }

@@ -1,4 +1,5 @@
-import type { ExpertLease, ExpertRef, ExpertStore, ExpertStoreContext } from "@lite/model";
+import type { ExpertLease, ExpertRef, ExpertStore, ExpertStoreContext, PrefetchRequest } from "@lite/model";
+import type { ExpertPrefetcher } from "./expert-prefetcher";
 import type { ExpertResidency, ResidencyView } from "./expert-residency";
 
 let nextViewId = 0;
@@ -12,11 +13,22 @@ let nextViewId = 0;
 export class TieredExpertStore implements ExpertStore, ResidencyView {
   readonly id = `m${nextViewId++}`;
   private closed = false;
+  /**
+   * Set only with an enabled prefetcher (the worker's, PREFETCH=on): the decode step computes
+   * next-layer predictions only for a store that has it.
+   */
+  readonly prefetch?: (request: PrefetchRequest) => void;
 
   constructor(
     readonly residency: ExpertResidency,
     readonly ctx: ExpertStoreContext,
-  ) {}
+    prefetcher?: ExpertPrefetcher,
+  ) {
+    if (prefetcher?.enabled)
+      this.prefetch = (request) => {
+        if (!this.closed) prefetcher.request(this, request);
+      };
+  }
 
   /** HOT now: a lease charged to these tenants; otherwise undefined (call `load`). Never waits. */
   acquire(expert: ExpertRef, tenantIds: ReadonlySet<string>): ExpertLease | undefined {

@@ -303,6 +303,7 @@ export class DecodeBatchImpl implements DecodeBatch {
       experts: Array.from({ length: layers }, () => new Set<string>()),
       expertCalls: new Map(),
       padTiers: new Set(),
+      prefetch: { id: s.spec.id, live: () => !s.finished && this.seqs.get(s.spec.id) === s },
     }));
     for (const s of running) s.inPass = true;
     const { logits, logitsRow, firstUses, timings } = await forwardPass(this.core, pass, {

@@ -43,7 +43,26 @@ export interface ExpertStore {
   load(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<void>;
   /** `load` then `acquire`, for callers that may wait (tools, tests). */
   get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease>;
+  /**
+   * Optional: a sequence's predicted next-layer experts (prefetch-hook.ts). Never waits and
+   * never throws: the store fetches what its rules allow, off the decode step, and drops the
+   * rest. A store without it gets no predictions (none are computed).
+   */
+  prefetch?(request: PrefetchRequest): void;
   close(): Promise<void>;
+}
+
+/** One sequence's prediction for its next layer, as the decode step hands it to the store. */
+export interface PrefetchRequest {
+  tenantId: string;
+  /** the sequence (the worker's completion id): its PREFETCH_BYTES usage is counted under it */
+  sequenceId: string;
+  /** the sequence's TierSet (granted at its job's start): no expert of another tier may be fetched */
+  tierIds: ReadonlySet<string>;
+  /** the predicted experts, most wanted first (summed gate over the sequence's rows) */
+  experts: ExpertRef[];
+  /** false once the sequence has finished or left its batch: what is still queued for it is dropped */
+  live(): boolean;
 }
 
 export interface ExpertStoreContext {

@@ -13,6 +13,7 @@ export {
   type ExpertLease,
   type ExpertRef,
   type ExpertStore,
+  type PrefetchRequest,
   type ExpertStoreContext,
 } from "./expert-store";
 export { createExpertSession, type ExpertSession } from "./expert-session";

@@ -2,12 +2,13 @@ import type { ExpertLease, ExpertRef } from "./expert-store";
 import type { RoutedExpert } from "./hser-router";
 import type { ModelCore } from "./model-core";
 import { runRows, timed, type PassRows, type PassTimings } from "./pass-rows";
+import { predictNextLayer, type PrefetchingSequence } from "./prefetch-hook";
 import { gatherRows, rmsNormRows } from "./row-math";
 
 /**
  * One layer's mixture of experts over the rows still in a forward pass:
  *   1. norm (TS) → router (ONNX) → HSER (TS) for every row, noting per sequence the experts
- *      and calls it used;
+ *      and calls it used; the next layer's experts are predicted off the step (prefetch-hook.ts);
  *   2. group the rows by expert, with the tenants whose rows use it;
  *   3. lease each expert from the store: `acquire` gives it only when it is HOT and never
  *      waits (with `park` off, a cold expert is loaded in the pass instead: `get`);
@@ -23,11 +24,8 @@ import { gatherRows, rmsNormRows } from "./row-math";
  *   7. each row adds the gate-weighted sum of its experts, in routing order (TS).
  */
 
-/** What the expert stage reads and fills of a pass's sequence. */
-export interface ExpertStageSequence {
-  tenantId: string;
-  seed: bigint;
-  activeTiers: boolean[];
+/** What the expert stage reads and fills of a pass's sequence (and, for prefetch, `prefetch`). */
+export interface ExpertStageSequence extends PrefetchingSequence {
   /** filled: per layer, the distinct experts its rows used */
   experts: Set<string>[];
   /** filled: token × expert evaluations by tier id */
@@ -66,6 +64,7 @@ export async function expertStage(
   const d = core.arch.dModel;
   let h2 = rmsNormRows(rows.x, rows.n, d, core.arch.normEpsilon);
   let picks = await routeRows(core, seqs, rows, h2, layer, timings);
+  predictNextLayer(core, seqs, rows, h2, layer);
   const uses = groupByExpert(core, seqs, rows, picks, layer);
   // Timed as ONNX: with `park` off a cold expert's load (its session creation) happens here.
   const leases = await timed(timings, () => leaseExperts(core, uses, opts.park));
