@@ -130,6 +130,10 @@ interface SequenceState {
   member: KvMember;
   /** inside a running forward pass (its KV must not be dropped) */
   inPass: boolean;
+  /** expert calls reported in its outputs so far, by tier: the calls of every row it has fed */
+  callsReported: Map<string, number>;
+  /** set by a pause: the calls its resuming prefill recomputes (not reported again) */
+  callsRecomputed?: Map<string, number>;
 }
 
 export class DecodeBatchImpl implements DecodeBatch {
@@ -193,6 +197,7 @@ export class DecodeBatchImpl implements DecodeBatch {
       padTiers: new Set(),
       member: undefined as unknown as KvMember,
       inPass: false,
+      callsReported: new Map(),
     };
     state.member = {
       tenantId: spec.tenantId,
@@ -205,6 +210,8 @@ export class DecodeBatchImpl implements DecodeBatch {
         // prompt rows, decode attention for the rest), as a resumed job's first step does.
         state.kv.release();
         state.processed = 0;
+        // Its resume recomputes the rows it fed, routed as before: their calls were reported.
+        state.callsRecomputed = new Map(state.callsReported);
       },
     };
     this.seqs.set(spec.id, state);
@@ -363,9 +370,24 @@ export class DecodeBatchImpl implements DecodeBatch {
       text: this.core.tokenizer.tokenText(tokenId),
       finished: s.finished,
       ...(finishReason ? { finishReason } : {}),
-      expertCalls: Object.fromEntries(pass.expertCalls),
+      expertCalls: this.newCalls(s, pass.expertCalls),
       experts: pass.experts.map((set) => [...set].sort()),
     };
+  }
+
+  /**
+   * This step's expert calls to report (and bill): after a pause, less the calls of the rows
+   * its prefill recomputed, so a paused sequence reports what an unpaused one would.
+   */
+  private newCalls(s: SequenceState, calls: ReadonlyMap<string, number>): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [tier, n] of calls) {
+      const fresh = n - (s.callsRecomputed?.get(tier) ?? 0);
+      if (fresh > 0) out[tier] = fresh;
+      s.callsReported.set(tier, (s.callsReported.get(tier) ?? 0) + Math.max(0, fresh));
+    }
+    s.callsRecomputed = undefined;
+    return out;
   }
 
   /** The sequence sits out until its loads settle; a failed one fails it. */

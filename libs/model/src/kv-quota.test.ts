@@ -48,6 +48,17 @@ describe("KV quotas", () => {
     return out;
   }
 
+  /** Each output's expert calls (what the worker bills), of each sequence run alone without any quota. */
+  async function unpausedCalls(specs: SequenceSpec[]): Promise<Map<string, Record<string, number>[]>> {
+    const out = new Map<string, Record<string, number>[]>();
+    for (const s of specs)
+      out.set(
+        s.id,
+        (await runToEnd(rt, [s])).get(s.id)!.map((o) => o.expertCalls),
+      );
+    return out;
+  }
+
   /**
    * Runs the batch to its end as the engine does (only sequences that are not waiting step),
    * checking every tenant's KV bytes against its quota after every step, over the batch
@@ -89,7 +100,7 @@ describe("KV quotas", () => {
 
   const tokensOf = (o: StepOutput[]) => o.filter((x) => x.tokenId >= 0).map((x) => x.tokenId);
 
-  it("pauses the tenant's newest sequence, resumes it by one prefill, and gives the tokens of an unpaused run", async () => {
+  it("pauses the tenant's newest sequence, resumes it by one prefill, and gives the tokens and billed expert calls of an unpaused run", async () => {
     const deep = resolveModeTiers(rt.tiers, "DEEP");
     const specs = [
       spec(rt, { id: "old", prompt: "An older sequence that grows", tierIds: deep, maxTokens: 40 }),
@@ -104,6 +115,7 @@ describe("KV quotas", () => {
       spec(rt, { id: "new", prompt: "the newest", tierIds: deep, temperature: 0.4, routingSeed: 3n, maxTokens: 30 }),
     ];
     const want = await unpaused(specs);
+    const wantCalls = await unpausedCalls(specs);
     // Every sequence fits alone (at most 4 blocks), not all three at once.
     const quotas = { ten_a: 5 * BLOCK };
     const ledger = new KvLedger({ quotas: fixed(quotas) });
@@ -112,6 +124,8 @@ describe("KV quotas", () => {
       for (const s of specs) {
         expect(tokensOf(out.get(s.id)!)).toEqual(want.get(s.id));
         expect(out.get(s.id)!.map((o) => o.index)).toEqual(want.get(s.id)!.map((_, i) => i));
+        // a resuming prefill's recomputed rows are not reported (billed) again
+        expect(out.get(s.id)!.map((o) => o.expertCalls)).toEqual(wantCalls.get(s.id));
       }
       expect(ledger.pauses("ten_a")).toBeGreaterThan(0);
       expect(kvWaits.has("new")).toBe(true);
