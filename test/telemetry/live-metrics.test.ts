@@ -78,21 +78,32 @@ describe("live tenant metrics (Redis)", () => {
 
   it("sums byte gauges over live processes; a process silent past GAUGE_STALE_MS stops counting", async () => {
     const t = "ten_live_gauges";
-    const g1 = { tenantId: t, hotBytes: 100, warmBytes: 300, kvBytes: 0, expertUses: 10, expertHits: 6, evictions: 1 };
+    const g1 = {
+      tenantId: t,
+      hotBytes: 100,
+      warmBytes: 300,
+      kvBytes: 0,
+      expertUses: 10,
+      expertHits: 6,
+      evictions: 1,
+      prefetchBytes: 4096,
+    };
     const g2 = { tenantId: t, hotBytes: 50, warmBytes: 50, kvBytes: 7 };
     const w1 = recorder("worker-1", [g1]);
     const w2 = recorder("worker-2", [g2]);
     await Promise.all([w1.flush(), w2.flush()]);
     let m = await read(t);
-    expect(m).toMatchObject({ hotBytes: 150n, warmBytes: 350n, kvBytes: 7n, evictions: 1 });
+    expect(m).toMatchObject({ hotBytes: 150n, warmBytes: 350n, kvBytes: 7n, evictions: 1, prefetchBytes: 4096n });
     expect(m.expertHitRate).toBeCloseTo(0.6);
     // cumulative counters become increments: 10 more uses, 2 more hits
     g1.expertUses = 20;
     g1.expertHits = 8;
+    g1.prefetchBytes = 5000;
     now += GAUGE_STALE_MS / 2;
     await w1.flush();
     m = await read(t);
     expect(m.expertHitRate).toBeCloseTo(8 / 20);
+    expect(m.prefetchBytes).toBe(5000n);
     now += GAUGE_STALE_MS / 2 + 1; // worker-2 has not written since: stale
     await w1.flush();
     m = await read(t);

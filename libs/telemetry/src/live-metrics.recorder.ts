@@ -8,7 +8,8 @@ import { F, LIVE_RETAIN_SECONDS, bucketStartOf } from "./live-metrics.fields";
  *   1. each (tenant, time bucket) with events gets its fields HINCRBY'd and its expiry set;
  *   2. each tenant's byte gauges (from `gauges()`, read at flush) are written under this
  *      process's id when non-zero, or zero once when they have just become zero;
- *   3. cumulative counters a source reports (the expert cache's hits, uses, evictions) are
+ *   3. cumulative counters a source reports (the expert cache's hits, uses, evictions,
+ *      prefetched bytes) are
  *      turned into increments by their difference since the previous flush;
  *   4. a failed write puts its increments back for the next flush (buckets past the retained
  *      window are dropped); stop() flushes once more and removes this process's gauges.
@@ -41,6 +42,8 @@ export interface TenantGaugeReading {
   expertUses?: number;
   expertHits?: number;
   evictions?: number;
+  /** cumulative bytes prefetched for the tenant (the cache's prefetch, once it exists) */
+  prefetchBytes?: number;
 }
 
 export interface LiveMetricsRecorderOptions {
@@ -55,12 +58,13 @@ export interface LiveMetricsRecorderOptions {
 }
 
 type Fields = Map<string, number>;
+type Cumulative = { uses: number; hits: number; evictions: number; prefetch: number };
 
 export class LiveMetricsRecorder {
   /** tenant → bucket start (s) → field → increment */
   private pending = new Map<string, Map<number, Fields>>();
   private readonly lastGauge = new Map<string, string>();
-  private readonly lastCumulative = new Map<string, { uses: number; hits: number; evictions: number }>();
+  private readonly lastCumulative = new Map<string, Cumulative>();
   private gaugeSource: () => Iterable<TenantGaugeReading> = () => [];
   private readonly clock: Clock;
 
@@ -129,12 +133,18 @@ export class LiveMetricsRecorder {
 
   private readCumulative(): void {
     for (const g of this.gaugeSource()) {
-      if (g.expertUses === undefined) continue;
-      const now = { uses: g.expertUses, hits: g.expertHits ?? 0, evictions: g.evictions ?? 0 };
-      const before = this.lastCumulative.get(g.tenantId) ?? { uses: 0, hits: 0, evictions: 0 };
+      if (g.expertUses === undefined && g.prefetchBytes === undefined) continue;
+      const now: Cumulative = {
+        uses: g.expertUses ?? 0,
+        hits: g.expertHits ?? 0,
+        evictions: g.evictions ?? 0,
+        prefetch: g.prefetchBytes ?? 0,
+      };
+      const before = this.lastCumulative.get(g.tenantId) ?? { uses: 0, hits: 0, evictions: 0, prefetch: 0 };
       this.add(g.tenantId, F.expertUses, now.uses - before.uses);
       this.add(g.tenantId, F.expertHits, now.hits - before.hits);
       this.add(g.tenantId, F.evictions, now.evictions - before.evictions);
+      this.add(g.tenantId, F.prefetchBytes, now.prefetch - before.prefetch);
       this.lastCumulative.set(g.tenantId, now);
     }
   }
