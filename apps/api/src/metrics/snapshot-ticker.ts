@@ -27,7 +27,8 @@ export function snapshotTicker<T>(
       if (!first) {
         await new Promise<void>((resolve) => {
           wake = resolve;
-          timer = setTimeout(resolve, intervalMs);
+          // unref: a subscription left waiting never holds the process open at shutdown
+          timer = setTimeout(resolve, intervalMs).unref();
         });
         wake = undefined;
         if (ended) return done();
