@@ -162,6 +162,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       warmCapacityBytes: env.WARM_CAPACITY_BYTES,
       epochUses: env.EXPERT_CACHE_EPOCH_USES,
       quotaTtlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
+      prefetch: env.PREFETCH === "on",
     },
     c.db,
     registry,
@@ -209,7 +210,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       store: new CompletionRowStore(c.db),
       tokens: timedTokens(streamTokenSink(streams), metrics),
       admission: admissionPort(admission),
-      usage: usagePort(c.db),
+      usage: usagePort(c.db, expertCache.prefetcher.usage),
       metrics,
       logger: log,
     },
@@ -245,6 +246,7 @@ export async function closeWorker(
   await w.scheduler.close().catch((e) => log.warn({ err: errText(e) }, "scheduler close failed"));
   await metricsServer?.close();
   await w.models.close().catch(() => undefined);
+  await w.expertCache.prefetcher.close();
   await w.expertCache.residency.close();
   await disconnectDb(c.db).catch(() => false);
   c.redis.disconnect();

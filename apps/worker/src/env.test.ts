@@ -22,6 +22,14 @@ describe("worker environment", () => {
     expect((error as ConfigError).lines).toEqual(['config error: TIMING_DEFENCE must be one of on, off, got "OFF"']);
   });
 
+  it("PREFETCH is on by default, takes on or off, and refuses anything else naming it", () => {
+    expect(parseEnv(WorkerEnv, required).PREFETCH).toBe("on");
+    expect(parseEnv(WorkerEnv, { ...required, PREFETCH: "off" }).PREFETCH).toBe("off");
+    expect(() => parseEnv(WorkerEnv, { ...required, PREFETCH: "no" })).toThrow(
+      'config error: PREFETCH must be one of on, off, got "no"',
+    );
+  });
+
   it("serves metrics by default on 9464 (-1 turns them off), with METRICS_TENANT_LABELS 50 tenant labels", () => {
     const env = parseEnv(WorkerEnv, required);
     expect(env.WORKER_METRICS_PORT).toBe(9464);

@@ -53,6 +53,12 @@ export const WorkerEnv = z.object({
    * tenant made it hot (libs/model timing-defence.ts); off: no padding
    */
   TIMING_DEFENCE: enumVar(["on", "off"], "on"),
+  /**
+   * on (default): each sequence's next-layer experts are predicted (the next router on the
+   * current hidden state) and fetched off the decode step into free cache room, within the
+   * tenant's prefetchBytesPerSecond (libs/cache expert-prefetcher.ts); off: no prediction, no prefetch
+   */
+  PREFETCH: enumVar(["on", "off"], "on"),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

@@ -10,6 +10,7 @@ import { createRegistry } from "@lite/telemetry";
 import { DEFAULT_QUOTA } from "@lite/tenancy";
 import { createTenant, createTestEnv, type TestEnv } from "@lite/testing";
 import { capacityCheckedModels, createWorkerExpertCache, prismaCacheQuotas } from "./expert-cache";
+import { usagePort } from "./usage-port";
 
 /** The worker's expert cache: quotas from PostgreSQL with a TTL, and per-tenant metrics. */
 describe("worker expert cache", () => {
@@ -21,25 +22,49 @@ describe("worker expert cache", () => {
 
   it("reads each tenant's quota and weight, keeps it for the TTL, then serves the stale one while reading again", async () => {
     const clock = new ManualClock(0);
-    const a = await createTenant(env.db, { weight: 3, quota: { hotMemoryBytes: 1000n, warmMemoryBytes: 5000n } });
+    const a = await createTenant(env.db, {
+      weight: 3,
+      quota: { hotMemoryBytes: 1000n, warmMemoryBytes: 5000n, prefetchBytesPerSecond: 3000n },
+    });
     const b = await createTenant(env.db, { weight: 1, quota: { hotMemoryBytes: 2000n } });
     const quotas = prismaCacheQuotas(env.db, { ttlMs: 10_000, clock });
-    expect(await quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 1000, warmMemoryBytes: 5000, weight: 3 });
+    expect(await quotas.quotaOf(a.tenantId)).toEqual({
+      hotMemoryBytes: 1000,
+      warmMemoryBytes: 5000,
+      prefetchBytesPerSecond: 3000,
+      weight: 3,
+    });
     expect(await quotas.quotaOf(b.tenantId)).toEqual({
       hotMemoryBytes: 2000,
       warmMemoryBytes: Number(DEFAULT_QUOTA.warmMemoryBytes),
+      prefetchBytesPerSecond: Number(DEFAULT_QUOTA.prefetchBytesPerSecond),
       weight: 1,
     });
     await env.db.quota.update({ where: { tenantId: a.tenantId }, data: { hotMemoryBytes: 700n } });
     // within the TTL (up to its last ms): the kept answer, synchronously
     clock.advance(9_999);
-    expect(quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 1000, warmMemoryBytes: 5000, weight: 3 });
+    expect(quotas.quotaOf(a.tenantId)).toEqual({
+      hotMemoryBytes: 1000,
+      warmMemoryBytes: 5000,
+      prefetchBytesPerSecond: 3000,
+      weight: 3,
+    });
     // at the TTL: still the kept answer, and a read starts
     clock.advance(1);
-    expect(quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 1000, warmMemoryBytes: 5000, weight: 3 });
+    expect(quotas.quotaOf(a.tenantId)).toEqual({
+      hotMemoryBytes: 1000,
+      warmMemoryBytes: 5000,
+      prefetchBytesPerSecond: 3000,
+      weight: 3,
+    });
     for (let i = 0; i < 100 && (quotas.quotaOf(a.tenantId) as { hotMemoryBytes: number }).hotMemoryBytes !== 700; i++)
       await new Promise((r) => setTimeout(r, 20));
-    expect(quotas.quotaOf(a.tenantId)).toEqual({ hotMemoryBytes: 700, warmMemoryBytes: 5000, weight: 3 });
+    expect(quotas.quotaOf(a.tenantId)).toEqual({
+      hotMemoryBytes: 700,
+      warmMemoryBytes: 5000,
+      prefetchBytesPerSecond: 3000,
+      weight: 3,
+    });
     // tenant B's answer did not move with A's change
     expect(quotas.quotaOf(b.tenantId)).toMatchObject({ hotMemoryBytes: 2000 });
   });
@@ -51,6 +76,7 @@ describe("worker expert cache", () => {
     const defaults = {
       hotMemoryBytes: Number(DEFAULT_QUOTA.hotMemoryBytes),
       warmMemoryBytes: Number(DEFAULT_QUOTA.warmMemoryBytes),
+      prefetchBytesPerSecond: Number(DEFAULT_QUOTA.prefetchBytesPerSecond),
     };
     expect(await quotas.quotaOf(c.tenantId)).toEqual({ ...defaults, weight: 2 });
     expect(await quotas.quotaOf("ten_absent")).toEqual({ ...defaults, weight: 1 });
@@ -144,6 +170,74 @@ describe("worker expert cache", () => {
       const after = { text: await registry.metrics() };
       expect(linesOf(after.text, a.tenantId)).toEqual(aBefore);
       expect(linesOf(after.text, b.tenantId).length).toBeGreaterThan(0);
+      await store.close();
+    });
+
+    it("prefetch per tenant: its prefetchBytesPerSecond from PostgreSQL, its series only, PREFETCH_BYTES on its own completion once", async () => {
+      const tier = runtime.tiers[1].id;
+      const refs = runtime.expertRefs(tier).flat();
+      const size = refs[0].file.bytes;
+      const same = refs.filter((r) => r.file.bytes === size);
+      // A may prefetch one expert per second; B has the default quota (256 MiB/s)
+      const a = await createTenant(env.db, { quota: { prefetchBytesPerSecond: BigInt(size) } });
+      const b = await createTenant(env.db);
+      const store = cache.storeFor({ root, sessionOptions: {} });
+      const ask = (tenantId: string, sequenceId: string, experts: typeof refs) =>
+        store.prefetch!({ tenantId, sequenceId, tierIds: new Set([tier]), experts, live: () => true });
+      ask(a.tenantId, "cmp_prefetch_a", same.slice(0, 3));
+      await cache.prefetcher.idle();
+      const series = (text: string, tenantId: string) =>
+        text
+          .split("\n")
+          .filter((l) => l.startsWith("lite_prefetch") && l.includes(`tenant="${tenantId}"`))
+          .sort();
+      const aLines = series(await registry.metrics(), a.tenantId);
+      expect(aLines).toEqual([
+        expect.stringMatching(new RegExp(`^lite_prefetch_bytes_total\\{.*tier="${tier}".* ${size}$`)),
+        expect.stringMatching(/^lite_prefetch_throttled_total\{.* 2$/),
+      ]);
+      ask(b.tenantId, "cmp_prefetch_b", same.slice(3, 5));
+      await cache.prefetcher.idle();
+      const text = await registry.metrics();
+      expect(series(text, a.tenantId)).toEqual(aLines);
+      expect(series(text, b.tenantId)).toEqual([
+        expect.stringMatching(new RegExp(`^lite_prefetch_bytes_total\\{.*tier="${tier}".* ${2 * size}$`)),
+      ]);
+      // the usage port writes each completion's PREFETCH_BYTES for its own tenant, once
+      const port = usagePort(env.db, cache.prefetcher.usage);
+      const usage = (tenantId: string, completionId: string) => ({
+        tenantId,
+        completionId,
+        inputTokens: 1,
+        outputTokens: 1,
+        expertCallsByTier: {},
+        mode: "FAST",
+        occurredAt: new Date(),
+      });
+      // B naming A's completion gets none of A's bytes
+      await port.record(usage(b.tenantId, "cmp_prefetch_a"));
+      await port.record(usage(a.tenantId, "cmp_prefetch_a"));
+      await port.record(usage(a.tenantId, "cmp_prefetch_a")); // a replayed finalisation
+      await port.record(usage(b.tenantId, "cmp_prefetch_b"));
+      const rows = await env.db.usageEvent.findMany({
+        where: { meter: "PREFETCH_BYTES", tenantId: { in: [a.tenantId, b.tenantId] } },
+        orderBy: { tenantId: "asc" },
+      });
+      expect(
+        rows
+          .map((r) => ({
+            tenantId: r.tenantId,
+            completionId: r.completionId,
+            dimension: r.dimension,
+            quantity: r.quantity,
+          }))
+          .sort((x, y) => (x.tenantId < y.tenantId ? -1 : 1)),
+      ).toEqual(
+        [
+          { tenantId: a.tenantId, completionId: "cmp_prefetch_a", dimension: tier, quantity: BigInt(size) },
+          { tenantId: b.tenantId, completionId: "cmp_prefetch_b", dimension: tier, quantity: BigInt(2 * size) },
+        ].sort((x, y) => (x.tenantId < y.tenantId ? -1 : 1)),
+      );
       await store.close();
     });
   });

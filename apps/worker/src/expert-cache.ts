@@ -1,9 +1,11 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import {
+  ExpertPrefetcher,
   ExpertResidency,
   TieredExpertStore,
   createCacheMetrics,
+  createPrefetchMetrics,
   tokenWorkingSetBytes,
   type CacheQuotaSource,
   type TenantCacheQuota,
@@ -25,10 +27,14 @@ export interface ExpertCacheOptions {
   warmCapacityBytes: number;
   epochUses: number;
   quotaTtlMs: number;
+  /** PREFETCH: predict each sequence's next-layer experts and fetch them within the tenant's prefetchBytesPerSecond; default true */
+  prefetch?: boolean;
 }
 
 export interface WorkerExpertCache {
   residency: ExpertResidency;
+  /** the prefetch queue (PREFETCH); its `usage` holds each completion's PREFETCH_BYTES until recorded */
+  prefetcher: ExpertPrefetcher;
   /** loadModel's `expertStore` option */
   storeFor(ctx: ExpertStoreContext): ExpertStore;
 }
@@ -47,15 +53,20 @@ export function createWorkerExpertCache(
     registry,
     tenantLabels && { tenantLabel: (t) => tenantLabels.label(t), tenantGaugeLabel: (t) => tenantLabels.peek(t) },
   );
+  const quotas = prismaCacheQuotas(db, { ttlMs: opts.quotaTtlMs });
   const residency = new ExpertResidency({
     hotCapacityBytes: opts.hotCapacityBytes,
     warmCapacityBytes: opts.warmCapacityBytes,
     epochUses: opts.epochUses,
-    quotas: prismaCacheQuotas(db, { ttlMs: opts.quotaTtlMs }),
-    observer: metrics,
+    quotas,
+    observer: {
+      ...metrics,
+      ...createPrefetchMetrics(registry, tenantLabels && { tenantLabel: (t) => tenantLabels.label(t) }),
+    },
   });
   metrics.readFrom(() => residency.figures());
-  return { residency, storeFor: (ctx) => new TieredExpertStore(residency, ctx) };
+  const prefetcher = new ExpertPrefetcher(residency, quotas, { enabled: opts.prefetch ?? true });
+  return { residency, prefetcher, storeFor: (ctx) => new TieredExpertStore(residency, ctx, prefetcher) };
 }
 
 /**
@@ -138,12 +149,16 @@ export function prismaCacheQuotas(
       p = db.tenant
         .findUnique({
           where: { id: tenantId },
-          select: { weight: true, quota: { select: { hotMemoryBytes: true, warmMemoryBytes: true } } },
+          select: {
+            weight: true,
+            quota: { select: { hotMemoryBytes: true, warmMemoryBytes: true, prefetchBytesPerSecond: true } },
+          },
         })
         .then((row) => {
           const quota = {
             hotMemoryBytes: toBytes(row?.quota?.hotMemoryBytes ?? DEFAULT_QUOTA.hotMemoryBytes),
             warmMemoryBytes: toBytes(row?.quota?.warmMemoryBytes ?? DEFAULT_QUOTA.warmMemoryBytes),
+            prefetchBytesPerSecond: toBytes(row?.quota?.prefetchBytesPerSecond ?? DEFAULT_QUOTA.prefetchBytesPerSecond),
             weight: row?.weight ?? 1,
           };
           kept.set(tenantId, { quota, atMs: clock.nowMs() });

@@ -1,10 +1,21 @@
+import type { PrefetchUsageBook } from "@lite/cache";
 import type { PrismaClient } from "@lite/db";
 import type { UsagePort } from "@lite/engine";
 import { recordCompletionUsage } from "@lite/telemetry";
 
-/** The engine's usage events, written to PostgreSQL (idempotent per completion, meter and dimension). */
-export function usagePort(db: Pick<PrismaClient, "usageEvent">): UsagePort {
+/**
+ * The engine's usage events, written to PostgreSQL (idempotent per completion, meter and
+ * dimension), with the completion's PREFETCH_BYTES per tier from the expert cache's
+ * prefetcher (bytes read on its tenant's behalf in this worker): written in the same
+ * statement, so a retried or replayed finalisation counts them once.
+ */
+export function usagePort(db: Pick<PrismaClient, "usageEvent">, prefetch?: PrefetchUsageBook): UsagePort {
   return {
-    record: (u) => recordCompletionUsage(db, u),
+    record: async (u) => {
+      const prefetchBytesByTier = prefetch?.bytesOf(u.tenantId, u.completionId) ?? {};
+      const written = await recordCompletionUsage(db, { ...u, prefetchBytesByTier });
+      prefetch?.settle(u.tenantId, u.completionId);
+      return written;
+    },
   };
 }

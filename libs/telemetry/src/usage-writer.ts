@@ -12,16 +12,18 @@ export interface CompletionUsage {
   outputTokens: number;
   /** token × expert evaluations by tier id, over the whole output */
   expertCallsByTier: Record<string, number>;
+  /** expert bytes prefetched on the completion's behalf in the worker, by tier id (absent: none) */
+  prefetchBytesByTier?: Record<string, number>;
   /** the TierSet mode (FAST, BALANCED, DEEP, MAX) */
   mode: string;
   occurredAt: Date;
 }
 
 /**
- * The usage events of one completion: INPUT_TOKENS, OUTPUT_TOKENS, EXPERT_CALLS per tier
- * (dimension = tier id) and one TIERSET_ACTIVATIONS (dimension = mode). Zero quantities
- * are kept for tokens (a cancelled-before-start completion still shows its prompt) and
- * dropped for expert calls.
+ * The usage events of one completion: INPUT_TOKENS, OUTPUT_TOKENS, EXPERT_CALLS and
+ * PREFETCH_BYTES per tier (dimension = tier id) and one TIERSET_ACTIVATIONS (dimension =
+ * mode). Zero quantities are kept for tokens (a cancelled-before-start completion still
+ * shows its prompt) and dropped for expert calls and prefetch bytes.
  */
 export function completionUsageEvents(u: CompletionUsage): UsageEvent[] {
   const ev = (meter: UsageEvent["meter"], dimension: string | null, quantity: number): UsageEvent =>
@@ -39,6 +41,11 @@ export function completionUsageEvents(u: CompletionUsage): UsageEvent[] {
   for (const tierId of Object.keys(u.expertCallsByTier).sort()) {
     const n = u.expertCallsByTier[tierId];
     if (n > 0) events.push(ev("EXPERT_CALLS", tierId, n));
+  }
+  const prefetch = u.prefetchBytesByTier ?? {};
+  for (const tierId of Object.keys(prefetch).sort()) {
+    const n = prefetch[tierId];
+    if (n > 0) events.push(ev("PREFETCH_BYTES", tierId, n));
   }
   events.push(ev("TIERSET_ACTIVATIONS", u.mode, 1));
   return events;
