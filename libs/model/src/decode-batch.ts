@@ -126,6 +126,8 @@ interface SequenceState {
   attemptStartedMs?: number;
   /** tiers its current token owes a timing pad for (kept across parks) */
   padTiers: Set<string>;
+  /** experts its current token waited for, loaded or as if (pass-experts.ts; kept across parks) */
+  waited: Set<string>;
   /** its entry in the worker's KV ledger */
   member: KvMember;
   /** inside a running forward pass (its KV must not be dropped) */
@@ -195,6 +197,7 @@ export class DecodeBatchImpl implements DecodeBatch {
       generated: resumed.length,
       finished: false,
       padTiers: new Set(),
+      waited: new Set(),
       member: undefined as unknown as KvMember,
       inPass: false,
       callsReported: new Map(),
@@ -310,6 +313,7 @@ export class DecodeBatchImpl implements DecodeBatch {
       experts: Array.from({ length: layers }, () => new Set<string>()),
       expertCalls: new Map(),
       padTiers: new Set(),
+      waited: s.waited,
       prefetch: { id: s.spec.id, live: () => !s.finished && this.seqs.get(s.spec.id) === s },
     }));
     for (const s of running) s.inPass = true;
@@ -330,6 +334,7 @@ export class DecodeBatchImpl implements DecodeBatch {
       const untilMs = s.attemptStartedMs! + defence.padMs(s.padTiers);
       s.attemptStartedMs = undefined;
       s.padTiers.clear();
+      s.waited.clear();
       if (defence.clock.nowMs() < untilMs) this.hold(s, output, untilMs);
       else outputs.set(s, output);
     });

@@ -54,6 +54,8 @@ export interface ModelRuntimeOptions {
   timingDefence?: boolean;
   /** the clock of the timing defence's holds, ms (default Date.now); tests pass a manual one */
   clock?: Clock;
+  /** how the timing defence waits out a first use's estimate (default a timer); tests pass a gated one */
+  defenceSleep?: (ms: number) => Promise<void>;
   /** told each tenant's padded first uses as the timing defence counts them (a per-tenant counter metric) */
   onPaddedFirstUses?: (tenantId: string, count: number) => void;
 }
@@ -133,6 +135,7 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
   const defence = new TimingDefence({
     enabled: parkColdExperts && (opts.timingDefence ?? true),
     clock: opts.clock,
+    sleep: opts.defenceSleep,
     onPaddedFirstUses: opts.onPaddedFirstUses,
   });
   const core: ModelCore = {

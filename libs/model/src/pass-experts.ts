@@ -17,7 +17,9 @@ import { gatherRows, rmsNormRows } from "./row-math";
  *      counted;
  *   5. an expert not given (not HOT): every sequence with a row on it is parked — its load is
  *      started off the step (ExpertLoads), `parked` settles when all the loads it waits for
- *      have, it owes a pad for the tier — and its rows leave the pass;
+ *      have, it owes a pad for the tier — and its rows leave the pass; with the timing
+ *      defence on, a sequence with a first use (step 4) is parked the same way, for the
+ *      tier's load estimate instead of a load (parkFirstUses);
  *   6. each leased expert runs ONCE over its remaining rows, whatever sequence they belong
  *      to; runs are issued together (onnxruntime-node runs them off the JS thread, so on two
  *      cores two experts overlap); every lease is released, also when a run fails;
@@ -37,6 +39,11 @@ export interface ExpertStageSequence extends PrefetchingSequence {
   parked?: Promise<void>;
   /** filled: tiers of the experts this sequence owes a timing pad for (first uses, parks) */
   padTiers: Set<string>;
+  /**
+   * kept across the parks of one token: experts it already waited for, loaded or as if
+   * (parkFirstUses); a first use of one of them does not park it again
+   */
+  waited: Set<string>;
 }
 
 export interface ExpertStageOptions {
@@ -213,13 +220,18 @@ function parkCold(
 ): Set<number> {
   const waits = new Map<number, Set<Promise<void>>>();
   for (const [key, use] of uses) {
-    if (leases.has(key)) continue;
+    const lease = leases.get(key);
+    if (lease) {
+      parkFirstUses(core, seqs, rows, key, use, lease, waits);
+      continue;
+    }
     const load = core.loads.start(use.ref, use.tenants);
     for (const r of use.rows) {
       const si = rows.seq[r];
       const list = waits.get(si) ?? new Set<Promise<void>>();
       waits.set(si, list.add(load));
       seqs[si].padTiers.add(use.ref.tierId);
+      seqs[si].waited.add(key);
     }
   }
   for (const [si, loads] of waits) {
@@ -229,6 +241,37 @@ function parkCold(
     seqs[si].parked = parked;
   }
   return new Set(waits.keys());
+}
+
+/**
+ * The timing defence's first uses (timing-defence.ts, rule 2): a sequence whose tenant uses
+ * a HOT expert for the first time since it became resident is parked as if the expert were
+ * cold, for the tier's load estimate (≥ a real load), and retries like a parked one. A cold
+ * path parks once per layer that needs a load, each park costing the load and a wait for
+ * the next step; a padded path now has the same shape, layer by layer, instead of one pad
+ * for the whole token (the sidechannel benchmark told the two apart with AUC 1.0 so).
+ */
+function parkFirstUses(
+  core: ModelCore,
+  seqs: ExpertStageSequence[],
+  rows: PassRows,
+  key: string,
+  use: ExpertUse,
+  lease: ExpertLease,
+  waits: Map<number, Set<Promise<void>>>,
+): void {
+  const first = lease.firstUseBy;
+  if (!core.defence.enabled || !first || first.size === 0) return;
+  let wait: Promise<void> | undefined;
+  for (const r of use.rows) {
+    const si = rows.seq[r];
+    // a load it waited for counts as its wait (its first use after it is not parked again)
+    if (!first.has(seqs[si].tenantId) || seqs[si].waited.has(key)) continue;
+    seqs[si].waited.add(key);
+    wait ??= core.defence.asIfLoading(use.ref.tierId);
+    const list = waits.get(si) ?? new Set<Promise<void>>();
+    waits.set(si, list.add(wait));
+  }
 }
 
 /** Step 6: each leased expert once over its rows; every run settles before an error is thrown. */

@@ -12,19 +12,21 @@ import type { Clock } from "@lite/core";
  *    attempt to its computation, which includes waiting for the next step), and on a busy
  *    worker those reached hundreds of ms, so every first use was padded that long and a
  *    light tenant got a sixth of its weighted share over the first seconds (the e2e
- *    fairness test: 1:6.3 for weights 1:3). What is left between a padded first use and a
- *    cold one is about one decode step; the sidechannel benchmark (not built yet) is where
- *    that is to be measured.
+ *    fairness test: 1:6.3 for weights 1:3).
  *    Taking the slowest and rounding up keeps the pad at or above what a load costs, so a
  *    padded token and a cold one take about the same time; the power-of-two buckets keep the
  *    estimate from moving with every load, which another tenant's loads would otherwise
  *    reveal through it.
  * 2. A sequence whose step used an expert its tenant had not used since it became resident
- *    (the lease's `firstUseBy`), or that was parked on a cold expert, owes a pad for that
- *    expert's tier: its token is emitted no sooner than the moment its computation was
- *    first attempted plus the largest owed estimate. The same rule for both cases makes
- *    "another tenant made it hot" (pad) and "it was cold" (load, then pad to the estimate)
- *    take about max(load, estimate).
+ *    (the lease's `firstUseBy`) is parked as if that expert were cold, for its tier's
+ *    estimate (`asIfLoading`; pass-experts.ts), and retries like a parked sequence. A cold
+ *    token parks once per layer that needs a load, each park costing the load and a wait
+ *    for the next step: a padded one now has the same shape, layer by layer. (One pad for
+ *    the whole token, the earlier rule, let the sidechannel benchmark tell a first use of
+ *    a hot expert from a cold one with AUC 1.0 on the `default` model: 4 layers of loads
+ *    against one estimate.)
+ *    Then, as before, a token that owes pads (first uses or parks) is emitted no sooner
+ *    than the moment its computation was first attempted plus the largest owed estimate.
  * 3. The token is computed in that step as usual and held by the batch (decode-batch.ts):
  *    the sequence waits, the batch does not, and the token is never recomputed.
  * 4. First uses that were padded are counted per tenant (`paddedFirstUses`), from the
@@ -47,6 +49,8 @@ export interface TimingDefenceOptions {
   floorMs?: number;
   /** recent loads per tier the estimate is the slowest of (default LOAD_ESTIMATE_WINDOW) */
   window?: number;
+  /** waits out a first use's estimate (default a timer that does not keep the process alive) */
+  sleep?: (ms: number) => Promise<void>;
   /** told each tenant's padded first uses as they are counted (the worker's metric) */
   onPaddedFirstUses?: (tenantId: string, count: number) => void;
 }
@@ -90,10 +94,12 @@ export class TimingDefence {
   readonly estimates: LoadTimeEstimates;
   private readonly padded = new Map<string, number>();
   private readonly onPadded?: (tenantId: string, count: number) => void;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(opts: TimingDefenceOptions) {
     this.enabled = opts.enabled;
     this.onPadded = opts.onPaddedFirstUses;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
     this.clock = opts.clock ?? { nowMs: () => Date.now() };
     this.estimates = new LoadTimeEstimates(opts.floorMs, opts.window);
   }
@@ -104,6 +110,11 @@ export class TimingDefence {
     let pad = 0;
     for (const t of tierIds) pad = Math.max(pad, this.estimates.estimateMs(t));
     return pad;
+  }
+
+  /** Settles after a load from this tier would have (its estimate), without keeping the process alive. */
+  asIfLoading(tierId: string): Promise<void> {
+    return this.sleep(this.estimates.estimateMs(tierId));
   }
 
   /** Counts padded first uses: per tenant, the experts a step used for it first (nothing when off). */

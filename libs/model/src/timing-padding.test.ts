@@ -24,9 +24,15 @@ describe("timing defence", () => {
     m.cleanup();
   });
 
-  async function parkingRuntime(timingDefence: boolean) {
+  /** waits the defence asked for (its first-use parks), each settled by the test */
+  let sleeps: Array<{ ms: number; done: () => void }> = [];
+  async function parkingRuntime(timingDefence: boolean, gatedSleeps = false) {
     const clock = new ManualClock(1_000_000);
-    const rt = await openTiny(m, { parkColdExperts: true, timingDefence, clock });
+    sleeps = [];
+    const defenceSleep = gatedSleeps
+      ? (ms: number) => new Promise<void>((done) => sleeps.push({ ms, done }))
+      : async () => undefined;
+    const rt = await openTiny(m, { parkColdExperts: true, timingDefence, clock, defenceSleep });
     open.push(rt);
     return { rt, clock };
   }
@@ -51,12 +57,14 @@ describe("timing defence", () => {
     const warm = rt.createBatch();
     warm.add(victim(rt, "v0"));
     const got = new Map<string, StepOutput[]>();
-    await runUntil(warm, got, () => hasFinished(got, "v0"), clock);
+    await runUntil(warm, got, () => hasFinished(got, "v0"), clock, () => {
+      for (const x of sleeps.splice(0)) x.done();
+    });
   }
 
-  it("on: the first user's sequence is held until the pad is over, the other tenant's is not, and the token is kept", async () => {
+  it("on: a first use of an expert another tenant made HOT parks the sequence as a load would, layer by layer, for the tier's estimate; the other tenant's goes on; the token is kept", async () => {
     const refN = (await runToEnd(ref, [neighbour(ref)])).get("n")!;
-    const { rt, clock } = await parkingRuntime(true);
+    const { rt, clock } = await parkingRuntime(true, true);
     await warmUp(rt, clock);
     const used = distinctExperts(refN);
     // its own first uses were padded and counted: one per expert
@@ -66,32 +74,60 @@ describe("timing defence", () => {
     const batch = rt.createBatch();
     batch.add(neighbour(rt));
     batch.add(victim(rt, "v1"));
-    const pad = rt.timingDefence.estimateMs(rt.tiers[0].id);
-    const t0 = clock.nowMs();
+    sleeps = [];
+    const estimate = rt.timingDefence.estimateMs(rt.tiers[0].id);
     const got = new Map<string, StepOutput[]>();
     const step = async () => {
       const out = await batch.step();
       for (const o of out) got.set(o.id, [...(got.get(o.id) ?? []), o]);
       return out.map((o) => o.id);
     };
+    // layer 0's first uses park it as if loading; the victim's sequence goes on meanwhile
     expect(await step()).toEqual(["v1"]);
-    expect(batch.waiting("n")).toBe("pad");
+    expect(batch.waiting("n")).toBe("load");
+    // one wait per expert it first used in layer 0, each the tier's estimate (as loads in parallel)
+    const layer0 = sleeps.length;
+    expect(layer0).toBeGreaterThan(0);
+    expect(new Set(sleeps.map((x) => x.ms))).toEqual(new Set([estimate]));
+    for (let i = 0; i < 3; i++) expect(await step()).toEqual(["v1"]);
+    expect(sleeps).toHaveLength(layer0);
+    // each settled wait lets it retry and reach the next layer's first uses: one park per layer
+    clock.advance(10 * estimate); // past the final hold: the parks are what is measured here
+    while (!got.has("n")) {
+      for (const x of sleeps.splice(0)) x.done();
+      await batch.whenReady();
+      await step();
+    }
+    expect(sleeps).toHaveLength(0);
     expect(rt.timingDefence.paddedFirstUses("ten_n")).toBeGreaterThan(0);
     // another tenant's first uses are not the victim's: its count did not move
     expect(rt.timingDefence.paddedFirstUses("ten_v")).toBe(used);
-    // one ms short of the pad: the victim's sequence goes on, the neighbour's still waits
-    clock.set(t0 + pad - 1);
-    for (let i = 0; i < 3; i++) expect(await step()).toEqual(["v1"]);
-    expect(batch.waiting("n")).toBe("pad");
-    clock.set(t0 + pad);
-    expect(batch.waiting("n")).toBeUndefined();
-    expect(await step()).toEqual(["n", "v1"]);
     expect(strip(got.get("n")!)).toEqual(strip(refN.slice(0, 1)));
 
-    await runUntil(batch, got, () => hasFinished(got, "n"), clock);
+    await runUntil(batch, got, () => hasFinished(got, "n"), clock, () => {
+      for (const x of sleeps.splice(0)) x.done();
+    });
     expect(strip(got.get("n")!)).toEqual(strip(refN));
     expect(rt.timingDefence.paddedFirstUses("ten_n")).toBe(used);
     expect(rt.timingDefence.paddedFirstUses("ten_v")).toBe(used);
+  });
+
+  it("on: the first token of a tenant new to HOT experts waits one park per layer, as a cold one does", async () => {
+    const { rt, clock } = await parkingRuntime(true, true);
+    await warmUp(rt, clock);
+    const batch = rt.createBatch();
+    batch.add(neighbour(rt));
+    let parks = 0;
+    for (;;) {
+      const out = await batch.step();
+      if (out.length > 0) break;
+      if (batch.waiting("n") === "load") {
+        parks++;
+        for (const x of sleeps.splice(0)) x.done();
+        await batch.whenReady();
+      } else clock.advance(1000);
+    }
+    expect(parks).toBe(rt.manifest.architecture.layers);
   });
 
   it("on: a first use of a cold expert (parked for its load) is held to the same pad from the same start", async () => {

@@ -12,12 +12,15 @@ export async function runUntil(
   got: Map<string, StepOutput[]>,
   done: () => boolean,
   clock?: ManualClock,
+  /** called before waiting on parked sequences (a test settling the waits it gates) */
+  beforeWait?: () => void,
 ): Promise<void> {
   while (!done()) {
     const out = await batch.step();
     for (const o of out) got.set(o.id, [...(got.get(o.id) ?? []), o]);
     if (out.length > 0) continue;
     clock?.advance(60_000);
+    beforeWait?.();
     await batch.whenReady();
   }
 }
