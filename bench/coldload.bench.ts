@@ -98,10 +98,10 @@ async function runPhase(ctx: BenchContext, live: LiveServices, name: PhaseFigure
     const victim = await phase.createTenant(`victim-${name}`, 1);
     const neighbour = await phase.createTenant(`neighbour-${name}`, 1);
     if (name === "cold") {
-      await phase.admin.ok(
-        `mutation($t: ID!, $q: QuotaInput!) { setQuota(tenantId: $t, input: $q) { id } }`,
-        { t: neighbour.id, q: { hotMemoryBytes: String(8 * MiB), warmMemoryBytes: String(16 * MiB) } },
-      );
+      await phase.admin.ok(`mutation($t: ID!, $q: QuotaInput!) { setQuota(tenantId: $t, input: $q) { id } }`, {
+        t: neighbour.id,
+        q: { hotMemoryBytes: String(8 * MiB), warmMemoryBytes: String(16 * MiB) },
+      });
     }
     const deep = (i: number) => ({
       prompt: `neighbour ${i}: wander over every expert`,

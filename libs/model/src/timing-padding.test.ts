@@ -57,9 +57,15 @@ describe("timing defence", () => {
     const warm = rt.createBatch();
     warm.add(victim(rt, "v0"));
     const got = new Map<string, StepOutput[]>();
-    await runUntil(warm, got, () => hasFinished(got, "v0"), clock, () => {
-      for (const x of sleeps.splice(0)) x.done();
-    });
+    await runUntil(
+      warm,
+      got,
+      () => hasFinished(got, "v0"),
+      clock,
+      () => {
+        for (const x of sleeps.splice(0)) x.done();
+      },
+    );
   }
 
   it("on: a first use of an expert another tenant made HOT parks the sequence as a load would, layer by layer, for the tier's estimate; the other tenant's goes on; the token is kept", async () => {
@@ -104,9 +110,15 @@ describe("timing defence", () => {
     expect(rt.timingDefence.paddedFirstUses("ten_v")).toBe(used);
     expect(strip(got.get("n")!)).toEqual(strip(refN.slice(0, 1)));
 
-    await runUntil(batch, got, () => hasFinished(got, "n"), clock, () => {
-      for (const x of sleeps.splice(0)) x.done();
-    });
+    await runUntil(
+      batch,
+      got,
+      () => hasFinished(got, "n"),
+      clock,
+      () => {
+        for (const x of sleeps.splice(0)) x.done();
+      },
+    );
     expect(strip(got.get("n")!)).toEqual(strip(refN));
     expect(rt.timingDefence.paddedFirstUses("ten_n")).toBe(used);
     expect(rt.timingDefence.paddedFirstUses("ten_v")).toBe(used);
