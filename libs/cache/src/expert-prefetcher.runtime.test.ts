@@ -291,6 +291,50 @@ describe("ExpertPrefetcher", () => {
     }
   });
 
+  it("whether another tenant holds the expert never changes a tenant's prefetch (full cache or not)", async () => {
+    const refs = m.tierRefs(0);
+    const size = refs[0].file.bytes;
+    const [x, y] = refs.filter((r) => r.file.bytes === size);
+    const outcome = async (capacityExperts: number, bHolds: ExpertRef) => {
+      const quotas = fixedQuotas({});
+      const residency = new ExpertResidency({
+        hotCapacityBytes: capacityExperts * size,
+        warmCapacityBytes: capacityExperts * size,
+        quotas,
+      });
+      const prefetcher = new ExpertPrefetcher(residency, quotas);
+      const store = new TieredExpertStore(residency, m.ctx, prefetcher);
+      try {
+        await store.load(bHolds, new Set(["B"]));
+        store.prefetch!({
+          tenantId: "A",
+          sequenceId: "A-1",
+          tierIds: new Set([x.tierId]),
+          experts: [x],
+          live: () => true,
+        });
+        await prefetcher.idle();
+        const f = residency.tenantFigures("A");
+        return {
+          bytes: f.prefetchBytesByTier,
+          throttled: f.prefetchThrottled,
+          usage: prefetcher.usage.bytesOf("A", "A-1"),
+        };
+      } finally {
+        await prefetcher.close();
+        await store.close();
+        await residency.close();
+      }
+    };
+    // room for one expert: B holds it or another, A's prefetch does nothing either way
+    expect(await outcome(1, x)).toEqual({ bytes: {}, throttled: 0, usage: {} });
+    expect(await outcome(1, y)).toEqual({ bytes: {}, throttled: 0, usage: {} });
+    // room for two: A's prefetch counts the expert's bytes either way (joining B's, or reading it)
+    const counted = { bytes: { [x.tierId]: size }, throttled: 0, usage: { [x.tierId]: size } };
+    expect(await outcome(2, x)).toEqual(counted);
+    expect(await outcome(2, y)).toEqual(counted);
+  });
+
   it("prefetched bytes never used are counted as waste when evicted, for the prefetching tenant only", async () => {
     const refs = m.tierRefs(0);
     const size = refs[0].file.bytes;

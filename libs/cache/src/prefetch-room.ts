@@ -4,12 +4,14 @@ import { chargeOf, usedIn } from "./victim-choice";
 /**
  * Where a prefetch may put an expert, as pure functions over the entries. A prefetch is a
  * guess, so it takes only room nobody pays for:
- *   1. a level has room for it when the expert is already held there, or when the free bytes
- *      plus those of idle orphans (entries charged to nobody, evicted first by any load)
- *      cover it; no entry anyone is charged for is ever evicted by a prefetch, the tenant's
- *      own included;
- *   2. the tenant's charge in the level after joining stays within its quota (no own
- *      eviction either);
+ *   1. a level has room for it when the free bytes plus those of idle orphans (entries
+ *      charged to nobody, evicted first by any load) cover its bytes; no entry anyone is
+ *      charged for is ever evicted by a prefetch, the tenant's own included;
+ *   2. the tenant's charge in the level plus the expert's whole bytes stays within its quota
+ *      (no own eviction either);
+ *   Both are asked as if the expert were not resident, also when another tenant holds it
+ *   (then nothing is evicted and the tenant joins it): whether a prefetch happens, and so
+ *   its bytes and the tenant's series, never depends on another tenant holding that expert;
  *   3. the target is HOT when WARM and HOT both have room (COLD → WARM → HOT, or WARM → HOT,
  *      or joining an entry already HOT); else WARM when WARM has room (COLD → WARM, or
  *      joining an entry already WARM); else nothing.
@@ -45,12 +47,9 @@ export function roomFor(
   const holds = entry?.holds(level) ?? false;
   const quota = o.quotaBytes(tenantId, level);
   if (quota !== undefined) {
-    const others = entry ? [...entry.users[level].keys()].filter((t) => t !== tenantId).length : 0;
     const mine = holds && entry!.users[level].has(tenantId) ? entry!.shareOf(level) : 0;
-    const after = chargeOf(o.entries, level, tenantId) - mine + Math.ceil(bytes / (others + 1));
-    if (after > quota) return undefined;
+    if (chargeOf(o.entries, level, tenantId) - mine + bytes > quota) return undefined;
   }
-  if (holds) return [];
   let need = usedIn(o.entries, level) + bytes - o.capacityBytes(level);
   if (need <= 0) return [];
   const orphans = o.entries
@@ -65,7 +64,9 @@ export function roomFor(
     chosen.push(e);
     need -= e.bytes;
   }
-  return need <= 0 ? chosen : undefined;
+  if (need > 0) return undefined;
+  // Held already: the room was asked as if it were not, but nothing needs to go.
+  return holds ? [] : chosen;
 }
 
 /** What a prefetch of `bytes` for the tenant would do; undefined when it cannot (or need not). */
