@@ -168,12 +168,12 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     registry,
     tenantLabels,
   );
-  live.readGauges(() => liveCacheReadings(expertCache.residency));
   // Per-tenant KV quotas over every model of this worker (docs/KV-QUOTAS.md).
   const kvLedger = createWorkerKvLedger(c.db, registry, {
     ttlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
     tenantLabels,
   });
+  live.readGauges(() => liveCacheReadings(expertCache.residency, kvLedger.bytesByTenant()));
   const loaded = cachingModelProvider({
     modelDir: env.MODEL_DIR,
     publicKey: env.MODEL_PUBLIC_KEY,

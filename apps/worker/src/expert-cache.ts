@@ -70,25 +70,34 @@ export function createWorkerExpertCache(
 }
 
 /**
- * What the live tenant metrics (Tenant.metrics) read of the cache at each flush, per tenant:
- * the whole bytes of the entries it uses (not its charged part, which would show how many
- * other tenants share them), its uses and hits (a first use since the expert became HOT is a
- * miss whoever made it HOT), and the evictions of its entries that its own loads or quota
- * caused (those other tenants' loads caused would reveal their activity; Prometheus has them).
- * KV cache bytes are not measured per tenant here yet: 0.
+ * What the live tenant metrics (Tenant.metrics) read of this worker at each flush, per tenant:
+ * the whole bytes of the cache entries it uses (not its charged part, which would show how
+ * many other tenants share them), its uses and hits (a first use since the expert became HOT
+ * is a miss whoever made it HOT), the evictions of its entries that its own loads or quota
+ * caused (those other tenants' loads caused would reveal their activity; Prometheus has them),
+ * the bytes prefetched on its behalf, and the KV bytes its own sequences hold (`kvBytes`,
+ * from the worker's KvLedger).
  */
-export function liveCacheReadings(residency: ExpertResidency): TenantGaugeReading[] {
+export function liveCacheReadings(
+  residency: ExpertResidency,
+  kvBytes: ReadonlyMap<string, number> = new Map(),
+): TenantGaugeReading[] {
   const hot = residency.heldBytes("HOT");
   const warm = residency.heldBytes("WARM");
-  return residency.figures().map((f) => ({
+  const readings: TenantGaugeReading[] = residency.figures().map((f) => ({
     tenantId: f.tenantId,
     hotBytes: hot.get(f.tenantId) ?? 0,
     warmBytes: warm.get(f.tenantId) ?? 0,
-    kvBytes: 0,
+    kvBytes: kvBytes.get(f.tenantId) ?? 0,
     expertUses: f.hits + f.misses,
     expertHits: f.hits,
     evictions: f.evictionsSuffered - f.evictionsSufferedFromOthers,
+    prefetchBytes: Object.values(f.prefetchBytesByTier).reduce((a, b) => a + b, 0),
   }));
+  const seen = new Set(readings.map((r) => r.tenantId));
+  for (const [tenantId, bytes] of kvBytes)
+    if (!seen.has(tenantId)) readings.push({ tenantId, hotBytes: 0, warmBytes: 0, kvBytes: bytes });
+  return readings;
 }
 
 /**
