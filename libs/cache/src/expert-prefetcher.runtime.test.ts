@@ -335,6 +335,42 @@ describe("ExpertPrefetcher", () => {
     expect(await outcome(2, y)).toEqual(counted);
   });
 
+  it("a prefetched expert not used by the end of the epoch after its prefetch's is waste (counted once)", async () => {
+    const [x, y] = m.tierRefs(0);
+    const quotas = fixedQuotas({});
+    const residency = new ExpertResidency({
+      ...{ hotCapacityBytes: 1 << 24, warmCapacityBytes: 1 << 24 },
+      quotas,
+      epochUses: 2,
+    });
+    const prefetcher = new ExpertPrefetcher(residency, quotas);
+    const store = new TieredExpertStore(residency, m.ctx, prefetcher);
+    try {
+      store.prefetch!({
+        tenantId: "A",
+        sequenceId: "A-e",
+        tierIds: new Set([x.tierId]),
+        experts: [x],
+        live: () => true,
+      });
+      await prefetcher.idle();
+      expect(residency.tenantFigures("A").prefetchBytesByTier).toEqual({ [x.tierId]: x.file.bytes });
+      await store.load(y, new Set(["B"]));
+      const useY = () => store.acquire(y, new Set(["B"]))!.release();
+      for (let i = 0; i < 3; i++) useY(); // epoch 1: the prefetch's epoch (0) is still the previous one
+      expect(residency.tenantFigures("A").prefetchWastedBytes).toBe(0);
+      useY(); // epoch 2 begins: epoch 0's prefetch went unused
+      expect(residency.tenantFigures("A").prefetchWastedBytes).toBe(x.file.bytes);
+      for (let i = 0; i < 4; i++) useY();
+      expect(residency.tenantFigures("A")).toMatchObject({ prefetchWastedBytes: x.file.bytes, prefetchUsed: 0 });
+      expect(residency.tenantFigures("B").prefetchWastedBytes).toBe(0);
+    } finally {
+      await prefetcher.close();
+      await store.close();
+      await residency.close();
+    }
+  });
+
   it("prefetched bytes never used are counted as waste when evicted, for the prefetching tenant only", async () => {
     const refs = m.tierRefs(0);
     const size = refs[0].file.bytes;
