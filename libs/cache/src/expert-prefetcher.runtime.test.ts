@@ -339,7 +339,8 @@ describe("ExpertPrefetcher", () => {
     const [x, y] = m.tierRefs(0);
     const quotas = fixedQuotas({});
     const residency = new ExpertResidency({
-      ...{ hotCapacityBytes: 1 << 24, warmCapacityBytes: 1 << 24 },
+      hotCapacityBytes: 1 << 24,
+      warmCapacityBytes: 1 << 24,
       quotas,
       epochUses: 2,
     });
