@@ -52,6 +52,13 @@ describe("prefetch usage in a worker", () => {
       expect(u.tenantId).toBe(b.tenantId);
       expect(cb.tierSet).toContain(u.dimension);
     }
+    // B is not granted the restricted tier: nothing of it was prefetched on B's behalf
+    const granted = new Set(
+      (await stack.env.db.tierGrant.findMany({ where: { tenantId: b.tenantId } })).map((g) => g.tierId),
+    );
+    const restricted = await stack.env.db.tier.findMany({ where: { restricted: true, ownerTenantId: null } });
+    expect(restricted.some((t) => !granted.has(t.id))).toBe(true);
+    for (const u of prefetchB) expect(granted.has(u.dimension!)).toBe(true);
     // nothing of one tenant's prefetch is recorded under the other
     const all = await stack.env.db.usageEvent.findMany({
       where: { meter: "PREFETCH_BYTES", tenantId: { in: [a.tenantId, b.tenantId] } },

@@ -12,7 +12,7 @@ export const UsageEvent = z.object({
   tenantId: z.string().min(1),
   completionId: z.string().min(1).nullable(),
   meter: z.enum(METERS),
-  /** tier id for EXPERT_CALLS, mode for TIERSET_ACTIVATIONS, null otherwise */
+  /** tier id for EXPERT_CALLS and PREFETCH_BYTES, mode for TIERSET_ACTIVATIONS, null otherwise */
   dimension: z.string().min(1).nullable(),
   /** a non-negative integer; bigint so byte meters cannot overflow */
   quantity: z.bigint().nonnegative(),
