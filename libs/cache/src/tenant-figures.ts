@@ -25,7 +25,7 @@ export interface TenantCacheFigures {
   evictionsSufferedFromOthers: number;
   /** evictions the tenant's loads and uses caused (its own entries included) */
   evictionsCaused: number;
-  /** promotions to HOT made on the tenant's behalf (COLD → HOT or WARM → HOT) */
+  /** promotions to HOT made on the tenant's behalf (COLD → HOT or WARM → HOT) by loads; a prefetch's are in prefetchBytesByTier */
   loads: number;
   /** the same by model tier id: proves no tier the tenant is not granted is loaded for it */
   loadsByTier: Record<string, number>;
