@@ -6,6 +6,7 @@ import {
   type BatchEngineOptions,
   type ResolvedEngineOptions,
 } from "./engine-options";
+import type { KvTally } from "./kv-meter";
 import type { EngineBatch, WorkHandle } from "./ports";
 import { withRetry } from "@lite/core";
 import { SlotAllocator } from "./slot-allocator";
@@ -27,10 +28,13 @@ export interface Running {
   entered?: boolean;
   /** its first decode step here completed (WorkHandle.stepped) */
   stepped?: boolean;
+  /** its KV byte-seconds so far in this worker (kv-meter.ts) */
+  kv?: KvTally;
 }
 
 /** What finalisation needs: a running sequence, or a job refused before it ran. */
-export type Outcome = Pick<Running, "handle" | "spec" | "tokenIds" | "text" | "expertCalls">;
+export type Outcome = Pick<Running, "handle" | "spec" | "tokenIds" | "text" | "expertCalls"> &
+  Partial<Pick<Running, "kv">>;
 
 /** Steps and tokens, for the process' own logs and the overhead benchmark. */
 export interface EngineStats {

@@ -1,6 +1,7 @@
 import { endCompletion, receivedOutput, type CompletionSpec, type StreamedOutput } from "@lite/completions";
 import { statusOfFinish, type FinishReason } from "@lite/core";
 import type { EngineContext, Outcome } from "./engine-context";
+import { kvByteSecondsAtEnd } from "./kv-meter";
 import { errText } from "./err-text";
 import type { WorkHandle } from "./ports";
 
@@ -27,6 +28,7 @@ export function finish(
   const { spec, handle } = r;
   const { deps } = ctx;
   deps.metrics?.completionsFinished.inc({ tenant: spec.tenantId, reason });
+  const kvByteSeconds = kvByteSecondsAtEnd(r, ctx.now());
   track(ctx, handle, async () => {
     const { outputTokens, text } = await received(ctx, r, reason);
     const finishedAt = new Date(ctx.now());
@@ -38,6 +40,7 @@ export function finish(
           inputTokens: spec.promptTokens,
           outputTokens,
           expertCallsByTier: r.expertCalls,
+          kvByteSeconds,
           mode: spec.mode,
           occurredAt: finishedAt,
         }),

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { EngineContext, Outcome } from "./engine-context";
 import { errText } from "./err-text";
 import { finish, finishFinalRow } from "./finalise";
+import { kvTally } from "./kv-meter";
 import type { EngineBatch, JobPayload, WorkHandle } from "./ports";
 
 /**
@@ -178,6 +179,7 @@ function hold(ctx: EngineContext, prior: Outcome, batch: EngineBatch, log: Logge
     text: prior.text,
     expertCalls: {},
     firstEmitted: resumeAfter >= 0,
+    kv: kvTally(ctx.now()),
   });
   ctx.wake?.();
   if (resumeAfter >= 0)

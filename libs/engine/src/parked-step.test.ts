@@ -111,6 +111,7 @@ describe("engine: parked sequences", () => {
           remove: (id) => b.remove(id),
           waiting: (id) => b.waiting(id),
           whenReady: () => b.whenReady(),
+          kvBytes: (id) => b.kvBytes(id),
           step: (only) => {
             steps.push([...(only ?? [])]);
             return b.step(only);

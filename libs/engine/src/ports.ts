@@ -127,7 +127,7 @@ export interface UsagePort {
 }
 
 /** A libs/model `DecodeBatch`, the calls the engine makes. */
-export type EngineBatch = Pick<DecodeBatch, "add" | "remove" | "step" | "waiting" | "whenReady">;
+export type EngineBatch = Pick<DecodeBatch, "add" | "remove" | "step" | "waiting" | "whenReady" | "kvBytes">;
 
 /** A libs/model `ModelRuntime`, the parts the engine uses. */
 export interface EngineModel {

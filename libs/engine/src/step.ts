@@ -1,6 +1,7 @@
 import type { StepOutput } from "@lite/model";
 import type { EngineContext, Running } from "./engine-context";
 import { finish } from "./finalise";
+import { sampleKv } from "./kv-meter";
 import type { CompletionRef, EngineBatch, TokenOut } from "./ports";
 import { sleep, type FinishReason } from "@lite/core";
 
@@ -70,6 +71,7 @@ async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
   if (chosen.length === 0) return;
   await announceFirstSteps(ctx, chosen);
   const outputs = await decode(ctx, chosen);
+  sampleKv(ctx);
   noteSurvivedSteps(ctx, chosen);
   const result = collect(ctx, outputs);
   // Finished sequences leave the batch now; they are finalised once their tokens are flushed.

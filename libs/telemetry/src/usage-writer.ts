@@ -14,6 +14,8 @@ export interface CompletionUsage {
   expertCallsByTier: Record<string, number>;
   /** expert bytes prefetched on the completion's behalf in the worker, by tier id (absent: none) */
   prefetchBytesByTier?: Record<string, number>;
+  /** KV-cache bytes × seconds the completion's sequence held them in the worker that ended it (absent: none) */
+  kvByteSeconds?: number;
   /** the TierSet mode (FAST, BALANCED, DEEP, MAX) */
   mode: string;
   occurredAt: Date;
@@ -21,9 +23,10 @@ export interface CompletionUsage {
 
 /**
  * The usage events of one completion: INPUT_TOKENS, OUTPUT_TOKENS, EXPERT_CALLS and
- * PREFETCH_BYTES per tier (dimension = tier id) and one TIERSET_ACTIVATIONS (dimension =
- * mode). Zero quantities are kept for tokens (a cancelled-before-start completion still
- * shows its prompt) and dropped for expert calls and prefetch bytes.
+ * PREFETCH_BYTES per tier (dimension = tier id), KV_BYTE_SECONDS (no dimension) and one
+ * TIERSET_ACTIVATIONS (dimension = mode). Zero quantities are kept for tokens (a
+ * cancelled-before-start completion still shows its prompt) and dropped for expert calls,
+ * prefetch bytes and KV byte-seconds.
  */
 export function completionUsageEvents(u: CompletionUsage): UsageEvent[] {
   const ev = (meter: UsageEvent["meter"], dimension: string | null, quantity: number): UsageEvent =>
@@ -47,6 +50,7 @@ export function completionUsageEvents(u: CompletionUsage): UsageEvent[] {
     const n = prefetch[tierId];
     if (n > 0) events.push(ev("PREFETCH_BYTES", tierId, n));
   }
+  if ((u.kvByteSeconds ?? 0) > 0) events.push(ev("KV_BYTE_SECONDS", null, u.kvByteSeconds!));
   events.push(ev("TIERSET_ACTIVATIONS", u.mode, 1));
   return events;
 }

@@ -96,6 +96,12 @@ export class FakeBatch implements EngineBatch {
     return Promise.resolve();
   }
 
+  /** KV as the real batch grows it: 1 KiB per token generated (0 once finished or removed) */
+  kvBytes(id: string): number {
+    const s = this.seqs.get(id);
+    return s && s.generated < s.spec.maxTokens ? s.generated * 1024 : 0;
+  }
+
   async step(only?: Iterable<string>): Promise<StepOutput[]> {
     const ids = only ? [...only] : [...this.seqs.keys()];
     this.beforeStep?.(ids);
