@@ -163,6 +163,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       epochUses: env.EXPERT_CACHE_EPOCH_USES,
       quotaTtlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
       prefetch: env.PREFETCH === "on",
+      eviction: env.EXPERT_CACHE_EVICTION,
     },
     c.db,
     registry,

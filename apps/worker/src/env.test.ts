@@ -30,6 +30,14 @@ describe("worker environment", () => {
     );
   });
 
+  it("EXPERT_CACHE_EVICTION is fair by default, takes fair or lru (the benchmark baseline), and refuses anything else naming it", () => {
+    expect(parseEnv(WorkerEnv, required).EXPERT_CACHE_EVICTION).toBe("fair");
+    expect(parseEnv(WorkerEnv, { ...required, EXPERT_CACHE_EVICTION: "lru" }).EXPERT_CACHE_EVICTION).toBe("lru");
+    expect(() => parseEnv(WorkerEnv, { ...required, EXPERT_CACHE_EVICTION: "LRU" })).toThrow(
+      'config error: EXPERT_CACHE_EVICTION must be one of fair, lru, got "LRU"',
+    );
+  });
+
   it("serves metrics by default on 9464 (-1 turns them off), with METRICS_TENANT_LABELS 50 tenant labels", () => {
     const env = parseEnv(WorkerEnv, required);
     expect(env.WORKER_METRICS_PORT).toBe(9464);

@@ -59,6 +59,12 @@ export const WorkerEnv = z.object({
    * tenant's prefetchBytesPerSecond (libs/cache expert-prefetcher.ts); off: no prediction, no prefetch
    */
   PREFETCH: enumVar(["on", "off"], "on"),
+  /**
+   * BENCHMARK BASELINE, not for production. fair (default): per-tenant quotas and fair
+   * eviction (libs/cache victim-choice.ts); lru: a plain global LRU that enforces no
+   * per-tenant quota (bench/memory.bench.ts compares the two)
+   */
+  EXPERT_CACHE_EVICTION: enumVar(["fair", "lru"], "fair"),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

@@ -8,6 +8,7 @@ import {
   createPrefetchMetrics,
   tokenWorkingSetBytes,
   type CacheQuotaSource,
+  type EvictionPolicy,
   type TenantCacheQuota,
 } from "@lite/cache";
 import { systemClock, type Clock } from "@lite/core";
@@ -29,6 +30,8 @@ export interface ExpertCacheOptions {
   quotaTtlMs: number;
   /** PREFETCH: predict each sequence's next-layer experts and fetch them within the tenant's prefetchBytesPerSecond; default true */
   prefetch?: boolean;
+  /** EXPERT_CACHE_EVICTION: "fair" (default) or "lru", the memory benchmark's plain global-LRU baseline */
+  eviction?: EvictionPolicy;
 }
 
 export interface WorkerExpertCache {
@@ -58,6 +61,7 @@ export function createWorkerExpertCache(
     hotCapacityBytes: opts.hotCapacityBytes,
     warmCapacityBytes: opts.warmCapacityBytes,
     epochUses: opts.epochUses,
+    eviction: opts.eviction,
     quotas,
     observer: {
       ...metrics,

@@ -6,7 +6,7 @@ import type { CacheQuotaSource } from "./cache-quota";
 import { planPrefetch } from "./prefetch-room";
 import { TenantQuotas } from "./tenant-quotas";
 import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
-import { chargeOf, chargesIn, fairVictim, heldIn, ownVictim, usedIn } from "./victim-choice";
+import { chargeOf, chargesIn, fairVictim, heldIn, lruVictim, ownVictim, usedIn } from "./victim-choice";
 
 /**
  * The worker-wide expert cache behind every model's TieredExpertStore: residency (HOT, WARM,
@@ -61,7 +61,15 @@ export interface ExpertResidencyOptions {
   /** uses (acquires) per accounting epoch; default 4096 */
   epochUses?: number;
   observer?: CacheObserver;
+  /**
+   * "fair" (default): per-tenant quotas and fair eviction (victim-choice.ts). "lru": a plain
+   * global LRU — no quota enforced, a full level evicts the least valuable idle entry of
+   * anyone. A benchmark baseline (EXPERT_CACHE_EVICTION, bench/memory.bench.ts), not for production.
+   */
+  eviction?: EvictionPolicy;
 }
+
+export type EvictionPolicy = "fair" | "lru";
 
 /** Who loads through the residency: one model runtime's store (its id keeps keys apart). */
 export interface ResidencyView {
@@ -103,6 +111,8 @@ export class ExpertResidency {
       ["warmCapacityBytes", opts.warmCapacityBytes],
     ] as const)
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    if (opts.eviction !== undefined && opts.eviction !== "fair" && opts.eviction !== "lru")
+      throw new RangeError(`eviction must be "fair" or "lru", got ${String(opts.eviction)}`);
     this.epochUses = opts.epochUses ?? DEFAULT_EPOCH_USES;
     if (!Number.isSafeInteger(this.epochUses) || this.epochUses < 1)
       throw new RangeError(`epochUses must be a positive integer, got ${this.epochUses}`);
@@ -367,7 +377,8 @@ export class ExpertResidency {
   /** Evicts the tenant's own least valuable idle entries until its charge fits its quota. */
   private fitQuota(tenantId: string, level: Residency, except: CacheEntry | undefined, causers: ReadonlySet<string>) {
     const quota = this.quotas.bytes(tenantId, level);
-    if (quota === undefined) return true;
+    // A plain global LRU (the benchmark baseline) knows no tenants: no quota holds.
+    if (quota === undefined || this.opts.eviction === "lru") return true;
     while (chargeOf(this.entries.values(), level, tenantId) > quota) {
       const victim = ownVictim(this.entries.values(), level, tenantId, except);
       if (!victim) return false;
@@ -444,14 +455,17 @@ export class ExpertResidency {
       if (!e.holds(level)) e.reserved.add(level);
       for (const t of loaders) if (!this.fitQuota(t, level, e, loaders)) return fail();
       while (this.usedBytes(level) > this.capacity(level)) {
-        const victim = fairVictim({
-          entries: [...this.entries.values()],
-          level,
-          capacityBytes: this.capacity(level),
-          loaders,
-          loading: e,
-          weightOf: this.quotas.weightOf,
-        });
+        const victim =
+          this.opts.eviction === "lru"
+            ? lruVictim(this.entries.values(), level, e)
+            : fairVictim({
+                entries: [...this.entries.values()],
+                level,
+                capacityBytes: this.capacity(level),
+                loaders,
+                loading: e,
+                weightOf: this.quotas.weightOf,
+              });
         if (!victim) return fail();
         this.evict(victim, level, loaders);
       }

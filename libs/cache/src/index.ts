@@ -7,6 +7,7 @@ export { TieredExpertStore } from "./tiered-expert-store";
 export {
   DEFAULT_EPOCH_USES,
   ExpertResidency,
+  type EvictionPolicy,
   type ExpertResidencyOptions,
   type PrefetchOutcome,
   type ResidencyView,

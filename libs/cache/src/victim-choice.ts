@@ -69,6 +69,18 @@ export function ownVictim(
   return leastValuable(own);
 }
 
+/**
+ * The benchmark baseline (eviction "lru"): the least valuable idle entry of anyone in
+ * `level`, whoever is charged for it — a plain global LRU that knows no tenants.
+ */
+export function lruVictim(
+  entries: Iterable<CacheEntry>,
+  level: Residency,
+  loading: CacheEntry | undefined,
+): CacheEntry | undefined {
+  return leastValuable([...entries].filter((e) => e !== loading && e.evictable(level)));
+}
+
 export interface FairChoice {
   entries: readonly CacheEntry[];
   level: Residency;
