@@ -1,0 +1,408 @@
+/**
+ * memory: does a neighbour scanning every expert push a victim tenant's experts out of the
+ * worker's cache? (issue 10: per-tenant memory quotas and fair eviction, libs/cache.)
+ *
+ * One worker per phase (a fresh deployment each), the `default` model, HOT_CAPACITY_BYTES the
+ * smallest the model accepts (one token's worst-case working set, rounded up to a MiB) and
+ * WARM_CAPACITY_BYTES 48 MiB more: neither holds the experts the neighbour routes to.
+ *  - victim (weight 1, hotMemoryBytes / warmMemoryBytes 32 MiB): VICTIM_STREAMS FAST
+ *    completions at a time, back to back, each after MEMORY_VICTIM_PAUSE_MS (its
+ *    working set is the hot tier, ≈ 17 MB, within its quota and its share);
+ *  - neighbour (weight 1, 128 MiB HOT / 160 MiB WARM): NEIGHBOUR_QUEUED DEEP completions kept
+ *    queued, every one a new prompt and seed at temperature 1, so its routes scan every expert
+ *    of the hot, warm and cold tiers (≈ 219 MB, more than either capacity).
+ * Phases: the victim alone (EXPERT_CACHE_EVICTION=fair), victim + neighbour (fair), victim +
+ * neighbour (lru: the plain global-LRU baseline, no per-tenant quota enforced). Each phase
+ * warms the victim alone for MEMORY_WARMUP_SECONDS, then measures for MEMORY_SECONDS (the
+ * neighbour starts with the window).
+ *
+ * Read from the worker's Prometheus series (ADMIN key), deltas over the window:
+ *  - the victim's hit rate: lite_expert_cache_uses_total{result="hit"} ÷ all its uses (a miss
+ *    is its first use of an expert since that expert last became HOT);
+ *  - lite_expert_cache_evictions_total{tenant=victim, role="suffered"}: evictions of entries
+ *    the victim was charged for, whoever caused them (the victim's own role="caused" beside);
+ *  - quota samples: lite_expert_cache_bytes{tenant, level} every SAMPLE_MS against each
+ *    tenant's hotMemoryBytes / warmMemoryBytes.
+ *
+ * Targets: fair ÷ alone hit rate ≥ 0.9; 0 samples over quota with fair eviction; 0 evictions
+ * of the victim's entries caused by the neighbour (shown by 0 suffered in the fair phase).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ensureModel } from "@lite/model";
+import { scrapeWorkerMetrics, TEST_ADMIN_KEY, wsClient } from "@lite/testing";
+import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
+import { bringUpLiveServices, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
+import { keepBacklogged, streamOne, type CompletionRequest } from "./lib/load";
+
+const MODEL = "default";
+const BATCH = 8;
+const VICTIM_STREAMS = 2;
+const VICTIM_TOKENS = 32;
+const NEIGHBOUR_QUEUED = 8;
+const NEIGHBOUR_TOKENS = 32;
+const SAMPLE_MS = 250;
+const MiB = 1024 * 1024;
+const VICTIM_QUOTA = { hot: 32 * MiB, warm: 32 * MiB };
+const NEIGHBOUR_QUOTA = { hot: 128 * MiB, warm: 160 * MiB };
+
+type PhaseName = "alone" | "fair" | "lru";
+type Level = "HOT" | "WARM";
+
+interface ModelBytes {
+  /** per tier id: experts, their total bytes, restricted */
+  tiers: { id: string; experts: number; bytes: number; restricted: boolean }[];
+  /** one token's worst-case HOT bytes (libs/cache working-set.ts): the smallest capacity the worker accepts */
+  tokenBytes: number;
+}
+
+interface Manifest {
+  architecture: { layers: number };
+  routing: { tierTopK: number };
+  tiers: {
+    id: string;
+    restricted: boolean;
+    routing: { groupTopK: number; expertTopK: number };
+    experts: string[][];
+  }[];
+}
+
+/** The expert files' real sizes, and one token's working set computed as working-set.ts does. */
+function modelBytes(modelDir: string): ModelBytes {
+  const root = path.join(modelDir, MODEL);
+  const m = JSON.parse(fs.readFileSync(path.join(root, "manifest.json"), "utf8")) as Manifest;
+  const sizes = m.tiers.map((t) => t.experts.flat().map((f) => fs.statSync(path.join(root, f)).size));
+  const perTier = m.tiers.map((t) => t.routing.groupTopK * t.routing.expertTopK).sort((a, b) => b - a);
+  const perLayer = perTier.slice(0, m.routing.tierTopK).reduce((a, b) => a + b, 0);
+  return {
+    tiers: m.tiers.map((t, i) => ({
+      id: t.id,
+      experts: sizes[i].length,
+      bytes: sizes[i].reduce((a, b) => a + b, 0),
+      restricted: t.restricted,
+    })),
+    tokenBytes: m.architecture.layers * perLayer * Math.max(...sizes.flat()),
+  };
+}
+
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+function series(text: string, metric: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${metric}{`)) continue;
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of line.slice(metric.length, line.lastIndexOf("}") + 1).matchAll(/(\w+)="([^"]*)"/g))
+      labels[k] = v;
+    out.push({ labels, value: Number(line.slice(line.lastIndexOf(" ") + 1)) });
+  }
+  return out;
+}
+
+/** Sum of a metric's series over the phase's workers whose labels include `match`. */
+async function sumOf(phase: Phase, metric: string, match: Record<string, string>): Promise<number> {
+  let sum = 0;
+  for (const url of phase.metricsUrls)
+    for (const s of series(await scrapeWorkerMetrics(url, TEST_ADMIN_KEY), metric))
+      if (Object.entries(match).every(([k, v]) => s.labels[k] === v)) sum += s.value;
+  return sum;
+}
+
+interface Counters {
+  hits: number;
+  misses: number;
+  suffered: number;
+  caused: number;
+  victimLoads: number;
+  neighbourLoads: number;
+  neighbourCaused: number;
+  neighbourTokens: number;
+}
+
+async function counters(phase: Phase, victim: string, neighbour: string): Promise<Counters> {
+  const tokens = await phase.tokensByTenant();
+  return {
+    hits: await sumOf(phase, "lite_expert_cache_uses_total", { tenant: victim, result: "hit" }),
+    misses: await sumOf(phase, "lite_expert_cache_uses_total", { tenant: victim, result: "miss" }),
+    suffered: await sumOf(phase, "lite_expert_cache_evictions_total", { tenant: victim, role: "suffered" }),
+    caused: await sumOf(phase, "lite_expert_cache_evictions_total", { tenant: victim, role: "caused" }),
+    victimLoads: await sumOf(phase, "lite_expert_cache_loads_total", { tenant: victim }),
+    neighbourLoads: await sumOf(phase, "lite_expert_cache_loads_total", { tenant: neighbour }),
+    neighbourCaused: await sumOf(phase, "lite_expert_cache_evictions_total", { tenant: neighbour, role: "caused" }),
+    neighbourTokens: tokens.get(neighbour) ?? 0,
+  };
+}
+
+interface QuotaSamples {
+  samples: number;
+  failed: number;
+  /** samples in which any tenant's bytes in any level were over its quota */
+  over: number;
+  /** largest bytes seen, per tenant role and level */
+  max: Record<"victim" | "neighbour", Record<Level, number>>;
+}
+
+/** Polls lite_expert_cache_bytes every SAMPLE_MS against the tenants' quotas until stopped. */
+function sampleQuotas(
+  phase: Phase,
+  tenants: Record<"victim" | "neighbour", { id: string; quota: typeof VICTIM_QUOTA }>,
+) {
+  const r: QuotaSamples = {
+    samples: 0,
+    failed: 0,
+    over: 0,
+    max: { victim: { HOT: 0, WARM: 0 }, neighbour: { HOT: 0, WARM: 0 } },
+  };
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const next = performance.now() + SAMPLE_MS;
+      try {
+        const bytes = new Map<string, number>();
+        for (const url of phase.metricsUrls)
+          for (const s of series(await scrapeWorkerMetrics(url, TEST_ADMIN_KEY), "lite_expert_cache_bytes")) {
+            const key = `${s.labels.tenant}|${s.labels.level}`;
+            bytes.set(key, (bytes.get(key) ?? 0) + s.value);
+          }
+        let over = false;
+        for (const role of ["victim", "neighbour"] as const)
+          for (const level of ["HOT", "WARM"] as const) {
+            const b = bytes.get(`${tenants[role].id}|${level}`) ?? 0;
+            r.max[role][level] = Math.max(r.max[role][level], b);
+            if (b > tenants[role].quota[level === "HOT" ? "hot" : "warm"]) over = true;
+          }
+        r.samples++;
+        if (over) r.over++;
+      } catch {
+        r.failed++;
+      }
+      await sleep(Math.max(0, next - performance.now()));
+    }
+  })();
+  return {
+    async stop(): Promise<QuotaSamples> {
+      stopped = true;
+      await loop;
+      return r;
+    },
+  };
+}
+
+/** VICTIM_STREAMS lanes of FAST completions, one after another (after `pauseMs`), until `until`. */
+async function victimStreams(
+  phase: Phase,
+  victim: Awaited<ReturnType<Phase["createTenant"]>>,
+  until: number,
+  pauseMs: number,
+  tag: string,
+) {
+  const ws = wsClient(phase.url, victim.key);
+  let completions = 0;
+  let tokens = 0;
+  let errors = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: VICTIM_STREAMS }, async (_, lane) => {
+        for (let i = 0; performance.now() < until; i++) {
+          const r = await streamOne(victim.http, ws, {
+            prompt: `victim ${tag}.${lane}.${i}: tell me more`,
+            maxTokens: VICTIM_TOKENS,
+            mode: "FAST",
+            seed: `${tag}.${lane}.${i}`,
+            temperature: 0.8,
+          });
+          if (r.error) errors++;
+          else completions++;
+          tokens += r.tokens;
+          if (pauseMs > 0) await sleep(pauseMs);
+        }
+      }),
+    );
+  } finally {
+    await ws.dispose();
+  }
+  return { completions, tokens, errors };
+}
+
+interface PhaseFigures {
+  phase: PhaseName;
+  eviction: "fair" | "lru";
+  victimCompletions: number;
+  victimErrors: number;
+  victimTokensPerSecond: number;
+  victimUses: number;
+  victimHits: number;
+  victimMisses: number;
+  hitRate: number;
+  /** evictions of entries the victim was charged for (sole or shared, whoever caused them) */
+  victimEvictionsSuffered: number;
+  /** evictions the victim's own loads or quota caused */
+  victimEvictionsCaused: number;
+  victimLoads: number;
+  neighbourLoads: number;
+  neighbourEvictionsCaused: number;
+  neighbourTokens: number;
+  neighbourSubmitted: number;
+  quota: QuotaSamples;
+}
+
+interface RunConfig {
+  hotCapacityBytes: number;
+  warmCapacityBytes: number;
+  seconds: number;
+  warmupSeconds: number;
+  pauseMs: number;
+}
+
+async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, name: PhaseName) {
+  const eviction = name === "lru" ? "lru" : "fair";
+  const phase = await startPhase(ctx, live, {
+    mode: "fair",
+    workers: 1,
+    batchSize: BATCH,
+    model: MODEL,
+    workerEnv: {
+      HOT_CAPACITY_BYTES: String(cfg.hotCapacityBytes),
+      WARM_CAPACITY_BYTES: String(cfg.warmCapacityBytes),
+      EXPERT_CACHE_EVICTION: eviction,
+    },
+  });
+  try {
+    const victim = await phase.createTenant(`victim-${name}`, 1);
+    const neighbour = await phase.createTenant(`neighbour-${name}`, 1);
+    for (const [t, q] of [
+      [victim, VICTIM_QUOTA],
+      [neighbour, NEIGHBOUR_QUOTA],
+    ] as const)
+      await phase.admin.ok(`mutation($t: ID!, $q: QuotaInput!) { setQuota(tenantId: $t, input: $q) { id } }`, {
+        t: t.id,
+        q: { hotMemoryBytes: String(q.hot), warmMemoryBytes: String(q.warm) },
+      });
+    ctx.log(`memory/${name}: victim warms up alone for ${cfg.warmupSeconds} s`);
+    await victimStreams(phase, victim, performance.now() + cfg.warmupSeconds * 1000, cfg.pauseMs, "w");
+    const c0 = await counters(phase, victim.id, neighbour.id);
+    const sampler = sampleQuotas(phase, {
+      victim: { id: victim.id, quota: VICTIM_QUOTA },
+      neighbour: { id: neighbour.id, quota: NEIGHBOUR_QUOTA },
+    });
+    const deep = (i: number): CompletionRequest => ({
+      prompt: `neighbour ${i}: ${(i * 2654435761) % 1000003} scan every expert you have`,
+      maxTokens: NEIGHBOUR_TOKENS,
+      mode: "DEEP",
+      seed: `n${i}`,
+      temperature: 1,
+    });
+    const backlog = name === "alone" ? undefined : keepBacklogged(neighbour.http, NEIGHBOUR_QUEUED, deep);
+    ctx.log(`memory/${name}: victim streams for ${cfg.seconds} s${backlog ? " while the neighbour scans" : ""}`);
+    const started = performance.now();
+    const v = await victimStreams(phase, victim, started + cfg.seconds * 1000, cfg.pauseMs, "m");
+    const elapsed = (performance.now() - started) / 1000;
+    const c1 = await counters(phase, victim.id, neighbour.id);
+    const quota = await sampler.stop();
+    await backlog?.stop();
+    const d = (k: keyof Counters) => c1[k] - c0[k];
+    const uses = d("hits") + d("misses");
+    return {
+      phase: name,
+      eviction,
+      victimCompletions: v.completions,
+      victimErrors: v.errors,
+      victimTokensPerSecond: v.tokens / elapsed,
+      victimUses: uses,
+      victimHits: d("hits"),
+      victimMisses: d("misses"),
+      hitRate: uses > 0 ? d("hits") / uses : NaN,
+      victimEvictionsSuffered: d("suffered"),
+      victimEvictionsCaused: d("caused"),
+      victimLoads: d("victimLoads"),
+      neighbourLoads: d("neighbourLoads"),
+      neighbourEvictionsCaused: d("neighbourCaused"),
+      neighbourTokens: d("neighbourTokens"),
+      neighbourSubmitted: backlog?.submitted ?? 0,
+      quota,
+    } satisfies PhaseFigures;
+  } finally {
+    await phase.stop();
+  }
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+
+export const bench: Benchmark = {
+  name: "memory",
+  description:
+    "A victim tenant's expert hit rate while a neighbour scans every expert, ÷ its hit rate alone, with fair eviction and with a plain global-LRU baseline; samples over quota; evictions of the victim's entries.",
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const seconds = Number(process.env.MEMORY_SECONDS ?? 30);
+    const warmupSeconds = Number(process.env.MEMORY_WARMUP_SECONDS ?? 8);
+    const pauseMs = Number(process.env.MEMORY_VICTIM_PAUSE_MS ?? 0);
+    await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
+    const model = modelBytes(ctx.modelDir);
+    const hotCapacityBytes = Math.ceil(model.tokenBytes / MiB) * MiB;
+    const warmCapacityBytes = hotCapacityBytes + 48 * MiB;
+    const scanBytes = model.tiers.filter((t) => !t.restricted).reduce((a, t) => a + t.bytes, 0);
+    const victimBytes = model.tiers[0].bytes;
+    if (scanBytes <= warmCapacityBytes || victimBytes > VICTIM_QUOTA.hot)
+      throw new Error(
+        `memory: the ${MODEL} model does not fit the scenario (scan ${scanBytes} B must exceed WARM ${warmCapacityBytes} B; the victim's tier ${victimBytes} B must fit its quota ${VICTIM_QUOTA.hot} B)`,
+      );
+    const cfg: RunConfig = { hotCapacityBytes, warmCapacityBytes, seconds, warmupSeconds, pauseMs };
+    const live = await bringUpLiveServices(ctx);
+    const phases: PhaseFigures[] = [];
+    try {
+      for (const name of ["alone", "fair", "lru"] as const) phases.push(await runPhase(ctx, live, cfg, name));
+    } finally {
+      await live.stop();
+    }
+    const [alone, fair, lru] = phases;
+    const fairRatio = fair.hitRate / alone.hitRate;
+    const lruRatio = lru.hitRate / alone.hitRate;
+    const overFair = alone.quota.over + fair.quota.over;
+    const hitMet = fairRatio >= 0.9;
+    const quotaMet = overFair === 0 && alone.quota.failed + fair.quota.failed === 0;
+    const evictionsMet = fair.victimEvictionsSuffered === 0;
+    const row = (p: PhaseFigures) =>
+      `| ${p.phase} | ${p.eviction} | ${p.victimCompletions} | ${p.victimTokensPerSecond.toFixed(0)} | ${p.victimUses} | ${p.victimMisses} | ${pct(p.hitRate)} | ${p.victimEvictionsSuffered} / ${p.victimEvictionsCaused} | ${p.neighbourTokens} | ${p.neighbourLoads} | ${p.neighbourEvictionsCaused} | ${p.quota.samples} (${p.quota.failed} failed) | ${p.quota.over} | ${mb(p.quota.max.victim.HOT)} / ${mb(p.quota.max.victim.WARM)} | ${mb(p.quota.max.neighbour.HOT)} / ${mb(p.quota.max.neighbour.WARM)} |`;
+    const tiers = model.tiers
+      .map((t) => `${t.id} ${t.experts} experts ${mb(t.bytes)}${t.restricted ? " (restricted, not used)" : ""}`)
+      .join(", ");
+    const summary = [
+      `### memory`,
+      ``,
+      `One worker, batch ${BATCH}, \`${MODEL}\` model (expert files: ${tiers}); HOT_CAPACITY_BYTES ${mb(hotCapacityBytes)} (one token's worst case, the smallest the worker accepts), WARM_CAPACITY_BYTES ${mb(warmCapacityBytes)}; the neighbour's DEEP routes span ${mb(scanBytes)}, more than either. Victim (weight 1, quota ${mb(VICTIM_QUOTA.hot)} HOT / ${mb(VICTIM_QUOTA.warm)} WARM): ${VICTIM_STREAMS} FAST completions of ${VICTIM_TOKENS} tokens at a time (temperature 0.8${pauseMs > 0 ? `, ${pauseMs} ms between completions` : ", back to back"}), its working set the hot tier (${mb(victimBytes)}). Neighbour (weight 1, quota ${mb(NEIGHBOUR_QUOTA.hot)} HOT / ${mb(NEIGHBOUR_QUOTA.warm)} WARM): ${NEIGHBOUR_QUEUED} DEEP completions of ${NEIGHBOUR_TOKENS} tokens kept queued, each a new prompt and seed at temperature 1. Each phase on a fresh deployment: the victim warms up alone for ${warmupSeconds} s, then ${seconds} s are measured; ${ctx.cores} cores.`,
+      ``,
+      `Hit rate: the victim's \`lite_expert_cache_uses_total\` hits ÷ uses in the window (a miss is its first use of an expert since it last became HOT). Evictions suffered: \`lite_expert_cache_evictions_total{role="suffered"}\` of the victim, i.e. evictions of entries it was charged for, its sole entries and entries it shares with the neighbour alike, whoever caused them; "caused" are those its own loads or quota caused, so with 0 caused every suffered eviction is the neighbour's doing. Quota samples: \`lite_expert_cache_bytes{tenant,level}\` every ${SAMPLE_MS} ms; a sample is over when any tenant's bytes in any level pass its quota (the lru baseline enforces none).`,
+      ``,
+      `| phase | eviction | victim completions | victim tokens/s | victim uses | misses | hit rate | victim evictions suffered / caused | neighbour tokens | neighbour loads | neighbour evictions caused | quota samples | over quota | victim max HOT / WARM | neighbour max HOT / WARM |`,
+      `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+      ...phases.map(row),
+      ``,
+      `Victim hit rate with the neighbour ÷ alone: fair ${fairRatio.toFixed(3)}, plain LRU ${lruRatio.toFixed(3)}.`,
+      ``,
+      `Targets (issue 10): fair ÷ alone ≥ 0.9: ${hitMet ? "met" : "NOT met"} (${fairRatio.toFixed(3)}); 0 samples over quota with fair eviction: ${quotaMet ? "met" : "NOT met"} (${overFair} of ${alone.quota.samples + fair.quota.samples}); 0 evictions of the victim's entries during the fair phase: ${evictionsMet ? "met" : "NOT met"} (${fair.victimEvictionsSuffered} suffered, ${fair.victimEvictionsCaused} caused by itself). Plain LRU beside it: ${lru.victimEvictionsSuffered} suffered, ${lru.quota.over} samples over quota.`,
+    ].join("\n");
+    return {
+      summary,
+      seconds,
+      warmupSeconds,
+      victimPauseMs: pauseMs,
+      model: MODEL,
+      batch: BATCH,
+      hotCapacityBytes,
+      warmCapacityBytes,
+      scanBytes,
+      victimWorkingSetBytes: victimBytes,
+      quotas: { victim: VICTIM_QUOTA, neighbour: NEIGHBOUR_QUOTA },
+      alone,
+      fair,
+      lru,
+      fairRatio,
+      lruRatio,
+      targetMet: hitMet && quotaMet && evictionsMet,
+    };
+  },
+};
