@@ -8,7 +8,7 @@ import { gatherRows, rmsNormRows } from "./row-math";
 /**
  * One layer's mixture of experts over the rows still in a forward pass:
  *   1. norm (TS) → router (ONNX) → HSER (TS) for every row, noting per sequence the experts
- *      and calls it used; the next layer's experts are predicted off the step (prefetch-hook.ts);
+ *      and calls it used;
  *   2. group the rows by expert, with the tenants whose rows use it;
  *   3. lease each expert from the store: `acquire` gives it only when it is HOT and never
  *      waits (with `park` off, a cold expert is loaded in the pass instead: `get`);
@@ -19,7 +19,8 @@ import { gatherRows, rmsNormRows } from "./row-math";
  *      started off the step (ExpertLoads), `parked` settles when all the loads it waits for
  *      have, it owes a pad for the tier — and its rows leave the pass; with the timing
  *      defence on, a sequence with a first use (step 4) is parked the same way, for the
- *      tier's load estimate instead of a load (parkFirstUses);
+ *      tier's load estimate instead of a load (parkFirstUses); a parked sequence's next-layer
+ *      experts are predicted off the step, for prefetch (prefetch-hook.ts);
  *   6. each leased expert runs ONCE over its remaining rows, whatever sequence they belong
  *      to; runs are issued together (onnxruntime-node runs them off the JS thread, so on two
  *      cores two experts overlap); every lease is released, also when a run fails;
@@ -71,13 +72,13 @@ export async function expertStage(
   const d = core.arch.dModel;
   let h2 = rmsNormRows(rows.x, rows.n, d, core.arch.normEpsilon);
   let picks = await routeRows(core, seqs, rows, h2, layer, timings);
-  predictNextLayer(core, seqs, rows, h2, layer);
   const uses = groupByExpert(core, seqs, rows, picks, layer);
   // Timed as ONNX: with `park` off a cold expert's load (its session creation) happens here.
   const leases = await timed(timings, () => leaseExperts(core, uses, opts.park));
   try {
     notePads(seqs, rows, uses, leases, firstUses);
     const parked = parkCold(core, seqs, rows, uses, leases);
+    predictNextLayer(core, seqs, rows, h2, layer, parked);
     if (parked.size > 0) {
       // The parked sequences' rows leave the pass. Their K/V rows at positions ≥ their
       // processed count, already written in layers ≤ this one, are garbage that nothing reads

@@ -4,12 +4,17 @@ import type { PassRows } from "./pass-rows";
 import { runRows } from "./pass-rows";
 
 /**
- * Prefetch prediction: once a layer's experts are chosen for the rows of a pass, the NEXT
- * layer's router is applied to the same hidden state (the layer's normed input, `h2`) and
- * HSER picks each row's experts with the sequence's own TierSet and seed; each sequence's
- * predicted experts, most wanted first, go to the store (`ExpertStore.prefetch`).
+ * Prefetch prediction: once a layer's experts are chosen for the rows of a pass and a
+ * sequence parks at that layer, the NEXT layer's router is applied to the same hidden state
+ * (the layer's normed input, `h2`) and HSER picks each of its rows' experts with its own
+ * TierSet and seed; its predicted experts, most wanted first, go to the store
+ * (`ExpertStore.prefetch`). Only parked sequences: their retry needs the next layer after
+ * this one's loads, time a prefetch can use; a sequence that goes on reaches the next layer
+ * within the same step, sooner than any load, and a step whose experts are all HOT (the
+ * steady state) computes no prediction at all.
  *   1. nothing runs when the store has no `prefetch`, the layer is the last one, or no
- *      sequence of the pass asks for prefetching (`prefetch` unset: tools, plain batches);
+ *      parked sequence of the pass asks for prefetching (`prefetch` unset: tools, plain
+ *      batches);
  *   2. the router call is started and NOT awaited: the decode step goes on at once (the
  *      router is one small matmul; onnxruntime runs it off the JS thread);
  *   3. when it answers, per sequence: HSER over each of its rows (the tiers outside its
@@ -34,11 +39,13 @@ export function predictNextLayer(
   rows: PassRows,
   h2: Float32Array,
   layer: number,
+  /** indices (into `seqs`) of the sequences parked at this layer */
+  parked: ReadonlySet<number>,
 ): void {
   const store = core.store;
   const next = layer + 1;
   if (!store.prefetch || next >= core.arch.layers || rows.n === 0) return;
-  if (!seqs.some((s) => s.prefetch?.live())) return;
+  if (![...parked].some((si) => seqs[si].prefetch?.live())) return;
   const rowSeq = rows.seq.slice();
   const n = rows.n;
   runRows(core.layers[next].router, h2, n, core.arch.dModel)
@@ -48,7 +55,7 @@ export function predictNextLayer(
       for (let r = 0; r < n; r++) {
         const si = rowSeq[r];
         const s = seqs[si];
-        if (!s.prefetch) continue;
+        if (!s.prefetch || !parked.has(si)) continue;
         const sel = core.router.route(routed.data, r * routed.width, s.activeTiers, s.seed, next);
         const mine = gates.get(si) ?? new Map<string, { ref: ExpertRef; gate: number }>();
         gates.set(si, mine);
