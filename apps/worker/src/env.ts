@@ -54,8 +54,8 @@ export const WorkerEnv = z.object({
    */
   TIMING_DEFENCE: enumVar(["on", "off"], "on"),
   /**
-   * on (default): each sequence's next-layer experts are predicted (the next router on the
-   * current hidden state) and fetched off the decode step into free cache room, within the
+   * on (default): the next-layer experts of a sequence parked on a cold expert are predicted
+   * (the next router on the current hidden state) and fetched off the decode step into free cache room, within the
    * tenant's prefetchBytesPerSecond (libs/cache expert-prefetcher.ts); off: no prediction, no prefetch
    */
   PREFETCH: enumVar(["on", "off"], "on"),
