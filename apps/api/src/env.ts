@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { base64KeyVar, intVar, parseEnv, parseEnvOrExit, serviceEnvFields } from "@lite/config";
+import { tracingEnvFields } from "@lite/tracing";
 
 /** The API's configuration: read from the environment once, here (RUNTIME.md "Environment"). */
 export const ApiEnv = z.object({
@@ -63,6 +64,8 @@ export const ApiEnv = z.object({
   TENANT_METRICS_SUBSCRIPTIONS_PER_CONNECTION: intVar(4, 1, 1000),
   /** grace for in-flight requests on SIGTERM, ms */
   SHUTDOWN_GRACE_MS: intVar(10000, 0, 600000),
+  /** OpenTelemetry traces (libs/tracing): off unless OTEL_TRACES_EXPORTER or an OTLP endpoint is set */
+  ...tracingEnvFields,
 });
 export type ApiEnv = z.output<typeof ApiEnv>;
 

@@ -1,6 +1,7 @@
 import * as os from "node:os";
 import { z } from "zod";
 import { enumVar, expertCacheEnvFields, intVar, listVar, parseEnvOrExit, serviceEnvFields } from "@lite/config";
+import { tracingEnvFields } from "@lite/tracing";
 
 /** The worker's configuration: read from process.env once, here (RUNTIME.md "Environment"). */
 export const WorkerEnv = z.object({
@@ -65,6 +66,8 @@ export const WorkerEnv = z.object({
    * per-tenant quota (bench/memory.bench.ts compares the two)
    */
   EXPERT_CACHE_EVICTION: enumVar(["fair", "lru"], "fair"),
+  /** OpenTelemetry traces (libs/tracing): off unless OTEL_TRACES_EXPORTER or an OTLP endpoint is set */
+  ...tracingEnvFields,
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

@@ -10,6 +10,7 @@ import "reflect-metadata";
 import type { Logger } from "pino";
 import { errText } from "@lite/engine";
 import { RedisKeys } from "@lite/redis";
+import { startTracing, tracingOptionsOf } from "@lite/tracing";
 import { closeWorker, composeWorker, connectWorker, createWorkerLogger } from "./compose";
 import { loadWorkerEnv } from "./env";
 import { adminKeyAuthorizer } from "./metrics-auth";
@@ -18,6 +19,10 @@ import { startMetricsServer } from "./metrics-server";
 async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const log = createWorkerLogger(env);
+  const traceOpts = tracingOptionsOf(env, "lite-llm-worker");
+  const tracing = startTracing(traceOpts);
+  if (tracing.enabled)
+    log.info({ exporters: traceOpts.exporters, service: traceOpts.serviceName }, "OpenTelemetry traces on");
   const connections = connectWorker(env, log);
   const worker = composeWorker(env, connections, log);
   // Load the default model up front when asked, so the first job does not pay for it.
@@ -40,6 +45,8 @@ async function main(): Promise<void> {
     // After the engine: its last tokens are counted; before the connections close.
     await liveMetrics.stop();
     await closeWorker(worker, connections, log, metricsServer);
+    // Last: the spans of the completions finished while stopping are exported.
+    await tracing.shutdown().catch((e) => log.warn({ err: errText(e) }, "could not flush traces"));
   });
   worker.engine.start();
   log.info(

@@ -17,6 +17,11 @@
  *     — nothing accepted is lost silently.
  * Refusals are returned as values; PostgreSQL or Redis unreachable is UNAVAILABLE (the
  * client retries); anything else thrown is a bug.
+ *
+ * Traced (libs/tracing, a no-op while tracing is off): `completion.create` around it all,
+ * `completion.admission` around step 4 and `completion.enqueue` (PRODUCER) around the job's
+ * enqueue, whose W3C trace context travels in the job (`CompletionJob.traceparent`) so the
+ * worker's spans join the same trace. Attributes: ids, model, mode, counts, error codes.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -32,6 +37,7 @@ import {
 } from "@lite/core";
 import { actorOf, resolveTierSet, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { CompletionJob } from "@lite/scheduler";
+import { activeTraceparent, ATTR, SpanKind, SpanStatusCode, withSpan, type Span } from "@lite/tracing";
 import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
 import { admitWithDegrade } from "./admit-with-degrade";
@@ -48,6 +54,28 @@ import {
 } from "./idempotency";
 
 export async function createCompletion(
+  r: CompletionResources,
+  principal: Principal,
+  input: CompletionInput,
+): Promise<Result<CompletionView>> {
+  return withSpan("completion.create", {}, async (span) => {
+    if (principal.tenantId) span.setAttribute(ATTR.tenantId, principal.tenantId);
+    span.setAttribute(ATTR.maxTokens, input.maxTokens);
+    const answer = await createTraced(r, principal, input);
+    if (answer.ok) {
+      span.setAttributes({ [ATTR.completionId]: answer.value.id, [ATTR.status]: answer.value.status });
+    } else noteRefusal(span, answer.error);
+    return answer;
+  });
+}
+
+/** A refusal on a span: its code; UNAVAILABLE (a service away) marks the span ERROR. */
+function noteRefusal(span: Span, e: DomainError): void {
+  span.setAttribute(ATTR.errorCode, e.code);
+  if (e.code === "UNAVAILABLE") span.setStatus({ code: SpanStatusCode.ERROR, message: e.code });
+}
+
+async function createTraced(
   r: CompletionResources,
   principal: Principal,
   input: CompletionInput,
@@ -143,12 +171,18 @@ async function admitAndQueue(
   input: CompletionInput,
   target: { quota: ReturnType<typeof effectiveQuota>; tierSet: ResolvedTierSet; model: Admitted["model"] },
 ): Promise<Result<CompletionView>> {
-  const admitted = await admitWithDegrade(r, principal, {
-    tenantId: ids.tenantId,
-    completionId: ids.completionId,
-    maxTokens: input.maxTokens,
-    quota: target.quota,
-    tierSet: target.tierSet,
+  const admitted = await withSpan("completion.admission", {}, async (span) => {
+    span.setAttributes({ [ATTR.tenantId]: ids.tenantId, [ATTR.completionId]: ids.completionId });
+    const a = await admitWithDegrade(r, principal, {
+      tenantId: ids.tenantId,
+      completionId: ids.completionId,
+      maxTokens: input.maxTokens,
+      quota: target.quota,
+      tierSet: target.tierSet,
+    });
+    if (a.ok) span.setAttributes({ [ATTR.mode]: a.value.chosen.mode, [ATTR.degraded]: a.value.degraded });
+    else noteRefusal(span, a.error);
+    return a;
   });
   if (!admitted.ok) return admitted;
   r.faultAt?.("admitted");
@@ -259,9 +293,20 @@ async function writeAndEnqueue(
   if ("answer" in written) return written.answer;
   const row = written.row;
   r.faultAt?.("row");
-  const job = completionJobOf(row, a.model.name, r.clock.nowMs());
   try {
-    await r.scheduler.enqueue(job, a.tenantWeight);
+    await withSpan("completion.enqueue", { kind: SpanKind.PRODUCER }, async (span) => {
+      span.setAttributes({
+        [ATTR.tenantId]: tenantId,
+        [ATTR.completionId]: completionId,
+        [ATTR.model]: a.model.name,
+        [ATTR.mode]: row.mode,
+        [ATTR.degraded]: degraded,
+        [ATTR.inputTokens]: row.promptTokens,
+      });
+      const traceparent = activeTraceparent();
+      const job = { ...completionJobOf(row, a.model.name, r.clock.nowMs()), ...(traceparent ? { traceparent } : {}) };
+      await r.scheduler.enqueue(job, a.tenantWeight);
+    });
   } catch (e) {
     r.log.error({ err: e, completionId, tenantId }, "enqueue failed after admission; marking the completion FAILED");
     await endUnheld(r, { tenantId, completionId }, "ERROR", "could not be queued").catch((e2) =>

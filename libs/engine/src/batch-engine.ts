@@ -129,8 +129,7 @@ export class BatchEngine {
     if (this.filler) await this.filler;
     if (ctx.running.size > 0) {
       log.warn({ left: ctx.running.size }, "shutdown grace over: leaving running jobs to be resumed by another worker");
-      for (const r of ctx.running.values()) r.batch.remove(r.spec.completionId);
-      ctx.running.clear();
+      for (const r of [...ctx.running.values()]) ctx.drop(r, "shutdown grace over");
     }
     // Finalisations retry while PostgreSQL or Redis is away, but not past the grace: what is
     // left stays in its queue and is finished (idempotently) by the next worker.
@@ -161,7 +160,7 @@ export class BatchEngine {
         { completionId: r.spec.completionId },
         "lost the job's lock (another worker owns it): dropping it here",
       );
-      ctx.detach(r);
+      ctx.drop(r, "lock lost");
     }
   }
 }

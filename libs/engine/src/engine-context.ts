@@ -6,6 +6,7 @@ import {
   type BatchEngineOptions,
   type ResolvedEngineOptions,
 } from "./engine-options";
+import type { CompletionTrace } from "./completion-trace";
 import type { KvTally } from "./kv-meter";
 import type { EngineBatch, WorkHandle } from "./ports";
 import { withRetry } from "@lite/core";
@@ -60,6 +61,8 @@ export class EngineContext {
   /** one DecodeBatch per model */
   readonly batches = new Map<string, EngineBatch>();
   readonly allocator = new SlotAllocator();
+  /** each held or finalising job's spans (completion-trace.ts); empty while tracing is off */
+  readonly traces = new WeakMap<WorkHandle, CompletionTrace>();
   readonly stats: EngineStats = { steps: 0, tokens: 0, stepMs: 0, flushMs: 0, fillMs: 0, idleMs: 0 };
   stopping = false;
   stopDeadline = Infinity;
@@ -89,6 +92,12 @@ export class EngineContext {
   detach(r: Running): void {
     r.batch.remove(r.spec.completionId);
     this.running.delete(r.spec.completionId);
+  }
+
+  /** Lets a held job go unfinished here (lock lost, superseded, shutdown): its spans end. */
+  drop(r: Running, why: string): void {
+    this.detach(r);
+    this.traces.get(r.handle)?.dropped(this.now(), why);
   }
 
   /** Waits for the pending flush; returns the completions it found cancelled. */

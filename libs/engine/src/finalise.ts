@@ -29,6 +29,8 @@ export function finish(
   const { deps } = ctx;
   deps.metrics?.completionsFinished.inc({ tenant: spec.tenantId, reason });
   const kvByteSeconds = kvByteSecondsAtEnd(r, ctx.now());
+  const trace = ctx.traces.get(handle);
+  trace?.ending(ctx.now(), reason);
   track(ctx, handle, async () => {
     const { outputTokens, text } = await received(ctx, r, reason);
     const finishedAt = new Date(ctx.now());
@@ -48,8 +50,10 @@ export function finish(
     }
     const end = { tenantId: spec.tenantId, completionId: spec.completionId, finishReason: reason };
     await endCompletion(deps, { ...end, text, outputTokens, error, finishedAt }, { retry: (op) => ctx.retrying(op) });
-    const failed = statusOfFinish(reason) === "FAILED";
+    const status = statusOfFinish(reason);
+    const failed = status === "FAILED";
     await ctx.retrying(() => (failed ? handle.fail(error ?? "failed") : handle.complete()), handle);
+    trace?.ended(ctx.now(), outputTokens, status);
   });
 }
 
@@ -74,12 +78,15 @@ async function received(ctx: EngineContext, r: Outcome, reason: FinishReason): P
 export function finishFinalRow(ctx: EngineContext, handle: WorkHandle, spec: CompletionSpec): void {
   const { deps } = ctx;
   const outputTokens = spec.outputTokens ?? 0;
+  const trace = ctx.traces.get(handle);
+  trace?.ending(ctx.now(), spec.finishReason ?? "ERROR");
   track(ctx, handle, async () => {
     await ctx.retrying(() =>
       deps.tokens.finish(spec.tenantId, spec.completionId, outputTokens, spec.finishReason ?? "ERROR"),
     );
     await ctx.retrying(() => deps.admission.settle(spec.tenantId, spec.completionId, outputTokens));
     await ctx.retrying(() => handle.complete(), handle);
+    trace?.ended(ctx.now(), outputTokens, spec.status);
   });
 }
 
@@ -87,12 +94,13 @@ export function finishFinalRow(ctx: EngineContext, handle: WorkHandle, spec: Com
 function track(ctx: EngineContext, handle: WorkHandle, work: () => Promise<void>): void {
   ctx.finalising.set(handle.completionId, handle);
   const p = work()
-    .catch((e) =>
+    .catch((e) => {
+      ctx.traces.get(handle)?.abandoned(ctx.now());
       ctx.deps.logger.error(
         { completionId: handle.completionId, err: errText(e) },
         "finalisation gave up; the job stays queued",
-      ),
-    )
+      );
+    })
     .finally(() => {
       ctx.finalising.delete(handle.completionId);
       ctx.finalisations.delete(p);

@@ -4,6 +4,7 @@ import { deriveRoutingSeed, type SequenceSpec } from "@lite/model";
 import type { Logger } from "pino";
 import type { EngineContext, Outcome } from "./engine-context";
 import { errText } from "./err-text";
+import { CompletionTrace } from "./completion-trace";
 import { finish, finishFinalRow } from "./finalise";
 import { kvTally } from "./kv-meter";
 import type { EngineBatch, JobPayload, WorkHandle } from "./ports";
@@ -24,14 +25,18 @@ export async function startJob(ctx: EngineContext, handle: WorkHandle): Promise<
   const stale = ctx.running.get(handle.completionId);
   if (stale) {
     log.warn("re-dispatched while held here (its lock lapsed): restarting it from the stream");
-    ctx.detach(stale);
+    ctx.drop(stale, "re-dispatched");
   }
+  const trace = CompletionTrace.dispatched(handle, ctx.now(), ctx.opts.workerId);
+  if (trace) ctx.traces.set(handle, trace);
   const spec = await loadSpec(ctx, handle, log);
   if (!spec || spec.tenantId !== handle.tenantId) {
     log.error("job names no completion of its tenant; failing it");
     await handle.fail("completion row not found").catch(() => undefined);
+    trace?.ended(ctx.now(), 0, "FAILED");
     return;
   }
+  trace?.describe(spec);
   if (isTerminalStatus(spec.status)) {
     finishFinalRow(ctx, handle, spec);
     return;

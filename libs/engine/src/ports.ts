@@ -48,6 +48,10 @@ export interface WorkHandle extends Pick<DispatchedJob, "completionId" | "tenant
    * finalised it), so the row need not be read; undefined for a replay or retry.
    */
   readonly firstStart?: JobPayload;
+  /** the job's W3C trace context (libs/scheduler `CompletionJob.traceparent`), on every start */
+  readonly traceparent?: CompletionJob["traceparent"];
+  /** when the API queued the job, ms since the epoch */
+  readonly enqueuedAtMs?: CompletionJob["enqueuedAtMs"];
   /**
    * Awaited once before the job's first decode step here, then `stepped` (fire-and-forget)
    * once that step completed: a worker that dies between the two is held against the job

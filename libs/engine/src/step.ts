@@ -120,6 +120,7 @@ async function announceFirstSteps(ctx: EngineContext, chosen: string[]): Promise
     const r = ctx.running.get(id)!;
     if (r.entered) continue;
     r.entered = true;
+    ctx.traces.get(r.handle)?.stepping(ctx.now(), r.resumeAfter + 1);
     if (r.handle.entering) first.push(r.handle.entering().catch(() => undefined));
   }
   if (first.length > 0) await Promise.all(first);
@@ -186,6 +187,7 @@ function collect(ctx: EngineContext, outputs: StepOutput[]): StepResult {
     const { tenantId, completionId } = r.spec;
     r.tokenIds.push(o.tokenId);
     r.text.push(o.text);
+    ctx.traces.get(r.handle)?.token(nowMs);
     for (const [tier, n] of Object.entries(o.expertCalls)) r.expertCalls[tier] = (r.expertCalls[tier] ?? 0) + n;
     const cost = r.spec.costWeight;
     ctx.allocator.charge(tenantId, cost, r.spec.tenantWeight);

@@ -20,6 +20,14 @@ export const CompletionJob = z.object({
   costWeight: z.number().positive(),
   degraded: z.boolean(),
   enqueuedAtMs: z.number(),
+  /**
+   * W3C trace context (`00-<trace id>-<span id>-<flags>`) of the API's enqueue span, so the
+   * worker's spans join the request's trace (libs/tracing); absent when the API traces nothing
+   */
+  traceparent: z
+    .string()
+    .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
+    .optional(),
 });
 export type CompletionJob = z.infer<typeof CompletionJob>;
 

@@ -98,3 +98,6 @@ function samplerOf(name: TracesSampler, ratio: number): Sampler {
       return assertNever(name);
   }
 }
+
+/** For tests and tools that read the spans of their own process (startTracing `extras.exporters`). */
+export { InMemorySpanExporter, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";

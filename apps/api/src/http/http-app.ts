@@ -11,6 +11,7 @@ import { httpContext } from "./graphql-context";
 import { authenticateFirst } from "./http-auth";
 import { jsonError, refusedAsOperator } from "./operator-auth";
 import { openAiRouter } from "../openai/openai.router";
+import { traceRequests } from "./trace-requests";
 
 /** Routes counted by name in the request metric; anything else counts as "other" (bounded labels). */
 const KNOWN_ROUTES = new Set([
@@ -64,6 +65,7 @@ export function createHttpApp(services: ApiServices, readiness: Readiness): Expr
   const app = express();
   app.disable("x-powered-by");
   app.use(requestIds(services));
+  app.use(traceRequests());
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });

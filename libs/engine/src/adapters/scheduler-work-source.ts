@@ -29,6 +29,12 @@ class DispatchedHandle implements WorkHandle {
   get deferredFailure() {
     return this.poison ?? this.d.deferredFailure;
   }
+  get traceparent() {
+    return this.d.job.traceparent;
+  }
+  get enqueuedAtMs() {
+    return this.d.job.enqueuedAtMs;
+  }
   get firstStart() {
     // attemptsStarted counts this start: 1 means no worker ran the job before
     return this.d.attemptsStarted <= 1 && this.d.attemptsMade === 0 ? this.d.job : undefined;
