@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: against a running `npm start`, creates three tenants of weights 1, 2
  * and 4, streams completions for each concurrently over graphql-ws, and prints per-tenant
- * throughput and latency (TTFT p50/p99, tokens/s) and each tenant's usage.
+ * throughput and latency (TTFT p50/p99, tokens/s) and each tenant's usage, and ends by
+ * printing each tenant's invoice of the month (its lines and total, read with its own key).
  *
  *   --url URL          GraphQL endpoint (default http://127.0.0.1:4000/graphql)
  *   --requests N       completions per tenant (default 24)
@@ -13,6 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { collectTokens, CREATE_COMPLETION, GqlHttp, wsClient } from "@lite/testing";
+import { printInvoices } from "./demo-invoices";
 
 interface TenantRun {
   name: string;
@@ -185,16 +187,10 @@ async function main(): Promise<void> {
     }
     const lines = u.data.tenant.usage.map((x) => `${x.meter}${x.dimension ? `[${x.dimension}]` : ""}=${x.quantity}`);
     console.log(`  ${r.name}: ${lines.join("  ")}`);
-    const inv = await new GqlHttp(url, r.key).request<{ invoice: { total: string; currency: string } }>(
-      `query($id: ID!, $p: String!) { invoice(tenantId: $id, period: $p) { total currency } }`,
-      { id: r.id, p: new Date().toISOString().slice(0, 7) },
-    );
-    if (inv.data?.invoice)
-      console.log(
-        `    invoice ${new Date().toISOString().slice(0, 7)}: ${inv.data.invoice.total} ${inv.data.invoice.currency}`,
-      );
   }
   for (const r of runs) if (r.errors.length) console.log(`errors for ${r.name}: ${r.errors.slice(0, 3).join(" | ")}`);
+  // Last: each tenant's invoice of this month (a draft while the month is open).
+  await printInvoices(url, runs, new Date().toISOString().slice(0, 7));
 }
 
 main().then(
