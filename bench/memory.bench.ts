@@ -2,9 +2,11 @@
  * memory: does a neighbour scanning every expert push a victim tenant's experts out of the
  * worker's cache? (issue 10: per-tenant memory quotas and fair eviction, libs/cache.)
  *
- * One worker per phase (a fresh deployment each), the `default` model, HOT_CAPACITY_BYTES the
- * smallest the model accepts (one token's worst-case working set, rounded up to a MiB) and
- * WARM_CAPACITY_BYTES 48 MiB more: neither holds the experts the neighbour routes to.
+ * One worker per phase (a fresh deployment each), batch 4, the `default` model,
+ * HOT_CAPACITY_BYTES 160 MiB and WARM_CAPACITY_BYTES 200 MiB: neither holds the experts the
+ * neighbour routes to (≈ 219 MB). (A first try with HOT at one token's worst case, ≈ 151 MB,
+ * and batch 8 made no progress at all: 8 parked DEEP sequences need up to 8 × 24 experts HOT
+ * at once, more than HOT holds, and their loads evicted each other's sessions for minutes.)
  *  - victim (weight 1, hotMemoryBytes / warmMemoryBytes 32 MiB): VICTIM_STREAMS FAST
  *    completions at a time, back to back, each after MEMORY_VICTIM_PAUSE_MS (its
  *    working set is the hot tier, ≈ 17 MB, within its quota and its share);
@@ -36,13 +38,17 @@ import { bringUpLiveServices, sleep, startPhase, type LiveServices, type Phase }
 import { keepBacklogged, streamOne, type CompletionRequest } from "./lib/load";
 
 const MODEL = "default";
-const BATCH = 8;
+const BATCH = 4;
 const VICTIM_STREAMS = 2;
 const VICTIM_TOKENS = 32;
 const NEIGHBOUR_QUEUED = 8;
 const NEIGHBOUR_TOKENS = 32;
 const SAMPLE_MS = 250;
 const MiB = 1024 * 1024;
+const HOT_CAPACITY_BYTES = 160 * MiB;
+const WARM_CAPACITY_BYTES = 200 * MiB;
+/** how long past the window a victim completion may still run before it counts as unfinished */
+const STRAGGLER_MS = 60000;
 const VICTIM_QUOTA = { hot: 32 * MiB, warm: 32 * MiB };
 const NEIGHBOUR_QUOTA = { hot: 128 * MiB, warm: 160 * MiB };
 
@@ -203,18 +209,26 @@ async function victimStreams(
   let completions = 0;
   let tokens = 0;
   let errors = 0;
+  let unfinished = 0;
+  const deadline = AbortSignal.timeout(Math.max(0, until - performance.now()) + STRAGGLER_MS);
   try {
     await Promise.all(
       Array.from({ length: VICTIM_STREAMS }, async (_, lane) => {
-        for (let i = 0; performance.now() < until; i++) {
-          const r = await streamOne(victim.http, ws, {
-            prompt: `victim ${tag}.${lane}.${i}: tell me more`,
-            maxTokens: VICTIM_TOKENS,
-            mode: "FAST",
-            seed: `${tag}.${lane}.${i}`,
-            temperature: 0.8,
-          });
+        for (let i = 0; performance.now() < until && !deadline.aborted; i++) {
+          const r = await streamOne(
+            victim.http,
+            ws,
+            {
+              prompt: `victim ${tag}.${lane}.${i}: tell me more`,
+              maxTokens: VICTIM_TOKENS,
+              mode: "FAST",
+              seed: `${tag}.${lane}.${i}`,
+              temperature: 0.8,
+            },
+            deadline,
+          );
           if (r.error) errors++;
+          else if (deadline.aborted) unfinished++;
           else completions++;
           tokens += r.tokens;
           if (pauseMs > 0) await sleep(pauseMs);
@@ -224,7 +238,7 @@ async function victimStreams(
   } finally {
     await ws.dispose();
   }
-  return { completions, tokens, errors };
+  return { completions, tokens, errors, unfinished };
 }
 
 interface PhaseFigures {
@@ -232,6 +246,8 @@ interface PhaseFigures {
   eviction: "fair" | "lru";
   victimCompletions: number;
   victimErrors: number;
+  /** victim completions still running STRAGGLER_MS after the window (left behind) */
+  victimUnfinished: number;
   victimTokensPerSecond: number;
   victimUses: number;
   victimHits: number;
@@ -310,6 +326,7 @@ async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, n
       eviction,
       victimCompletions: v.completions,
       victimErrors: v.errors,
+      victimUnfinished: v.unfinished,
       victimTokensPerSecond: v.tokens / elapsed,
       victimUses: uses,
       victimHits: d("hits"),
@@ -342,13 +359,13 @@ export const bench: Benchmark = {
     const pauseMs = Number(process.env.MEMORY_VICTIM_PAUSE_MS ?? 0);
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const model = modelBytes(ctx.modelDir);
-    const hotCapacityBytes = Math.ceil(model.tokenBytes / MiB) * MiB;
-    const warmCapacityBytes = hotCapacityBytes + 48 * MiB;
+    const hotCapacityBytes = HOT_CAPACITY_BYTES;
+    const warmCapacityBytes = WARM_CAPACITY_BYTES;
     const scanBytes = model.tiers.filter((t) => !t.restricted).reduce((a, t) => a + t.bytes, 0);
     const victimBytes = model.tiers[0].bytes;
-    if (scanBytes <= warmCapacityBytes || victimBytes > VICTIM_QUOTA.hot)
+    if (model.tokenBytes > hotCapacityBytes || scanBytes <= warmCapacityBytes || victimBytes > VICTIM_QUOTA.hot)
       throw new Error(
-        `memory: the ${MODEL} model does not fit the scenario (scan ${scanBytes} B must exceed WARM ${warmCapacityBytes} B; the victim's tier ${victimBytes} B must fit its quota ${VICTIM_QUOTA.hot} B)`,
+        `memory: the ${MODEL} model does not fit the scenario (one token ${model.tokenBytes} B must fit HOT ${hotCapacityBytes} B; the scan ${scanBytes} B must exceed WARM ${warmCapacityBytes} B; the victim's tier ${victimBytes} B must fit its quota ${VICTIM_QUOTA.hot} B)`,
       );
     const cfg: RunConfig = { hotCapacityBytes, warmCapacityBytes, seconds, warmupSeconds, pauseMs };
     const live = await bringUpLiveServices(ctx);
@@ -366,14 +383,14 @@ export const bench: Benchmark = {
     const quotaMet = overFair === 0 && alone.quota.failed + fair.quota.failed === 0;
     const evictionsMet = fair.victimEvictionsSuffered === 0;
     const row = (p: PhaseFigures) =>
-      `| ${p.phase} | ${p.eviction} | ${p.victimCompletions} | ${p.victimTokensPerSecond.toFixed(0)} | ${p.victimUses} | ${p.victimMisses} | ${pct(p.hitRate)} | ${p.victimEvictionsSuffered} / ${p.victimEvictionsCaused} | ${p.neighbourTokens} | ${p.neighbourLoads} | ${p.neighbourEvictionsCaused} | ${p.quota.samples} (${p.quota.failed} failed) | ${p.quota.over} | ${mb(p.quota.max.victim.HOT)} / ${mb(p.quota.max.victim.WARM)} | ${mb(p.quota.max.neighbour.HOT)} / ${mb(p.quota.max.neighbour.WARM)} |`;
+      `| ${p.phase} | ${p.eviction} | ${p.victimCompletions}${p.victimErrors + p.victimUnfinished > 0 ? ` (${p.victimErrors} failed, ${p.victimUnfinished} unfinished)` : ""} | ${p.victimTokensPerSecond.toFixed(0)} | ${p.victimUses} | ${p.victimMisses} | ${pct(p.hitRate)} | ${p.victimEvictionsSuffered} / ${p.victimEvictionsCaused} | ${p.neighbourTokens} | ${p.neighbourLoads} | ${p.neighbourEvictionsCaused} | ${p.quota.samples} (${p.quota.failed} failed) | ${p.quota.over} | ${mb(p.quota.max.victim.HOT)} / ${mb(p.quota.max.victim.WARM)} | ${mb(p.quota.max.neighbour.HOT)} / ${mb(p.quota.max.neighbour.WARM)} |`;
     const tiers = model.tiers
       .map((t) => `${t.id} ${t.experts} experts ${mb(t.bytes)}${t.restricted ? " (restricted, not used)" : ""}`)
       .join(", ");
     const summary = [
       `### memory`,
       ``,
-      `One worker, batch ${BATCH}, \`${MODEL}\` model (expert files: ${tiers}); HOT_CAPACITY_BYTES ${mb(hotCapacityBytes)} (one token's worst case, the smallest the worker accepts), WARM_CAPACITY_BYTES ${mb(warmCapacityBytes)}; the neighbour's DEEP routes span ${mb(scanBytes)}, more than either. Victim (weight 1, quota ${mb(VICTIM_QUOTA.hot)} HOT / ${mb(VICTIM_QUOTA.warm)} WARM): ${VICTIM_STREAMS} FAST completions of ${VICTIM_TOKENS} tokens at a time (temperature 0.8${pauseMs > 0 ? `, ${pauseMs} ms between completions` : ", back to back"}), its working set the hot tier (${mb(victimBytes)}). Neighbour (weight 1, quota ${mb(NEIGHBOUR_QUOTA.hot)} HOT / ${mb(NEIGHBOUR_QUOTA.warm)} WARM): ${NEIGHBOUR_QUEUED} DEEP completions of ${NEIGHBOUR_TOKENS} tokens kept queued, each a new prompt and seed at temperature 1. Each phase on a fresh deployment: the victim warms up alone for ${warmupSeconds} s, then ${seconds} s are measured; ${ctx.cores} cores.`,
+      `One worker, batch ${BATCH}, \`${MODEL}\` model (expert files: ${tiers}); HOT_CAPACITY_BYTES ${mb(hotCapacityBytes)} (one token's worst case is ${mb(model.tokenBytes)}), WARM_CAPACITY_BYTES ${mb(warmCapacityBytes)}; the neighbour's DEEP routes span ${mb(scanBytes)}, more than either. Victim (weight 1, quota ${mb(VICTIM_QUOTA.hot)} HOT / ${mb(VICTIM_QUOTA.warm)} WARM): ${VICTIM_STREAMS} FAST completions of ${VICTIM_TOKENS} tokens at a time (temperature 0.8${pauseMs > 0 ? `, ${pauseMs} ms between completions` : ", back to back"}), its working set the hot tier (${mb(victimBytes)}). Neighbour (weight 1, quota ${mb(NEIGHBOUR_QUOTA.hot)} HOT / ${mb(NEIGHBOUR_QUOTA.warm)} WARM): ${NEIGHBOUR_QUEUED} DEEP completions of ${NEIGHBOUR_TOKENS} tokens kept queued, each a new prompt and seed at temperature 1. Each phase on a fresh deployment: the victim warms up alone for ${warmupSeconds} s, then ${seconds} s are measured; ${ctx.cores} cores.`,
       ``,
       `Hit rate: the victim's \`lite_expert_cache_uses_total\` hits ÷ uses in the window (a miss is its first use of an expert since it last became HOT). Evictions suffered: \`lite_expert_cache_evictions_total{role="suffered"}\` of the victim, i.e. evictions of entries it was charged for, its sole entries and entries it shares with the neighbour alike, whoever caused them; "caused" are those its own loads or quota caused, so with 0 caused every suffered eviction is the neighbour's doing. Quota samples: \`lite_expert_cache_bytes{tenant,level}\` every ${SAMPLE_MS} ms; a sample is over when any tenant's bytes in any level pass its quota (the lru baseline enforces none).`,
       ``,
