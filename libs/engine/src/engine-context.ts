@@ -7,10 +7,19 @@ import {
   type ResolvedEngineOptions,
 } from "./engine-options";
 import type { CompletionTrace } from "./completion-trace";
-import type { KvTally } from "./kv-meter";
 import type { EngineBatch, WorkHandle } from "./ports";
 import { withRetry } from "@lite/core";
 import { SlotAllocator } from "./slot-allocator";
+
+/** A held sequence's KV byte-seconds so far (kv-meter.ts). */
+export interface KvTally {
+  /** KV bytes held at the last sample */
+  bytes: number;
+  /** when, ms (the engine's clock) */
+  sampledAtMs: number;
+  /** bytes × ms so far */
+  byteMs: number;
+}
 
 /** A sequence held in a decode batch. */
 export interface Running {

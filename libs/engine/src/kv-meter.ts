@@ -1,4 +1,4 @@
-import type { EngineContext, Running } from "./engine-context";
+import type { EngineContext, KvTally, Running } from "./engine-context";
 
 /**
  * KV byte-seconds of each held sequence (the KV_BYTE_SECONDS meter): the KV bytes it holds
@@ -15,14 +15,6 @@ import type { EngineContext, Running } from "./engine-context";
  *    byte-seconds is rounded to an integer for its usage event.
  * A resumed job meters only this worker's time: the KV a dead worker held died with it.
  */
-export interface KvTally {
-  /** KV bytes held at the last sample */
-  bytes: number;
-  /** when, ms (the engine's clock) */
-  sampledAtMs: number;
-  /** bytes × ms so far */
-  byteMs: number;
-}
 
 export function kvTally(nowMs: number): KvTally {
   return { bytes: 0, sampledAtMs: nowMs, byteMs: 0 };
