@@ -19,7 +19,7 @@
  * Target: victim p99 inter-token latency cold ÷ baseline ≤ 1.2.
  */
 import { ensureModel } from "@lite/model";
-import { CREATE_COMPLETION, collectTokens, wsClient } from "@lite/testing";
+import { CREATE_COMPLETION, TEST_ADMIN_KEY, collectTokens, scrapeWorkerMetrics, wsClient } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
 import { keepBacklogged } from "./lib/load";
@@ -46,7 +46,7 @@ interface PhaseFigures {
 async function loadsOf(phase: Phase, tenantId: string): Promise<number> {
   let sum = 0;
   for (const url of phase.metricsUrls) {
-    const text = await (await fetch(url)).text();
+    const text = await scrapeWorkerMetrics(url, TEST_ADMIN_KEY);
     for (const line of text.split("\n")) {
       if (line.startsWith("lite_expert_cache_loads_total{") && line.includes(`tenant="${tenantId}"`)) {
         sum += Number(line.slice(line.lastIndexOf(" ") + 1));
