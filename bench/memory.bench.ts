@@ -10,9 +10,13 @@
  *  - victim (weight 1, hotMemoryBytes / warmMemoryBytes 32 MiB): VICTIM_STREAMS FAST
  *    completions at a time, back to back, each after MEMORY_VICTIM_PAUSE_MS (its
  *    working set is the hot tier, ≈ 17 MB, within its quota and its share);
- *  - neighbour (weight 1, 128 MiB HOT / 160 MiB WARM): NEIGHBOUR_QUEUED DEEP completions kept
- *    queued, every one a new prompt and seed at temperature 1, so its routes scan every expert
- *    of the hot, warm and cold tiers (≈ 219 MB, more than either capacity).
+ *  - neighbour (weight 1, 128 MiB HOT / 160 MiB WARM): NEIGHBOUR_STREAMS DEEP completions at a
+ *    time, back to back, every one a new two-byte prompt and seed at temperature 1, so its
+ *    routes scan every expert of the hot, warm and cold tiers (≈ 219 MB, more than either
+ *    capacity). One at a time with two-byte prompts because a prefill needs every expert its
+ *    prompt's tokens route to HOT at once: with 8 (then 2) DEEP completions of ~50-byte prompts
+ *    the worker made no progress at all (its loads evicted each other's sessions, 0 tokens in
+ *    minutes, with PREFETCH on or off, fair or lru).
  * Phases: the victim alone (EXPERT_CACHE_EVICTION=fair), victim + neighbour (fair), victim +
  * neighbour (lru: the plain global-LRU baseline, no per-tenant quota enforced). Each phase
  * warms the victim alone for MEMORY_WARMUP_SECONDS, then measures for MEMORY_SECONDS (the
@@ -35,13 +39,14 @@ import { ensureModel } from "@lite/model";
 import { scrapeWorkerMetrics, TEST_ADMIN_KEY, wsClient } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
-import { keepBacklogged, streamOne, type CompletionRequest } from "./lib/load";
+import { streamOne, type CompletionRequest } from "./lib/load";
 
 const MODEL = "default";
 const BATCH = 4;
 const VICTIM_STREAMS = 2;
-const VICTIM_TOKENS = 32;
-const NEIGHBOUR_QUEUED = 8;
+/** tokens per victim completion (MEMORY_VICTIM_TOKENS): fewer tokens, fewer hits after each miss */
+const VICTIM_TOKENS = Number(process.env.MEMORY_VICTIM_TOKENS ?? 32);
+const NEIGHBOUR_STREAMS = 1;
 const NEIGHBOUR_TOKENS = 32;
 const SAMPLE_MS = 250;
 const MiB = 1024 * 1024;
@@ -197,36 +202,26 @@ function sampleQuotas(
   };
 }
 
-/** VICTIM_STREAMS lanes of FAST completions, one after another (after `pauseMs`), until `until`. */
-async function victimStreams(
+/** `lanes` lanes of completions `make(lane, i)`, one after another (after `pauseMs`), until `until`. */
+async function streams(
   phase: Phase,
-  victim: Awaited<ReturnType<Phase["createTenant"]>>,
+  tenant: Awaited<ReturnType<Phase["createTenant"]>>,
+  lanes: number,
+  make: (lane: number, i: number) => CompletionRequest,
   until: number,
   pauseMs: number,
-  tag: string,
 ) {
-  const ws = wsClient(phase.url, victim.key);
+  const ws = wsClient(phase.url, tenant.key);
   let completions = 0;
   let tokens = 0;
   let errors = 0;
   let unfinished = 0;
-  const deadline = AbortSignal.timeout(Math.max(0, until - performance.now()) + STRAGGLER_MS);
+  const deadline = AbortSignal.timeout(Math.ceil(Math.max(0, until - performance.now()) + STRAGGLER_MS));
   try {
     await Promise.all(
-      Array.from({ length: VICTIM_STREAMS }, async (_, lane) => {
+      Array.from({ length: lanes }, async (_, lane) => {
         for (let i = 0; performance.now() < until && !deadline.aborted; i++) {
-          const r = await streamOne(
-            victim.http,
-            ws,
-            {
-              prompt: `victim ${tag}.${lane}.${i}: tell me more`,
-              maxTokens: VICTIM_TOKENS,
-              mode: "FAST",
-              seed: `${tag}.${lane}.${i}`,
-              temperature: 0.8,
-            },
-            deadline,
-          );
+          const r = await streamOne(tenant.http, ws, make(lane, i), deadline);
           if (r.error) errors++;
           else if (deadline.aborted) unfinished++;
           else completions++;
@@ -239,6 +234,12 @@ async function victimStreams(
     await ws.dispose();
   }
   return { completions, tokens, errors, unfinished };
+}
+
+/** A distinct printable two-byte prompt for each i (94² of them). */
+function twoBytes(i: number): string {
+  const h = (i * 2654435761) % 8836;
+  return String.fromCharCode(33 + (h % 94), 33 + Math.floor(h / 94));
 }
 
 interface PhaseFigures {
@@ -261,7 +262,8 @@ interface PhaseFigures {
   neighbourLoads: number;
   neighbourEvictionsCaused: number;
   neighbourTokens: number;
-  neighbourSubmitted: number;
+  neighbourCompletions: number;
+  neighbourUnfinished: number;
   quota: QuotaSamples;
 }
 
@@ -271,6 +273,8 @@ interface RunConfig {
   seconds: number;
   warmupSeconds: number;
   pauseMs: number;
+  /** the workers' PREFETCH (MEMORY_PREFETCH, default on) */
+  prefetch: "on" | "off";
 }
 
 async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, name: PhaseName) {
@@ -284,6 +288,7 @@ async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, n
       HOT_CAPACITY_BYTES: String(cfg.hotCapacityBytes),
       WARM_CAPACITY_BYTES: String(cfg.warmCapacityBytes),
       EXPERT_CACHE_EVICTION: eviction,
+      PREFETCH: cfg.prefetch,
     },
   });
   try {
@@ -297,28 +302,40 @@ async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, n
         t: t.id,
         q: { hotMemoryBytes: String(q.hot), warmMemoryBytes: String(q.warm) },
       });
+    const fast =
+      (tag: string) =>
+      (lane: number, i: number): CompletionRequest => ({
+        prompt: `victim ${tag}.${lane}.${i}: tell me more`,
+        maxTokens: VICTIM_TOKENS,
+        mode: "FAST",
+        seed: `${tag}.${lane}.${i}`,
+        temperature: 0.8,
+      });
     ctx.log(`memory/${name}: victim warms up alone for ${cfg.warmupSeconds} s`);
-    await victimStreams(phase, victim, performance.now() + cfg.warmupSeconds * 1000, cfg.pauseMs, "w");
+    await streams(phase, victim, VICTIM_STREAMS, fast("w"), performance.now() + cfg.warmupSeconds * 1000, cfg.pauseMs);
     const c0 = await counters(phase, victim.id, neighbour.id);
     const sampler = sampleQuotas(phase, {
       victim: { id: victim.id, quota: VICTIM_QUOTA },
       neighbour: { id: neighbour.id, quota: NEIGHBOUR_QUOTA },
     });
-    const deep = (i: number): CompletionRequest => ({
-      prompt: `neighbour ${i}: ${(i * 2654435761) % 1000003} scan every expert you have`,
+    const deep = (lane: number, i: number): CompletionRequest => ({
+      // two bytes: a prompt's prefill needs every expert its tokens route to HOT at once
+      prompt: twoBytes(lane * 7919 + i),
       maxTokens: NEIGHBOUR_TOKENS,
       mode: "DEEP",
-      seed: `n${i}`,
+      seed: `n${lane}.${i}`,
       temperature: 1,
     });
-    const backlog = name === "alone" ? undefined : keepBacklogged(neighbour.http, NEIGHBOUR_QUEUED, deep);
-    ctx.log(`memory/${name}: victim streams for ${cfg.seconds} s${backlog ? " while the neighbour scans" : ""}`);
+    const scanning = name !== "alone";
+    ctx.log(`memory/${name}: victim streams for ${cfg.seconds} s${scanning ? " while the neighbour scans" : ""}`);
     const started = performance.now();
-    const v = await victimStreams(phase, victim, started + cfg.seconds * 1000, cfg.pauseMs, "m");
+    const until = started + cfg.seconds * 1000;
+    const n = scanning ? streams(phase, neighbour, NEIGHBOUR_STREAMS, deep, until, 0) : undefined;
+    const v = await streams(phase, victim, VICTIM_STREAMS, fast("m"), until, cfg.pauseMs);
     const elapsed = (performance.now() - started) / 1000;
     const c1 = await counters(phase, victim.id, neighbour.id);
     const quota = await sampler.stop();
-    await backlog?.stop();
+    const nb = await n;
     const d = (k: keyof Counters) => c1[k] - c0[k];
     const uses = d("hits") + d("misses");
     return {
@@ -338,7 +355,8 @@ async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, n
       neighbourLoads: d("neighbourLoads"),
       neighbourEvictionsCaused: d("neighbourCaused"),
       neighbourTokens: d("neighbourTokens"),
-      neighbourSubmitted: backlog?.submitted ?? 0,
+      neighbourCompletions: nb?.completions ?? 0,
+      neighbourUnfinished: nb?.unfinished ?? 0,
       quota,
     } satisfies PhaseFigures;
   } finally {
@@ -357,6 +375,7 @@ export const bench: Benchmark = {
     const seconds = Number(process.env.MEMORY_SECONDS ?? 30);
     const warmupSeconds = Number(process.env.MEMORY_WARMUP_SECONDS ?? 8);
     const pauseMs = Number(process.env.MEMORY_VICTIM_PAUSE_MS ?? 0);
+    const prefetch = process.env.MEMORY_PREFETCH === "off" ? "off" : "on";
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const model = modelBytes(ctx.modelDir);
     const hotCapacityBytes = HOT_CAPACITY_BYTES;
@@ -367,7 +386,7 @@ export const bench: Benchmark = {
       throw new Error(
         `memory: the ${MODEL} model does not fit the scenario (one token ${model.tokenBytes} B must fit HOT ${hotCapacityBytes} B; the scan ${scanBytes} B must exceed WARM ${warmCapacityBytes} B; the victim's tier ${victimBytes} B must fit its quota ${VICTIM_QUOTA.hot} B)`,
       );
-    const cfg: RunConfig = { hotCapacityBytes, warmCapacityBytes, seconds, warmupSeconds, pauseMs };
+    const cfg: RunConfig = { hotCapacityBytes, warmCapacityBytes, seconds, warmupSeconds, pauseMs, prefetch };
     const live = await bringUpLiveServices(ctx);
     const phases: PhaseFigures[] = [];
     try {
@@ -390,7 +409,7 @@ export const bench: Benchmark = {
     const summary = [
       `### memory`,
       ``,
-      `One worker, batch ${BATCH}, \`${MODEL}\` model (expert files: ${tiers}); HOT_CAPACITY_BYTES ${mb(hotCapacityBytes)} (one token's worst case is ${mb(model.tokenBytes)}), WARM_CAPACITY_BYTES ${mb(warmCapacityBytes)}; the neighbour's DEEP routes span ${mb(scanBytes)}, more than either. Victim (weight 1, quota ${mb(VICTIM_QUOTA.hot)} HOT / ${mb(VICTIM_QUOTA.warm)} WARM): ${VICTIM_STREAMS} FAST completions of ${VICTIM_TOKENS} tokens at a time (temperature 0.8${pauseMs > 0 ? `, ${pauseMs} ms between completions` : ", back to back"}), its working set the hot tier (${mb(victimBytes)}). Neighbour (weight 1, quota ${mb(NEIGHBOUR_QUOTA.hot)} HOT / ${mb(NEIGHBOUR_QUOTA.warm)} WARM): ${NEIGHBOUR_QUEUED} DEEP completions of ${NEIGHBOUR_TOKENS} tokens kept queued, each a new prompt and seed at temperature 1. Each phase on a fresh deployment: the victim warms up alone for ${warmupSeconds} s, then ${seconds} s are measured; ${ctx.cores} cores.`,
+      `One worker, batch ${BATCH}, PREFETCH=${prefetch}, \`${MODEL}\` model (expert files: ${tiers}); HOT_CAPACITY_BYTES ${mb(hotCapacityBytes)} (one token's worst case is ${mb(model.tokenBytes)}), WARM_CAPACITY_BYTES ${mb(warmCapacityBytes)}; the neighbour's DEEP routes span ${mb(scanBytes)}, more than either. Victim (weight 1, quota ${mb(VICTIM_QUOTA.hot)} HOT / ${mb(VICTIM_QUOTA.warm)} WARM): ${VICTIM_STREAMS} FAST completions of ${VICTIM_TOKENS} tokens at a time (temperature 0.8${pauseMs > 0 ? `, ${pauseMs} ms between completions` : ", back to back"}), its working set the hot tier (${mb(victimBytes)}). Neighbour (weight 1, quota ${mb(NEIGHBOUR_QUOTA.hot)} HOT / ${mb(NEIGHBOUR_QUOTA.warm)} WARM): ${NEIGHBOUR_STREAMS} DEEP completion of ${NEIGHBOUR_TOKENS} tokens at a time, back to back, each a new two-byte prompt and seed at temperature 1 (longer prompts or more at once and its prefill needs more experts HOT at once than its quota holds: no progress). Each phase on a fresh deployment: the victim warms up alone for ${warmupSeconds} s, then ${seconds} s are measured; ${ctx.cores} cores.`,
       ``,
       `Hit rate: the victim's \`lite_expert_cache_uses_total\` hits ÷ uses in the window (a miss is its first use of an expert since it last became HOT). Evictions suffered: \`lite_expert_cache_evictions_total{role="suffered"}\` of the victim, i.e. evictions of entries it was charged for, its sole entries and entries it shares with the neighbour alike, whoever caused them; "caused" are those its own loads or quota caused, so with 0 caused every suffered eviction is the neighbour's doing. Quota samples: \`lite_expert_cache_bytes{tenant,level}\` every ${SAMPLE_MS} ms; a sample is over when any tenant's bytes in any level pass its quota (the lru baseline enforces none).`,
       ``,
@@ -407,6 +426,8 @@ export const bench: Benchmark = {
       seconds,
       warmupSeconds,
       victimPauseMs: pauseMs,
+      victimTokens: VICTIM_TOKENS,
+      prefetch,
       model: MODEL,
       batch: BATCH,
       hotCapacityBytes,
