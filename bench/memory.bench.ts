@@ -7,9 +7,13 @@
  * neighbour routes to (≈ 219 MB). (A first try with HOT at one token's worst case, ≈ 151 MB,
  * and batch 8 made no progress at all: 8 parked DEEP sequences need up to 8 × 24 experts HOT
  * at once, more than HOT holds, and their loads evicted each other's sessions for minutes.)
- *  - victim (weight 1, hotMemoryBytes / warmMemoryBytes 32 MiB): VICTIM_STREAMS FAST
- *    completions at a time, back to back, each after MEMORY_VICTIM_PAUSE_MS (its
- *    working set is the hot tier, ≈ 17 MB, within its quota and its share);
+ *  - victim (weight 1, hotMemoryBytes / warmMemoryBytes 32 MiB): VICTIM_STREAMS lanes of FAST
+ *    completions of MEMORY_VICTIM_TOKENS (4) tokens, each followed by MEMORY_VICTIM_PAUSE_MS
+ *    (8000) of think time (its working set is the hot tier, ≈ 17 MB, within its quota and its
+ *    share). Bursty on purpose: a victim decoding back to back keeps its experts the most
+ *    recently used, so even a plain LRU never evicts them (smoke: 100 % hits under both);
+ *    the damage a scan does shows when the victim's reuse interval is longer than the time
+ *    the neighbour's loads take to cycle through HOT;
  *  - neighbour (weight 1, 128 MiB HOT / 160 MiB WARM): NEIGHBOUR_STREAMS DEEP completions at a
  *    time, back to back, every one a new two-byte prompt and seed at temperature 1, so its
  *    routes scan every expert of the hot, warm and cold tiers (≈ 219 MB, more than either
@@ -45,7 +49,7 @@ const MODEL = "default";
 const BATCH = 4;
 const VICTIM_STREAMS = 2;
 /** tokens per victim completion (MEMORY_VICTIM_TOKENS): fewer tokens, fewer hits after each miss */
-const VICTIM_TOKENS = Number(process.env.MEMORY_VICTIM_TOKENS ?? 32);
+const VICTIM_TOKENS = Number(process.env.MEMORY_VICTIM_TOKENS ?? 4);
 const NEIGHBOUR_STREAMS = 1;
 const NEIGHBOUR_TOKENS = 32;
 const SAMPLE_MS = 250;
@@ -372,9 +376,9 @@ export const bench: Benchmark = {
   description:
     "A victim tenant's expert hit rate while a neighbour scans every expert, ÷ its hit rate alone, with fair eviction and with a plain global-LRU baseline; samples over quota; evictions of the victim's entries.",
   async run(ctx: BenchContext): Promise<BenchResult> {
-    const seconds = Number(process.env.MEMORY_SECONDS ?? 30);
-    const warmupSeconds = Number(process.env.MEMORY_WARMUP_SECONDS ?? 8);
-    const pauseMs = Number(process.env.MEMORY_VICTIM_PAUSE_MS ?? 0);
+    const seconds = Number(process.env.MEMORY_SECONDS ?? 60);
+    const warmupSeconds = Number(process.env.MEMORY_WARMUP_SECONDS ?? 10);
+    const pauseMs = Number(process.env.MEMORY_VICTIM_PAUSE_MS ?? 8000);
     const prefetch = process.env.MEMORY_PREFETCH === "off" ? "off" : "on";
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const model = modelBytes(ctx.modelDir);
