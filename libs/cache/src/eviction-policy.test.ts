@@ -72,6 +72,17 @@ describe("eviction policy", () => {
     }
   });
 
+  it("fair: a tenant at its quota evicts an entry only it uses before one it shares, even a less recently used one", async () => {
+    const [shared, own, next] = t0();
+    const { residency, store } = open("fair", 10, 2);
+    await store.load(shared, tenants("neighbour", "victim")); // the least recently used
+    await store.load(own, tenants("neighbour"));
+    (await store.get(next, tenants("neighbour"))).release(); // over its 2-expert quota: one goes
+    expect([store.levelOf(shared), store.levelOf(own), store.levelOf(next)]).toEqual(["HOT", "COLD", "HOT"]);
+    expect(residency.tenantFigures("victim").evictionsSufferedFromOthers).toBe(0);
+    await residency.close();
+  });
+
   it("refuses an unknown policy, naming the option", () => {
     expect(() => new ExpertResidency({ ...fit(size()), eviction: "random" as unknown as EvictionPolicy })).toThrow(
       /eviction must be "fair" or "lru", got random/,

@@ -13,7 +13,7 @@ import { lessValuable, type CacheEntry, type Residency } from "./cache-entry";
  *      share = capacity × weight ÷ Σ weights of the tenants charged in the level plus the
  *      loaders, and the loaders' charges already include the load;
  *   3. a tenant may lose an entry only if it is over its share or is itself loading: its
- *      least valuable idle entry goes. So the sole entries of a tenant within its share are
+ *      least valuable idle entry goes, one only it uses first (`soleFirst`). So the sole entries of a tenant within its share are
  *      never evicted by another tenant's load (one exception: `starving`, below).
  * At its quota a tenant evicts its own least valuable idle entries (`ownVictim`); entries in
  * use (leased) or being loaded are never candidates.
@@ -58,7 +58,18 @@ function leastValuable(candidates: CacheEntry[]): CacheEntry | undefined {
   return candidates.length === 0 ? undefined : candidates.reduce((a, b) => (lessValuable(a, b) <= 0 ? a : b));
 }
 
-/** The tenant's own least valuable idle entry in `level` (any entry it is charged for). */
+/**
+ * The least valuable of the tenant's idle entries in `level`, its sole ones first: an entry
+ * others use too is evicted for all of them, so it goes only when the tenant has no entry of
+ * its own left (the memory benchmark's neighbour, at its quota, evicted the hot-tier entries
+ * it shared with a victim, whose hit rate fell below plain LRU's).
+ */
+function soleFirst(candidates: CacheEntry[], level: Residency, tenantId: string): CacheEntry | undefined {
+  const sole = candidates.filter((e) => e.users[level].size === 1 && e.users[level].has(tenantId));
+  return leastValuable(sole) ?? leastValuable(candidates);
+}
+
+/** The tenant's own least valuable idle entry in `level` (any entry it is charged for, its sole ones first). */
 export function ownVictim(
   entries: Iterable<CacheEntry>,
   level: Residency,
@@ -66,7 +77,7 @@ export function ownVictim(
   except: CacheEntry | undefined,
 ): CacheEntry | undefined {
   const own = [...entries].filter((e) => e !== except && e.evictable(level) && e.users[level].has(tenantId));
-  return leastValuable(own);
+  return soleFirst(own, level, tenantId);
 }
 
 /**
@@ -103,7 +114,12 @@ export function fairVictim(c: FairChoice): CacheEntry | undefined {
   const shareOf = (t: string) => (c.capacityBytes * c.weightOf(t)) / totalWeight;
   const ratio = (t: string) => charges.get(t)! / shareOf(t);
   const order = [...charges.keys()].sort((a, b) => ratio(b) - ratio(a) || (a < b ? -1 : a > b ? 1 : 0));
-  const idleOf = (t: string) => leastValuable(idle.filter((e) => e.users[c.level].has(t)));
+  const idleOf = (t: string) =>
+    soleFirst(
+      idle.filter((e) => e.users[c.level].has(t)),
+      c.level,
+      t,
+    );
   for (const t of order) {
     if (!c.loaders.has(t) && charges.get(t)! <= shareOf(t)) continue;
     const victim = idleOf(t);
