@@ -109,7 +109,7 @@ describe("weighted fairness in tokens", () => {
       };
     };
     // Skip the first second (start-up), then sample while both stay backlogged, until the
-    // window holds 600 tokens and 4 s: a window measured in tokens, so a CPU-starved run
+    // window holds 1200 tokens and 6 s: a window measured in tokens, so a CPU-starved run
     // (slower steps) takes longer instead of judging shares on too few tokens.
     await new Promise((r) => setTimeout(r, 1000));
     const loadsBefore = await loads();
@@ -121,7 +121,7 @@ describe("weighted fairness in tokens", () => {
       const s = await sample();
       if (!s.backlogged) break;
       last = s;
-      if (s.light + s.heavy - first.light - first.heavy >= 600 && s.at - first.at > 4000) break;
+      if (s.light + s.heavy - first.light - first.heavy >= 1200 && s.at - first.at > 6000) break;
     }
     const lightTokens = last.light - first.light;
     const heavyTokens = last.heavy - first.heavy;
