@@ -4,8 +4,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildModel, KvCache, KvLedger, loadModel, resolveModeTiers, type ModelRuntime } from "@lite/model";
 import { BatchEngine } from "./batch-engine";
-import type { EngineModel, ModelProvider } from "./ports";
+import type { EngineModel } from "./ports";
 import { EngineHarness, type FakeHandle } from "./testing/engine-fakes";
+import { harnessEngine } from "./testing/runtime-engine";
 
 /**
  * KV byte-seconds (kv-meter.ts) over the real tiny model's batch and KV ledger, on a clock
@@ -56,20 +57,7 @@ describe("engine: KV byte-seconds", () => {
         };
       },
     };
-    const models: ModelProvider = { get: async () => model };
-    engine = new BatchEngine(
-      { workerId: "w-kv-meter", batchSize: 8, idlePollMs: 1, fillPollMs: 1, shutdownGraceMs: 0 },
-      {
-        models,
-        work: h.work,
-        store: h.store,
-        tokens: h.tokens,
-        admission: h.admission,
-        usage: h.usage,
-        logger: h.logger,
-        now: () => nowMs,
-      },
-    );
+    engine = harnessEngine(h, model, { workerId: "w-kv-meter", batchSize: 8, now: () => nowMs });
   });
   afterAll(async () => {
     await engine.stop();

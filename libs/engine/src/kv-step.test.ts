@@ -14,8 +14,8 @@ import {
   type StepOutput,
 } from "@lite/model";
 import { BatchEngine } from "./batch-engine";
-import type { EngineModel, ModelProvider } from "./ports";
 import { EngineHarness, type FakeHandle } from "./testing/engine-fakes";
+import { harnessEngine, runtimeModel } from "./testing/runtime-engine";
 
 /**
  * The engine over a batch under KV quotas (the real tiny model, one KV block = 8 KiB): a
@@ -40,36 +40,8 @@ describe("engine: KV quotas", () => {
     ledger = new KvLedger({ quotas: { kvCacheBytes: (t) => (t === "ten_tight" ? 4 * BLOCK : 64 * BLOCK) } });
     rt = await loadModel({ modelDir, modelName: "tiny", kvLedger: ledger });
     h = new EngineHarness();
-    const model: EngineModel = {
-      tokenizer: rt.tokenizer,
-      createBatch: () => {
-        const b = rt.createBatch();
-        return {
-          add: (s) => b.add(s),
-          remove: (id) => b.remove(id),
-          waiting: (id) => b.waiting(id),
-          whenReady: () => b.whenReady(),
-          kvBytes: (id) => b.kvBytes(id),
-          step: (only) => {
-            steps.push([...(only ?? [])]);
-            return b.step(only);
-          },
-        };
-      },
-    };
-    const models: ModelProvider = { get: async () => model };
-    engine = new BatchEngine(
-      { workerId: "w-kv", batchSize: 8, idlePollMs: 1, fillPollMs: 1, shutdownGraceMs: 0 },
-      {
-        models,
-        work: h.work,
-        store: h.store,
-        tokens: h.tokens,
-        admission: h.admission,
-        usage: h.usage,
-        logger: h.logger,
-      },
-    );
+    const model = runtimeModel(rt, (only) => void steps.push([...(only ?? [])]));
+    engine = harnessEngine(h, model, { workerId: "w-kv", batchSize: 8 });
   });
   afterAll(async () => {
     await engine.stop();

@@ -16,8 +16,8 @@ import {
   type StepOutput,
 } from "@lite/model";
 import { BatchEngine } from "./batch-engine";
-import type { EngineModel, ModelProvider } from "./ports";
 import { EngineHarness, type FakeHandle } from "./testing/engine-fakes";
+import { harnessEngine, runtimeModel } from "./testing/runtime-engine";
 
 /**
  * The engine over a batch that parks (the real tiny model): a tenant whose expert is cold
@@ -102,36 +102,8 @@ describe("engine: parked sequences", () => {
       checks++;
       return cancelled(items);
     };
-    const model: EngineModel = {
-      tokenizer: rt.tokenizer,
-      createBatch: () => {
-        const b = rt.createBatch();
-        return {
-          add: (s) => b.add(s),
-          remove: (id) => b.remove(id),
-          waiting: (id) => b.waiting(id),
-          whenReady: () => b.whenReady(),
-          kvBytes: (id) => b.kvBytes(id),
-          step: (only) => {
-            steps.push([...(only ?? [])]);
-            return b.step(only);
-          },
-        };
-      },
-    };
-    const models: ModelProvider = { get: async () => model };
-    engine = new BatchEngine(
-      { workerId: "w-park", batchSize: 4, idlePollMs: 1, fillPollMs: 1, shutdownGraceMs: 0 },
-      {
-        models,
-        work: h.work,
-        store: h.store,
-        tokens: h.tokens,
-        admission: h.admission,
-        usage: h.usage,
-        logger: h.logger,
-      },
-    );
+    const model = runtimeModel(rt, (only) => void steps.push([...(only ?? [])]));
+    engine = harnessEngine(h, model, { workerId: "w-park", batchSize: 4 });
   });
   afterEach(async () => {
     gate.open();
