@@ -19,6 +19,7 @@
  * Target: victim p99 inter-token latency cold ÷ baseline ≤ 1.2.
  */
 import { ensureModel } from "@lite/model";
+import { parseTenantCounter } from "@lite/telemetry";
 import { CREATE_COMPLETION, TEST_ADMIN_KEY, collectTokens, scrapeWorkerMetrics, wsClient } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
@@ -50,11 +51,7 @@ async function loadsOf(phase: Phase, tenantId: string): Promise<number> {
   let sum = 0;
   for (const url of phase.metricsUrls) {
     const text = await scrapeWorkerMetrics(url, TEST_ADMIN_KEY);
-    for (const line of text.split("\n")) {
-      if (line.startsWith("lite_expert_cache_loads_total{") && line.includes(`tenant="${tenantId}"`)) {
-        sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-      }
-    }
+    sum += parseTenantCounter(text, "lite_expert_cache_loads_total").get(tenantId) ?? 0;
   }
   return sum;
 }

@@ -63,9 +63,7 @@ describe("weighted fairness in tokens", () => {
   async function loads(): Promise<number> {
     const text = await scrapeWorkerMetrics(metricsUrl, TEST_ADMIN_KEY);
     let sum = 0;
-    for (const line of text.split("\n")) {
-      if (line.startsWith("lite_expert_cache_loads_total{")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
+    for (const n of parseTenantCounter(text, "lite_expert_cache_loads_total").values()) sum += n;
     return sum;
   }
   afterAll(async () => {
