@@ -6,6 +6,7 @@
  * startStack: a fresh database + Redis prefix, the API as a process, worker processes) —
  * so a fair phase and its FIFO baseline never share state.
  */
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
@@ -24,6 +25,35 @@ import { bringUpServices, type Services } from "../../scripts/services";
 import { migrateDeploy } from "../../scripts/migrate";
 import type { BenchContext } from "./bench-types";
 
+/**
+ * Every API and worker process a phase started, and the services' stop: a bench that fails
+ * stops them in its `finally`; one interrupted (SIGINT, SIGTERM, SIGHUP) or exiting early
+ * SIGKILLs the children still running (at once, synchronously), then stops the services
+ * (bounded) and exits, so no worker outlives its bench. (SIGKILL of the bench itself cannot be
+ * caught: its children then keep running.)
+ */
+const children = new Set<ChildProcess>();
+const onInterrupt = new Set<() => Promise<void>>();
+let guarded = false;
+
+function track(child: ChildProcess): void {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  if (guarded) return;
+  guarded = true;
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  };
+  process.on("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}: killing ${children.size} child process(es), stopping services\n`);
+      killAll();
+      const stops = Promise.allSettled([...onInterrupt].map((stop) => stop()));
+      void Promise.race([stops, sleep(15000)]).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+    });
+}
+
 export interface LiveServices {
   services: Services;
   template: string;
@@ -38,11 +68,14 @@ export async function bringUpLiveServices(ctx: BenchContext): Promise<LiveServic
   const template = `lite_bench_tpl_${process.pid}_${Date.now().toString(36)}`;
   await adminQuery(services.databaseUrl, `CREATE DATABASE "${template}"`);
   migrateDeploy(withDatabase(services.databaseUrl, template));
+  const stopOnInterrupt = () => services.stop();
+  onInterrupt.add(stopOnInterrupt);
   return {
     services,
     template,
     runDir,
     async stop() {
+      onInterrupt.delete(stopOnInterrupt);
       await adminQuery(services.databaseUrl, `DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`).catch(
         () => undefined,
       );
@@ -123,6 +156,8 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
     workerReadyTimeoutMs: 60000,
   });
   const workers = stack.workers;
+  track(stack.api.child);
+  for (const w of workers) track(w.child);
   const metricsUrls = workers.map((w) => `http://127.0.0.1:${/"metricsPort":(\d+)/.exec(w.output())?.[1]}/metrics`);
   const suffix = stack.env.redisPrefix.slice("bench-".length);
   return {
@@ -143,7 +178,11 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
       const t = await stack.tenant({ name: `${name}-${suffix}`, weight, quota: BENCH_QUOTA });
       return { id: t.tenantId, key: t.secret, http: t.http };
     },
-    spawnWorker: (id) => stack.spawnWorker({ id }), // joins `workers` (the stack's own list)
+    async spawnWorker(id) {
+      const spawned = stack.spawnWorker({ id }); // joins `workers` (the stack's own list)
+      track(workers[workers.length - 1].child);
+      return spawned;
+    },
     async stop() {
       // Workers first (a baseline's backlog is thrown away with its database): SIGTERM with
       // no grace when profiling (so the profile is written), else SIGKILL.

@@ -11,9 +11,11 @@ collectDefaultMetrics({ register: apiRegistry, prefix: "lite_api_" });
 
 export interface ApiMetrics {
   registry: Registry;
-  httpRequests: Counter<"route" | "status">;
-  graphqlOperations: Counter<"tenant" | "type" | "outcome">;
-  graphqlDurationSeconds: Histogram<"type">;
+  /** the served-traffic series (one update per request): none with METRICS=off */
+  httpRequests: Pick<Counter<"route" | "status">, "inc">;
+  graphqlOperations: Pick<Counter<"tenant" | "type" | "outcome">, "inc">;
+  graphqlDurationSeconds: Pick<Histogram<"type">, "observe">;
+  /** refusals (abuse and authentication): recorded whatever METRICS says */
   authFailures: Counter<"reason">;
   wsRefusals: Counter<"reason">;
   httpRefusals: Counter<"reason">;
@@ -65,3 +67,13 @@ export const apiMetrics: ApiMetrics = {
     registers: [apiRegistry],
   }),
 };
+
+const NOT_RECORDED = { inc: () => undefined, observe: () => undefined };
+
+/**
+ * METRICS=off: the same registry (process-level series and the refusal counters, which
+ * count no served traffic) with the per-request series not recorded.
+ */
+export function withoutTrafficSeries(m: ApiMetrics): ApiMetrics {
+  return { ...m, httpRequests: NOT_RECORDED, graphqlOperations: NOT_RECORDED, graphqlDurationSeconds: NOT_RECORDED };
+}

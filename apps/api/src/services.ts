@@ -6,7 +6,7 @@ import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { AuditQueue, AuditWriter, Authenticator, type AuditSink } from "@lite/auth";
 import { LiveMetricsRecorder, TenantLabels } from "@lite/telemetry";
 import type { ApiEnv } from "./env";
-import { apiMetrics, type ApiMetrics } from "./metrics";
+import { apiMetrics, withoutTrafficSeries, type ApiMetrics } from "./metrics";
 import { createCompletionServices, type CompletionServices } from "./completion/completion.services";
 
 /**
@@ -30,8 +30,8 @@ export interface ApiServices {
   metrics: ApiMetrics;
   /** the bounded `tenant` label of this process's Prometheus series (METRICS_TENANT_LABELS) */
   tenantLabels: TenantLabels;
-  /** this process's share of the live tenant metrics (requests, throttled) in Redis */
-  live: LiveMetricsRecorder;
+  /** this process's share of the live tenant metrics (requests, throttled) in Redis; none with METRICS=off */
+  live?: LiveMetricsRecorder;
   /** admission, fair scheduler (enqueue/cancel), token streams, model limits (completion/) */
   completions: CompletionServices;
   onClose(closer: () => Promise<void>): void;
@@ -74,22 +74,28 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
     registry: apiMetrics.registry,
     clock,
   });
-  const live = new LiveMetricsRecorder({
-    redis,
-    keys,
-    clock,
-    processId: `api:${os.hostname()}-${process.pid}`,
-    onError: (e) => log.debug({ err: e }, "could not write live tenant metrics (kept for the next flush)"),
-  });
-  const liveFlusher = live.start();
-  onClose(() => liveFlusher.stop());
+  // METRICS=off: no live tenant metrics and no per-request series (metrics.ts withoutTrafficSeries).
+  const metricsOn = env.METRICS === "on";
+  const live = metricsOn
+    ? new LiveMetricsRecorder({
+        redis,
+        keys,
+        clock,
+        processId: `api:${os.hostname()}-${process.pid}`,
+        onError: (e) => log.debug({ err: e }, "could not write live tenant metrics (kept for the next flush)"),
+      })
+    : undefined;
+  if (live) {
+    const liveFlusher = live.start();
+    onClose(() => liveFlusher.stop());
+  }
   const completions = createCompletionServices({
     env,
     redis,
     keys,
     log,
     registry: apiMetrics.registry,
-    sinks: { tenantLabels, live },
+    sinks: metricsOn ? { tenantLabels, live } : undefined,
     onClose,
   });
   // Writers of a tenant, its quota or grants invalidate it in every API process.
@@ -105,7 +111,7 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
     audit,
     auditWriter,
     auth,
-    metrics: apiMetrics,
+    metrics: metricsOn ? apiMetrics : withoutTrafficSeries(apiMetrics),
     tenantLabels,
     live,
     completions,

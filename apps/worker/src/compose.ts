@@ -34,7 +34,7 @@ import {
   liveCacheReadings,
   type WorkerExpertCache,
 } from "./expert-cache";
-import { usagePort } from "./usage-port";
+import { skippedUsagePort, usagePort } from "./usage-port";
 import { createWorkerKvLedger } from "./kv-quotas";
 
 /**
@@ -86,8 +86,8 @@ export interface Worker {
   /** the expert cache every model of this worker loads through (libs/cache) */
   expertCache: WorkerExpertCache;
   registry: Registry;
-  /** this worker's share of the live tenant metrics in Redis (Tenant.metrics); started by main */
-  live: LiveMetricsRecorder;
+  /** this worker's share of the live tenant metrics in Redis (Tenant.metrics); started by main; none with METRICS=off */
+  live?: LiveMetricsRecorder;
 }
 
 /**
@@ -142,20 +142,26 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
     log,
     lockDurationMs: env.WORKER_LOCK_MS,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    heartbeatMs: env.WORKER_HEARTBEAT_MS,
     maxStalledCount: env.WORKER_MAX_STALLED,
     singleQueue: env.SCHEDULER_MODE === "fifo",
   });
   const streams = new TokenStreams({ redis: c.redis, keys, ttlSeconds: env.STREAM_TTL_SECONDS });
   const admission = new Admission({ redis: c.redis, keys, maxQueuedTokens: Number.MAX_SAFE_INTEGER });
   const registry = createRegistry({ labels: { worker: env.WORKER_ID } });
-  const tenantLabels = new TenantLabels({ maxTenants: env.METRICS_TENANT_LABELS, registry });
-  const live = new LiveMetricsRecorder({
-    redis: c.redis,
-    keys,
-    processId: env.WORKER_ID,
-    onError: (e) => log.debug({ err: errText(e) }, "could not write live tenant metrics (kept for the next flush)"),
-  });
-  const metrics = createWorkerMetrics(registry, { tenantLabels, live });
+  // METRICS=off: no per-tenant series, no live metrics, no metric update per token or step;
+  // the registry is still served (empty of tenant series).
+  const metricsOn = env.METRICS === "on";
+  const tenantLabels = metricsOn ? new TenantLabels({ maxTenants: env.METRICS_TENANT_LABELS, registry }) : undefined;
+  const live = metricsOn
+    ? new LiveMetricsRecorder({
+        redis: c.redis,
+        keys,
+        processId: env.WORKER_ID,
+        onError: (e) => log.debug({ err: errText(e) }, "could not write live tenant metrics (kept for the next flush)"),
+      })
+    : undefined;
+  const metrics = metricsOn ? createWorkerMetrics(registry, { tenantLabels, live }) : undefined;
   const expertCache = createWorkerExpertCache(
     {
       hotCapacityBytes: env.HOT_CAPACITY_BYTES,
@@ -166,22 +172,22 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       eviction: env.EXPERT_CACHE_EVICTION,
     },
     c.db,
-    registry,
+    metricsOn ? registry : undefined,
     tenantLabels,
   );
   // Per-tenant KV quotas over every model of this worker (docs/KV-QUOTAS.md).
-  const kvLedger = createWorkerKvLedger(c.db, registry, {
+  const kvLedger = createWorkerKvLedger(c.db, metricsOn ? registry : undefined, {
     ttlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
     tenantLabels,
   });
-  live.readGauges(() => liveCacheReadings(expertCache.residency, kvLedger.bytesByTenant()));
+  live?.readGauges(() => liveCacheReadings(expertCache.residency, kvLedger.bytesByTenant()));
   const loaded = cachingModelProvider({
     modelDir: env.MODEL_DIR,
     publicKey: env.MODEL_PUBLIC_KEY,
     executionProviders: env.ORT_EXECUTION_PROVIDERS,
     intraOpThreads: env.ORT_INTRA_OP_THREADS,
     timingDefence: env.TIMING_DEFENCE === "on",
-    onPaddedFirstUses: (tenant, n) => metrics.paddedFirstUses.inc({ tenant }, n),
+    onPaddedFirstUses: (tenant, n) => metrics?.paddedFirstUses.inc({ tenant }, n),
     expertStore: expertCache.storeFor,
     kvLedger,
     logger: log,
@@ -209,9 +215,12 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
         }),
       ),
       store: new CompletionRowStore(c.db),
-      tokens: timedTokens(streamTokenSink(streams), metrics),
+      tokens: metrics ? timedTokens(streamTokenSink(streams), metrics) : streamTokenSink(streams),
       admission: admissionPort(admission),
-      usage: usagePort(c.db, expertCache.prefetcher.usage),
+      usage:
+        env.BENCHMARK_BASELINE_SKIP_USAGE === "true"
+          ? skippedUsagePort(expertCache.prefetcher.usage)
+          : usagePort(c.db, expertCache.prefetcher.usage),
       metrics,
       logger: log,
     },

@@ -38,6 +38,28 @@ describe("worker environment", () => {
     );
   });
 
+  it("METRICS is on by default, takes on or off, and refuses anything else naming it", () => {
+    expect(parseEnv(WorkerEnv, required).METRICS).toBe("on");
+    expect(parseEnv(WorkerEnv, { ...required, METRICS: "" }).METRICS).toBe("on");
+    expect(parseEnv(WorkerEnv, { ...required, METRICS: "off" }).METRICS).toBe("off");
+    expect(() => parseEnv(WorkerEnv, { ...required, METRICS: "false" })).toThrow(
+      'config error: METRICS must be one of on, off, got "false"',
+    );
+  });
+
+  it("records usage by default: BENCHMARK_BASELINE_SKIP_USAGE is false unless set to true", () => {
+    expect(parseEnv(WorkerEnv, required).BENCHMARK_BASELINE_SKIP_USAGE).toBe("false");
+    expect(parseEnv(WorkerEnv, { ...required, BENCHMARK_BASELINE_SKIP_USAGE: "" }).BENCHMARK_BASELINE_SKIP_USAGE).toBe(
+      "false",
+    );
+    expect(
+      parseEnv(WorkerEnv, { ...required, BENCHMARK_BASELINE_SKIP_USAGE: "true" }).BENCHMARK_BASELINE_SKIP_USAGE,
+    ).toBe("true");
+    expect(() => parseEnv(WorkerEnv, { ...required, BENCHMARK_BASELINE_SKIP_USAGE: "yes" })).toThrow(
+      'config error: BENCHMARK_BASELINE_SKIP_USAGE must be one of false, true, got "yes"',
+    );
+  });
+
   it("serves metrics by default on 9464 (-1 turns them off), with METRICS_TENANT_LABELS 50 tenant labels", () => {
     const env = parseEnv(WorkerEnv, required);
     expect(env.WORKER_METRICS_PORT).toBe(9464);
@@ -45,5 +67,15 @@ describe("worker environment", () => {
     expect(parseEnv(WorkerEnv, { ...required, WORKER_METRICS_PORT: "-1" }).WORKER_METRICS_PORT).toBe(-1);
     expect(parseEnv(WorkerEnv, { ...required, METRICS_TENANT_LABELS: "0" }).METRICS_TENANT_LABELS).toBe(0);
     expect(() => parseEnv(WorkerEnv, { ...required, METRICS_TENANT_LABELS: "10001" })).toThrow(/METRICS_TENANT_LABELS/);
+  });
+
+  it("WORKER_HEARTBEAT_MS is 1000 by default, 0 turns it off, and a value under 100 is refused naming it", () => {
+    expect(parseEnv(WorkerEnv, required).WORKER_HEARTBEAT_MS).toBe(1000);
+    expect(parseEnv(WorkerEnv, { ...required, WORKER_HEARTBEAT_MS: "0" }).WORKER_HEARTBEAT_MS).toBe(0);
+    expect(parseEnv(WorkerEnv, { ...required, WORKER_HEARTBEAT_MS: "2500" }).WORKER_HEARTBEAT_MS).toBe(2500);
+    expect(() => parseEnv(WorkerEnv, { ...required, WORKER_HEARTBEAT_MS: "50" })).toThrow(
+      /WORKER_HEARTBEAT_MS must be 0 \(off\) or at least 100 ms/,
+    );
+    expect(() => parseEnv(WorkerEnv, { ...required, WORKER_HEARTBEAT_MS: "soon" })).toThrow(/WORKER_HEARTBEAT_MS/);
   });
 });

@@ -23,6 +23,14 @@ export const WorkerEnv = z.object({
   WORKER_LOCK_MS: intVar(4000, 500, 3600000),
   /** how often the stalled-job check runs, ms: a dead worker's jobs move within WORKER_LOCK_MS + this */
   WORKER_STALLED_INTERVAL_MS: intVar(1000, 200, 3600000),
+  /**
+   * heartbeat TTL, ms (beats every quarter); a worker whose heartbeat expired has its jobs
+   * taken over by the others within about this + a quarter, without waiting for WORKER_LOCK_MS
+   * (libs/scheduler worker-heartbeats.ts); 0: off
+   */
+  WORKER_HEARTBEAT_MS: intVar(1000, 0, 3600000).refine((v) => v === 0 || v >= 100, {
+    message: "must be 0 (off) or at least 100 ms",
+  }),
   /** replays in a row that ended before one decode step, no token streamed, that make a job poison (failed) */
   WORKER_POISON_STARTS: intVar(3, 2, 1000),
   /** stalls (lock lapses) a job survives before it fails whatever its progress: a last resort */
@@ -66,6 +74,13 @@ export const WorkerEnv = z.object({
    * per-tenant quota (bench/memory.bench.ts compares the two)
    */
   EXPERT_CACHE_EVICTION: enumVar(["fair", "lru"], "fair"),
+  /**
+   * BENCHMARK BASELINE, never in production: nothing is billed. false (default): every
+   * completion this worker ends writes its usage events (libs/telemetry usage-writer.ts);
+   * true: none are written (bench/telemetry.bench.ts measures what recording costs). The
+   * worker logs a warning at start when it is set
+   */
+  BENCHMARK_BASELINE_SKIP_USAGE: enumVar(["false", "true"], "false"),
   /** OpenTelemetry traces (libs/tracing): off unless OTEL_TRACES_EXPORTER or an OTLP endpoint is set */
   ...tracingEnvFields,
 });

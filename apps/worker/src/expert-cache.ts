@@ -42,20 +42,26 @@ export interface WorkerExpertCache {
   storeFor(ctx: ExpertStoreContext): ExpertStore;
 }
 
+/**
+ * `registry` undefined (METRICS=off): no Prometheus series, no observer on the residency
+ * (its own per-tenant figures, which fairness and Tenant.metrics read, are kept regardless).
+ */
 export function createWorkerExpertCache(
   opts: ExpertCacheOptions,
   db: Pick<PrismaClient, "tenant">,
-  registry: Registry,
+  registry: Registry | undefined,
   tenantLabels?: TenantLabels,
 ): WorkerExpertCache {
   if (opts.warmCapacityBytes < opts.hotCapacityBytes)
     throw new Error(
       `config error: WARM_CAPACITY_BYTES (${opts.warmCapacityBytes}) must be at least HOT_CAPACITY_BYTES (${opts.hotCapacityBytes}): every HOT expert keeps its bytes WARM`,
     );
-  const metrics = createCacheMetrics(
-    registry,
-    tenantLabels && { tenantLabel: (t) => tenantLabels.label(t), tenantGaugeLabel: (t) => tenantLabels.peek(t) },
-  );
+  const metrics =
+    registry &&
+    createCacheMetrics(
+      registry,
+      tenantLabels && { tenantLabel: (t) => tenantLabels.label(t), tenantGaugeLabel: (t) => tenantLabels.peek(t) },
+    );
   const quotas = prismaCacheQuotas(db, { ttlMs: opts.quotaTtlMs });
   const residency = new ExpertResidency({
     hotCapacityBytes: opts.hotCapacityBytes,
@@ -63,12 +69,13 @@ export function createWorkerExpertCache(
     epochUses: opts.epochUses,
     eviction: opts.eviction,
     quotas,
-    observer: {
-      ...metrics,
-      ...createPrefetchMetrics(registry, tenantLabels && { tenantLabel: (t) => tenantLabels.label(t) }),
-    },
+    observer: registry &&
+      metrics && {
+        ...metrics,
+        ...createPrefetchMetrics(registry, tenantLabels && { tenantLabel: (t) => tenantLabels.label(t) }),
+      },
   });
-  metrics.readFrom(() => residency.figures());
+  metrics?.readFrom(() => residency.figures());
   const prefetcher = new ExpertPrefetcher(residency, quotas, { enabled: opts.prefetch ?? true });
   return { residency, prefetcher, storeFor: (ctx) => new TieredExpertStore(residency, ctx, prefetcher) };
 }

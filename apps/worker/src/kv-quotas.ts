@@ -12,18 +12,21 @@ import { DEFAULT_QUOTA } from "@lite/tenancy";
  */
 export function createWorkerKvLedger(
   db: Pick<PrismaClient, "tenant">,
-  registry: Registry,
+  /** undefined (METRICS=off): no series */
+  registry: Registry | undefined,
   opts: { ttlMs: number; tenantLabels?: TenantLabels; clock?: Clock },
 ): KvLedger {
   // The metrics read the ledger at each scrape and count its pauses (both after this returns).
   const ledger: KvLedger = new KvLedger({
     quotas: prismaKvQuotas(db, opts),
-    onPause: (tenantId) => metrics.paused(tenantId),
+    onPause: (tenantId) => metrics?.paused(tenantId),
   });
-  const metrics = createKvMetrics(registry, {
-    readBytes: () => ledger.bytesByTenant(),
-    tenantLabels: opts.tenantLabels,
-  });
+  const metrics =
+    registry &&
+    createKvMetrics(registry, {
+      readBytes: () => ledger.bytesByTenant(),
+      tenantLabels: opts.tenantLabels,
+    });
   return ledger;
 }
 

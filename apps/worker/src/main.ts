@@ -21,6 +21,11 @@ async function main(): Promise<void> {
   const log = createWorkerLogger(env);
   const traceOpts = tracingOptionsOf(env, "lite-llm-worker");
   const tracing = startTracing(traceOpts);
+  if (env.BENCHMARK_BASELINE_SKIP_USAGE === "true")
+    log.warn(
+      "BENCHMARK_BASELINE_SKIP_USAGE=true: this worker records NO usage events, nothing it runs is billed (a benchmark baseline, never for production)",
+    );
+  if (env.METRICS === "off") log.warn("METRICS=off: no per-tenant Prometheus series and no live tenant metrics");
   if (tracing.enabled)
     log.info({ exporters: traceOpts.exporters, service: traceOpts.serviceName }, "OpenTelemetry traces on");
   const connections = connectWorker(env, log);
@@ -38,12 +43,12 @@ async function main(): Promise<void> {
       : undefined;
 
   const reconciler = worker.startReconciler();
-  const liveMetrics = worker.live.start();
+  const liveMetrics = worker.live?.start();
   onStopSignal(log, async () => {
     await reconciler.stop();
     await worker.engine.stop();
     // After the engine: its last tokens are counted; before the connections close.
-    await liveMetrics.stop();
+    await liveMetrics?.stop();
     await closeWorker(worker, connections, log, metricsServer);
     // Last: the spans of the completions finished while stopping are exported.
     await tracing.shutdown().catch((e) => log.warn({ err: errText(e) }, "could not flush traces"));

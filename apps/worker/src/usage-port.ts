@@ -19,3 +19,17 @@ export function usagePort(db: Pick<PrismaClient, "usageEvent">, prefetch?: Prefe
     },
   };
 }
+
+/**
+ * BENCHMARK BASELINE (BENCHMARK_BASELINE_SKIP_USAGE=true), never in production: writes no
+ * usage event, so nothing is billed. The prefetch bytes held for the completion are dropped
+ * as a recorded one's are (the book does not grow).
+ */
+export function skippedUsagePort(prefetch?: PrefetchUsageBook): UsagePort {
+  return {
+    record: async (u) => {
+      prefetch?.settle(u.tenantId, u.completionId);
+      return 0;
+    },
+  };
+}

@@ -187,6 +187,14 @@ export const serviceEnvFields = {
    * this process keep their id, the others count under `other` (libs/telemetry tenant-labels.ts)
    */
   METRICS_TENANT_LABELS: intVar(50, 0, 10_000),
+  /**
+   * on (default): per-tenant Prometheus series and the live per-tenant metrics published to
+   * Redis (Tenant.metrics, tenantMetrics) are recorded; off: neither is (no per-request or
+   * per-token update, nothing published; /metrics still answers with the process-level
+   * series). The telemetry benchmark's baseline; a deployment that turns it off has no
+   * Tenant.metrics figures from this process
+   */
+  METRICS: enumVar(["on", "off"], "on"),
 };
 
 /**

@@ -118,6 +118,12 @@ export function createApiCompletionMetrics(registry: Registry, sinks: TenantMetr
   };
 }
 
+/** METRICS=off: admission counted nowhere (neither Prometheus nor the live metrics). */
+export const API_COMPLETION_METRICS_OFF: ApiCompletionMetrics = {
+  admitted: { inc: () => undefined },
+  throttled: { inc: () => undefined },
+};
+
 export function createWorkerMetrics(registry: Registry, sinks: TenantMetricSinks = {}): WorkerMetrics {
   const metrics = {
     tokensGenerated: once(

@@ -6,7 +6,12 @@ import { createRedis, type RedisKeys } from "@lite/redis";
 import { Admission, FairScheduler } from "@lite/scheduler";
 import { TokenStreams } from "@lite/stream";
 import { createCompletionCaches, type CompletionCaches } from "@lite/completions";
-import { createApiCompletionMetrics, type ApiCompletionMetrics, type TenantMetricSinks } from "@lite/telemetry";
+import {
+  API_COMPLETION_METRICS_OFF,
+  createApiCompletionMetrics,
+  type ApiCompletionMetrics,
+  type TenantMetricSinks,
+} from "@lite/telemetry";
 
 /**
  * What the completion resolvers need beyond the base services: admission, the fair
@@ -33,6 +38,8 @@ export interface CompletionServicesOptions {
     MODEL_DIR: string;
     SCHEDULER_MODE: "fair" | "fifo";
     REDIS_COMMAND_TIMEOUT_MS: number;
+    /** off: the admission counters are not recorded (default on) */
+    METRICS?: "on" | "off";
   };
   redis: Redis;
   keys: RedisKeys;
@@ -72,7 +79,7 @@ export function createCompletionServices(o: CompletionServicesOptions): Completi
     admission: new Admission({ redis: o.redis, keys: o.keys, maxQueuedTokens: o.env.MAX_QUEUED_TOKENS }),
     scheduler,
     streams,
-    metrics: createApiCompletionMetrics(o.registry, o.sinks),
+    metrics: o.env.METRICS === "off" ? API_COMPLETION_METRICS_OFF : createApiCompletionMetrics(o.registry, o.sinks),
     caches: createCompletionCaches(),
     maxContextTokens(modelName) {
       if (!contexts.has(modelName))

@@ -43,6 +43,7 @@ export function operationPlugin(services: ApiServices): ApolloServerPlugin<ApiCo
               }
             }
           }
+          if (services.env.METRICS === "off") return;
           const tenant = ctx.principal.tenantId ? services.tenantLabels.label(ctx.principal.tenantId) : "-";
           services.metrics.graphqlOperations.inc({ tenant, type, outcome });
           services.metrics.graphqlDurationSeconds.observe({ type }, Number(process.hrtime.bigint() - started) / 1e9);
