@@ -119,6 +119,11 @@ export class RedisKeys {
     return this.sched("activectr");
   }
 
+  /** ZSET worker id → ms (Redis time) its heartbeat expires at (libs/scheduler worker-heartbeats.ts). */
+  schedWorkers(): string {
+    return this.sched("workers");
+  }
+
   /**
    * Sorted set `tenant/completion` → ms: createCompletion's write-ahead record, added before
    * admission and removed once the job is queued; what a crash leaves the reconciler repairs.

@@ -62,6 +62,11 @@ export class DispatchedJobImpl implements DispatchedJob {
     return !this.lockLost;
   }
 
+  /** Gives the job up without touching Redis (its worker's heartbeat lapsed: peers may take it over). */
+  markLost(): void {
+    this.lockLost = true;
+  }
+
   async complete(result: object): Promise<void> {
     this.finish();
     await this.bullJob.moveToCompleted(result, this.token, false);

@@ -35,8 +35,9 @@ import type { RedisKeys } from "@lite/redis";
 import { CompletionJob, JOB_CATALOG } from "./job-catalog";
 import { DispatchedJobImpl, type DispatchedJob } from "./dispatched-job";
 import { SchedulerIndex } from "./scheduler-index";
-import { StalledSweeper } from "./stalled-sweeper";
+import { StalledSweeper, type SweepResult } from "./stalled-sweeper";
 import { TenantQueues } from "./tenant-queues";
+import { WorkerHeartbeats, type DeadWorker } from "./worker-heartbeats";
 
 export interface FairSchedulerOptions {
   /** non-blocking client for the `{sched}` index and flags */
@@ -60,6 +61,13 @@ export interface FairSchedulerOptions {
   activeIndexGraceMs?: number;
   /** renew locks of jobs handed out by this scheduler every lockDurationMs / 2; default true */
   autoExtendLocks?: boolean;
+  /**
+   * Worker heartbeat TTL, ms (worker-heartbeats.ts); 0 or unset: off. On, every worker id
+   * this scheduler dispatches for beats every heartbeatMs / 4, and every heartbeatMs / 4 the
+   * jobs of workers whose heartbeat expired are taken over (their locks released, the jobs
+   * back on their wait lists) without waiting for their locks to lapse.
+   */
+  heartbeatMs?: number;
   /** how long a cancel flag lives, s; default 86400 */
   cancelFlagTtlSeconds?: number;
   /** attempts per job including the first; default JOB_CATALOG.completion.attempts (3) */
@@ -84,6 +92,9 @@ export class FairScheduler {
   private readonly held = new Set<DispatchedJobImpl>();
   private readonly dispatchCharge: number;
   private renewTimer?: NodeJS.Timeout;
+  private readonly heartbeats?: WorkerHeartbeats;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private heartbeatRun?: Promise<unknown>;
   private closed = false;
 
   constructor(private readonly opts: FairSchedulerOptions) {
@@ -99,7 +110,10 @@ export class FairScheduler {
       maxStalledCount: opts.maxStalledCount ?? 1,
       capacity: opts.maxCachedQueues ?? 1000,
     });
+    if (opts.heartbeatMs && opts.heartbeatMs > 0)
+      this.heartbeats = new WorkerHeartbeats(opts.redis, opts.keys, opts.heartbeatMs, opts.clock);
     this.sweeper = new StalledSweeper({
+      redis: opts.redis,
       index: this.index,
       queues: this.queues,
       intervalMs: stalledIntervalMs,
@@ -131,6 +145,8 @@ export class FairScheduler {
   async next(workerId: string, opts: { excludeTenants?: string[] } = {}): Promise<DispatchedJob | null> {
     if (this.closed) return null;
     this.startBackground();
+    // A worker id's first beat lands before its first job: its jobs are always findable.
+    if (this.heartbeats && this.heartbeats.register(workerId)) await this.heartbeat();
     const skip = this.opts.singleQueue ? [] : (opts.excludeTenants ?? []);
     for (let attempt = 0; attempt < 10000; attempt++) {
       const pick = await this.index.pick(this.dispatchCharge, skip);
@@ -301,10 +317,70 @@ export class FairScheduler {
     return this.sweeper.sweepOnce();
   }
 
-  /** Stops lock renewal and the sweep. Jobs still held are not completed: their locks lapse. */
+  /**
+   * One heartbeat now, then (heartbeats on) the takeover of dead peers' jobs; the background
+   * loop runs both every heartbeatMs / 4. Returns the jobs taken over, or null when the
+   * heartbeat is off or Redis did not answer.
+   */
+  async heartbeat(): Promise<SweepResult | null> {
+    const hb = this.heartbeats;
+    if (!hb) return null;
+    let lapsed: string[];
+    try {
+      lapsed = await hb.beat();
+    } catch (e) {
+      hb.missed();
+      this.opts.log?.warn({ err: e }, "heartbeat failed");
+      return null;
+    }
+    if (lapsed.length > 0) await this.giveUp(lapsed);
+    let dead: DeadWorker[] = [];
+    try {
+      dead = await hb.deadPeers();
+      if (dead.length === 0) return { checked: 0, requeued: [], pruned: 0 };
+      this.opts.log?.warn(
+        { workers: dead.map((d) => d.workerId) },
+        "workers' heartbeats expired: taking their jobs over",
+      );
+      const r = await this.sweeper.releaseHeld(dead.map((d) => d.workerId));
+      await hb.forget(dead);
+      return r;
+    } catch (e) {
+      this.opts.log?.warn({ err: e }, "taking over a dead worker's jobs failed (retried at the next beat)");
+      return null;
+    }
+  }
+
+  /**
+   * This process' heartbeat lapsed for these worker ids: peers may be taking their jobs over
+   * (worker-heartbeats.ts rule 3). Every job they hold is marked lock-lost (the engine drops
+   * it before its next step) and its lock released, so it is replayed at once, here or elsewhere.
+   */
+  private async giveUp(workerIds: string[]): Promise<void> {
+    const mine = [...this.held].filter((d) => workerIds.some((id) => d.token.startsWith(`${id}:`)));
+    this.opts.log?.error(
+      { workers: workerIds, jobs: mine.length },
+      "this worker's heartbeat lapsed (stalled or cut off from Redis): giving up the jobs it holds",
+    );
+    for (const d of mine) {
+      d.markLost();
+      this.held.delete(d);
+    }
+    if (mine.length === 0) return;
+    await this.sweeper
+      .releaseHeld(
+        mine.map((d) => d.token),
+        [...new Set(mine.map((d) => d.tenantId))],
+      )
+      .catch((e) => this.opts.log?.warn({ err: e }, "could not release the given-up jobs' locks (they lapse)"));
+  }
+
+  /** Stops lock renewal, heartbeats and the sweep. Jobs still held are not completed: their locks lapse. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    await this.heartbeatRun;
     await this.sweeper.stop();
     this.held.clear();
     await this.queues.close();
@@ -312,6 +388,18 @@ export class FairScheduler {
 
   private startBackground(): void {
     this.sweeper.start();
+    if (this.heartbeats && !this.heartbeatTimer && !this.closed) {
+      const period = Math.max(10, Math.floor(this.heartbeats.ttlMs / 4));
+      const tick = () => {
+        this.heartbeatRun = this.heartbeat().finally(() => {
+          if (this.closed) return;
+          this.heartbeatTimer = setTimeout(tick, period);
+          this.heartbeatTimer.unref();
+        });
+      };
+      this.heartbeatTimer = setTimeout(tick, period);
+      this.heartbeatTimer.unref();
+    }
     if ((this.opts.autoExtendLocks ?? true) && !this.renewTimer) {
       this.renewTimer = setInterval(
         () => {

@@ -15,11 +15,16 @@
  *     move to active: only a dispatcher paused longer than the grace and then killed before
  *     re-registering could leave an active job unswept.
  */
+import path from "node:path";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { loadLuaCommands, type LuaCommand } from "./lua-scripts";
 import type { SchedulerIndex } from "./scheduler-index";
 import type { TenantQueues } from "./tenant-queues";
 
 export interface StalledSweeperOptions {
+  /** client for release-locks (any; its keys are in each tenant's slot) */
+  redis: Redis;
   index: SchedulerIndex;
   queues: TenantQueues;
   /** sweep period, ms */
@@ -42,8 +47,11 @@ export class StalledSweeper {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private stopped = false;
+  private readonly lua: Record<"release-locks", LuaCommand>;
 
-  constructor(private readonly opts: StalledSweeperOptions) {}
+  constructor(private readonly opts: StalledSweeperOptions) {
+    this.lua = loadLuaCommands<"release-locks">(opts.redis, path.join(__dirname, "lua"), "liteSched");
+  }
 
   start(): void {
     if (this.timer || this.stopped) return;
@@ -91,6 +99,39 @@ export class StalledSweeper {
       }
     };
     await Promise.all(Array.from({ length: Math.min(parallelism, entries.length) }, lane));
+    return result;
+  }
+
+  /**
+   * Takes over the active jobs whose lock names one of `owners` (dead worker ids, or exact
+   * lock tokens), on the given tenants' queues or on every tenant of the active index: per
+   * queue, release-locks.lua deletes those locks and marks the jobs stalled, and BullMQ's
+   * stalled check moves them back to wait at once (the tenant is marked ready). Jobs held
+   * by anyone else are left alone (worker-heartbeats.ts).
+   */
+  async releaseHeld(owners: readonly string[], tenantIds?: readonly string[]): Promise<SweepResult> {
+    const ids = tenantIds ?? (await this.opts.index.listActive()).entries.map((e) => e.tenantId);
+    const result: SweepResult = { checked: ids.length, requeued: [], pruned: 0 };
+    if (owners.length === 0) return result;
+    const parallelism = this.opts.parallelism ?? 16;
+    let next = 0;
+    const lane = async () => {
+      while (next < ids.length) {
+        const tenantId = ids[next++];
+        const handle = this.opts.queues.get(tenantId);
+        const k = handle.backend.keys;
+        const released = (await this.lua["release-locks"](
+          [k.active, k.stalled, k["stalled-check"]],
+          [k[""], ...owners],
+        )) as string[];
+        if (released.length === 0) continue;
+        const jobIds = (await handle.backend.moveStalledJobsToWait()) as string[];
+        result.requeued.push({ tenantId, jobIds });
+        await this.opts.index.markReady(tenantId);
+        this.opts.log?.warn({ tenantId, jobIds, owners }, "jobs of a dead worker returned to the wait list");
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(parallelism, ids.length) }, lane));
     return result;
   }
 }
