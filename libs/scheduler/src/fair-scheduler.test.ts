@@ -304,6 +304,24 @@ describe("cancel", () => {
     expect(await s.isCancelled("ten_other", "cmp_wait")).toBe(false);
   });
 
+  test("cancelledAmong answers a tenant's flagged completions in one call, never another tenant's flag of the same id", async () => {
+    const keys = freshKeys();
+    const s = scheduler(keys);
+    await s.enqueue(job("ten_ca", "cmp_ca1"), 1);
+    await s.enqueue(job("ten_ca", "cmp_ca2"), 1);
+    await s.enqueue(job("ten_cb", "cmp_ca1"), 1); // the same completion id under another tenant
+    await s.enqueue(job("ten_cb", "cmp_cb2"), 1);
+    await s.flagCancelled("ten_cb", ["cmp_ca1", "cmp_cb2"]);
+    expect([...(await s.cancelledAmong("ten_ca", ["cmp_ca1", "cmp_ca2"]))]).toEqual([]);
+    await s.flagCancelled("ten_ca", ["cmp_ca2"]);
+    expect([...(await s.cancelledAmong("ten_ca", ["cmp_ca1", "cmp_ca2", "cmp_none"]))]).toEqual(["cmp_ca2"]);
+    expect([...(await s.cancelledAmong("ten_cb", ["cmp_ca1", "cmp_cb2", "cmp_ca2"]))].sort()).toEqual([
+      "cmp_ca1",
+      "cmp_cb2",
+    ]);
+    expect([...(await s.cancelledAmong("ten_ca", []))]).toEqual([]);
+  });
+
   test("flagCancelled flags exactly the named completions of the tenant and leaves their jobs queued", async () => {
     const keys = freshKeys();
     const s = scheduler(keys);
@@ -357,5 +375,37 @@ describe("queueDepth", () => {
     await d!.complete({});
     expect(await s.queueDepth("ten_q1")).toEqual({ waiting: 2, active: 0 });
     expect(await scheduler(freshKeys(), { singleQueue: true }).queueDepth("ten_q1")).toBeNull();
+  });
+});
+
+describe("chargeMany", () => {
+  test("charges every tenant of a step in one call, each as charge() would: tokens ÷ its own weight", async () => {
+    const one = freshKeys();
+    const many = freshKeys();
+    const a = scheduler(one);
+    const b = scheduler(many);
+    for (const s of [a, b]) {
+      await s.enqueue(job("ten_m1"), 1);
+      await s.enqueue(job("ten_m2"), 4);
+      await s.enqueue(job("ten_m3"), 2);
+    }
+    await a.charge("ten_m1", 12, 1);
+    await a.charge("ten_m2", 12, 3);
+    await b.chargeMany(
+      new Map([
+        ["ten_m1", 12],
+        ["ten_m2", 36],
+        ["ten_m3", 0],
+      ]),
+    );
+    await b.chargeMany(new Map());
+    const vtimes = async (keys: RedisKeys) => {
+      const v = await env.redis.hgetall(keys.schedVtime());
+      return { m1: v.ten_m1, m2: v.ten_m2, m3: v.ten_m3 };
+    };
+    const expected = await vtimes(one);
+    expect(expected.m1).not.toEqual(expected.m2); // 12 ÷ 1 and 36 ÷ 4 (plus the dispatch-free start)
+    expect(await vtimes(many)).toEqual(expected);
+    await expect(b.chargeMany(new Map([["ten_m1", -1]]))).rejects.toThrow(/bad charge/);
   });
 });

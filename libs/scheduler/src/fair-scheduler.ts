@@ -186,6 +186,18 @@ export class FairScheduler {
     await this.index.charge(tenantId, tokens * costWeight);
   }
 
+  /**
+   * charge() for every tenant of a decode step in one call: cost-weighted tokens per tenant
+   * (tokens × costWeight), each added to its virtual time ÷ its weight.
+   */
+  async chargeMany(costWeightedTokens: ReadonlyMap<string, number>): Promise<void> {
+    for (const [tenantId, tokens] of costWeightedTokens)
+      if (!(tokens >= 0)) throw new Error(`bad charge ${tokens} for ${tenantId}`);
+    if (this.opts.singleQueue) return;
+    const nonzero = new Map([...costWeightedTokens].filter(([, tokens]) => tokens > 0));
+    await this.index.chargeMany(nonzero);
+  }
+
   /** Removes a waiting job, or flags a running one (the worker polls isCancelled). */
   async cancel(tenantId: string, completionId: string): Promise<"removed" | "running" | "absent"> {
     await this.opts.redis.set(
@@ -310,6 +322,18 @@ export class FairScheduler {
 
   async isCancelled(tenantId: string, completionId: string): Promise<boolean> {
     return (await this.opts.redis.exists(this.opts.keys.cancelFlag(tenantId, completionId))) === 1;
+  }
+
+  /**
+   * Which of these completions of one tenant are flagged cancelled: one MGET of the tenant's
+   * flags (they share its hash tag, so this holds on a Redis Cluster too). The worker asks
+   * this every decode step for everything it holds, one call per tenant instead of one per
+   * completion.
+   */
+  async cancelledAmong(tenantId: string, completionIds: readonly string[]): Promise<Set<string>> {
+    if (completionIds.length === 0) return new Set();
+    const flags = await this.opts.redis.mget(completionIds.map((id) => this.opts.keys.cancelFlag(tenantId, id)));
+    return new Set(completionIds.filter((_, k) => flags[k] !== null));
   }
 
   /** One stalled-job sweep now (tests, operators); the background sweep runs after the first `next`. */

@@ -26,6 +26,7 @@ type Name =
   | "sched-pick"
   | "sched-unready"
   | "sched-charge"
+  | "sched-charge-many"
   | "sched-active-touch"
   | "sched-active-list"
   | "sched-active-prune";
@@ -107,6 +108,15 @@ export class SchedulerIndex {
     const k = this.keys;
     return num(
       await this.lua["sched-charge"]([k.schedReady(), k.schedVtime(), k.schedWeight()], [tenantId, costWeightedTokens]),
+    );
+  }
+  /** charge() for several tenants in one call (cost-weighted tokens per tenant). */
+  async chargeMany(charges: ReadonlyMap<string, number>): Promise<void> {
+    if (charges.size === 0) return;
+    const k = this.keys;
+    await this.lua["sched-charge-many"](
+      [k.schedReady(), k.schedVtime(), k.schedWeight()],
+      [...charges].flatMap(([tenantId, tokens]) => [tenantId, tokens]),
     );
   }
 

@@ -47,6 +47,64 @@ async function collect(it: AsyncIterable<TokenEvent>): Promise<TokenEvent[]> {
   return out;
 }
 
+test("appendMany stores each of a tenant's streams exactly as append does, in one call", async () => {
+  const s = make();
+  const [a, b, c] = [cid(), cid(), cid()];
+  expect(await s.appendMany(T, [])).toEqual([]);
+  expect(
+    await s.appendMany(T, [
+      { completionId: a, events: range(0, 3) },
+      { completionId: b, events: [tok(0)] },
+    ]),
+  ).toEqual([2, 0]);
+  // a replay of stored indices is skipped; nothing is stored after a done event
+  expect(
+    await s.appendMany(T, [
+      { completionId: a, events: [...range(0, 4), fin(4)] },
+      { completionId: b, events: [tok(1), tok(0)] }, // sorted before storing
+      { completionId: c, events: [fin(0, "LENGTH")] },
+    ]),
+  ).toEqual([4, 1, 0]);
+  expect(await s.appendMany(T, [{ completionId: a, events: [tok(5)] }])).toEqual([4]);
+  expect((await collect(s.read(T, a, 0))).map((e) => e.index)).toEqual([0, 1, 2, 3, 4]);
+  expect(await s.readAll(T, b)).toEqual([tok(0), tok(1)]);
+  expect(await s.readAll(T, c)).toEqual([fin(0, "LENGTH")]);
+  // a gap in any stream is refused, naming the stream
+  await expect(s.appendMany(T, [{ completionId: b, events: [tok(5)] }])).rejects.toThrow(
+    /GAP stream .*holds up to index 1, got 5/,
+  );
+  // the expiries follow append's: retention once done, the safety expiry while running
+  const ttlDone = await env.redis.ttl(env.keys.completionStream(T, a));
+  const ttlRunning = await env.redis.ttl(env.keys.completionStream(T, b));
+  expect(ttlDone).toBeGreaterThan(3000);
+  expect(ttlDone).toBeLessThanOrEqual(3600);
+  expect(ttlRunning).toBeGreaterThan(3600);
+});
+
+test("appendMany of one tenant never touches another tenant's stream of the same completion id", async () => {
+  const s = make();
+  const id = cid();
+  await s.append("ten_other", id, range(0, 2));
+  expect(await s.appendMany(T, [{ completionId: id, events: range(0, 5) }])).toEqual([4]);
+  expect((await s.readAll("ten_other", id)).map((e) => e.index)).toEqual([0, 1]);
+  expect((await s.readAll(T, id)).map((e) => e.index)).toEqual([0, 1, 2, 3, 4]);
+});
+
+test("appendMany wakes a live reader of each stream it stored to", async () => {
+  const s = make();
+  const reader = make();
+  const [a, b] = [cid(), cid()];
+  const readA = collect(reader.read(T, a, 0));
+  const readB = collect(reader.read(T, b, 0));
+  await new Promise((r) => setTimeout(r, 100)); // both readers wait (pollIntervalMs is 30 s)
+  await s.appendMany(T, [
+    { completionId: a, events: [tok(0), fin(1)] },
+    { completionId: b, events: [tok(0), tok(1), fin(2)] },
+  ]);
+  expect((await readA).map((e) => e.index)).toEqual([0, 1]);
+  expect((await readB).map((e) => e.index)).toEqual([0, 1, 2]);
+});
+
 test("append is idempotent: a replaying worker re-appending from 0 never duplicates an index", async () => {
   const s = make();
   const id = cid();

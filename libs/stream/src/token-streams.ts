@@ -47,6 +47,8 @@ export interface ReadOptions {
 
 const APPEND_LUA = fs.readFileSync(path.join(__dirname, "lua", "append-1.lua"), "utf8");
 const APPEND_CMD = "liteStreamAppend";
+const APPEND_MANY_LUA = fs.readFileSync(path.join(__dirname, "lua", "append-many.lua"), "utf8");
+const APPEND_MANY_CMD = "liteStreamAppendMany";
 
 type Waker = () => void;
 
@@ -71,6 +73,8 @@ export class TokenStreams {
     this.readBatch = opts.readBatch ?? 512;
     const r = this.redis as unknown as Record<string, unknown>;
     if (typeof r[APPEND_CMD] !== "function") this.redis.defineCommand(APPEND_CMD, { numberOfKeys: 1, lua: APPEND_LUA });
+    // numberOfKeys unset: the caller passes the number of streams first
+    if (typeof r[APPEND_MANY_CMD] !== "function") this.redis.defineCommand(APPEND_MANY_CMD, { lua: APPEND_MANY_LUA });
   }
 
   /** Appends events whose index is past the last stored one; returns the last index stored. */
@@ -88,6 +92,31 @@ export class TokenStreams {
       APPEND_CMD
     ];
     return Number(await cmd.call(this.redis, this.keys.completionStream(tenantId, completionId), ...args));
+  }
+
+  /**
+   * `append` for several completions of ONE tenant in one Lua call (append-many.lua; the
+   * streams share the tenant's hash tag): the worker's per-step flush. Each stream gets
+   * exactly what `append` would store. Returns the last index stored of each, in order.
+   */
+  async appendMany(
+    tenantId: string,
+    items: ReadonlyArray<{ completionId: string; events: TokenEvent[] }>,
+  ): Promise<number[]> {
+    if (items.length === 0) return [];
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.maxLen, this.ttlSeconds, this.runningTtlSeconds, "1"];
+    for (const { completionId, events } of items) {
+      const sorted = events.map((e) => TokenEvent.parse(e)).sort((a, b) => a.index - b.index);
+      keys.push(this.keys.completionStream(tenantId, completionId));
+      args.push(this.keys.streamWakeChannel(tenantId, completionId), sorted.length);
+      for (const e of sorted) args.push(e.index, e.done ? "1" : "0", JSON.stringify(e));
+    }
+    const cmd = (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>)[
+      APPEND_MANY_CMD
+    ];
+    const last = await cmd.call(this.redis, keys.length, ...keys, ...args);
+    return last.map(Number);
   }
 
   /** The last index stored, -1 when the stream is empty or absent. */

@@ -78,7 +78,10 @@ async function poisonOf(
 
 /** The fair dispatcher as the engine's WorkSource (one scheduler call per item; ioredis pipelines them). */
 export function schedulerWorkSource(
-  scheduler: Pick<FairScheduler, "next" | "charge" | "isCancelled" | "noteReplay" | "noteEntering" | "noteStepped">,
+  scheduler: Pick<
+    FairScheduler,
+    "next" | "chargeMany" | "cancelledAmong" | "noteReplay" | "noteEntering" | "noteStepped"
+  >,
   workerId: string,
   poison?: PoisonCheck,
 ): WorkSource {
@@ -101,11 +104,18 @@ export function schedulerWorkSource(
     },
     async charge(charges) {
       // charges are already cost-weighted tokens
-      await Promise.all([...charges].map(([tenantId, cost]) => scheduler.charge(tenantId, cost, 1)));
+      await scheduler.chargeMany(charges);
     },
     async cancelled(items) {
-      const flags = await Promise.all(items.map((i) => scheduler.isCancelled(i.tenantId, i.completionId)));
-      return new Set(items.filter((_, k) => flags[k]).map((i) => i.completionId));
+      // One MGET per tenant (its flags share its hash tag), not one call per completion.
+      const byTenant = new Map<string, string[]>();
+      for (const i of items) {
+        const ids = byTenant.get(i.tenantId);
+        if (ids) ids.push(i.completionId);
+        else byTenant.set(i.tenantId, [i.completionId]);
+      }
+      const sets = await Promise.all([...byTenant].map(([tenantId, ids]) => scheduler.cancelledAmong(tenantId, ids)));
+      return new Set(sets.flatMap((s) => [...s]));
     },
     async waitForWork(ms) {
       await new Promise((r) => setTimeout(r, ms));
