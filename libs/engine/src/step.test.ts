@@ -95,6 +95,22 @@ describe("step and flush", () => {
     ]);
   });
 
+  it("a tenant already streaming here gets no first step of its own: its next completion joins the full step", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    const first = h.enqueue("a", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+    const second = h.enqueue("a", { maxTokens: 10_000 });
+    await h.until("second streaming", () => (h.tokens.streams.get(second.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
+    expect(h.batch.steps[k]).toEqual(expect.arrayContaining([first.completionId, second.completionId]));
+    // another tenant's first completion still gets its own small step
+    const other = h.enqueue("b", { maxTokens: 10_000 });
+    await h.until("other streaming", () => (h.tokens.streams.get(other.completionId)?.length ?? 0) >= 2);
+    const j = h.batch.steps.findIndex((s) => s.includes(other.completionId));
+    expect(h.batch.steps[j]).toEqual([other.completionId]);
+  });
+
   it("without first-token steps a new sequence waits for the next full step", async () => {
     h = new EngineHarness({ stepDelayMs: 2, firstTokenSteps: false, shutdownGraceMs: 0 });
     const first = h.enqueue("a", { maxTokens: 10_000 });
