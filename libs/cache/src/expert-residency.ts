@@ -1,5 +1,11 @@
 import { readVerifiedFile, readVerifiedFileAsync } from "@lite/manifest";
-import { createExpertSession, type ExpertLease, type ExpertRef, type ExpertStoreContext } from "@lite/model";
+import {
+  createExpertSession,
+  type ExpertLease,
+  type ExpertRef,
+  type ExpertStoreContext,
+  type NeverHotTogether,
+} from "@lite/model";
 import { CacheError } from "./cache.errors";
 import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
 import type { CacheQuotaSource } from "./cache-quota";
@@ -139,6 +145,29 @@ export class ExpertResidency {
           { modelName, tokenBytes, capacityBytes: this.capacity(level) },
         );
     }
+  }
+
+  /**
+   * Why these experts can never be HOT at once for the tenant: their bytes over a level's
+   * capacity, or over its known hotMemoryBytes / warmMemoryBytes (with "fair" eviction).
+   * Counted whole: a part shared with another tenant may stop being shared at any time.
+   */
+  neverHotTogether(refs: readonly ExpertRef[], tenantId: string): NeverHotTogether | undefined {
+    const bytes = refs.reduce((sum, r) => sum + r.file.bytes, 0);
+    for (const level of RESIDENCIES)
+      if (bytes > this.capacity(level))
+        return {
+          code: "CAPACITY_TOO_SMALL",
+          limit: `${level}_CAPACITY_BYTES of this worker (${this.capacity(level)})`,
+        };
+    if (this.opts.eviction === "lru") return undefined;
+    for (const level of RESIDENCIES) {
+      const quota = this.quotas.bytes(tenantId, level);
+      const field = level === "HOT" ? "hotMemoryBytes" : "warmMemoryBytes";
+      if (quota !== undefined && bytes > quota)
+        return { code: "QUOTA_EXCEEDED", limit: `${field} of tenant ${tenantId} (${quota})` };
+    }
+    return undefined;
   }
 
   acquire(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): ExpertLease | undefined {

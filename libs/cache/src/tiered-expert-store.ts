@@ -1,4 +1,11 @@
-import type { ExpertLease, ExpertRef, ExpertStore, ExpertStoreContext, PrefetchRequest } from "@lite/model";
+import type {
+  ExpertLease,
+  ExpertRef,
+  ExpertStore,
+  ExpertStoreContext,
+  NeverHotTogether,
+  PrefetchRequest,
+} from "@lite/model";
 import type { ExpertPrefetcher } from "./expert-prefetcher";
 import type { ExpertResidency, ResidencyView } from "./expert-residency";
 
@@ -45,6 +52,11 @@ export class TieredExpertStore implements ExpertStore, ResidencyView {
   get(expert: ExpertRef, tenantIds: ReadonlySet<string>): Promise<ExpertLease> {
     if (this.closed) return Promise.reject(new Error("expert store is closed"));
     return this.residency.get(this, expert, tenantIds);
+  }
+
+  /** Why these experts can never be HOT at once for the tenant (a quota or capacity below their bytes). */
+  neverHotTogether(experts: readonly ExpertRef[], tenantId: string): NeverHotTogether | undefined {
+    return this.residency.neverHotTogether(experts, tenantId);
   }
 
   /** Where the expert is in this worker now. */

@@ -1,5 +1,6 @@
 import { badInput, type FinishReason } from "@lite/core";
 import { forwardPass, type PassSequence } from "./forward-pass";
+import type { ResumePoint } from "./pass-experts";
 import { KvCache } from "./kv-cache";
 import type { KvMember } from "./kv-ledger";
 import type { ModelCore } from "./model-core";
@@ -12,15 +13,21 @@ import { sampleToken } from "./token-sampler";
  * With parking (ModelRuntimeOptions.parkColdExperts, the worker's batch) a sequence may sit
  * out steps without holding up the others (`waiting`):
  *   - parked: an expert it needs was not HOT. The step produced nothing for it and did not
- *     advance it; its load runs off the step. Once the load settles it steps again and
- *     produces the token it would have produced unparked (forward-pass.ts). A failed load
- *     ends it: its next step returns an output with finishReason ERROR, `error` and no token.
+ *     advance it; its load runs off the step. It keeps where its pass stopped (the layer, its
+ *     rows' hidden state: a resume point) and the experts and calls of the layers it passed.
+ *     Once the load settles it steps again from that layer, not from layer 0, and produces
+ *     the token it would have produced unparked (forward-pass.ts); so a token needs one
+ *     layer's experts HOT at a time, never all its layers' at once. A failed load ends it:
+ *     its next step returns an output with finishReason ERROR, `error` and no token; so does
+ *     a layer whose experts can never be HOT together for its tenant (QUOTA_EXCEEDED naming
+ *     hotMemoryBytes or warmMemoryBytes, pass-experts.ts) instead of loading forever.
  *   - held: the timing defence (timing-defence.ts) owes its token a pad. The token was
  *     computed and the sequence advanced; the output is returned by the first step that
  *     includes it once the pad is over, and it computes nothing more until then.
  *   kv: its tenant's KV quota (kv-ledger.ts) has no room for it now: it holds no KV (not
  *     started, or paused: its KV dropped so that an older sequence of the same tenant could
- *     grow) and steps, by one prefill of prompt + tokens so far, once its tenant's KV allows.
+ *     grow; a parked one loses its resume point with its KV) and steps, by one prefill of
+ *     prompt + tokens so far, once its tenant's KV allows.
  *     That prefill computes every row as before (the resume path), so it produces the tokens
  *     an unpaused run would. A sequence that alone outgrows its tenant's quota ends: LENGTH
  *     with no token, or ERROR naming kvCacheBytes when it has produced nothing.
@@ -118,6 +125,12 @@ interface SequenceState {
   finished: boolean;
   /** set while parked: settles when the loads it waits for do */
   parked?: Promise<void>;
+  /**
+   * set by a park: where its current token's pass stopped, and the experts and calls of the
+   * layers it passed (its next pass goes on from there); cleared when the token is sampled
+   * or its KV is dropped
+   */
+  resume?: { point: ResumePoint; experts: Set<string>[]; expertCalls: Map<string, number> };
   /** a load it waited for failed: its next step ends it with this error */
   failure?: string;
   /** its computed token, held back by the timing defence until `untilMs` (clock time) */
@@ -213,6 +226,8 @@ export class DecodeBatchImpl implements DecodeBatch {
         // prompt rows, decode attention for the rest), as a resumed job's first step does.
         state.kv.release();
         state.processed = 0;
+        // Its resume point's K/V rows are gone: its next pass starts at layer 0.
+        state.resume = undefined;
         // Its resume recomputes the rows it fed, routed as before: their calls were reported.
         state.callsRecomputed = new Map(state.callsReported);
       },
@@ -310,8 +325,9 @@ export class DecodeBatchImpl implements DecodeBatch {
       tokens: s.tokens.slice(s.processed),
       firstPos: s.processed,
       promptRows: s.promptRows,
-      experts: Array.from({ length: layers }, () => new Set<string>()),
-      expertCalls: new Map(),
+      resume: s.resume?.point,
+      experts: s.resume?.experts ?? Array.from({ length: layers }, () => new Set<string>()),
+      expertCalls: s.resume?.expertCalls ?? new Map(),
       padTiers: new Set(),
       waited: s.waited,
       prefetch: { id: s.spec.id, live: () => !s.finished && this.seqs.get(s.spec.id) === s },
@@ -327,9 +343,12 @@ export class DecodeBatchImpl implements DecodeBatch {
     running.forEach((s, i) => {
       for (const t of pass[i].padTiers) s.padTiers.add(t);
       if (logitsRow[i] < 0) {
-        this.park(s, pass[i].parked!);
+        const p = pass[i];
+        s.resume = { point: p.parkedAt!, experts: p.experts, expertCalls: p.expertCalls };
+        this.park(s, p.parked!);
         return;
       }
+      s.resume = undefined;
       const output = this.sample(s, pass[i], logits, logitsRow[i]);
       const untilMs = s.attemptStartedMs! + defence.padMs(s.padTiers);
       s.attemptStartedMs = undefined;

@@ -49,7 +49,23 @@ export interface ExpertStore {
    * rest. A store without it gets no predictions (none are computed).
    */
   prefetch?(request: PrefetchRequest): void;
+  /**
+   * Optional: why these experts (one layer's of a parked sequence, all needed HOT at once
+   * for it to pass that layer) can never be HOT together for the tenant — a quota or a
+   * capacity below their bytes — or undefined when they can. The decode step then ends the
+   * sequence with an error naming the limit instead of parking it on loads that would evict
+   * each other forever. A store that cannot tell leaves it out (never refused).
+   */
+  neverHotTogether?(experts: readonly ExpertRef[], tenantId: string): NeverHotTogether | undefined;
   close(): Promise<void>;
+}
+
+/** Why some experts can never be HOT together for a tenant (ExpertStore.neverHotTogether). */
+export interface NeverHotTogether {
+  /** QUOTA_EXCEEDED: a limit of the tenant's; CAPACITY_TOO_SMALL: the worker's */
+  code: "QUOTA_EXCEEDED" | "CAPACITY_TOO_SMALL";
+  /** the limit and its value, e.g. `hotMemoryBytes of tenant ten_a (1048576)` */
+  limit: string;
 }
 
 /** One sequence's prediction for its next layer, as the decode step hands it to the store. */

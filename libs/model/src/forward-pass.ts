@@ -1,7 +1,7 @@
 import * as ort from "onnxruntime-node";
 import type { KvCache } from "./kv-cache";
 import type { ModelCore } from "./model-core";
-import { expertStage, type ExpertStageSequence } from "./pass-experts";
+import { expertStage, type ExpertStageSequence, type ResumePoint } from "./pass-experts";
 import { PassRows, runRows, timed, type PassTimings } from "./pass-rows";
 import { PREFILL_ONNX_MIN_ROWS, prefillAttentionCalls, runBounded } from "./prefill-attention";
 import { addInPlace, gatherRows, rmsNormRows } from "./row-math";
@@ -24,10 +24,16 @@ export type { PassTimings } from "./pass-rows";
  * the same alone or in any batch.
  *
  * Parking (`park`, the worker's shared step): a sequence whose rows need an expert that is
- * not HOT leaves the pass at that layer (its load runs off the step) and produces nothing;
- * the others go on. Its retry, once the load is done, feeds the same tokens at the same
- * positions, and since neither routing (seed, layer, row) nor sampling (seed, index) nor
- * any row's bits depend on the batch, it produces the token it would have unparked.
+ * not HOT leaves the pass at that layer's expert stage (its load runs off the step) and
+ * produces nothing; the others go on. It leaves with a resume point (`parkedAt`): its rows'
+ * hidden state entering that expert stage, their positions and attention paths. Its K/V rows
+ * of that layer and the layers before are written and stay. Once the load is done the batch
+ * hands the point back (`resume`): the next pass embeds nothing for it and runs no layer
+ * before that one; its rows join the others at that layer's expert stage and go on from
+ * there. So the layers already done are not recomputed and their experts need not be HOT
+ * again: a token needs only one layer's experts HOT at a time. Since neither routing (seed,
+ * layer, row) nor sampling (seed, index) nor any row's bits depend on the batch (or on the
+ * pass a row is computed in), it produces the token it would have unparked.
  */
 
 export interface PassSequence extends ExpertStageSequence {
@@ -41,6 +47,11 @@ export interface PassSequence extends ExpertStageSequence {
    * row as the decode steps that first fed them did, so their bits are the same.
    */
   promptRows?: number;
+  /**
+   * Where a parked sequence picks up (its `parkedAt` from the pass that parked it): `tokens`
+   * and `firstPos` are then not fed again (its KV holds their positions already).
+   */
+  resume?: ResumePoint;
 }
 
 export interface PassOptions {
@@ -62,9 +73,16 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[], opts: P
   const timings: PassTimings = { onnxMs: 0, expertRuns: 0, rows: 0 };
   let rows = await embedRows(core, seqs, timings);
   const firstUses = new Map<string, number>();
-  for (let l = 0; l < core.arch.layers && rows.n > 0; l++) {
-    await attention(core, seqs, rows, l, timings);
-    rows = await expertStage(core, seqs, rows, l, timings, { park: opts.park ?? false }, firstUses);
+  const resuming = seqs.flatMap((s, si) => (s.resume ? [{ seq: si, ...s.resume }] : []));
+  for (const r of resuming) {
+    if (r.layer >= core.arch.layers) throw new Error(`forward-pass: resume at layer ${r.layer} of ${core.arch.layers}`);
+    timings.rows += r.pos.length;
+  }
+  for (let l = 0; l < core.arch.layers; l++) {
+    if (rows.n > 0) await attention(core, seqs, rows, l, timings);
+    // Sequences parked at this layer's expert stage join here (their attention is done).
+    rows = rows.join(resuming.filter((r) => r.layer === l));
+    if (rows.n > 0) rows = await expertStage(core, seqs, rows, l, timings, { park: opts.park ?? false }, firstUses);
   }
   const logitsRow = seqs.map(() => -1);
   if (rows.n === 0) return { logits: new Float32Array(0), logitsRow, firstUses, timings };
@@ -76,13 +94,21 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[], opts: P
   return { logits, logitsRow, firstUses, timings };
 }
 
-/** Stacks the sequences' rows (growing each KV cache to hold them) and embeds them (ONNX). */
+/**
+ * Stacks the rows of the sequences that start at layer 0 (growing each KV cache to hold
+ * them) and embeds them (ONNX). A resuming sequence adds no row here, only its prompt-row
+ * count (its later layers' prompt attention).
+ */
 async function embedRows(core: ModelCore, seqs: PassSequence[], timings: PassTimings): Promise<PassRows> {
   const rowSeq: number[] = [];
   const rowPos: number[] = [];
   const viaTs: boolean[] = [];
   const prefillRows: number[] = [];
   seqs.forEach((s, si) => {
+    if (s.resume) {
+      prefillRows.push(s.resume.prefillRows);
+      return;
+    }
     s.kv.grow(s.firstPos + s.tokens.length);
     const promptRows = s.firstPos === 0 ? Math.min(s.promptRows ?? s.tokens.length, s.tokens.length) : 0;
     const prefill = promptRows >= PREFILL_ONNX_MIN_ROWS;
@@ -95,13 +121,15 @@ async function embedRows(core: ModelCore, seqs: PassSequence[], timings: PassTim
   });
   const n = rowSeq.length;
   timings.rows = n;
-  const ids = BigInt64Array.from(seqs.flatMap((s) => s.tokens.map(BigInt)));
+  const d = core.arch.dModel;
+  if (n === 0) return new PassRows([], [], [], prefillRows, new Float32Array(0), d);
+  const ids = BigInt64Array.from(seqs.flatMap((s) => (s.resume ? [] : s.tokens.map(BigInt))));
   const positions = BigInt64Array.from(rowPos.map(BigInt));
   const emb = await timed(timings, () =>
     core.embedding.run({ ids: new ort.Tensor("int64", ids, [n]), positions: new ort.Tensor("int64", positions, [n]) }),
   );
   const x = Float32Array.from(emb.x.data as Float32Array);
-  return new PassRows(rowSeq, rowPos, viaTs, prefillRows, x, core.arch.dModel);
+  return new PassRows(rowSeq, rowPos, viaTs, prefillRows, x, d);
 }
 
 /** One layer's attention block over the rows, added to their hidden state. */

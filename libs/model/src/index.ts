@@ -13,6 +13,7 @@ export {
   type ExpertLease,
   type ExpertRef,
   type ExpertStore,
+  type NeverHotTogether,
   type PrefetchRequest,
   type ExpertStoreContext,
 } from "./expert-store";

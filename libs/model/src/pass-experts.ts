@@ -7,8 +7,7 @@ import { gatherRows, rmsNormRows } from "./row-math";
 
 /**
  * One layer's mixture of experts over the rows still in a forward pass:
- *   1. norm (TS) → router (ONNX) → HSER (TS) for every row, noting per sequence the experts
- *      and calls it used;
+ *   1. norm (TS) → router (ONNX) → HSER (TS) for every row;
  *   2. group the rows by expert, with the tenants whose rows use it;
  *   3. lease each expert from the store: `acquire` gives it only when it is HOT and never
  *      waits (with `park` off, a cold expert is loaded in the pass instead: `get`);
@@ -17,15 +16,39 @@ import { gatherRows, rmsNormRows } from "./row-math";
  *      counted;
  *   5. an expert not given (not HOT): every sequence with a row on it is parked — its load is
  *      started off the step (ExpertLoads), `parked` settles when all the loads it waits for
- *      have, it owes a pad for the tier — and its rows leave the pass; with the timing
- *      defence on, a sequence with a first use (step 4) is parked the same way, for the
- *      tier's load estimate instead of a load (parkFirstUses); a parked sequence's next-layer
- *      experts are predicted off the step, for prefetch (prefetch-hook.ts);
+ *      have, it owes a pad for the tier — and its rows leave the pass with its resume point
+ *      (`parkedAt`: its rows' hidden state entering this stage; its next pass starts here);
+ *      with the timing defence on, a sequence with a first use (step 4) is parked the same
+ *      way, for the tier's load estimate instead of a load (parkFirstUses); a parked
+ *      sequence's next-layer experts are predicted off the step, for prefetch
+ *      (prefetch-hook.ts). Its retry needs this layer's experts HOT at once (not those of
+ *      the layers before): when the store says they never can be for its tenant (a quota
+ *      or capacity below their bytes, `ExpertStore.neverHotTogether`) `parked` rejects
+ *      with QUOTA_EXCEEDED (or CAPACITY_TOO_SMALL) naming the limit and no load starts for
+ *      it, instead of loads that would evict each other forever;
+ *   5b. the sequences still in the pass note the experts and calls their rows used (a
+ *      parked one notes them in the pass that resumes it: each layer is noted once);
  *   6. each leased expert runs ONCE over its remaining rows, whatever sequence they belong
  *      to; runs are issued together (onnxruntime-node runs them off the JS thread, so on two
  *      cores two experts overlap); every lease is released, also when a run fails;
  *   7. each row adds the gate-weighted sum of its experts, in routing order (TS).
  */
+
+/**
+ * Where a parked sequence resumes: its rows entering the expert stage of `layer` (that
+ * layer's attention done, its K/V rows of layers ≤ `layer` written).
+ */
+export interface ResumePoint {
+  layer: number;
+  /** position of each of its rows */
+  pos: number[];
+  /** per row: attention in TypeScript (decode rows) or ONNX (prompt rows) */
+  viaTs: boolean[];
+  /** its first rows whose attention runs in ONNX (0: none) */
+  prefillRows: number;
+  /** hidden state of its rows, [rows × d] */
+  x: Float32Array;
+}
 
 /** What the expert stage reads and fills of a pass's sequence (and, for prefetch, `prefetch`). */
 export interface ExpertStageSequence extends PrefetchingSequence {
@@ -38,6 +61,8 @@ export interface ExpertStageSequence extends PrefetchingSequence {
    * every expert it waits for is loaded, and rejects, naming the expert, when one cannot be.
    */
   parked?: Promise<void>;
+  /** set with `parked`: where its next pass picks it up */
+  parkedAt?: ResumePoint;
   /** filled: tiers of the experts this sequence owes a timing pad for (first uses, parks) */
   padTiers: Set<string>;
   /**
@@ -77,19 +102,20 @@ export async function expertStage(
   const leases = await timed(timings, () => leaseExperts(core, uses, opts.park));
   try {
     notePads(seqs, rows, uses, leases, firstUses);
-    const parked = parkCold(core, seqs, rows, uses, leases);
+    const parked = parkCold(core, seqs, rows, uses, leases, layer);
     predictNextLayer(core, seqs, rows, h2, layer, parked);
+    for (const si of parked) seqs[si].parkedAt = { layer, prefillRows: rows.prefillRows[si], ...rows.rowsOf(si) };
+    noteExperts(core, seqs, rows, picks, layer, parked);
     if (parked.size > 0) {
-      // The parked sequences' rows leave the pass. Their K/V rows at positions ≥ their
-      // processed count, already written in layers ≤ this one, are garbage that nothing reads
-      // before the retry overwrites them: the batch does not advance a parked sequence
-      // (decode-batch.ts), so its retry feeds the same tokens at the same positions, and in
-      // every layer a pass writes all of a sequence's K/V rows before any of its rows attends
-      // (forward-pass.ts), while a row at position p reads only positions ≤ p
-      // (KvCache.attend): those below the processed count, which earlier steps wrote and
-      // this pass leaves alone, and those the retry has just rewritten in that layer. ONNX
-      // prompt attention reads the pass's own QKV, not the cache. KvCache.grow already
-      // counted the positions; the retry grows to the same length.
+      // The parked sequences' rows leave the pass with their resume points. Their K/V rows
+      // at positions ≥ their processed count, written in layers ≤ this one, stay: the
+      // batch does not advance a parked sequence (decode-batch.ts) and its next pass joins
+      // at this layer's expert stage (forward-pass.ts), so the layers above are written by
+      // that pass, all of a sequence's K/V rows of a layer before any of its rows attends,
+      // while a row at position p reads only positions ≤ p (KvCache.attend). A sequence
+      // whose KV is dropped while parked (its tenant's KV quota) loses its resume point and
+      // starts over from position 0. ONNX prompt attention reads the pass's own QKV, not
+      // the cache.
       const keep = rows.keeping(new Set(parked));
       const index = new Map(keep.map((r, i) => [r, i]));
       for (const use of uses.values()) use.rows = use.rows.filter((r) => index.has(r)).map((r) => index.get(r)!);
@@ -109,7 +135,7 @@ function refOf(core: ModelCore, layer: number, p: RoutedExpert): ExpertRef {
   return core.experts[p.tier][layer][p.group * core.tiers[p.tier].expertsPerGroup + p.expert];
 }
 
-/** Step 1: each row's experts (HSER over its router row), noted on its sequence. */
+/** Step 1: each row's experts (HSER over its router row). */
 async function routeRows(
   core: ModelCore,
   seqs: ExpertStageSequence[],
@@ -128,15 +154,29 @@ async function routeRows(
   const picks: RoutedExpert[][] = [];
   for (let r = 0; r < rows.n; r++) {
     const s = seqs[rows.seq[r]];
-    const sel = core.router.route(routed.data, r * routed.width, s.activeTiers, s.seed, layer);
-    picks.push(sel);
+    picks.push(core.router.route(routed.data, r * routed.width, s.activeTiers, s.seed, layer));
+  }
+  return picks;
+}
+
+/** Step 5b: the experts and calls of the rows that stay, noted on their sequences. */
+function noteExperts(
+  core: ModelCore,
+  seqs: ExpertStageSequence[],
+  rows: PassRows,
+  picks: RoutedExpert[][],
+  layer: number,
+  parked: ReadonlySet<number>,
+): void {
+  picks.forEach((sel, r) => {
+    if (parked.has(rows.seq[r])) return;
+    const s = seqs[rows.seq[r]];
     for (const p of sel) {
       const ref = refOf(core, layer, p);
       s.experts[layer].add(`${ref.tierId}/g${ref.group}/e${ref.expert}`);
       s.expertCalls.set(ref.tierId, (s.expertCalls.get(ref.tierId) ?? 0) + 1);
     }
-  }
-  return picks;
+  });
 }
 
 /** Step 2: the rows and tenants of each expert, in the order rows first use them. */
@@ -218,16 +258,21 @@ function parkCold(
   rows: PassRows,
   uses: Map<string, ExpertUse>,
   leases: Map<string, ExpertLease>,
+  layer: number,
 ): Set<number> {
   const waits = new Map<number, Set<Promise<void>>>();
+  const refused = refuseNeverTogether(core, seqs, rows, uses, leases, layer);
   for (const [key, use] of uses) {
     const lease = leases.get(key);
     if (lease) {
-      parkFirstUses(core, seqs, rows, key, use, lease, waits);
+      parkFirstUses(core, seqs, rows, key, use, lease, waits, refused);
       continue;
     }
-    const load = core.loads.start(use.ref, use.tenants);
-    for (const r of use.rows) {
+    const waiting = use.rows.filter((r) => !refused.has(rows.seq[r]));
+    if (waiting.length === 0) continue;
+    const tenants = new Set(waiting.map((r) => seqs[rows.seq[r]].tenantId));
+    const load = core.loads.start(use.ref, tenants);
+    for (const r of waiting) {
       const si = rows.seq[r];
       const list = waits.get(si) ?? new Set<Promise<void>>();
       waits.set(si, list.add(load));
@@ -241,7 +286,51 @@ function parkCold(
     parked.catch(() => undefined);
     seqs[si].parked = parked;
   }
-  return new Set(waits.keys());
+  for (const [si, error] of refused) {
+    const parked = Promise.reject(error);
+    parked.catch(() => undefined);
+    seqs[si].parked = parked;
+  }
+  return new Set([...waits.keys(), ...refused.keys()]);
+}
+
+/**
+ * The sequences that would park here (an expert of theirs not leased) whose experts of this
+ * layer can never be HOT at once for their tenant (ExpertStore.neverHotTogether): each with
+ * the error that ends it.
+ */
+function refuseNeverTogether(
+  core: ModelCore,
+  seqs: ExpertStageSequence[],
+  rows: PassRows,
+  uses: Map<string, ExpertUse>,
+  leases: Map<string, ExpertLease>,
+  layer: number,
+): Map<number, Error> {
+  const refused = new Map<number, Error>();
+  const check = core.store.neverHotTogether?.bind(core.store);
+  if (!check) return refused;
+  const needs = new Map<number, ExpertRef[]>();
+  const cold = new Set<number>();
+  for (const [key, use] of uses) {
+    for (const si of new Set(use.rows.map((r) => rows.seq[r]))) {
+      needs.set(si, [...(needs.get(si) ?? []), use.ref]);
+      if (!leases.has(key)) cold.add(si);
+    }
+  }
+  for (const si of cold) {
+    const experts = needs.get(si)!;
+    const why = check(experts, seqs[si].tenantId);
+    if (!why) continue;
+    const bytes = experts.reduce((sum, e) => sum + e.file.bytes, 0);
+    refused.set(
+      si,
+      new Error(
+        `${why.code}: layer ${layer} of its token needs ${experts.length} experts (${bytes} bytes) HOT at once, over ${why.limit}`,
+      ),
+    );
+  }
+  return refused;
 }
 
 /**
@@ -260,6 +349,7 @@ function parkFirstUses(
   use: ExpertUse,
   lease: ExpertLease,
   waits: Map<number, Set<Promise<void>>>,
+  refused: ReadonlyMap<number, Error>,
 ): void {
   const first = lease.firstUseBy;
   if (!core.defence.enabled || !first || first.size === 0) return;
@@ -267,7 +357,7 @@ function parkFirstUses(
   for (const r of use.rows) {
     const si = rows.seq[r];
     // a load it waited for counts as its wait (its first use after it is not parked again)
-    if (!first.has(seqs[si].tenantId) || seqs[si].waited.has(key)) continue;
+    if (!first.has(seqs[si].tenantId) || seqs[si].waited.has(key) || refused.has(si)) continue;
     seqs[si].waited.add(key);
     wait ??= core.defence.asIfLoading(use.ref.tierId);
     const list = waits.get(si) ?? new Set<Promise<void>>();

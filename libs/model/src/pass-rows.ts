@@ -4,9 +4,10 @@ import { gatherRows } from "./row-math";
 /**
  * The rows of one forward pass and the two helpers every stage of it uses. Rows are stacked
  * by sequence (all rows of the first sequence, then the next…). A sequence parked mid-pass
- * leaves: `select` keeps the other rows in the same order, and since every ONNX op of the
- * pass is row-invariant and every TypeScript reduction runs per row, the rows that stay are
- * computed exactly as they would have been without it.
+ * leaves: `select` keeps the other rows in the same order; a parked sequence resuming at a
+ * layer joins there: `join` inserts its saved rows in sequence order. Since every ONNX op of
+ * the pass is row-invariant and every TypeScript reduction runs per row, the rows are
+ * computed exactly as they would have been without the others.
  */
 
 export interface PassTimings {
@@ -82,6 +83,56 @@ export class PassRows {
     const keep: number[] = [];
     for (let r = 0; r < this.n; r++) if (!dropped.has(this.seq[r])) keep.push(r);
     return keep;
+  }
+
+  /**
+   * These rows plus the given sequences' saved rows (each sequence absent from this), in
+   * sequence order; hidden states copied.
+   */
+  join(
+    added: ReadonlyArray<{ seq: number; pos: readonly number[]; viaTs: readonly boolean[]; x: Float32Array }>,
+  ): PassRows {
+    if (added.length === 0) return this;
+    const d = this.d;
+    const segments: { seq: number; pos: readonly number[]; viaTs: readonly boolean[]; x: Float32Array }[] = [...added];
+    for (let r = 0; r < this.n;) {
+      let end = r + 1;
+      while (end < this.n && this.seq[end] === this.seq[r]) end++;
+      segments.push({
+        seq: this.seq[r],
+        pos: this.pos.slice(r, end),
+        viaTs: this.viaTs.slice(r, end),
+        x: this.x.subarray(r * d, end * d),
+      });
+      r = end;
+    }
+    segments.sort((a, b) => a.seq - b.seq);
+    const n = segments.reduce((sum, g) => sum + g.pos.length, 0);
+    const x = new Float32Array(n * d);
+    const seq: number[] = [];
+    const pos: number[] = [];
+    const viaTs: boolean[] = [];
+    for (const g of segments) {
+      if (seq.length > 0 && seq[seq.length - 1] === g.seq) throw new Error(`pass-rows: sequence ${g.seq} joined twice`);
+      x.set(g.x, seq.length * d);
+      for (let i = 0; i < g.pos.length; i++) {
+        seq.push(g.seq);
+        pos.push(g.pos[i]);
+        viaTs.push(g.viaTs[i]);
+      }
+    }
+    return new PassRows(seq, pos, viaTs, this.prefillRows, x, d);
+  }
+
+  /** The rows of one sequence: positions, attention path and a copy of their hidden state. */
+  rowsOf(si: number): { pos: number[]; viaTs: boolean[]; x: Float32Array } {
+    const idx: number[] = [];
+    for (let r = 0; r < this.n; r++) if (this.seq[r] === si) idx.push(r);
+    return {
+      pos: idx.map((r) => this.pos[r]),
+      viaTs: idx.map((r) => this.viaTs[r]),
+      x: gatherRows(this.x, idx, this.d),
+    };
   }
 
   /** These rows only (indices into this), in order, their hidden state copied. */
