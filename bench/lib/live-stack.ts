@@ -125,7 +125,41 @@ function nodeArgsFromEnv(name: string): string[] | undefined {
   return args && args.length > 0 ? args : undefined;
 }
 
+/**
+ * The API and worker processes of the phases not yet stopped. If this process ends first
+ * (a bench that threw past its phase's stop, Ctrl-C, SIGTERM), they are SIGKILLed on its
+ * way out; and each of them exits by itself within a second of this process' death, even a
+ * SIGKILL (@lite/testing preloads exit-with-parent.js): an aborted run leaves no orphans.
+ */
+const livePhases = new Set<{ api: { kill(signal?: NodeJS.Signals): void }; workers: WorkerProcess[] }>();
+let reaping = false;
+
+function killLivePhases(): void {
+  for (const p of livePhases) {
+    for (const w of p.workers) w.kill("SIGKILL");
+    p.api.kill("SIGKILL");
+  }
+  livePhases.clear();
+}
+
+function reapOnExit(): void {
+  if (reaping) return;
+  reaping = true;
+  process.once("exit", killLivePhases);
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const)
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}: killing the phase's API and worker processes\n`);
+      killLivePhases();
+      process.exit(code);
+    });
+}
+
 export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpts: PhaseOptions): Promise<Phase> {
+  reapOnExit();
   const opts = {
     ...phaseOpts,
     apiNodeArgs: phaseOpts.apiNodeArgs ?? nodeArgsFromEnv("BENCH_API_NODE_ARGS"),
@@ -156,6 +190,8 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
     workerReadyTimeoutMs: 60000,
   });
   const workers = stack.workers;
+  const processes = { api: stack.api, workers };
+  livePhases.add(processes);
   track(stack.api.child);
   for (const w of workers) track(w.child);
   const metricsUrls = workers.map((w) => `http://127.0.0.1:${/"metricsPort":(\d+)/.exec(w.output())?.[1]}/metrics`);
@@ -189,6 +225,7 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
       for (const w of workers) w.kill(opts.workerNodeArgs?.length ? "SIGTERM" : "SIGKILL");
       await Promise.all(workers.map((w) => w.exited));
       await stack.close();
+      livePhases.delete(processes);
     },
   };
 }

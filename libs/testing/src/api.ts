@@ -1,5 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { captureLines, childEnv, exitOf, freePort, REPO_ROOT, stopChild } from "./child-process";
+import {
+  captureLines,
+  childEnv,
+  EXIT_WITH_PARENT,
+  exitOf,
+  exitWithParentEnv,
+  freePort,
+  REPO_ROOT,
+  stopChild,
+} from "./child-process";
 
 /**
  * How a stack runs its API. A library cannot import an app, so the in-process server
@@ -46,10 +55,10 @@ export interface ApiProcessOptions {
 /** Spawns the API and resolves once /readyz answers 200 (rejects with its output if it exits first). */
 export async function startApiProcess(opts: ApiProcessOptions): Promise<ApiProcess> {
   const port = opts.env.PORT ? Number(opts.env.PORT) : await freePort();
-  const env = childEnv({ HOST: "127.0.0.1", ...opts.env, PORT: String(port) });
+  const env = childEnv({ HOST: "127.0.0.1", ...exitWithParentEnv(), ...opts.env, PORT: String(port) });
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/api/src/main.ts"],
+    [...EXIT_WITH_PARENT, ...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/api/src/main.ts"],
     {
       cwd: REPO_ROOT,
       env,

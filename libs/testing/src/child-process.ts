@@ -5,6 +5,17 @@ import * as path from "node:path";
 /** The repository root (API and worker entry points are spawned from it). */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 
+/**
+ * Node arguments of every process the harness spawns (API, worker): preload
+ * exit-with-parent.js, so a child exits within a second of its parent's end, however that
+ * ended (an aborted test or benchmark run leaves no orphan); its environment takes
+ * `exitWithParentEnv()`.
+ */
+export const EXIT_WITH_PARENT = ["-r", path.join(__dirname, "exit-with-parent.js")];
+
+/** The variable that names the parent to exit-with-parent.js: this process. */
+export const exitWithParentEnv = (): Record<string, string> => ({ LITE_EXIT_WITH_PARENT: String(process.pid) });
+
 /** A TCP port free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {
   const server = net.createServer();

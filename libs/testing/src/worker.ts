@@ -1,5 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { captureLines, childEnv, exitOf, REPO_ROOT, stopChild } from "./child-process";
+import {
+  captureLines,
+  childEnv,
+  EXIT_WITH_PARENT,
+  exitOf,
+  exitWithParentEnv,
+  REPO_ROOT,
+  stopChild,
+} from "./child-process";
 
 /**
  * Spawns REAL worker processes (`node -r ./scripts/register.js apps/worker/src/main.ts`)
@@ -59,12 +67,13 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
     LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? "info",
     // Any free port (logged in "worker ready"): the default 9464 would be shared by every worker.
     WORKER_METRICS_PORT: "0",
+    ...exitWithParentEnv(),
     ...(opts.batchSize !== undefined ? { WORKER_BATCH_SIZE: String(opts.batchSize) } : {}),
     ...opts.env,
   });
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/worker/src/main.ts"],
+    [...EXIT_WITH_PARENT, ...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/worker/src/main.ts"],
     { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let markReady: (() => void) | undefined;
