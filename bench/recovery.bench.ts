@@ -4,9 +4,10 @@
  * 64 and 1024 tokens, FAST, `default` model, streamed over graphql-ws); once every one has
  * received half its tokens, the first worker is SIGKILLed. Per sequence of the killed worker:
  * ms from the kill to the next token its subscriber receives (served by the survivor). The worker
- * defaults apply (WORKER_LOCK_MS 4000, WORKER_STALLED_INTERVAL_MS 1000): detection is the
- * lock lapsing, then the stalled check; the survivor then replays each sequence to the
- * stream's last index and continues.
+ * defaults apply (WORKER_HEARTBEAT_MS 1000, WORKER_LOCK_MS 4000, WORKER_STALLED_INTERVAL_MS
+ * 1000): detection is the victim's heartbeat expiring (the survivor then releases its locks
+ * and runs the stalled check at once; libs/scheduler worker-heartbeats.ts); the survivor then
+ * replays each sequence to the stream's last index (one prefill-like pass) and continues.
  *
  * Reported: p50 / p99 / max per length, and the growth of p50 with the tokens already
  * generated (ms per token between the two lengths). Targets (issue 9): p99 <= 5 s, growth
@@ -125,7 +126,7 @@ export const bench: Benchmark = {
     const summary = [
       `### recovery`,
       ``,
-      `${n} completions per length (FAST, \`default\` model, batch 16) over two workers, streamed; when every one has half its tokens, the first worker is SIGKILLed. Figure: ms from the kill to the next token each of its sequences' subscribers receives (sequences whose next token came within ${SURVIVOR_GAP_MS} ms were on the survivor and are not counted). Worker defaults (lock 4 s, stalled check 1 s).`,
+      `${n} completions per length (FAST, \`default\` model, batch 16) over two workers, streamed; when every one has half its tokens, the first worker is SIGKILLed. Figure: ms from the kill to the next token each of its sequences' subscribers receives (sequences whose next token came within ${SURVIVOR_GAP_MS} ms were on the survivor and are not counted). Worker defaults (heartbeat 1 s: the survivor takes the victim's jobs over when it expires; lock 4 s, stalled check 1 s).`,
       ``,
       `| maxTokens | sequences of the killed worker | tokens at kill (mean) | recovery p50 | p99 | max | lost |`,
       `| --- | --- | --- | --- | --- | --- | --- |`,

@@ -37,7 +37,7 @@ import { DispatchedJobImpl, type DispatchedJob } from "./dispatched-job";
 import { SchedulerIndex } from "./scheduler-index";
 import { StalledSweeper, type SweepResult } from "./stalled-sweeper";
 import { TenantQueues } from "./tenant-queues";
-import { WorkerHeartbeats, type DeadWorker } from "./worker-heartbeats";
+import { WorkerHeartbeats } from "./worker-heartbeats";
 
 export interface FairSchedulerOptions {
   /** non-blocking client for the `{sched}` index and flags */
@@ -93,6 +93,8 @@ export class FairScheduler {
   private readonly dispatchCharge: number;
   private renewTimer?: NodeJS.Timeout;
   private readonly heartbeats?: WorkerHeartbeats;
+  /** heartbeats on: worker id → its heartbeat id, `<worker id>/<incarnation>` (worker-heartbeats.ts) */
+  private readonly incarnations = new Map<string, string>();
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeatRun?: Promise<unknown>;
   private closed = false;
@@ -145,13 +147,12 @@ export class FairScheduler {
   async next(workerId: string, opts: { excludeTenants?: string[] } = {}): Promise<DispatchedJob | null> {
     if (this.closed) return null;
     this.startBackground();
-    // A worker id's first beat lands before its first job: its jobs are always findable.
-    if (this.heartbeats && this.heartbeats.register(workerId)) await this.heartbeat();
+    const holder = await this.holderId(workerId);
     const skip = this.opts.singleQueue ? [] : (opts.excludeTenants ?? []);
     for (let attempt = 0; attempt < 10000; attempt++) {
       const pick = await this.index.pick(this.dispatchCharge, skip);
       if (!pick) return null;
-      const token = `${workerId}:${randomUUID()}`;
+      const token = `${holder}:${randomUUID()}`;
       const worker = this.queues.get(pick.tenantId).worker;
       const bullJob = await worker.getNextJob(token, { block: false });
       if (!bullJob) {
@@ -342,6 +343,29 @@ export class FairScheduler {
   }
 
   /**
+   * What a lock token of this worker id starts with: the id itself, or with heartbeats its
+   * current heartbeat id, whose first beat lands before its first job (so its jobs are always
+   * findable by peers).
+   */
+  private async holderId(workerId: string): Promise<string> {
+    if (!this.heartbeats) return workerId;
+    let id = this.incarnations.get(workerId);
+    if (!id) {
+      id = this.incarnate(workerId);
+      await this.heartbeat();
+    }
+    return this.incarnations.get(workerId) ?? id;
+  }
+
+  /** A fresh heartbeat id for the worker id (at its first dispatch, and after a claim). */
+  private incarnate(workerId: string): string {
+    const id = `${workerId}/${randomUUID().slice(0, 8)}`;
+    this.incarnations.set(workerId, id);
+    this.heartbeats!.register(id);
+    return id;
+  }
+
+  /**
    * One heartbeat now, then (heartbeats on) the takeover of dead peers' jobs; the background
    * loop runs both every heartbeatMs / 4. Returns the jobs taken over, or null when the
    * heartbeat is off or Redis did not answer.
@@ -349,35 +373,40 @@ export class FairScheduler {
   async heartbeat(): Promise<SweepResult | null> {
     const hb = this.heartbeats;
     if (!hb) return null;
-    let lapsed: string[];
+    let claimed: string[];
     try {
-      lapsed = await hb.beat();
+      claimed = await hb.beat();
     } catch (e) {
       hb.missed();
       this.opts.log?.warn({ err: e }, "heartbeat failed");
       return null;
     }
-    if (lapsed.length > 0) await this.giveUp(lapsed);
-    let dead: DeadWorker[] = [];
+    if (claimed.length > 0) {
+      // Never back under a claimed id: a new incarnation beats (now) and holds new jobs.
+      for (const [workerId, id] of this.incarnations) {
+        if (!claimed.includes(id)) continue;
+        this.heartbeats!.unregister(id);
+        this.incarnate(workerId);
+      }
+      await hb.beat().catch(() => hb.missed());
+      await this.giveUp(claimed);
+    }
     try {
-      dead = await hb.deadPeers();
-      if (dead.length === 0) return { checked: 0, requeued: [], pruned: 0 };
-      this.opts.log?.warn(
-        { workers: dead.map((d) => d.workerId) },
-        "workers' heartbeats expired: taking their jobs over",
-      );
-      const r = await this.sweeper.releaseHeld(dead.map((d) => d.workerId));
-      await hb.forget(dead);
-      return r;
+      // Claimed first (compare-and-delete), released after: a worker that beat meanwhile is
+      // not claimed and keeps its jobs. A release that fails leaves them to their locks' lapse.
+      const mine = await hb.claim(await hb.deadPeers());
+      if (mine.length === 0) return { checked: 0, requeued: [], pruned: 0 };
+      this.opts.log?.warn({ workers: mine }, "workers' heartbeats expired: taking their jobs over");
+      return await this.sweeper.releaseHeld(mine);
     } catch (e) {
-      this.opts.log?.warn({ err: e }, "taking over a dead worker's jobs failed (retried at the next beat)");
+      this.opts.log?.warn({ err: e }, "taking over a dead worker's jobs failed");
       return null;
     }
   }
 
   /**
-   * This process' heartbeat lapsed for these worker ids: peers may be taking their jobs over
-   * (worker-heartbeats.ts rule 3). Every job they hold is marked lock-lost (the engine drops
+   * Peers claimed these worker ids of this process (their heartbeat had expired): they are
+   * taking their jobs over (worker-heartbeats.ts rule 3). Every job they hold is marked lock-lost (the engine drops
    * it before its next step) and its lock released, so it is replayed at once, here or elsewhere.
    */
   private async giveUp(workerIds: string[]): Promise<void> {

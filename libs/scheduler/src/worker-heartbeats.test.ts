@@ -54,6 +54,15 @@ function job(tenantId: string, completionId: string): CompletionJob {
   };
 }
 
+/** The heartbeat ids (`<worker id>/<incarnation>`) of a worker id in the set, with their expiry. */
+async function beating(keys: RedisKeys, workerId: string): Promise<Array<{ id: string; expiresAtMs: number }>> {
+  const flat = await env.redis.zrange(keys.schedWorkers(), 0, -1, "WITHSCORES");
+  const out: Array<{ id: string; expiresAtMs: number }> = [];
+  for (let i = 0; i < flat.length; i += 2)
+    if (flat[i].startsWith(`${workerId}/`)) out.push({ id: flat[i], expiresAtMs: Number(flat[i + 1]) });
+  return out;
+}
+
 /** Dispatches for `workerId` until `n` jobs came or the deadline passed. */
 async function take(s: FairScheduler, workerId: string, n: number, withinMs = 15_000): Promise<DispatchedJob[]> {
   const got: DispatchedJob[] = [];
@@ -86,8 +95,8 @@ test("a dead worker's jobs come back once its heartbeat expires (their locks sti
   // the locks are the survivor's now
   const lock = (t: string, id: string) =>
     env.redis.get(`${keys.tenantQueuePrefix(t)}:${JOB_CATALOG.completion.queueName}:${id}:lock`);
-  expect(await lock("ten_hb1", "cmp_d1")).toMatch(/^survivor:/);
-  expect(await lock("ten_hb2", "cmp_d2")).toMatch(/^survivor:/);
+  expect(await lock("ten_hb1", "cmp_d1")).toMatch(/^survivor\//);
+  expect(await lock("ten_hb2", "cmp_d2")).toMatch(/^survivor\//);
 
   // the live worker beat all along: its job stayed with it
   expect(await survivor.next("survivor")).toBeNull();
@@ -95,12 +104,12 @@ test("a dead worker's jobs come back once its heartbeat expires (their locks sti
   expect(await live.extendLock()).toBe(true);
   await live.complete({});
   for (const d of back) await d.complete({});
-  // the dead worker was forgotten once its jobs were taken over
-  expect(await env.redis.zscore(keys.schedWorkers(), "dying")).toBeNull();
-  expect(await env.redis.zscore(keys.schedWorkers(), "alive")).not.toBeNull();
+  // the dead worker was claimed (removed) when its jobs were taken over; the live one beats on
+  expect(await beating(keys, "dying")).toEqual([]);
+  expect(await beating(keys, "alive")).toHaveLength(1);
 }, 30_000);
 
-test("a worker whose own heartbeat lapsed gives up every job it holds at its next beat, at once", async () => {
+test("a worker whose heartbeat was claimed by a peer gives up every job it holds at its next beat, at once; one expired but unclaimed keeps them", async () => {
   const keys = new RedisKeys(`${env.redisPrefix}-hb${++run}`);
   const stalled = scheduler(keys);
   const other = scheduler(keys);
@@ -108,8 +117,17 @@ test("a worker whose own heartbeat lapsed gives up every job it holds at its nex
   await stalled.enqueue(job("ten_lapse", "cmp_l2"), 1);
   const held = await take(stalled, "stalled", 2);
   expect(held.every((d) => !d.lockLost)).toBe(true);
-  // As if its event loop had been blocked past the TTL: the heartbeat expired meanwhile.
-  await env.redis.zadd(keys.schedWorkers(), 1, "stalled");
+  const [first] = await beating(keys, "stalled");
+
+  // As if its event loop had been blocked past the TTL, no peer looking: it beats on, keeps its jobs.
+  await env.redis.zadd(keys.schedWorkers(), 1, first.id);
+  await stalled.heartbeat();
+  expect(held.some((d) => d.lockLost)).toBe(false);
+  expect((await beating(keys, "stalled"))[0].expiresAtMs).toBeGreaterThan(1);
+  expect(await other.next("other")).toBeNull();
+
+  // A peer claimed it (removed it from the set, as hb-forget does before a takeover).
+  await env.redis.zrem(keys.schedWorkers(), first.id);
   await stalled.heartbeat();
   expect(held.every((d) => d.lockLost)).toBe(true);
   // released at once (not after the minute-long locks): another worker takes both now
@@ -117,13 +135,17 @@ test("a worker whose own heartbeat lapsed gives up every job it holds at its nex
   expect(again.map((d) => d?.completionId).sort()).toEqual(["cmp_l1", "cmp_l2"]);
   await expect(held[0].complete({})).rejects.toThrow();
   for (const d of again) await d!.complete({});
-
-  // forgotten by a peer that took its jobs over (absent from the set): the same
+  // never back under the claimed id: a new incarnation beats and holds its new jobs
+  const now = await beating(keys, "stalled");
+  expect(now).toHaveLength(1);
+  expect(now[0].id).not.toBe(first.id);
   await stalled.enqueue(job("ten_lapse", "cmp_l3"), 1);
   const [d3] = await take(stalled, "stalled", 1);
-  await env.redis.zrem(keys.schedWorkers(), "stalled");
-  await stalled.heartbeat();
-  expect(d3.lockLost).toBe(true);
+  const lock = await env.redis.get(
+    `${keys.tenantQueuePrefix("ten_lapse")}:${JOB_CATALOG.completion.queueName}:cmp_l3:lock`,
+  );
+  expect(lock?.startsWith(`${now[0].id}:`)).toBe(true);
+  expect(d3.lockLost).toBe(false);
 }, 30_000);
 
 test("an observer whose own heartbeat only just started takes nothing over (after a Redis outage every heartbeat has lapsed)", async () => {
@@ -132,12 +154,13 @@ test("an observer whose own heartbeat only just started takes nothing over (afte
   await ghost.enqueue(job("ten_ghost", "cmp_g"), 1);
   const [g] = await take(ghost, "ghost", 1);
   await ghost.close();
-  await env.redis.zadd(keys.schedWorkers(), 1, "ghost"); // long expired
+  const [ghostId] = await beating(keys, "ghost");
+  await env.redis.zadd(keys.schedWorkers(), 1, ghostId.id); // long expired
   // a fresh observer's first beat: its own continuity is shorter than one TTL
   const observer = scheduler(keys, { heartbeatMs: 60_000 });
   expect(await observer.next("observer")).toBeNull();
   const r = await observer.heartbeat();
   expect(r?.requeued ?? []).toEqual([]);
-  expect(await env.redis.zscore(keys.schedWorkers(), "ghost")).not.toBeNull();
+  expect(await beating(keys, "ghost")).toHaveLength(1);
   expect(await g.extendLock()).toBe(true); // still the ghost's
 }, 30_000);

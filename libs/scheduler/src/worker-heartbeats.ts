@@ -3,25 +3,29 @@
  * died, instead of waiting for each of its jobs' locks to lapse (lockDurationMs) and a
  * stalled check after that.
  *
- * One sorted set in `{sched}` (RedisKeys.schedWorkers): worker id → the ms (Redis time) its
- * heartbeat expires at. Every worker id this process dispatches for beats every ttl / 4
- * (hb-beat: expiry = now + ttl). The lock token of every job it holds starts with that id
- * (`<worker id>:<uuid>`, FairScheduler.next), so a dead worker's jobs are known by their locks.
+ * One sorted set in `{sched}` (RedisKeys.schedWorkers): heartbeat id → the ms (Redis time)
+ * its heartbeat expires at. A heartbeat id is `<worker id>/<incarnation>` (FairScheduler: a
+ * fresh incarnation per process and after every claim, so an id once claimed never comes
+ * back). Every id this process dispatches for beats every ttl / 4 (hb-beat: expiry = now +
+ * ttl). The lock token of every job it holds starts with that id (`<heartbeat id>:<uuid>`,
+ * FairScheduler.next), so a dead worker's jobs are known by their locks.
  *
  * The rules that keep a job from running on two workers at once:
  *  1. A worker is dead once its expiry has passed (hb-dead). Only an observer whose OWN
  *     heartbeat has been continuous for at least one TTL may act on that: after a Redis
  *     outage every worker's heartbeat has lapsed, and the live ones beat again within
  *     ttl / 4 of its end, before any observer is allowed to judge them.
- *  2. Taking over (StalledSweeper.releaseDead): on each tenant queue that may hold active
- *     jobs, the locks naming a dead worker are deleted and those jobs handed to BullMQ's
- *     stalled check at once (release-locks); then the dead ids are forgotten, compare-and-
- *     delete on the expiry read (hb-forget: one that beat meanwhile stays).
- *  3. Self-fencing: a beat that finds its own heartbeat lapsed (expiry below now), or gone
- *     (a peer forgot it after a takeover), means peers may be taking this worker's jobs. It
- *     gives every job it holds up at once (`onLapse`: marked lock-lost, so the engine drops
- *     it before its next step, and its lock released for a prompt replay elsewhere) rather
- *     than race the takeover.
+ *  2. Claim, then take over: the observer first claims the dead ids, compare-and-delete on
+ *     the expiry it read (hb-forget: one that beat meanwhile is not claimed, and a beat
+ *     renews an expired id atomically, so a worker is claimed or beats on, never both).
+ *     Only then, on each tenant queue that may hold active jobs, the locks naming a claimed
+ *     worker are deleted and those jobs handed to BullMQ's stalled check at once
+ *     (StalledSweeper.releaseHeld, release-locks.lua).
+ *  3. Self-fencing: a beat that finds its own id gone (claimed: peers are taking its jobs)
+ *     gives up every job this process holds for it at once (FairScheduler: marked
+ *     lock-lost, so the engine drops it before its next step, and its lock released for a
+ *     prompt replay elsewhere). A beat that finds its own heartbeat expired but unclaimed
+ *     (its event loop was blocked past the TTL) keeps its jobs: no peer can claim it now.
  * Whatever the timing, a job's lock token still decides who may complete it (BullMQ checks
  * it), and the token stream stores each index once (libs/stream): a worker that stalled past
  * its TTL and wakes up mid-step can at worst re-append tokens already stored, which are
@@ -62,11 +66,14 @@ export class WorkerHeartbeats {
     return this.clock ? String(Math.floor(this.clock.nowMs())) : "";
   }
 
-  /** A worker id this process dispatches for: it beats from the next beat on. True when it is new. */
-  register(workerId: string): boolean {
-    if (this.ids.has(workerId)) return false;
-    this.ids.set(workerId, false);
-    return true;
+  /** A heartbeat id this process dispatches for: it beats from the next beat on. */
+  register(id: string): void {
+    if (!this.ids.has(id)) this.ids.set(id, false);
+  }
+
+  /** An id that was claimed: it never beats again. */
+  unregister(id: string): void {
+    this.ids.delete(id);
   }
 
   get registered(): number {
@@ -74,23 +81,29 @@ export class WorkerHeartbeats {
   }
 
   /**
-   * One beat for every registered id. Returns the ids whose heartbeat had lapsed (expired, or
-   * forgotten by a peer that took their jobs over): their jobs must be given up.
+   * One beat for every registered id. Returns the ids a peer claimed since the last beat
+   * (absent from the set after beating before): their jobs must be given up.
    */
   async beat(): Promise<string[]> {
     const ids = [...this.ids.keys()];
     if (ids.length === 0) return [];
-    const r = (await this.lua["hb-beat"]([this.keys.schedWorkers()], [this.ttlMs, this.now(), ...ids])) as number[];
+    const r = (await this.lua["hb-beat"](
+      [this.keys.schedWorkers()],
+      [this.ttlMs, this.now(), ...ids.flatMap((id) => [id, this.ids.get(id) ? 1 : 0])],
+    )) as number[];
     const nowMs = num(r[0]);
-    const lapsed: string[] = [];
+    const claimed: string[] = [];
+    let lapsed = false;
     ids.forEach((id, i) => {
       const prev = num(r[i + 1]);
       const beatBefore = this.ids.get(id)!;
-      if ((prev >= 0 && prev < nowMs) || (prev < 0 && beatBefore)) lapsed.push(id);
-      this.ids.set(id, true);
+      if (prev < 0 && beatBefore) claimed.push(id);
+      else this.ids.set(id, true);
+      if (prev >= 0 && prev < nowMs) lapsed = true;
     });
-    if (lapsed.length > 0 || this.continuousSinceMs === null) this.continuousSinceMs = nowMs;
-    return lapsed;
+    // expired or claimed: not continuous; it judges no peer for a whole TTL from now
+    if (lapsed || claimed.length > 0 || this.continuousSinceMs === null) this.continuousSinceMs = nowMs;
+    return claimed;
   }
 
   /** The next beat failed (Redis away): continuity is not known any more. */
@@ -115,14 +128,13 @@ export class WorkerHeartbeats {
     return out;
   }
 
-  /** Forgets dead workers whose jobs were taken over (compare-and-delete on their expiry). */
-  async forget(dead: readonly DeadWorker[]): Promise<number> {
-    if (dead.length === 0) return 0;
-    return num(
-      await this.lua["hb-forget"](
-        [this.keys.schedWorkers()],
-        dead.flatMap((d) => [d.workerId, d.expiredAtMs]),
-      ),
-    );
+  /** Claims dead workers before their jobs are taken over (compare-and-delete on their expiry); the ids claimed. */
+  async claim(dead: readonly DeadWorker[]): Promise<string[]> {
+    if (dead.length === 0) return [];
+    const r = (await this.lua["hb-forget"](
+      [this.keys.schedWorkers()],
+      dead.flatMap((d) => [d.workerId, d.expiredAtMs]),
+    )) as string[];
+    return r.map(String);
   }
 }

@@ -2,12 +2,14 @@
   hb-beat-1.lua: a worker process' heartbeat (worker-heartbeats.ts).
 
   KEYS[1] workers (zset worker id → ms its heartbeat expires at)
-  ARGV[1] heartbeat TTL, ms   ARGV[2] now in ms, or "" for redis TIME   ARGV[3..] worker ids
+  ARGV[1] heartbeat TTL, ms   ARGV[2] now in ms, or "" for redis TIME
+  ARGV[3..] pairs: worker id, 1 if it beat before (else 0)
 
-  Per id: its previous expiry (absent: -1), then its expiry is set to now + TTL.
-  Returns {now, previous expiry of ARGV[3], of ARGV[4], …}: a previous expiry below now
-  means the heartbeat lapsed (peers may have taken its jobs); -1 for an id that beats for the
-  first time, or that a peer forgot after taking its jobs over (hb-forget).
+  Per id: its previous expiry (absent: -1), then its expiry is set to now + TTL — except for
+  an id that beat before and is absent: a peer claimed it (hb-forget) and is taking its jobs
+  over; it is not added back (its process gives those jobs up and beats under a new id).
+  Returns {now, previous expiry of the first id, of the second, …}: a previous expiry below
+  now means the heartbeat lapsed but no peer claimed it (this beat renews it: none can now).
 ]]
 local now = tonumber(ARGV[2])
 if not now then
@@ -16,9 +18,9 @@ if not now then
 end
 local ttl = tonumber(ARGV[1])
 local out = {now}
-for i = 3, #ARGV do
+for i = 3, #ARGV, 2 do
   local prev = redis.call('ZSCORE', KEYS[1], ARGV[i])
   out[#out + 1] = prev and tonumber(prev) or -1
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+  if prev or ARGV[i + 1] ~= '1' then redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) end
 end
 return out
