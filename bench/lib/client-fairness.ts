@@ -10,13 +10,30 @@
  * a tenant is backlogged while one of its completions is still waiting (no token received
  * yet); past that its running completions alone may not fill its share, and no scheduler
  * can help it.
+ *
+ * Warm start (the default, `warmupRounds` > 0): before the start, the measured tenants run
+ * short DEEP completions until the timing defence pads no more first uses (see warmUp).
+ * A tenant's first use of each expert on each worker is held back as long as a load
+ * (libs/model timing-defence.ts); on a cold start those pads, three times as many on three
+ * workers, park most held sequences for the whole window, every runnable one steps, and
+ * who is served is decided by which sequences happen to be parked, not by the scheduler
+ * (measured: 3 workers cold 15-66 % share error, with TIMING_DEFENCE=off 0.9 %). The
+ * cold start is still measured (`warmupRounds` 0) and reported beside, outside the target.
  */
 import * as path from "node:path";
 import type { Client } from "graphql-ws";
 import { describeTiers, readManifest } from "@lite/manifest";
-import { CREATE_COMPLETION, collectTokens, wsClient, type GqlHttp } from "@lite/testing";
+import { parseTenantCounter } from "@lite/telemetry";
+import {
+  CREATE_COMPLETION,
+  TEST_ADMIN_KEY,
+  collectTokens,
+  scrapeWorkerMetrics,
+  wsClient,
+  type GqlHttp,
+} from "@lite/testing";
 import type { BenchContext } from "./bench-types";
-import { sleep, startPhase, type LiveServices } from "./live-stack";
+import { sleep, startPhase, type LiveServices, type Phase } from "./live-stack";
 import { maxServiceLag, receivedShares, type ReceivedToken, type ServiceLag, type TenantShare } from "./service-lag";
 
 export const CLIENT_LENGTHS = [16, 64, 128, 256, 512];
@@ -29,6 +46,8 @@ export interface ClientPhaseOptions {
   model: string;
   seconds: number;
   perWeight: number;
+  /** most warm-up rounds before the start; 0: none (a cold start: first uses are padded in the window) */
+  warmupRounds: number;
 }
 
 export interface ClientFairnessFigures {
@@ -51,8 +70,17 @@ export interface ClientFairnessFigures {
   generatedTokens: number[];
   /** ms from the start to the first token any client received */
   firstTokenMs: number;
+  /** ms from the start until the last createCompletion answered (a subscription's first events wait about as long: the API is busy with the creates) */
+  createsDoneMs: number;
   createErrors: number;
   streamErrors: number;
+  /** no warm-up was asked for: a cold start (reported, not held to the target) */
+  cold: boolean;
+  /** warm-up rounds run before the start, and the first uses the timing defence padded in them */
+  warmupRounds: number;
+  warmupPaddedFirstUses: number;
+  /** first uses padded from the start to the end of the window (0: the window ran warm) */
+  windowPaddedFirstUses: number;
 }
 
 interface PlannedRequest {
@@ -87,6 +115,8 @@ function tierCosts(ctx: BenchContext, model: string): Map<string, number> {
 
 class Recorder {
   readonly tokens: ReceivedToken[] = [];
+  /** when the last createCompletion answered */
+  createsDoneAtMs = 0;
   /** per tenant: completions not started yet (no token received, not ended) */
   readonly waiting: number[];
   /** when the first tenant stopped being backlogged (nothing of its own left waiting) */
@@ -133,6 +163,7 @@ async function createAndStream(
     input: { ...input, temperature: 0.8 },
   });
   const created = r.data?.createCompletion;
+  rec.createsDoneAtMs = Math.max(rec.createsDoneAtMs, performance.now());
   if (!created) {
     rec.createErrors++;
     rec.error(`createCompletion: ${r.status} ${r.errors?.[0]?.message}`);
@@ -161,6 +192,67 @@ async function createAndStream(
 
 const FIRST_TOKEN_TIMEOUT_MS = 120_000;
 
+/** Warm-up completions: short, DEEP (hot, warm and cold experts: every expert FAST and BALANCED use too). */
+const WARMUP_TOKENS = 32;
+const WARMUP_PER_WEIGHT = 2;
+
+/** Per tenant id: a counter of the workers' /metrics, summed over the workers. */
+async function tenantCounter(phase: Phase, name: string): Promise<Map<string, number>> {
+  const total = new Map<string, number>();
+  for (const url of phase.metricsUrls) {
+    const text = await scrapeWorkerMetrics(url, TEST_ADMIN_KEY);
+    for (const [t, n] of parseTenantCounter(text, name)) total.set(t, (total.get(t) ?? 0) + n);
+  }
+  return total;
+}
+
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+/**
+ * Before the start, the measured tenants themselves run rounds of short DEEP completions
+ * (WARMUP_PER_WEIGHT × weight × workers each, so their virtual times advance alike and none
+ * enters the start with a debt) until a round has the timing defence pad no first use on
+ * any worker, or `maxRounds`. A tenant's first use of each expert on each worker is padded
+ * as long as a load (libs/model timing-defence.ts): a cold start of every (tenant, expert,
+ * worker), three times as many on three workers, during which most held sequences wait and
+ * every runnable one steps, so no scheduler chooses who is served. Returns the rounds run
+ * and the first uses padded in them.
+ */
+async function warmUp(
+  ctx: BenchContext,
+  phase: Phase,
+  tenants: Array<{ http: GqlHttp }>,
+  clients: Client[],
+  opts: ClientPhaseOptions,
+): Promise<{ rounds: number; padded: number }> {
+  let padded = 0;
+  for (let round = 1; round <= opts.warmupRounds; round++) {
+    const before = sum(await tenantCounter(phase, "lite_padded_first_uses_total"));
+    await Promise.all(
+      tenants.flatMap((t, k) =>
+        Array.from({ length: WARMUP_PER_WEIGHT * opts.weights[k] * opts.workers }, async (_, i) => {
+          const r = await t.http.request<{ createCompletion: { id: string } }>(CREATE_COMPLETION, {
+            input: {
+              prompt: `Tenant ${k} warming up, ${round}.${i}: once upon a time`,
+              maxTokens: WARMUP_TOKENS,
+              mode: "DEEP",
+              temperature: 0.8,
+            },
+          });
+          const id = r.data?.createCompletion?.id;
+          if (!id) throw new Error(`warm-up createCompletion: ${r.status} ${r.errors?.[0]?.message}`);
+          await collectTokens(clients[k], id, 0);
+        }),
+      ),
+    );
+    const added = sum(await tenantCounter(phase, "lite_padded_first_uses_total")) - before;
+    padded += added;
+    ctx.log(`fairness/client ${opts.workers}w: warm-up round ${round}: ${added} first uses padded`);
+    if (added === 0) return { rounds: round, padded };
+  }
+  return { rounds: opts.warmupRounds, padded };
+}
+
 /** `seconds` after the first token, or when the first tenant has nothing left waiting. */
 async function waitForWindowEnd(rec: Recorder, startMs: number, seconds: number): Promise<number> {
   const limitMs = () => rec.firstTokenAtMs + seconds * 1000;
@@ -179,7 +271,10 @@ function figures(
   startMs: number,
   endMs: number,
   windowEnd: "time" | "drained",
-): Omit<ClientFairnessFigures, "generatedTokens"> {
+): Omit<
+  ClientFairnessFigures,
+  "generatedTokens" | "cold" | "warmupRounds" | "warmupPaddedFirstUses" | "windowPaddedFirstUses"
+> {
   const tenants = receivedShares(rec.tokens, opts.weights, startMs, endMs);
   const maxLag = maxServiceLag(rec.tokens, opts.weights, startMs, endMs);
   const serviceSeconds = (endMs - rec.firstTokenAtMs) / 1000;
@@ -196,6 +291,7 @@ function figures(
     largestRequestCost: rec.largestRequestCost,
     lagInLargestRequests: maxLag.lag / rec.largestRequestCost,
     firstTokenMs: rec.firstTokenAtMs - startMs,
+    createsDoneMs: rec.createsDoneAtMs - startMs,
     createErrors: rec.createErrors,
     streamErrors: rec.streamErrors,
   };
@@ -227,9 +323,14 @@ export async function runClientPhase(
     const tenants = await Promise.all(opts.weights.map((w) => phase.createTenant(`cfair${opts.workers}-w${w}`, w)));
     for (const t of tenants) clients.push(wsClient(phase.url, t.key));
     const costs = tierCosts(ctx, opts.model);
+    const warm = await warmUp(ctx, phase, tenants, clients, opts);
+    const tokensBefore = await phase.tokensByTenant();
+    const paddedBefore = sum(await tenantCounter(phase, "lite_padded_first_uses_total"));
     const plan = planRequests(opts.weights, opts.perWeight);
     const rec = new Recorder(opts.weights, opts.perWeight);
-    ctx.log(`fairness/client ${opts.workers}w: ${plan.length} completions at once, up to ${opts.seconds} s`);
+    ctx.log(
+      `fairness/client ${opts.workers}w${opts.warmupRounds === 0 ? " cold" : ""}: ${plan.length} completions at once, up to ${opts.seconds} s`,
+    );
     const startMs = performance.now();
     for (const r of plan)
       createAndStream(tenants[r.tenant].http, clients[r.tenant], r, costs, rec).catch((e: Error) => {
@@ -239,9 +340,14 @@ export async function runClientPhase(
     rec.stopped = true;
     for (const m of rec.errorSamples) ctx.log(`fairness/client ${opts.workers}w: ${m}`);
     const generated = await phase.tokensByTenant();
+    const paddedAfter = sum(await tenantCounter(phase, "lite_padded_first_uses_total"));
     return {
       ...figures(opts, rec, startMs, endMs, endMs === rec.drainedAtMs ? "drained" : "time"),
-      generatedTokens: tenants.map((t) => generated.get(t.id) ?? 0),
+      generatedTokens: tenants.map((t) => (generated.get(t.id) ?? 0) - (tokensBefore.get(t.id) ?? 0)),
+      cold: opts.warmupRounds === 0,
+      warmupRounds: warm.rounds,
+      warmupPaddedFirstUses: warm.padded,
+      windowPaddedFirstUses: paddedAfter - paddedBefore,
     };
   } finally {
     for (const c of clients) await c.dispose();
