@@ -23,6 +23,7 @@
  * really recorded (spans received, usage rows, Tenant.metrics, worker series) and each OFF
  * phase to have recorded nothing.
  */
+import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ensureModel } from "@lite/model";
@@ -57,6 +58,79 @@ const PROMPTS = [
 ];
 
 type Telemetry = "on" | "off";
+
+/** CPU seconds (user + system) of a process from /proc, or NaN where /proc cannot tell. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
+function machineBusySeconds(): number {
+  try {
+    const [, ...v] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The API process this bench spawned for a phase: the child of this process listening on the phase's port. */
+function apiPidOf(url: string): number | undefined {
+  const port = new URL(url).port;
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== process.pid) continue;
+      const env = fs.readFileSync(`/proc/${d}/environ`, "utf8").split("\0");
+      if (env.includes(`PORT=${port}`)) return Number(d);
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return undefined;
+}
+
+interface CpuWindow {
+  /** CPU seconds per second of the window (1 = one core busy) */
+  api: number;
+  worker: number;
+  /** this process: the graphql-ws clients, the OTLP sink, the scrapes */
+  bench: number;
+  /** the whole machine (PostgreSQL, Redis and anything else running included) */
+  machine: number;
+  /** machine − API − worker − bench: PostgreSQL, Redis, and other work on the machine */
+  rest: number;
+}
+
+function cpuMeter(apiPid: number | undefined, workerPid: number) {
+  const read = () => ({
+    api: apiPid ? cpuSecondsOf(apiPid) : NaN,
+    worker: cpuSecondsOf(workerPid),
+    bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    machine: machineBusySeconds(),
+    at: performance.now(),
+  });
+  const start = read();
+  return (): CpuWindow => {
+    const end = read();
+    const s = (end.at - start.at) / 1000;
+    const api = (end.api - start.api) / s;
+    const worker = (end.worker - start.worker) / s;
+    const bench = (end.bench - start.bench) / s;
+    const machine = (end.machine - start.machine) / s;
+    return { api, worker, bench, machine, rest: machine - api - worker - bench };
+  };
+}
 
 /** A stand-in OpenTelemetry collector: accepts OTLP/HTTP posts, counts them and their spans. */
 interface OtlpSink {
@@ -130,6 +204,8 @@ interface PhaseFigures {
   seconds: number;
   /** worker's lite_tokens_generated_total over the window, per second (ON only: OFF records none) */
   workerTokensPerSecond: number | null;
+  /** CPU use over the window */
+  cpu: CpuWindow;
   /** what the phase recorded, read after the window */
   recorded: {
     otlpPosts: number;
@@ -236,10 +312,12 @@ async function runPhase(
     const sumTokens = async () =>
       telemetry === "on" ? [...(await phase.tokensByTenant()).values()].reduce((a, b) => a + b, 0) : 0;
     const workerBefore = await sumTokens();
+    const cpu = cpuMeter(apiPidOf(phase.url), phase.workers[0].pid);
     counting = true;
     const t0 = performance.now();
     await sleep(seconds * 1000);
     counting = false;
+    const cpuWindow = cpu();
     const elapsed = (performance.now() - t0) / 1000;
     const workerAfter = await sumTokens();
     stopped.now = true;
@@ -276,6 +354,7 @@ async function runPhase(
       errors,
       seconds: elapsed,
       workerTokensPerSecond: telemetry === "on" ? (workerAfter - workerBefore) / elapsed : null,
+      cpu: cpuWindow,
       recorded: {
         otlpPosts: sink.posts,
         spans: sink.spans,
@@ -323,6 +402,13 @@ export const bench: Benchmark = {
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const order: Telemetry[] = [];
     for (let r = 0; r < rounds; r++) order.push("on", "off", "off", "on");
+    // TELEMETRY_ORDER=on,off (while investigating, e.g. with BENCH_WORKER_NODE_ARGS=--cpu-prof): these phases instead
+    const custom = process.env.TELEMETRY_ORDER?.split(",").map((s) => s.trim());
+    if (custom?.length) {
+      if (!custom.every((t): t is Telemetry => t === "on" || t === "off"))
+        throw new Error(`TELEMETRY_ORDER must list on and off, comma-separated (got "${process.env.TELEMETRY_ORDER}")`);
+      order.splice(0, order.length, ...custom);
+    }
     const sink = await startOtlpSink();
     const live = await bringUpLiveServices(ctx);
     const phases: PhaseFigures[] = [];
@@ -345,7 +431,7 @@ export const bench: Benchmark = {
     const off = phases.filter((p) => p.telemetry === "off");
     const onTps = mean(on.map((p) => p.tokensPerSecond));
     const offTps = mean(off.map((p) => p.tokensPerSecond));
-    const ratio = onTps / offTps;
+    const ratio = on.length && off.length ? onTps / offTps : NaN;
     const met = ratio >= TARGET;
     const spanPerCompletion = mean(on.map((p) => p.recorded.spans / Math.max(1, p.allCompletions)));
     const summary = [
@@ -355,12 +441,14 @@ export const bench: Benchmark = {
       ``,
       `ON: METRICS=on in API and worker (Prometheus series, live per-tenant metrics in Redis; both /metrics scraped every ${SCRAPE_EVERY_MS / 1000} s), traces of every completion exported over OTLP/HTTP to a sink in the bench process, usage events written by the worker. OFF: METRICS=off, OTEL_TRACES_EXPORTER=none, BENCHMARK_BASELINE_SKIP_USAGE=true. OFF still keeps the process-level series and refusal counters, and the expert cache's own per-tenant figures.`,
       ``,
-      `| phase | telemetry | tokens/s received | completions | errors | spans exported | usage OUTPUT_TOKENS | live outputTokens |`,
-      `| --- | --- | --- | --- | --- | --- | --- | --- |`,
+      `| phase | telemetry | tokens/s received | completions | errors | spans exported | usage OUTPUT_TOKENS | live outputTokens | CPU: API / worker / bench / rest / machine |`,
+      `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
       ...phases.map(
         (p, i) =>
-          `| ${i + 1} | ${p.telemetry.toUpperCase()} | ${p.tokensPerSecond.toFixed(0)} | ${p.completions} | ${p.errors} | ${p.recorded.spans} (${p.recorded.otlpPosts} posts) | ${p.recorded.usageOutputTokens} | ${p.recorded.liveOutputTokens} |`,
+          `| ${i + 1} | ${p.telemetry.toUpperCase()} | ${p.tokensPerSecond.toFixed(0)} | ${p.completions} | ${p.errors} | ${p.recorded.spans} (${p.recorded.otlpPosts} posts) | ${p.recorded.usageOutputTokens} | ${p.recorded.liveOutputTokens} | ${[p.cpu.api, p.cpu.worker, p.cpu.bench, p.cpu.rest, p.cpu.machine].map((c) => c.toFixed(2)).join(" / ")} |`,
       ),
+      ``,
+      `CPU: cores busy over the window (/proc): the API and worker processes, this bench process (graphql-ws clients, OTLP sink, scrapes), the rest (PostgreSQL, Redis, anything else on the machine) and the whole machine (${ctx.cores} cores).`,
       ``,
       `Mean ON ${onTps.toFixed(0)} tokens/s ÷ mean OFF ${offTps.toFixed(0)} tokens/s = **${ratio.toFixed(3)}** (${spanPerCompletion.toFixed(1)} spans per completion). Target >= ${TARGET}: ${met ? "met" : "NOT met"}.`,
     ].join("\n");
