@@ -206,6 +206,53 @@ describe("operations started per second", () => {
     for (let n = 11; n <= 40; n++) subscribe(n);
     expect((await s.closed).code).toBe(4429);
   });
+
+  it("a tenant refused for starting too fast is paced one at a time after a pause, not given its burst again; another tenant keeps its burst", async () => {
+    // One at a time (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION never binds); each ends at once (NOT_FOUND).
+    const codesOf = async (s: RawSocket, from: number, to: number) => {
+      const codes: Array<string | undefined> = [];
+      for (let n = from; n <= to; n++) {
+        s.send({
+          id: String(n),
+          type: "subscribe",
+          payload: { query: TOKENS, variables: { id: newId("completion") } },
+        });
+        const m = await s.next((x) => x.id === String(n) && (x.type === "error" || x.type === "next"));
+        const errors = (m.type === "error" ? m.payload : m.payload?.errors) as Array<{
+          extensions?: { code?: string };
+        }>;
+        codes.push(errors?.[0]?.extensions?.code);
+      }
+      return codes;
+    };
+    const t = await createTenant(env.db);
+    const s = await RawSocket.connect(api.wsUrl, t.secret);
+    // The burst (6), until the first refusal.
+    let n = 0;
+    const first: Array<string | undefined> = [];
+    while (!first.includes("RATE_LIMITED") && n < 12) {
+      n++;
+      first.push(...(await codesOf(s, n, n)));
+    }
+    expect(first.filter((c) => c === "NOT_FOUND").length).toBeGreaterThanOrEqual(6);
+    expect(first).toContain("RATE_LIMITED");
+    // 3.2 s at 1/s refills 3 units for a tenant within its rate; a tenant refused within
+    // WS_SUBSCRIBE_BURST_COOLDOWN_SECONDS (10 s by default) holds one at most, and then
+    // gains one per second like any other.
+    await new Promise((r) => setTimeout(r, 3200));
+    const startedAt = Date.now();
+    const second = await codesOf(s, n + 1, n + 3);
+    const refilled = Math.floor((Date.now() - startedAt) / 1000);
+    expect(second[0]).toBe("NOT_FOUND");
+    expect(second.filter((c) => c === "NOT_FOUND").length).toBeLessThanOrEqual(1 + refilled);
+    expect(second.filter((c) => c === "RATE_LIMITED").length).toBeGreaterThanOrEqual(2 - refilled);
+    s.close();
+    // Pacing is per tenant: another tenant on the same API process has its whole burst.
+    const u = await createTenant(env.db);
+    const other = await RawSocket.connect(api.wsUrl, u.secret);
+    expect(await codesOf(other, 1, 6)).toEqual(Array(6).fill("NOT_FOUND"));
+    other.close();
+  });
 });
 
 describe("a flood of operations in one burst", () => {

@@ -46,6 +46,8 @@ export const ApiEnv = z.object({
   WS_SUBSCRIBES_PER_SECOND: intVar(20, 1, 100000),
   /** operations it may start at once before WS_SUBSCRIBES_PER_SECOND applies; as many refusals in a row close the socket (4429) */
   WS_SUBSCRIBE_BURST: intVar(16, 1, 100000),
+  /** a tenant refused RATE_LIMITED for starting operations too fast gets its burst back only after this long without a refusal, seconds (0: at once) */
+  WS_SUBSCRIBE_BURST_COOLDOWN_SECONDS: intVar(10, 0, 86_400),
   /** failed authentications (a key presented and refused) one source may cost per window */
   AUTH_FAILURES_PER_SOURCE: intVar(20, 1, 1_000_000),
   /** the window of AUTH_FAILURES_PER_SOURCE, seconds */

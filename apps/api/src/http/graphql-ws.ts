@@ -82,7 +82,12 @@ export function startGraphqlWs(httpServer: http.Server, schema: GraphQLSchema, s
   const edge = createInputEdge(services);
   const throttle = authThrottleOf(services);
   const counts = new ConnectionCounts(env.WS_MAX_CONNECTIONS_PER_KEY, env.WS_MAX_CONNECTIONS_PER_TENANT);
-  const budget = new RateBudget(env.WS_SUBSCRIBES_PER_SECOND, env.WS_SUBSCRIBE_BURST);
+  const budget = new RateBudget(
+    env.WS_SUBSCRIBES_PER_SECOND,
+    env.WS_SUBSCRIBE_BURST,
+    () => services.clock.nowMs(),
+    env.WS_SUBSCRIBE_BURST_COOLDOWN_SECONDS * 1000,
+  );
   const sockets = new Map<WebSocket, { principal: Principal; secret: string }>();
   const unsubscribe = closeOnInvalidation(services, sockets);
 
