@@ -1,20 +1,11 @@
-import {
-  GraphQLError,
-  getOperationAST,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type ExecutionArgs,
-  type GraphQLSchema,
-} from "graphql";
+import { GraphQLError, getOperationAST, type ExecutionArgs, type GraphQLSchema } from "graphql";
 import { DomainError, newId } from "@lite/core";
 import type { Principal } from "@lite/auth";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
 import { toGraphQLError } from "../errors";
 import type { InputEdge } from "./input-edge";
-import { limitParseOptions, limitRules } from "./graphql-limits";
+import { preparedDocument } from "./ws-documents";
 
 /** What a client sees of an error: no `http` extension (that is for the HTTP transport). */
 export function forClient(e: GraphQLError): GraphQLError {
@@ -42,20 +33,13 @@ export function prepareOperation(
   connection?: object,
 ): ExecutionArgs | readonly GraphQLError[] {
   const requestId = newId("request");
-  let document: DocumentNode;
-  try {
-    document = parse(payload.query, limitParseOptions);
-  } catch (e) {
-    const message = e instanceof GraphQLError ? e.message : "the query could not be parsed";
-    return [new GraphQLError(message, { extensions: { code: "GRAPHQL_PARSE_FAILED", requestId } })];
-  }
-  const invalid = validate(schema, document, [...specifiedRules, ...limitRules]);
-  if (invalid.length > 0) {
-    return invalid.map(
-      (e) =>
-        new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: "GRAPHQL_VALIDATION_FAILED", requestId } }),
+  const prepared = preparedDocument(schema, payload.query);
+  if (!prepared.ok) {
+    return prepared.errors.map(
+      (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: prepared.code, requestId } }),
     );
   }
+  const { document } = prepared;
   const operation = getOperationAST(document, payload.operationName);
   if (!operation) {
     return [new GraphQLError("Unable to identify operation", { extensions: { code: "BAD_REQUEST", requestId } })];
