@@ -22,6 +22,10 @@ const MODEL = "default";
 /** a sequence whose next token comes sooner than this after the kill was on the survivor */
 const SURVIVOR_GAP_MS = 500;
 const LENGTHS = (process.env.RECOVERY_LENGTHS ?? "64,1024").split(",").map(Number);
+/** KV bytes per position of the `default` model: 4 layers × K and V × d_model 256 × 4 bytes */
+const KV_BYTES_PER_TOKEN = 4 * 2 * 256 * 4;
+/** phases run again when the killed worker held no running sequence (the other took all 16) */
+const ATTEMPTS = 3;
 
 interface LengthFigures {
   maxTokens: number;
@@ -44,6 +48,14 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
   const phase = await startPhase(ctx, live, { mode: "fair", workers: 2, batchSize: 16, model: MODEL });
   try {
     const t = await phase.createTenant(`recovery-${maxTokens}`, 1);
+    // Room for all n sequences at full length on ONE worker (the survivor holds them all after
+    // the kill): with the default kvCacheBytes (64 MiB per worker) the survivor pauses the
+    // newest of 15 sequences of ~570 tokens (KV quota, docs/KV-QUOTAS.md) and the figure
+    // measures the quota (one sequence waited 18.4 s), not the takeover.
+    await phase.admin.ok(`mutation($t: ID!, $q: QuotaInput!) { setQuota(tenantId: $t, input: $q) { id } }`, {
+      t: t.id,
+      q: { kvCacheBytes: String(KV_BYTES_PER_TOKEN * n * (maxTokens + 64)) },
+    });
     const ws = wsClient(phase.url, t.key);
     const received = Array.from({ length: n }, () => [] as Array<{ index: number; atMs: number }>);
     const done = Array.from({ length: n }, () => false);
@@ -110,8 +122,13 @@ export const bench: Benchmark = {
     const rows: LengthFigures[] = [];
     try {
       for (const maxTokens of LENGTHS) {
-        ctx.log(`recovery: ${n} sequences of ${maxTokens} tokens`);
-        rows.push(await oneLength(ctx, live, maxTokens, n));
+        let row: LengthFigures | undefined;
+        for (let attempt = 1; attempt <= ATTEMPTS && !(row && row.sequences > 0); attempt++) {
+          ctx.log(`recovery: ${n} sequences of ${maxTokens} tokens (attempt ${attempt})`);
+          row = await oneLength(ctx, live, maxTokens, n);
+          if (row.sequences === 0) ctx.log(`recovery: the killed worker held none of the running sequences`);
+        }
+        rows.push(row!);
       }
     } finally {
       await live.stop();
@@ -126,7 +143,7 @@ export const bench: Benchmark = {
     const summary = [
       `### recovery`,
       ``,
-      `${n} completions per length (FAST, \`default\` model, batch 16) over two workers, streamed; when every one has half its tokens, the first worker is SIGKILLed. Figure: ms from the kill to the next token each of its sequences' subscribers receives (sequences whose next token came within ${SURVIVOR_GAP_MS} ms were on the survivor and are not counted). Worker defaults (heartbeat 1 s: the survivor takes the victim's jobs over when it expires; lock 4 s, stalled check 1 s).`,
+      `${n} completions per length (FAST, \`default\` model, batch 16) over two workers, streamed; when every one has half its tokens, the first worker is SIGKILLed. Figure: ms from the kill to the next token each of its sequences' subscribers receives (sequences whose next token came within ${SURVIVOR_GAP_MS} ms were on the survivor and are not counted). Worker defaults (heartbeat 1 s: the survivor takes the victim's jobs over when it expires; lock 4 s, stalled check 1 s). The tenant's kvCacheBytes holds all ${n} sequences at full length on one worker. A phase whose killed worker held none of the running sequences is run again (up to ${ATTEMPTS} times).`,
       ``,
       `| maxTokens | sequences of the killed worker | tokens at kill (mean) | recovery p50 | p99 | max | lost |`,
       `| --- | --- | --- | --- | --- | --- | --- |`,
