@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const log = createWorkerLogger(env);
   const traceOpts = tracingOptionsOf(env, "lite-llm-worker");
-  const tracing = startTracing(traceOpts);
+  // Every worker span names its parent (libs/engine completion-trace.ts): no AsyncLocalStorage.
+  const tracing = startTracing(traceOpts, { activeContext: false });
   if (env.BENCHMARK_BASELINE_SKIP_USAGE === "true")
     log.warn(
       "BENCHMARK_BASELINE_SKIP_USAGE=true: this worker records NO usage events, nothing it runs is billed (a benchmark baseline, never for production)",

@@ -33,6 +33,13 @@ const OFF: Tracing = { enabled: false, forceFlush: async () => undefined, shutdo
 export interface StartTracingExtras {
   /** exporters beside those the options name, each with a SimpleSpanProcessor (tests: InMemorySpanExporter) */
   exporters?: SpanExporter[];
+  /**
+   * false: no context manager is registered, so `context.active()` is always the root context
+   * and every span needs its parent passed explicitly (the worker's do, libs/engine
+   * completion-trace.ts). Saves AsyncLocalStorage, whose async hooks (Node 20) run on every
+   * promise the process creates. Default true (the API's request spans need it).
+   */
+  activeContext?: boolean;
 }
 
 /**
@@ -66,7 +73,10 @@ export function startTracing(opts: TracingOptions, extras: StartTracingExtras = 
     sampler: samplerOf(opts.sampler, opts.samplerRatio),
     spanProcessors: processors,
   });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  provider.register({
+    propagator: new W3CTraceContextPropagator(),
+    ...(extras.activeContext === false ? { contextManager: null } : {}),
+  });
   let stopped: Promise<void> | undefined;
   return {
     enabled: true,
