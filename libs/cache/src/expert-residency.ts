@@ -1,4 +1,4 @@
-import { readVerifiedFile, readVerifiedFileAsync } from "@lite/manifest";
+import { readVerifiedFileAsync } from "@lite/manifest";
 import {
   createExpertSession,
   type ExpertLease,
@@ -9,6 +9,7 @@ import {
 import { CacheError } from "./cache.errors";
 import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
 import type { CacheQuotaSource } from "./cache-quota";
+import { LoadGovernor } from "./load-governor";
 import { planPrefetch } from "./prefetch-room";
 import { TenantQuotas } from "./tenant-quotas";
 import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
@@ -39,8 +40,10 @@ import { chargeOf, chargesIn, fairVictim, heldIn, lruVictim, ownVictim, usedIn }
  *      capacity, `fairVictim` picks the next eviction. If anything cannot be made to fit,
  *      the reservation is undone and the load waits for the next change (a lease released,
  *      a load ended, an epoch ended) and starts again: the cache never over-fills;
- *   4. read and verify the file (COLD → WARM) and create the session (→ HOT), off the
- *      caller's synchronous path; `seenBy` starts empty.
+ *   4. read and verify the file (COLD → WARM: libuv's thread pool, off the JS thread) and
+ *      create the session (→ HOT: onnxruntime does it ON the JS thread, so through the
+ *      load governor, load-governor.ts: at most `loadShare` of the thread, the tenants
+ *      causing most load work waiting behind their own loads); `seenBy` starts empty.
  * Evicting from HOT releases the session (the entry stays WARM); from WARM zeroes the bytes
  * and drops the entry (COLD), session included.
  * A prefetch (`prefetch`, off the step, for one tenant; expert-prefetcher.ts queues them):
@@ -73,6 +76,13 @@ export interface ExpertResidencyOptions {
    * anyone. A benchmark baseline (EXPERT_CACHE_EVICTION, bench/memory.bench.ts), not for production.
    */
   eviction?: EvictionPolicy;
+  /**
+   * Fraction of wall time the loads' session creations (synchronous on the JS thread, which
+   * every decode step needs) may take, in (0, 1]; 1 = unbounded. Default DEFAULT_LOAD_SHARE.
+   */
+  loadShare?: number;
+  /** ms of session creation that may run back to back after an idle time; default DEFAULT_LOAD_BURST_MS */
+  loadBurstMs?: number;
 }
 
 export type EvictionPolicy = "fair" | "lru";
@@ -93,6 +103,10 @@ export interface ResidentExpert {
 }
 
 export const DEFAULT_EPOCH_USES = 4096;
+/** loads may take a quarter of the JS thread (bench coldload) */
+export const DEFAULT_LOAD_SHARE = 0.25;
+/** about one large session creation of the `default` model */
+export const DEFAULT_LOAD_BURST_MS = 20;
 
 /** What a prefetch did: the level it brought the expert to, or why nothing. */
 export type PrefetchOutcome = Residency | "resident" | "no-room" | "throttled" | "closed";
@@ -109,6 +123,8 @@ export class ExpertResidency {
   private waiters: (() => void)[] = [];
   /** tenants over a lowered quota whose own entries were all leased: fitted again as leases end */
   private readonly overQuota = new Set<string>();
+  /** session creations: their share of the JS thread and their order across tenants */
+  readonly loadGovernor: LoadGovernor;
   private closed = false;
 
   constructor(private readonly opts: ExpertResidencyOptions) {
@@ -125,6 +141,11 @@ export class ExpertResidency {
     this.book = new TenantFigureBook(opts.observer);
     // A lowered quota takes effect at once on the tenant's idle entries.
     this.quotas = new TenantQuotas(opts.quotas, (t) => this.fitLowered(t));
+    this.loadGovernor = new LoadGovernor({
+      share: opts.loadShare ?? DEFAULT_LOAD_SHARE,
+      burstMs: opts.loadBurstMs ?? DEFAULT_LOAD_BURST_MS,
+      weightOf: this.quotas.weightOf,
+    });
   }
 
   capacity(level: Residency): number {
@@ -280,6 +301,7 @@ export class ExpertResidency {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.loadGovernor.close();
     this.changed();
     await Promise.all([...this.entries.values()].map((e) => e.loading?.catch(() => undefined)));
     for (const e of [...this.entries.values()]) this.drop(e);
@@ -512,10 +534,11 @@ export class ExpertResidency {
     e.loading = (async () => {
       // Off the caller's synchronous path: the decode step that asked goes on first.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      // A prefetch reads and hashes off the event loop: it must never delay a step.
-      if (how.prefetch) e.buffer ??= await readVerifiedFileAsync(e.ctx.root, e.ref.file);
-      else e.buffer ??= readVerifiedFile(e.ctx.root, e.ref.file);
-      if (how.hot) e.session = await createExpertSession(e.buffer, e.ctx);
+      // Read and hashed off the event loop (libuv's pool): a load must not hold up the steps.
+      e.buffer ??= await readVerifiedFileAsync(e.ctx.root, e.ref.file);
+      // The session is built on the JS thread: within the loads' share of it, fairly ordered.
+      const buffer = e.buffer;
+      if (how.hot) e.session = await this.loadGovernor.run(loaders, () => createExpertSession(buffer, e.ctx));
     })();
     try {
       await e.loading;

@@ -6,6 +6,8 @@
 export { TieredExpertStore } from "./tiered-expert-store";
 export {
   DEFAULT_EPOCH_USES,
+  DEFAULT_LOAD_BURST_MS,
+  DEFAULT_LOAD_SHARE,
   ExpertResidency,
   type EvictionPolicy,
   type ExpertResidencyOptions,
@@ -22,3 +24,4 @@ export { tokenWorkingSetBytes, totalExpertBytes } from "./working-set";
 export { ExpertPrefetcher, type ExpertPrefetcherOptions } from "./expert-prefetcher";
 export { createPrefetchMetrics, type PrefetchMetrics } from "./prefetch-metrics";
 export { PrefetchUsageBook } from "./prefetch-usage";
+export { LoadGovernor, type LoadGovernorOptions } from "./load-governor";

@@ -127,13 +127,18 @@ describe("parked sequences under a tenant's hotMemoryBytes", () => {
     const ref = new Map<string, StepOutput[]>();
     for (const s of specs(plain)) ref.set(s.id, (await run(plain, [s])).out.get(s.id)!);
     const oneLayer = Math.max(...[...ref.values()].flatMap((o) => layerBytes(o[0])));
-    const { rt, close } = await parkingRuntime({
+    const { rt, residency, close } = await parkingRuntime({
       A: { hotMemoryBytes: oneLayer, warmMemoryBytes: oneLayer, weight: 1 },
     });
     try {
       const { out, rounds } = await run(rt, specs(rt));
       expect(rounds).toBeLessThan(ROUNDS);
       for (const [id, o] of ref) expect({ id, o: strip(out.get(id)!) }).toEqual({ id, o: strip(o) });
+      // the session creations went through the load governor, each charged to its loaders
+      const governor = residency.loadGovernor;
+      expect(governor.chargedMs("A")).toBeGreaterThan(0);
+      expect(governor.chargedMs("B")).toBeGreaterThan(0);
+      expect(governor.chargedMs("C")).toBe(0);
     } finally {
       await close();
     }
