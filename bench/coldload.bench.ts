@@ -103,9 +103,10 @@ async function runPhase(ctx: BenchContext, live: LiveServices, name: PhaseFigure
         q: { hotMemoryBytes: String(NEIGHBOUR_HOT), warmMemoryBytes: String(NEIGHBOUR_WARM) },
       });
     }
-    // Short prompts: a parked prefill retries from layer 0, so every expert its prompt rows
-    // route to in every layer must be HOT at once; under 8 MiB (the first version) a 40-byte
-    // prompt's never fitted and its completions never started.
+    // Short prompts. Under 8 MiB (the first version) a 40-byte prompt's completions never
+    // started: a parked prefill then retried from layer 0, so every expert its rows routed to
+    // in every layer had to be HOT at once. It now resumes at its layer (libs/model
+    // "Parking"): one layer's experts at a time, or QUOTA_EXCEEDED when even that cannot fit.
     const deep = (i: number) => ({
       prompt: `n${i}`,
       maxTokens: 64,
