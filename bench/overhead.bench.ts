@@ -9,7 +9,8 @@
  * the next request), every token streamed to this process over graphql-ws; tokens/s is the
  * worker's own counter over the window (the client-received count is reported beside it).
  * The bare loop runs before and after the stack run, and the mean of the two is the
- * baseline, so drift of a shared machine shows up instead of biasing the ratio. Target >= 0.8.
+ * baseline, so drift of a shared machine shows up instead of biasing the ratio. Target >= 0.85
+ * (issue 9).
  */
 import { deriveRoutingSeed, ensureModel, loadModel, resolveModeTiers } from "@lite/model";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
@@ -22,6 +23,8 @@ const BATCH = 16;
 const MAX_TOKENS = 128;
 const CONCURRENCY = 28;
 const TENANTS = 4;
+/** whole stack ÷ bare loop, without subscribers (issue 9's done-when) */
+const TARGET = 0.85;
 const PROMPTS = [
   "Once upon a time",
   "The weather today",
@@ -203,7 +206,7 @@ export const bench: Benchmark = {
       `| whole stack: GraphQL → queue → worker → Redis stream (no subscriber) | ${queued.tokensPerSecond.toFixed(0)} | **${ratio.toFixed(3)}** |`,
       `| whole stack + every token streamed to a co-located graphql-ws client | ${streamed.tokensPerSecond.toFixed(0)} (client received ${streamed.clientTokensPerSecond?.toFixed(0)}) | ${ratioStreamed.toFixed(3)} |`,
       ``,
-      `Target >= 0.8 (whole stack ÷ bare loop, the mean of before and after): ${ratio >= 0.8 ? "met" : "NOT met"} without subscribers (${ratio.toFixed(3)}); ${ratioStreamed >= 0.8 ? "met" : "not met"} with every token streamed to a client on the same two cores (${ratioStreamed.toFixed(3)}).`,
+      `Target >= ${TARGET} (whole stack ÷ bare loop, the mean of before and after): ${ratio >= TARGET ? "met" : "NOT met"} without subscribers (${ratio.toFixed(3)}); ${ratioStreamed >= TARGET ? "met" : "not met"} with every token streamed to a client on the same two cores (${ratioStreamed.toFixed(3)}).`,
     ].join("\n");
     return {
       summary,
@@ -217,7 +220,7 @@ export const bench: Benchmark = {
       stackStreamed: streamed,
       ratio,
       ratioStreamed,
-      targetMet: ratio >= 0.8,
+      targetMet: ratio >= TARGET,
     };
   },
 };

@@ -330,6 +330,63 @@ describe("queries", () => {
   });
 });
 
+describe("the row writes of a job's start and end (raw SQL)", () => {
+  test("markRunning and finaliseRow store exactly what the ORM reads back; unset text and outputTokens are kept; only an active row ends, once", async () => {
+    const t = await createTenant(env.db);
+    const c = await create(t);
+    const other = await create(t);
+    const store = new CompletionRowStore(env.db);
+    const startedAt = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678));
+    await store.markRunning(c.id, startedAt);
+    await store.markRunning(c.id, new Date()); // no longer QUEUED: kept
+    expect(await env.db.completion.findUniqueOrThrow({ where: { id: c.id } })).toMatchObject({
+      status: "RUNNING",
+      startedAt,
+    });
+    await env.db.completion.update({ where: { id: c.id }, data: { text: "so far", outputTokens: 2 } });
+    const finishedAt = new Date(Date.UTC(2026, 0, 2, 3, 4, 9, 12));
+    const f = { completionId: c.id, status: "FAILED" as const, finishReason: "ERROR" as const, finishedAt };
+    await store.finalise({ ...f, error: 'it\'s "broken"' });
+    expect(await env.db.completion.findUniqueOrThrow({ where: { id: c.id } })).toMatchObject({
+      status: "FAILED",
+      finishReason: "ERROR",
+      text: "so far",
+      outputTokens: 2,
+      error: 'it\'s "broken"',
+      startedAt,
+      finishedAt,
+    });
+    await store.finalise({ ...f, status: "COMPLETED", finishReason: "STOP", text: "x", outputTokens: 9 }); // final: no-op
+    expect(await env.db.completion.findUniqueOrThrow({ where: { id: c.id } })).toMatchObject({
+      status: "FAILED",
+      text: "so far",
+      outputTokens: 2,
+    });
+    // the other completion of the tenant is untouched, then ends with its own values
+    expect(await env.db.completion.findUniqueOrThrow({ where: { id: other.id } })).toMatchObject({
+      status: "QUEUED",
+      startedAt: null,
+      finishedAt: null,
+    });
+    await store.finalise({
+      ...f,
+      completionId: other.id,
+      status: "COMPLETED",
+      finishReason: "STOP",
+      text: "",
+      outputTokens: 0,
+    });
+    expect(await env.db.completion.findUniqueOrThrow({ where: { id: other.id } })).toMatchObject({
+      status: "COMPLETED",
+      finishReason: "STOP",
+      text: "",
+      outputTokens: 0,
+      error: null,
+      finishedAt,
+    });
+  });
+});
+
 describe("CompletionRowStore.ungrantedTiers (the worker's start check)", () => {
   it("names the tiers without a grant, follows a revoke at once, and never counts another tenant's private tier", async () => {
     const store = new CompletionRowStore(env.db);

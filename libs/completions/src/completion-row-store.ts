@@ -50,14 +50,12 @@ export class CompletionRowStore {
    */
   async ungrantedTiers(tenantId: string, tierIds: readonly string[]): Promise<string[]> {
     if (tierIds.length === 0) return [];
-    const rows = await this.db.tierGrant.findMany({
-      where: {
-        tenantId,
-        tierId: { in: [...tierIds] },
-        tier: { OR: [{ ownerTenantId: null }, { ownerTenantId: tenantId }] },
-      },
-      select: { tierId: true },
-    });
+    // Raw SQL: every job start runs it, and Prisma's query compiler cost ~2 ms of the
+    // worker's main thread (which also runs the model) per ORM query against ~1 ms raw.
+    const rows = await this.db.$queryRaw<Array<{ tierId: string }>>`
+      SELECT g."tierId" FROM "TierGrant" g JOIN "Tier" t ON t.id = g."tierId"
+      WHERE g."tenantId" = ${tenantId} AND g."tierId" = ANY(${[...tierIds]}::text[])
+        AND (t."ownerTenantId" IS NULL OR t."ownerTenantId" = ${tenantId})`;
     const granted = new Set(rows.map((r) => r.tierId));
     return tierIds.filter((id) => !granted.has(id));
   }
@@ -93,10 +91,10 @@ export class CompletionRowStore {
 
   /** QUEUED → RUNNING; a row already RUNNING or final is left alone (a late call never wins). */
   async markRunning(completionId: string, at: Date): Promise<void> {
-    await this.db.completion.updateMany({
-      where: { id: completionId, status: "QUEUED" },
-      data: { status: "RUNNING", startedAt: at },
-    });
+    // Raw SQL, as ungrantedTiers: once per job start on the worker's main thread.
+    await this.db.$executeRaw`
+      UPDATE "Completion" SET status = 'RUNNING', "startedAt" = ${at}
+      WHERE id = ${completionId} AND status = 'QUEUED'`;
   }
 
   /** endCompletion's step 1 (the row keeps the first final outcome). */

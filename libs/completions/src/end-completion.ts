@@ -23,17 +23,18 @@ import { recordStreamedUsage, streamedOutput, type StreamedOutput } from "./stre
 
 /** Step 1. Returns true when this call ended the row, false when it was already final. */
 export async function finaliseRow(db: PrismaClient, f: Finalisation): Promise<boolean> {
-  const { count } = await db.completion.updateMany({
-    where: { id: f.completionId, status: { in: [...ACTIVE_STATUSES] } },
-    data: {
-      status: f.status,
-      finishReason: f.finishReason,
-      text: f.text,
-      outputTokens: f.outputTokens,
-      error: f.error ?? null,
-      finishedAt: f.finishedAt,
-    },
-  });
+  // Raw SQL: every completion ends here, mostly on the worker's main thread (which also runs
+  // the model), where Prisma's query compiler cost ~2 ms per ORM query against ~1 ms raw.
+  // text and outputTokens unset keep the row's (as the ORM leaves an undefined field).
+  const count = await db.$executeRaw`
+    UPDATE "Completion" SET
+      status = ${f.status}::"CompletionStatus",
+      "finishReason" = ${f.finishReason}::"FinishReason",
+      text = COALESCE(${f.text ?? null}::text, text),
+      "outputTokens" = COALESCE(${f.outputTokens ?? null}::integer, "outputTokens"),
+      error = ${f.error ?? null}::text,
+      "finishedAt" = ${f.finishedAt}
+    WHERE id = ${f.completionId} AND status = ANY(${[...ACTIVE_STATUSES]}::"CompletionStatus"[])`;
   return count > 0;
 }
 
