@@ -11,12 +11,24 @@ import type { ApiServices } from "../services";
  *     usual, so clients behind the same address keep working;
  *  2. any other key answers RATE_LIMITED (429, Retry-After) with no lookup and no audit row;
  *  3. one `auth.throttled` audit row per source and window says how it began.
+ * An unknown key takes its place in the budget before it is looked up (given back if it
+ * authenticates), so concurrent requests cannot overrun the budget while their lookups are
+ * in flight. A window that follows a throttled one (the source is still flooding) releases
+ * its budget evenly — one lookup at its start, then one per window ÷ budget — instead of all
+ * at once: 16 clients tarpitted until the window's end otherwise all came back at the same
+ * instant and were looked up and audited together (abuse bench attack (f): a 120–150 ms stall
+ * of the event loop at each rollover).
  * Requests without a key cost nothing and are not counted. Counts are per API process.
  */
 
 interface Window {
   startedAtMs: number;
+  /** unknown keys charged in this window (lookups done or in flight) */
   failures: number;
+  /** the budget is released evenly over the window (the window before was throttled) */
+  paced: boolean;
+  /** some key was refused RATE_LIMITED in this window */
+  throttled: boolean;
   /** the auth.throttled row of this window was written */
   reported: boolean;
 }
@@ -49,11 +61,20 @@ export class AuthThrottle {
     const hash = secret ? hashApiKey(secret) : null;
     const now = this.services.clock.nowMs();
     const window = this.windowOf(source, now);
-    if (hash && window.failures >= this.budget && !this.knownKeys.has(hash)) {
-      return err(await this.throttled(source, window, now));
+    const charged = hash !== null && !this.knownKeys.has(hash);
+    if (charged) {
+      if (window.failures >= this.allowance(window, now)) return err(await this.throttled(source, window, now));
+      window.failures++; // before the lookup: concurrent requests see it
     }
-    const result = await this.services.auth.authenticate(secret);
+    let result;
+    try {
+      result = await this.services.auth.authenticate(secret);
+    } catch (e) {
+      if (charged) window.failures--; // not refused: the lookup could not be made
+      throw e;
+    }
     if (result.ok) {
+      if (charged) window.failures--;
       if (hash) this.remember(hash);
       return result;
     }
@@ -61,14 +82,20 @@ export class AuthThrottle {
     this.services.metrics.authFailures.inc({ reason });
     if (hash) {
       this.knownKeys.delete(hash);
-      window.failures++;
       await this.services.audit.record({ actor: "anonymous", ...audit, decision: "DENY", reason });
     }
     return result;
   }
 
+  /** Unknown keys the window lets through by `now`: all of the budget, or paced, one per window ÷ budget. */
+  private allowance(w: Window, now: number): number {
+    if (!w.paced) return this.budget;
+    return Math.min(this.budget, 1 + Math.floor(((now - w.startedAtMs) * this.budget) / this.windowMs));
+  }
+
   private async throttled(source: string, window: Window, now: number): Promise<DomainError> {
     this.services.metrics.authFailures.inc({ reason: "THROTTLED" });
+    window.throttled = true;
     if (!window.reported) {
       window.reported = true;
       await this.services.audit.record({
@@ -76,10 +103,18 @@ export class AuthThrottle {
         action: "auth.throttled",
         resource: `source:${source}`,
         decision: "DENY",
-        reason: `${window.failures} failed authentications within ${this.windowMs / 1000} s; further unknown keys refused until the window ends`,
+        reason: window.paced
+          ? `still failing authentication after the last window: one unknown key per ${this.windowMs / this.budget / 1000} s looked up, the rest refused until the window ends`
+          : `${window.failures} failed authentications within ${this.windowMs / 1000} s; further unknown keys refused until the window ends`,
       });
     }
-    const retryAfterMs = Math.max(1, window.startedAtMs + this.windowMs - now);
+    // the next lookup: the window's end, or while paced the next release within it
+    const end = window.startedAtMs + this.windowMs;
+    const next =
+      window.paced && window.failures < this.budget
+        ? Math.min(end, window.startedAtMs + Math.ceil((window.failures * this.windowMs) / this.budget))
+        : end;
+    const retryAfterMs = Math.max(1, next - now);
     return new DomainError("RATE_LIMITED", "too many failed authentications from this address; retry later", {
       reason: "AUTH_FAILURES",
       retryAfterMs,
@@ -90,7 +125,9 @@ export class AuthThrottle {
     let w = this.windows.get(source);
     if (!w || now - w.startedAtMs >= this.windowMs) {
       if (!w && this.windows.size >= SOURCES_MAX) this.prune(now);
-      w = { startedAtMs: now, failures: 0, reported: false };
+      // still flooding: the window right after a throttled one is paced
+      const paced = w !== undefined && w.throttled && now - w.startedAtMs < 2 * this.windowMs;
+      w = { startedAtMs: now, failures: 0, paced, throttled: false, reported: false };
       this.windows.set(source, w);
     }
     return w;
