@@ -5,7 +5,10 @@
  * when a flooding source's window rolled over, every client (tarpitted until that instant)
  * came back at once and the whole budget was looked up and audited together — a stall of the
  * API's event loop each window. Now an unknown key takes its place in the budget before its
- * lookup, and the window after a throttled one releases its budget evenly.
+ * lookup, and the window after a throttled one releases its budget evenly. Valid keys are
+ * never refused for others' lookups in flight: the first version of that fix refused a
+ * client's first burst of 40 creates with its new key from one address (many-processes
+ * e2e test, RATE_LIMITED AUTH_FAILURES), and would have refused a proxy's new tenants alike.
  * The throttle runs here on the test stack's real services (PostgreSQL lookups, audit queue),
  * with its own budget, window and a manual clock.
  */
@@ -125,5 +128,31 @@ describe("failed authentication, concurrent and at the window's rollover", () =>
     clock.advance(WINDOW_MS); // a window with no refusal (nothing sent)
     clock.advance(WINDOW_MS);
     expect(tally(await flood(throttle, source, BUDGET, "auth.burst.quiet"))).toEqual({ UNAUTHENTICATED: BUDGET });
+  });
+
+  it("a burst with new valid keys is never refused: one key at once shares a lookup, more keys than the budget wait their turn", async () => {
+    const clock = new ManualClock(4_000_000);
+    const throttle = throttleAt(clock);
+    const source = "198.51.100.5";
+    const one = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        throttle.authenticate(source, t.secret, { action: "auth.burst.valid", resource: "x" }),
+      ),
+    );
+    expect(one.every((r) => r.ok)).toBe(true);
+    const others = await Promise.all(Array.from({ length: 3 * BUDGET }, () => createTenant(stack.env.db)));
+    const many = await Promise.all(
+      others.flatMap((o) =>
+        [0, 1].map(() => throttle.authenticate(source, o.secret, { action: "auth.burst.valid", resource: "x" })),
+      ),
+    );
+    expect(many.map((r) => (r.ok ? r.value.tenantId : "refused"))).toEqual(
+      others.flatMap((o) => [o.tenantId, o.tenantId]),
+    );
+    // and unknown keys from that source still fill the budget as before
+    expect(tally(await flood(throttle, source, BUDGET + 2, "auth.burst.valid"))).toEqual({
+      UNAUTHENTICATED: BUDGET,
+      RATE_LIMITED: 2,
+    });
   });
 });

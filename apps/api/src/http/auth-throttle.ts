@@ -11,9 +11,10 @@ import type { ApiServices } from "../services";
  *     usual, so clients behind the same address keep working;
  *  2. any other key answers RATE_LIMITED (429, Retry-After) with no lookup and no audit row;
  *  3. one `auth.throttled` audit row per source and window says how it began.
- * An unknown key takes its place in the budget before it is looked up (given back if it
- * authenticates), so concurrent requests cannot overrun the budget while their lookups are
- * in flight. A window that follows a throttled one (the source is still flooding) releases
+ * Unknown keys in flight count against the budget with the failures: past it, a request
+ * waits for a lookup in flight to settle (concurrent requests cannot overrun the budget while
+ * their lookups run, and a valid key is never refused for others' pending lookups);
+ * concurrent requests with one new key share one lookup. A window that follows a throttled one (the source is still flooding) releases
  * its budget evenly — one lookup at its start, then one per window ÷ budget — instead of all
  * at once: 16 clients tarpitted until the window's end otherwise all came back at the same
  * instant and were looked up and audited together (abuse bench attack (f): a 120–150 ms stall
@@ -23,8 +24,10 @@ import type { ApiServices } from "../services";
 
 interface Window {
   startedAtMs: number;
-  /** unknown keys charged in this window (lookups done or in flight) */
+  /** unknown keys that failed authentication in this window */
   failures: number;
+  /** lookups of unknown keys in flight (each settles, never rejects) */
+  inflight: Set<Promise<void>>;
   /** the budget is released evenly over the window (the window before was throttled) */
   paced: boolean;
   /** some key was refused RATE_LIMITED in this window */
@@ -41,6 +44,8 @@ const SOURCES_MAX = 100_000;
 export class AuthThrottle {
   private readonly windows = new Map<string, Window>();
   private readonly knownKeys = new Set<string>();
+  /** lookups of unknown keys in flight, by key hash: concurrent requests with one key share one */
+  private readonly lookups = new Map<string, Promise<Result<Principal, DomainError>>>();
 
   constructor(
     private readonly services: Pick<ApiServices, "auth" | "audit" | "metrics" | "clock" | "env">,
@@ -59,22 +64,52 @@ export class AuthThrottle {
     audit: { action: string; resource: string },
   ): Promise<Result<Principal, DomainError>> {
     const hash = secret ? hashApiKey(secret) : null;
-    const now = this.services.clock.nowMs();
-    const window = this.windowOf(source, now);
-    const charged = hash !== null && !this.knownKeys.has(hash);
-    if (charged) {
-      if (window.failures >= this.allowance(window, now)) return err(await this.throttled(source, window, now));
-      window.failures++; // before the lookup: concurrent requests see it
+    if (hash === null || this.knownKeys.has(hash))
+      return this.lookup(this.windowOf(source, this.now()), hash, secret, audit);
+    // A client's first burst with a new key (many requests at once, before any answer) is one
+    // lookup and one place in the budget, not one per request.
+    const pending = this.lookups.get(hash);
+    if (pending) return pending;
+    // An unknown key is looked up only while the window's failures plus the lookups in flight
+    // stay within the budget; past it, it waits for one in flight to settle (a valid key is
+    // never refused for others' pending lookups), and is refused once failures fill the budget.
+    for (;;) {
+      const now = this.now();
+      const window = this.windowOf(source, now);
+      const allowance = this.allowance(window, now);
+      if (window.failures >= allowance) return err(await this.throttled(source, window, now));
+      if (window.failures + window.inflight.size < allowance) {
+        const lookup = this.lookup(window, hash, secret, audit);
+        const settled = lookup.then(
+          () => undefined,
+          () => undefined,
+        );
+        window.inflight.add(settled);
+        this.lookups.set(hash, lookup);
+        try {
+          return await lookup;
+        } finally {
+          window.inflight.delete(settled);
+          this.lookups.delete(hash);
+        }
+      }
+      await Promise.race(window.inflight);
     }
-    let result;
-    try {
-      result = await this.services.auth.authenticate(secret);
-    } catch (e) {
-      if (charged) window.failures--; // not refused: the lookup could not be made
-      throw e;
-    }
+  }
+
+  private now(): number {
+    return this.services.clock.nowMs();
+  }
+
+  /** The lookup; a failure is counted in `window`, audited and the key forgotten. */
+  private async lookup(
+    window: Window,
+    hash: string | null,
+    secret: string | null,
+    audit: { action: string; resource: string },
+  ): Promise<Result<Principal, DomainError>> {
+    const result = await this.services.auth.authenticate(secret);
     if (result.ok) {
-      if (charged) window.failures--;
       if (hash) this.remember(hash);
       return result;
     }
@@ -82,6 +117,7 @@ export class AuthThrottle {
     this.services.metrics.authFailures.inc({ reason });
     if (hash) {
       this.knownKeys.delete(hash);
+      window.failures++;
       await this.services.audit.record({ actor: "anonymous", ...audit, decision: "DENY", reason });
     }
     return result;
@@ -127,7 +163,7 @@ export class AuthThrottle {
       if (!w && this.windows.size >= SOURCES_MAX) this.prune(now);
       // still flooding: the window right after a throttled one is paced
       const paced = w !== undefined && w.throttled && now - w.startedAtMs < 2 * this.windowMs;
-      w = { startedAtMs: now, failures: 0, paced, throttled: false, reported: false };
+      w = { startedAtMs: now, failures: 0, inflight: new Set(), paced, throttled: false, reported: false };
       this.windows.set(source, w);
     }
     return w;
