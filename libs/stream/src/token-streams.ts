@@ -73,8 +73,6 @@ export class TokenStreams {
     this.readBatch = opts.readBatch ?? 512;
     const r = this.redis as unknown as Record<string, unknown>;
     if (typeof r[APPEND_CMD] !== "function") this.redis.defineCommand(APPEND_CMD, { numberOfKeys: 1, lua: APPEND_LUA });
-    // numberOfKeys unset: the caller passes the number of streams first
-    if (typeof r[APPEND_MANY_CMD] !== "function") this.redis.defineCommand(APPEND_MANY_CMD, { lua: APPEND_MANY_LUA });
   }
 
   /** Appends events whose index is past the last stored one; returns the last index stored. */
@@ -112,10 +110,16 @@ export class TokenStreams {
       args.push(this.keys.streamWakeChannel(tenantId, completionId), sorted.length);
       for (const e of sorted) args.push(e.index, e.done ? "1" : "0", JSON.stringify(e));
     }
-    const cmd = (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>)[
-      APPEND_MANY_CMD
-    ];
-    const last = await cmd.call(this.redis, keys.length, ...keys, ...args);
+    // One command per number of streams, so that its first argument is a key: ioredis' auto-
+    // pipelining on a Redis Cluster routes a command by its first argument, and a leading key
+    // count put the whole pipeline (other tenants' and the dispatcher's commands with it) on a
+    // wrong slot group ("All keys in the pipeline should belong to the same slots allocation
+    // group": a worker on a cluster never started a job).
+    const name = `${APPEND_MANY_CMD}${keys.length}`;
+    const r = this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>;
+    if (typeof r[name] !== "function")
+      this.redis.defineCommand(name, { numberOfKeys: keys.length, lua: APPEND_MANY_LUA });
+    const last = await r[name].call(this.redis, ...keys, ...args);
     return last.map(Number);
   }
 
