@@ -49,6 +49,8 @@ const APPEND_LUA = fs.readFileSync(path.join(__dirname, "lua", "append-1.lua"), 
 const APPEND_CMD = "liteStreamAppend";
 const APPEND_MANY_LUA = fs.readFileSync(path.join(__dirname, "lua", "append-many.lua"), "utf8");
 const APPEND_MANY_CMD = "liteStreamAppendMany";
+/** streams per append-many call (one command is defined per count, 1 … this) */
+const APPEND_MANY_MAX = 64;
 
 type Waker = () => void;
 
@@ -73,6 +75,9 @@ export class TokenStreams {
     this.readBatch = opts.readBatch ?? 512;
     const r = this.redis as unknown as Record<string, unknown>;
     if (typeof r[APPEND_CMD] !== "function") this.redis.defineCommand(APPEND_CMD, { numberOfKeys: 1, lua: APPEND_LUA });
+    for (let n = 1; n <= APPEND_MANY_MAX; n++)
+      if (typeof r[`${APPEND_MANY_CMD}${n}`] !== "function")
+        this.redis.defineCommand(`${APPEND_MANY_CMD}${n}`, { numberOfKeys: n, lua: APPEND_MANY_LUA });
   }
 
   /** Appends events whose index is past the last stored one; returns the last index stored. */
@@ -114,12 +119,17 @@ export class TokenStreams {
     // pipelining on a Redis Cluster routes a command by its first argument, and a leading key
     // count put the whole pipeline (other tenants' and the dispatcher's commands with it) on a
     // wrong slot group ("All keys in the pipeline should belong to the same slots allocation
-    // group": a worker on a cluster never started a job).
-    const name = `${APPEND_MANY_CMD}${keys.length}`;
+    // group": a worker on a cluster never started a job). They are all defined in the
+    // constructor: a command defined later is missing from an auto-pipeline already open in
+    // that tick. More streams than APPEND_MANY_MAX go in several calls.
+    if (items.length > APPEND_MANY_MAX) {
+      const out: number[] = [];
+      for (let i = 0; i < items.length; i += APPEND_MANY_MAX)
+        out.push(...(await this.appendMany(tenantId, items.slice(i, i + APPEND_MANY_MAX))));
+      return out;
+    }
     const r = this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>;
-    if (typeof r[name] !== "function")
-      this.redis.defineCommand(name, { numberOfKeys: keys.length, lua: APPEND_MANY_LUA });
-    const last = await r[name].call(this.redis, ...keys, ...args);
+    const last = await r[`${APPEND_MANY_CMD}${keys.length}`].call(this.redis, ...keys, ...args);
     return last.map(Number);
   }
 
