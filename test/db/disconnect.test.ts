@@ -11,12 +11,19 @@ describe("disconnectDb", () => {
   async function poolWithDeadTransaction() {
     const proxy = await startTcpProxy(hostPort(process.env.DATABASE_URL!, 5432));
     const db = createDb({ url: proxy.url(process.env.DATABASE_URL!) });
-    const tx = db.$transaction(async (t) => {
-      await t.$queryRaw`SELECT 1`;
-      await new Promise((r) => setTimeout(r, 300));
-      await t.$queryRaw`SELECT 2`;
-    });
-    await new Promise((r) => setTimeout(r, 150));
+    // cut once the transaction is surely open (a fixed delay raced it on a loaded CI machine)
+    let opened!: () => void;
+    const inside = new Promise<void>((r) => (opened = r));
+    const tx = db.$transaction(
+      async (t) => {
+        await t.$queryRaw`SELECT 1`;
+        opened();
+        await new Promise((r) => setTimeout(r, 300));
+        await t.$queryRaw`SELECT 2`;
+      },
+      { maxWait: 20000, timeout: 20000 },
+    );
+    await inside;
     proxy.cut();
     await expect(tx).rejects.toThrow();
     proxy.restore();
