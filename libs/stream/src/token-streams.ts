@@ -107,6 +107,13 @@ export class TokenStreams {
     items: ReadonlyArray<{ completionId: string; events: TokenEvent[] }>,
   ): Promise<number[]> {
     if (items.length === 0) return [];
+    // More streams than APPEND_MANY_MAX go in several calls (see below).
+    if (items.length > APPEND_MANY_MAX) {
+      const out: number[] = [];
+      for (let i = 0; i < items.length; i += APPEND_MANY_MAX)
+        out.push(...(await this.appendMany(tenantId, items.slice(i, i + APPEND_MANY_MAX))));
+      return out;
+    }
     const keys: string[] = [];
     const args: Array<string | number> = [this.maxLen, this.ttlSeconds, this.runningTtlSeconds, "1"];
     for (const { completionId, events } of items) {
@@ -121,13 +128,7 @@ export class TokenStreams {
     // wrong slot group ("All keys in the pipeline should belong to the same slots allocation
     // group": a worker on a cluster never started a job). They are all defined in the
     // constructor: a command defined later is missing from an auto-pipeline already open in
-    // that tick. More streams than APPEND_MANY_MAX go in several calls.
-    if (items.length > APPEND_MANY_MAX) {
-      const out: number[] = [];
-      for (let i = 0; i < items.length; i += APPEND_MANY_MAX)
-        out.push(...(await this.appendMany(tenantId, items.slice(i, i + APPEND_MANY_MAX))));
-      return out;
-    }
+    // that tick.
     const r = this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>;
     const last = await r[`${APPEND_MANY_CMD}${keys.length}`].call(this.redis, ...keys, ...args);
     return last.map(Number);
