@@ -1,4 +1,5 @@
 import type { Principal } from "@lite/auth";
+import type { Context } from "@lite/tracing";
 import type { ApiServices } from "./services";
 
 /** What every resolver receives (HTTP and WebSocket alike). */
@@ -10,4 +11,6 @@ export interface ApiContext {
   idempotencyKeyHeader?: string;
   /** the WebSocket an operation arrived on (graphql-ws only): per-connection limits key on it */
   connection?: object;
+  /** the HTTP request's span context (http/trace-requests.ts): the parent of the spans its work starts */
+  trace?: Context;
 }

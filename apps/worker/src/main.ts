@@ -20,8 +20,7 @@ async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const log = createWorkerLogger(env);
   const traceOpts = tracingOptionsOf(env, "lite-llm-worker");
-  // Every worker span names its parent (libs/engine completion-trace.ts): no AsyncLocalStorage.
-  const tracing = startTracing(traceOpts, { activeContext: false });
+  const tracing = startTracing(traceOpts);
   if (env.BENCHMARK_BASELINE_SKIP_USAGE === "true")
     log.warn(
       "BENCHMARK_BASELINE_SKIP_USAGE=true: this worker records NO usage events, nothing it runs is billed (a benchmark baseline, never for production)",

@@ -7,6 +7,7 @@ import type { TokenStreams } from "@lite/stream";
 import type { ApiCompletionMetrics } from "@lite/telemetry";
 import type { CreateIntents } from "./create-intents";
 import type { CompletionCaches } from "./completion-caches";
+import type { Context } from "@lite/tracing";
 
 /** A `Completion` row as PostgreSQL holds it. */
 export type CompletionRow = Prisma.CompletionGetPayload<true>;
@@ -146,6 +147,8 @@ export interface CompletionResources {
   idempotencyTtlMs?: number;
   /** the process's caches of the tenant, its quota and grants (none: read them every time) */
   caches?: CompletionCaches;
+  /** the span context the create's spans are children of (the API's request span); none: a new trace */
+  traceContext?: Context;
 }
 
 /** The step boundaries of createCompletion a fault can be injected at (tests). */

@@ -37,7 +37,7 @@ import {
 } from "@lite/core";
 import { actorOf, resolveTierSet, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { CompletionJob } from "@lite/scheduler";
-import { activeTraceparent, ATTR, SpanKind, SpanStatusCode, withSpan, type Span } from "@lite/tracing";
+import { ATTR, ROOT_CONTEXT, SpanKind, SpanStatusCode, traceparentOf, withSpan, type Span } from "@lite/tracing";
 import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
 import { admitWithDegrade } from "./admit-with-degrade";
@@ -58,10 +58,10 @@ export async function createCompletion(
   principal: Principal,
   input: CompletionInput,
 ): Promise<Result<CompletionView>> {
-  return withSpan("completion.create", {}, async (span) => {
+  return withSpan("completion.create", {}, r.traceContext ?? ROOT_CONTEXT, async (span, traceContext) => {
     if (principal.tenantId) span.setAttribute(ATTR.tenantId, principal.tenantId);
     span.setAttribute(ATTR.maxTokens, input.maxTokens);
-    const answer = await createTraced(r, principal, input);
+    const answer = await createTraced({ ...r, traceContext }, principal, input);
     if (answer.ok) {
       span.setAttributes({ [ATTR.completionId]: answer.value.id, [ATTR.status]: answer.value.status });
     } else noteRefusal(span, answer.error);
@@ -171,7 +171,7 @@ async function admitAndQueue(
   input: CompletionInput,
   target: { quota: ReturnType<typeof effectiveQuota>; tierSet: ResolvedTierSet; model: Admitted["model"] },
 ): Promise<Result<CompletionView>> {
-  const admitted = await withSpan("completion.admission", {}, async (span) => {
+  const admitted = await withSpan("completion.admission", {}, r.traceContext ?? ROOT_CONTEXT, async (span) => {
     span.setAttributes({ [ATTR.tenantId]: ids.tenantId, [ATTR.completionId]: ids.completionId });
     const a = await admitWithDegrade(r, principal, {
       tenantId: ids.tenantId,
@@ -294,7 +294,7 @@ async function writeAndEnqueue(
   const row = written.row;
   r.faultAt?.("row");
   try {
-    await withSpan("completion.enqueue", { kind: SpanKind.PRODUCER }, async (span) => {
+    await withSpan("completion.enqueue", { kind: SpanKind.PRODUCER }, r.traceContext ?? ROOT_CONTEXT, async (span, ctx) => {
       span.setAttributes({
         [ATTR.tenantId]: tenantId,
         [ATTR.completionId]: completionId,
@@ -303,7 +303,7 @@ async function writeAndEnqueue(
         [ATTR.degraded]: degraded,
         [ATTR.inputTokens]: row.promptTokens,
       });
-      const traceparent = activeTraceparent();
+      const traceparent = traceparentOf(ctx);
       const job = { ...completionJobOf(row, a.model.name, r.clock.nowMs()), ...(traceparent ? { traceparent } : {}) };
       await r.scheduler.enqueue(job, a.tenantWeight);
     });

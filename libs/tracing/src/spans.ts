@@ -1,6 +1,7 @@
 import {
   context,
   propagation,
+  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -10,7 +11,7 @@ import {
   type SpanOptions,
 } from "@opentelemetry/api";
 
-export { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span };
+export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span };
 
 /** The instrumentation scope of every span of this runtime. */
 export const TRACER_NAME = "lite-llm";
@@ -43,32 +44,33 @@ export function tracer() {
 }
 
 /**
- * Runs `fn` inside a new active span (a child of the active one), ending it when `fn`
- * settles; a throw marks it ERROR with the error's class (not its message, which may hold input).
+ * Runs `fn` inside a new span, a child of `parent`, ending it when `fn` settles; a throw marks
+ * it ERROR with the error's class (not its message, which may hold input). `fn` gets the span
+ * and the context that names it, to parent further spans with: no context manager is
+ * registered (tracing-setup.ts), so parents are always passed, never found.
  */
-export function withSpan<T>(
+export async function withSpan<T>(
   name: string,
   options: SpanOptions,
-  fn: (span: Span) => Promise<T>,
-  parent: Context = context.active(),
+  parent: Context,
+  fn: (span: Span, ctx: Context) => Promise<T>,
 ): Promise<T> {
-  return tracer().startActiveSpan(name, options, parent, async (span) => {
-    try {
-      return await fn(span);
-    } catch (e) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.name : "error" });
-      throw e;
-    } finally {
-      span.end();
-    }
-  });
+  const span = tracer().startSpan(name, options, parent);
+  try {
+    return await fn(span, trace.setSpan(parent, span));
+  } catch (e) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.name : "error" });
+    throw e;
+  } finally {
+    span.end();
+  }
 }
 
 /**
- * The W3C `traceparent` of the active span (`00-<trace id>-<span id>-<flags>`), to carry in a
+ * The W3C `traceparent` of the span `ctx` names (`00-<trace id>-<span id>-<flags>`), to carry in a
  * job payload; undefined when tracing is off or no span is recording.
  */
-export function activeTraceparent(ctx: Context = context.active()): string | undefined {
+export function traceparentOf(ctx: Context): string | undefined {
   if (!trace.getSpan(ctx)?.isRecording()) return undefined;
   const carrier: Record<string, string> = {};
   propagation.inject(ctx, carrier);
@@ -77,11 +79,11 @@ export function activeTraceparent(ctx: Context = context.active()): string | und
 
 /** The context a W3C `traceparent` names (ROOT_CONTEXT's when absent or malformed: a new trace). */
 export function contextOfTraceparent(traceparent: string | undefined): Context {
-  if (!traceparent) return context.active();
-  return propagation.extract(context.active(), { traceparent });
+  if (!traceparent) return ROOT_CONTEXT;
+  return propagation.extract(ROOT_CONTEXT, { traceparent });
 }
 
 /** Context of incoming HTTP headers (`traceparent`, `tracestate`), for a server span. */
 export function contextOfHeaders(headers: Record<string, string | string[] | undefined>): Context {
-  return propagation.extract(context.active(), headers);
+  return propagation.extract(ROOT_CONTEXT, headers);
 }

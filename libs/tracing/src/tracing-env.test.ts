@@ -1,6 +1,6 @@
 import { parseEnv } from "@lite/config";
 import { context, trace } from "@opentelemetry/api";
-import { activeTraceparent, contextOfTraceparent, withSpan } from "./spans";
+import { contextOfTraceparent, ROOT_CONTEXT, traceparentOf, withSpan } from "./spans";
 import { TracingEnvSchema, tracingOptionsOf } from "./tracing-env";
 import { InMemorySpanExporter, startTracing } from "./tracing-setup";
 
@@ -61,9 +61,9 @@ describe("startTracing", () => {
   it("registers nothing when off: spans do not record and no context is carried", async () => {
     const t = startTracing(opts({}));
     expect(t.enabled).toBe(false);
-    await withSpan("x", {}, async (span) => {
+    await withSpan("x", {}, ROOT_CONTEXT, async (span, ctx) => {
       expect(span.isRecording()).toBe(false);
-      expect(activeTraceparent()).toBeUndefined();
+      expect(traceparentOf(ctx)).toBeUndefined();
     });
   });
 
@@ -72,11 +72,11 @@ describe("startTracing", () => {
     const t = startTracing(opts({}), { exporters: [exporter] });
     try {
       let carried: string | undefined;
-      await withSpan("producer", {}, async () => {
-        carried = activeTraceparent();
+      await withSpan("producer", {}, ROOT_CONTEXT, async (_span, ctx) => {
+        carried = traceparentOf(ctx);
       });
       expect(carried).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-      await withSpan("consumer", {}, async () => undefined, contextOfTraceparent(carried));
+      await withSpan("consumer", {}, contextOfTraceparent(carried), async () => undefined);
       const [producer, consumer] = exporter.getFinishedSpans();
       expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
       expect(consumer.spanContext().traceId).toBe(producer.spanContext().traceId);
@@ -87,5 +87,21 @@ describe("startTracing", () => {
     // shut down: the global provider is gone again
     expect(trace.getSpan(context.active())).toBeUndefined();
     expect(trace.getTracer("x").startSpan("y").isRecording()).toBe(false);
+  });
+
+  it("on: registers no context manager (no AsyncLocalStorage hooks): parents are passed, the active context stays the root", async () => {
+    const t = startTracing(opts({}), { exporters: [new InMemorySpanExporter()] });
+    try {
+      await withSpan("outer", {}, ROOT_CONTEXT, async (span, ctx) => {
+        expect(span.isRecording()).toBe(true);
+        expect(trace.getSpan(ctx)).toBe(span);
+        // with AsyncLocalStorage registered, context.with would make ctx the active context
+        context.with(ctx, () => expect(trace.getSpan(context.active())).toBeUndefined());
+        await Promise.resolve();
+        expect(context.active()).toBe(ROOT_CONTEXT);
+      });
+    } finally {
+      await t.shutdown();
+    }
   });
 });

@@ -33,20 +33,17 @@ const OFF: Tracing = { enabled: false, forceFlush: async () => undefined, shutdo
 export interface StartTracingExtras {
   /** exporters beside those the options name, each with a SimpleSpanProcessor (tests: InMemorySpanExporter) */
   exporters?: SpanExporter[];
-  /**
-   * false: no context manager is registered, so `context.active()` is always the root context
-   * and every span needs its parent passed explicitly (the worker's do, libs/engine
-   * completion-trace.ts). Saves AsyncLocalStorage, whose async hooks (Node 20) run on every
-   * promise the process creates. Default true (the API's request spans need it).
-   */
-  activeContext?: boolean;
 }
 
 /**
- * Registers a global tracer provider (W3C trace context, AsyncLocalStorage context) when the
+ * Registers a global tracer provider (W3C trace context) when the
  * options name an exporter (or `extras` gives one); otherwise registers nothing: every span
  * the libraries start is @opentelemetry/api's non-recording span and no context is injected
- * into jobs, so tracing off costs one no-op call per span.
+ * into jobs, so tracing off costs one no-op call per span. No context manager is registered:
+ * `context.active()` is always the root context and every span is given its parent
+ * (spans.ts withSpan, the API's request span in res.locals, the worker's completion-trace.ts).
+ * That saves AsyncLocalStorage, whose async hooks (Node 20) run on every promise the process
+ * creates: about 0.03 cores of the API under the telemetry bench's load.
  */
 export function startTracing(opts: TracingOptions, extras: StartTracingExtras = {}): Tracing {
   const processors: SpanProcessor[] = [];
@@ -73,10 +70,7 @@ export function startTracing(opts: TracingOptions, extras: StartTracingExtras = 
     sampler: samplerOf(opts.sampler, opts.samplerRatio),
     spanProcessors: processors,
   });
-  provider.register({
-    propagator: new W3CTraceContextPropagator(),
-    ...(extras.activeContext === false ? { contextManager: null } : {}),
-  });
+  provider.register({ propagator: new W3CTraceContextPropagator(), contextManager: null });
   let stopped: Promise<void> | undefined;
   return {
     enabled: true,

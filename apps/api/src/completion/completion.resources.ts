@@ -24,6 +24,7 @@ export function completionResources(ctx: ApiContext): CompletionResources {
     intents: new CreateIntents(s.redis, s.keys),
     caches: s.completions.caches,
     faultAt: s.env.CREATE_FAULT_AT ? killAt(s.env.CREATE_FAULT_AT) : undefined,
+    traceContext: ctx.trace,
   };
 }
 

@@ -2,6 +2,7 @@ import type { Request, Response } from "express";
 import type { Principal } from "@lite/auth";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
+import { traceContextOf } from "./trace-requests";
 
 /** Where a request comes from, for per-source limits: the peer address (no proxy headers trusted). */
 export function sourceOf(req: Pick<Request, "socket">): string {
@@ -18,6 +19,12 @@ export function httpContext(services: ApiServices) {
     const principal = res.locals.principal as Principal | undefined;
     if (!principal) throw new Error("/graphql reached Apollo without authenticateFirst");
     const idempotencyKeyHeader = req.get("idempotency-key");
-    return { services, principal, requestId: String(res.locals.requestId), idempotencyKeyHeader };
+    return {
+      services,
+      principal,
+      requestId: String(res.locals.requestId),
+      idempotencyKeyHeader,
+      trace: traceContextOf(res),
+    };
   };
 }

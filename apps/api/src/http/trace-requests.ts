@@ -4,33 +4,41 @@ import {
   ATTR_HTTP_RESPONSE_STATUS_CODE,
   ATTR_HTTP_ROUTE,
 } from "@opentelemetry/semantic-conventions";
-import { ATTR, context, contextOfHeaders, SpanKind, SpanStatusCode, trace, tracer } from "@lite/tracing";
+import {
+  ATTR,
+  contextOfHeaders,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  tracer,
+  type Context,
+} from "@lite/tracing";
 
 /** The routes that start work (GraphQL, the OpenAI-compatible REST API): each request is a server span. */
 const TRACED = /^\/(graphql|v1\/)/;
 
 /**
  * The root of a request's trace: a SERVER span `<METHOD> <route>` (a child of the caller's
- * `traceparent` header when it sends one), active while the request is handled, so the spans
- * libs/completions starts (completion.create, admission, enqueue) are its children and the
- * enqueued job carries their context to the worker. The request's and response's event
- * emitters are bound to it, so work resumed from body-parser's stream events stays inside.
+ * `traceparent` header when it sends one). Its context goes in `res.locals.traceContext`
+ * (traceContextOf): the request's ApiContext carries it, so the spans libs/completions starts
+ * (completion.create, admission, enqueue) are its children and the enqueued job carries their
+ * context to the worker. No context manager: parents are passed, never found (tracing-setup.ts).
  * Attributes: method, route, status, the GraphQL operation name; never the body or headers.
- * With tracing off the tracer is @opentelemetry/api's no-op: nothing is bound, `next` runs as is.
+ * With tracing off the tracer is @opentelemetry/api's no-op: nothing is stored, `next` runs as is.
  */
 export function traceRequests() {
   return (req: Request, res: Response, next: NextFunction) => {
     if (!TRACED.test(req.path)) return next();
     const route = req.path.startsWith("/graphql") ? "/graphql" : req.path;
+    const parent = contextOfHeaders(req.headers);
     const span = tracer().startSpan(
       `${req.method} ${route}`,
       { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: req.method, [ATTR_HTTP_ROUTE]: route } },
-      contextOfHeaders(req.headers),
+      parent,
     );
     if (!span.isRecording()) return next();
-    const ctx = trace.setSpan(context.active(), span);
-    context.bind(ctx, req);
-    context.bind(ctx, res);
+    res.locals.traceContext = trace.setSpan(parent, span);
     let ended = false;
     const end = () => {
       if (ended) return;
@@ -43,6 +51,11 @@ export function traceRequests() {
     };
     res.on("finish", end);
     res.on("close", end);
-    context.with(ctx, next);
+    next();
   };
+}
+
+/** The request's span context (traceRequests), the root context when it has none. */
+export function traceContextOf(res: Response): Context {
+  return (res.locals.traceContext as Context | undefined) ?? ROOT_CONTEXT;
 }

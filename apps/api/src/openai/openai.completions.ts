@@ -6,6 +6,7 @@ import { effectiveQuota } from "@lite/tenancy";
 import type { ApiContext } from "../context";
 import type { ApiServices } from "../services";
 import { completionResources } from "../completion/completion.resources";
+import { traceContextOf } from "../http/trace-requests";
 import { orThrow } from "../tenant/tenancy.context";
 import { renderChatPrompt } from "./chat-template";
 import { ChatBody, CompletionBody, maxTokensOf, parseBody, stopsOf, type CommonBody } from "./openai.request";
@@ -27,6 +28,7 @@ export function createHandler(services: ApiServices, flavour: Flavour) {
       services,
       principal: res.locals.principal as Principal,
       requestId: String(res.locals.requestId),
+      trace: traceContextOf(res),
     };
     if (ctx.principal.role !== "TENANT") {
       throw new DomainError("FORBIDDEN", `role ${ctx.principal.role} may not create completions (TENANT keys only)`, {
