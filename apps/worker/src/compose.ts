@@ -162,6 +162,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       })
     : undefined;
   const metrics = metricsOn ? createWorkerMetrics(registry, { tenantLabels, live }) : undefined;
+  const stepper: { engine?: BatchEngine } = {};
   const expertCache = createWorkerExpertCache(
     {
       hotCapacityBytes: env.HOT_CAPACITY_BYTES,
@@ -170,6 +171,8 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       quotaTtlMs: env.EXPERT_CACHE_QUOTA_TTL_SECONDS * 1000,
       prefetch: env.PREFETCH === "on",
       eviction: env.EXPERT_CACHE_EVICTION,
+      // the engine is built below; until then nothing steps
+      loadContended: () => stepper.engine?.wantsThread ?? false,
     },
     c.db,
     metricsOn ? registry : undefined,
@@ -225,6 +228,7 @@ export function composeWorker(env: WorkerEnv, c: WorkerConnections, log: Logger)
       logger: log,
     },
   );
+  stepper.engine = engine;
   const reconcile = {
     db: c.db,
     admission,

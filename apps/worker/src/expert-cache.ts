@@ -32,6 +32,8 @@ export interface ExpertCacheOptions {
   prefetch?: boolean;
   /** EXPERT_CACHE_EVICTION: "fair" (default) or "lru", the memory benchmark's plain global-LRU baseline */
   eviction?: EvictionPolicy;
+  /** whether a decode step wants the JS thread (the engine's `wantsThread`): expert loads' share binds only then */
+  loadContended?: () => boolean;
 }
 
 export interface WorkerExpertCache {
@@ -68,6 +70,7 @@ export function createWorkerExpertCache(
     warmCapacityBytes: opts.warmCapacityBytes,
     epochUses: opts.epochUses,
     eviction: opts.eviction,
+    loadContended: opts.loadContended,
     quotas,
     observer: registry &&
       metrics && {

@@ -83,6 +83,8 @@ export interface ExpertResidencyOptions {
   loadShare?: number;
   /** ms of session creation that may run back to back after an idle time; default DEFAULT_LOAD_BURST_MS */
   loadBurstMs?: number;
+  /** whether a decode step wants the JS thread now: the load share binds only then (LoadGovernor `contended`); default always */
+  loadContended?: () => boolean;
 }
 
 export type EvictionPolicy = "fair" | "lru";
@@ -145,6 +147,7 @@ export class ExpertResidency {
       share: opts.loadShare ?? DEFAULT_LOAD_SHARE,
       burstMs: opts.loadBurstMs ?? DEFAULT_LOAD_BURST_MS,
       weightOf: this.quotas.weightOf,
+      contended: opts.loadContended,
     });
   }
 

@@ -6,7 +6,12 @@ import { LoadGovernor } from "./load-governor";
  * time.
  */
 describe("LoadGovernor", () => {
-  function manual(share: number, burstMs: number, weights: Record<string, number> = {}) {
+  function manual(
+    share: number,
+    burstMs: number,
+    weights: Record<string, number> = {},
+    contended?: (now: number) => boolean,
+  ) {
     let now = 0;
     const order: string[] = [];
     const slept: number[] = [];
@@ -14,6 +19,7 @@ describe("LoadGovernor", () => {
       share,
       burstMs,
       weightOf: (t) => weights[t] ?? 1,
+      contended: contended && (() => contended(now)),
       now: () => now,
       sleep: async (ms) => {
         slept.push(ms);
@@ -39,6 +45,23 @@ describe("LoadGovernor", () => {
     expect(clock()).toBeGreaterThanOrEqual((200 - 10 - 10) / 0.25);
     expect(clock()).toBeLessThanOrEqual(200 / 0.25 + 10);
     expect(g.chargedMs("N")).toBe(200);
+  });
+
+  it("nothing else wants the thread: loads go back to back and owe nothing (work-conserving)", async () => {
+    const { load, clock, slept } = manual(0.25, 10, {}, () => false);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => load(`n${i}`, 10, "N")));
+    expect(clock()).toBe(200);
+    expect(slept).toEqual([]);
+  });
+
+  it("the share binds only while a decode step wants the thread: a debt stops being waited off when steps stop", async () => {
+    // steps want the thread for the first 300 ms, then every sequence is parked on these loads
+    const { load, clock } = manual(0.25, 10, {}, (now) => now < 300);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => load(`n${i}`, 10, "N")));
+    // throttled at first (~ 10 + 0.25 × 300 ms of loads by then), back to back after
+    const throttled = (10 + 0.25 * 300 + 10) / 10;
+    expect(clock()).toBeLessThanOrEqual(300 + 10 + (20 - throttled + 1) * 10 + 10);
+    expect(clock()).toBeGreaterThan(300);
   });
 
   it("share 1: no waiting, loads back to back", async () => {

@@ -10,7 +10,11 @@
  *      most `burstMs`: a creation starts only when the budget is not in debt; its measured
  *      wall time is taken from the budget after it (so a long one goes into debt and the next
  *      waits it off). Loads then take about `share` of the thread at most, spread out
- *      instead of back to back;
+ *      instead of back to back. The budget binds only while `contended()` says a decode step
+ *      wants the thread: a worker with nothing else to step (a fresh worker's first
+ *      completion, every held sequence parked on these loads) loads back to back and owes
+ *      nothing for it (work-conserving: the sidechannel bench's fresh-worker trials took
+ *      18 s instead of 4 when idle loads were throttled too);
  *   3. who goes next: start-time fair queuing over tenants. Each tenant has a virtual time;
  *      a load's measured ms, split equally between its loaders, advance each loader's by
  *      ms ÷ weight; the queued load whose first loader has the least virtual time goes next
@@ -21,6 +25,9 @@
  * Share 1 (or more): no budget, order still fair.
  */
 
+/** how often a governor waiting off its debt looks again whether a decode step still wants the thread */
+const CONTENTION_RECHECK_MS = 10;
+
 export interface LoadGovernorOptions {
   /** fraction of wall time loads' session creations may take, in (0, 1]; 1 = unbounded */
   share: number;
@@ -28,6 +35,11 @@ export interface LoadGovernorOptions {
   burstMs: number;
   /** a tenant's weight (its quota's); default 1 */
   weightOf?: (tenantId: string) => number;
+  /**
+   * whether a decode step wants the JS thread now (some held sequence may step); the budget
+   * binds only then. Default: always (the budget always binds).
+   */
+  contended?: () => boolean;
   /** ms clock (tests); default performance.now */
   now?: () => number;
   /** waits ms (tests); default setTimeout */
@@ -108,7 +120,7 @@ export class LoadGovernor {
 
   private done(job: Job, ms: number): void {
     this.refill();
-    if (!this.unbounded()) this.budgetMs -= ms;
+    if (!this.unbounded() && this.contended()) this.budgetMs -= ms;
     const part = ms / Math.max(1, job.tenants.length);
     for (const t of job.tenants) {
       this.charged.set(t, (this.charged.get(t) ?? 0) + part);
@@ -123,6 +135,10 @@ export class LoadGovernor {
     return this.closed || this.opts.share >= 1;
   }
 
+  private contended(): boolean {
+    return this.opts.contended?.() ?? true;
+  }
+
   private refill(): void {
     const now = this.now();
     this.budgetMs = Math.min(this.opts.burstMs, this.budgetMs + (now - this.lastRefill) * this.opts.share);
@@ -132,9 +148,10 @@ export class LoadGovernor {
   private pump(): void {
     if (this.busy || this.queues.size === 0) return;
     this.refill();
-    if (!this.unbounded() && this.budgetMs < 0) {
+    if (!this.unbounded() && this.budgetMs < 0 && this.contended()) {
       this.busy = true;
-      void this.sleep(-this.budgetMs / this.opts.share).then(() => {
+      // in slices: once nothing wants the thread, the queued loads go without waiting
+      void this.sleep(Math.min(-this.budgetMs / this.opts.share, CONTENTION_RECHECK_MS)).then(() => {
         this.busy = false;
         this.pump();
       });

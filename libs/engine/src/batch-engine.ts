@@ -64,6 +64,16 @@ export class BatchEngine {
     return this.ctx.running.size;
   }
 
+  /**
+   * Whether a decode step wants the JS thread: some held sequence may step (is neither parked
+   * on an expert load nor holding its token for the timing defence). Expert loads, which
+   * take the same thread, are rationed only then (libs/cache LoadGovernor).
+   */
+  get wantsThread(): boolean {
+    for (const r of this.ctx.running.values()) if (!r.batch.waiting(r.spec.completionId)) return true;
+    return false;
+  }
+
   start(): void {
     this.loop ??= this.run();
   }
