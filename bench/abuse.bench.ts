@@ -30,7 +30,14 @@ import { fork, type ChildProcess } from "node:child_process";
 import { setPriority } from "node:os";
 import * as path from "node:path";
 import { ensureModel } from "@lite/model";
-import { collectTokens, CREATE_COMPLETION, wsClient, type GqlHttp } from "@lite/testing";
+import {
+  collectTokens,
+  CREATE_COMPLETION,
+  scrapeWorkerMetrics,
+  TEST_ADMIN_KEY,
+  wsClient,
+  type GqlHttp,
+} from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, percentile, sleep, startPhase } from "./lib/live-stack";
 import { ATTACK_LABEL, ATTACKS, type AttackSpec, type Tally } from "./lib/abuse-attacker";
@@ -67,6 +74,46 @@ interface WindowFigures {
   /** the slowest `me` per 5 s of the window (samples are 50 ms apart): a burst or sustained */
   meMaxBy5sMs: number[];
   attackerOutcomes?: Tally;
+  /** the API process over the window, from its /metrics (where a stall comes from) */
+  api?: ApiLoop;
+}
+
+/** The API's event loop and garbage collector between two scrapes of its /metrics. */
+interface ApiLoop {
+  /** the longest event-loop delay (prom-client resets its histogram at every scrape) */
+  lagMaxMs: number;
+  gcMs: number;
+  gcMajorMs: number;
+  /** resident memory at the end */
+  rssMb: number;
+}
+
+/** prom-client's process figures of the API: scraped once to reset the loop-delay histogram, then read. */
+function apiLoopMeter(metricsUrl: string): () => Promise<ApiLoop | undefined> {
+  const read = async () => {
+    const text = await scrapeWorkerMetrics(metricsUrl, TEST_ADMIN_KEY).catch(() => "");
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    return {
+      lagMax: value(/^lite_api_nodejs_eventloop_lag_max_seconds (\S+)$/m),
+      gc: [...text.matchAll(/^lite_api_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm)].map(
+        (m) => [m[1], Number(m[2])] as const,
+      ),
+      rss: value(/^lite_api_process_resident_memory_bytes (\S+)$/m),
+    };
+  };
+  const before = read();
+  return async () => {
+    const [a, b] = [await before, await read()];
+    if (Number.isNaN(b.lagMax)) return undefined;
+    const gcOf = (x: typeof a, kind?: string) =>
+      x.gc.filter(([k]) => !kind || k === kind).reduce((sum, [, v]) => sum + v, 0);
+    return {
+      lagMaxMs: b.lagMax * 1000,
+      gcMs: (gcOf(b) - gcOf(a)) * 1000,
+      gcMajorMs: (gcOf(b, "major") - gcOf(a, "major")) * 1000,
+      rssMb: b.rss / 2 ** 20,
+    };
+  };
 }
 
 /** Fires `once` every `everyMs` until `stopAt`; latencies of unanswered calls count as their wait so far. */
@@ -206,6 +253,10 @@ function render(
           .map(([k, n]) => `${k} × ${n}`)
           .join(", ")}`,
     );
+  const loop = (w: WindowFigures) =>
+    w.api
+      ? `| ${w.window} | ${ms(w.api.lagMaxMs)} | ${ms(w.api.gcMs)} | ${ms(w.api.gcMajorMs)} | ${w.api.rssMb.toFixed(0)} MB |`
+      : `| ${w.window} | — | — | — | — |`;
   return [
     `### abuse`,
     ``,
@@ -214,6 +265,12 @@ function render(
     `| window | me n | me p50 / p99 | ÷ quiet p50 / p99 | create n | create p50 / p99 | ÷ quiet p50 / p99 | victim errors | /readyz failures / polls |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...rows.map(row),
+    ``,
+    `The API process in each window (its /metrics, scraped as the attacker starts and as the window ends): the longest event-loop delay, time in garbage collection (all kinds / major), resident memory at the end.`,
+    ``,
+    `| window | event-loop delay max | GC | GC major | RSS |`,
+    `| --- | --- | --- | --- | --- |`,
+    ...rows.map(loop),
     ``,
     `What the API answered the attacker (outcome × count):`,
     ``,
@@ -251,25 +308,35 @@ export const bench: Benchmark = {
         await collectTokens(ws, done.createCompletion.id);
         await ws.dispose();
         await victimWindow(phase.url, victim.http, 3); // warm-up, not reported
+        const metricsUrl = phase.url.replace(/\/graphql$/, "/metrics");
+        const measured = async (run: () => Promise<WindowFigures>) => {
+          const loop = apiLoopMeter(metricsUrl);
+          const w = await run();
+          rows.push({ ...w, api: await loop() });
+        };
         ctx.log(`abuse: QUIET ${seconds} s`);
-        rows.push(figures("QUIET", await victimWindow(phase.url, victim.http, seconds)));
+        await measured(async () => figures("QUIET", await victimWindow(phase.url, victim.http, seconds)));
         // ABUSE_ATTACKS=a,b runs only those (quicker iterations while fixing one)
         const only = process.env.ABUSE_ATTACKS?.split(",");
         for (const attack of ATTACKS.filter((a) => !only || only.includes(a))) {
           ctx.log(`abuse: attack ${ATTACK_LABEL[attack]}, ${seconds} s`);
-          const a = startAttacker(ctx, {
-            attack,
-            url: phase.url,
-            key: attacker.key,
-            completionId: done.createCompletion.id,
+          await measured(async () => {
+            const a = startAttacker(ctx, {
+              attack,
+              url: phase.url,
+              key: attacker.key,
+              completionId: done.createCompletion.id,
+            });
+            await sleep(RAMP_MS);
+            const s = await victimWindow(phase.url, victim.http, seconds);
+            return figures(ATTACK_LABEL[attack], s, await stopAttacker(a));
           });
-          await sleep(RAMP_MS);
-          const s = await victimWindow(phase.url, victim.http, seconds);
-          rows.push(figures(ATTACK_LABEL[attack], s, await stopAttacker(a)));
           await sleep(1000); // the API settles (closing sockets) before the next window
         }
         ctx.log(`abuse: QUIET after, ${seconds} s`);
-        rows.push(figures("QUIET after", await victimWindow(phase.url, victim.http, seconds)));
+        await measured(async () =>
+          figures("QUIET after", await victimWindow(phase.url, victim.http, seconds)),
+        );
       } finally {
         await phase.stop();
       }

@@ -132,6 +132,56 @@ function cpuMeter(apiPid: number | undefined, workerPid: number) {
   };
 }
 
+/** The worker's `engine stats` lines (libs/engine engine-stats.ts, every 10 s) logged in a window, summed. */
+interface EngineWindow {
+  seconds: number;
+  steps: number;
+  tokens: number;
+  /** tokens per decode step: how full the batch was */
+  tokensPerStep: number;
+  stepMsAvg: number;
+  flushMsAvg: number;
+  /** ms per second the loop spent filling the batch, and waiting with nothing to step */
+  fillMsPerSecond: number;
+  idleMsPerSecond: number;
+}
+
+function engineWindowOf(output: string, fromMs: number, toMs: number): EngineWindow {
+  let seconds = 0;
+  let steps = 0;
+  let tokens = 0;
+  let stepMs = 0;
+  let flushMs = 0;
+  let fillMs = 0;
+  let idleMs = 0;
+  for (const line of output.split("\n")) {
+    if (!line.includes('"engine stats"')) continue;
+    try {
+      const o = JSON.parse(line) as Record<string, number>;
+      if (!(o.time >= fromMs && o.time <= toMs)) continue;
+      seconds += o.seconds;
+      steps += o.steps;
+      tokens += o.tokens;
+      stepMs += o.stepMsAvg * o.steps;
+      flushMs += o.flushMsAvg * o.steps;
+      fillMs += o.fillMs;
+      idleMs += o.idleMs;
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return {
+    seconds,
+    steps,
+    tokens,
+    tokensPerStep: tokens / steps,
+    stepMsAvg: stepMs / steps,
+    flushMsAvg: flushMs / steps,
+    fillMsPerSecond: fillMs / seconds,
+    idleMsPerSecond: idleMs / seconds,
+  };
+}
+
 /** A stand-in OpenTelemetry collector: accepts OTLP/HTTP posts, counts them and their spans. */
 interface OtlpSink {
   endpoint: string;
@@ -206,6 +256,8 @@ interface PhaseFigures {
   workerTokensPerSecond: number | null;
   /** CPU use over the window */
   cpu: CpuWindow;
+  /** the worker's own `engine stats` log lines of the window, summed (where phase-to-phase spread comes from) */
+  engine: EngineWindow;
   /** what the phase recorded, read after the window */
   recorded: {
     otlpPosts: number;
@@ -315,11 +367,16 @@ async function runPhase(
     const cpu = cpuMeter(apiPidOf(phase.url), phase.workers[0].pid);
     counting = true;
     const t0 = performance.now();
+    const windowFrom = Date.now();
     await sleep(seconds * 1000);
     counting = false;
     const cpuWindow = cpu();
     const elapsed = (performance.now() - t0) / 1000;
     const workerAfter = await sumTokens();
+    // the stats line that covers the window's last seconds comes up to 10 s later (the load goes on)
+    const windowTo = Date.now();
+    await sleep(10_500);
+    const engine = engineWindowOf(phase.workers[0].output(), windowFrom + 5000, windowTo + 10_000);
     stopped.now = true;
     if (scraper) clearInterval(scraper);
     await Promise.race([Promise.all(lanes), sleep(20000)]);
@@ -355,6 +412,7 @@ async function runPhase(
       seconds: elapsed,
       workerTokensPerSecond: telemetry === "on" ? (workerAfter - workerBefore) / elapsed : null,
       cpu: cpuWindow,
+      engine,
       recorded: {
         otlpPosts: sink.posts,
         spans: sink.spans,
@@ -447,6 +505,15 @@ export const bench: Benchmark = {
         (p, i) =>
           `| ${i + 1} | ${p.telemetry.toUpperCase()} | ${p.tokensPerSecond.toFixed(0)} | ${p.completions} | ${p.errors} | ${p.recorded.spans} (${p.recorded.otlpPosts} posts) | ${p.recorded.usageOutputTokens} | ${p.recorded.liveOutputTokens} | ${[p.cpu.api, p.cpu.worker, p.cpu.bench, p.cpu.rest, p.cpu.machine].map((c) => c.toFixed(2)).join(" / ")} |`,
       ),
+      ``,
+      `| phase | telemetry | worker: tokens per step | step ms | flush ms | fill ms/s | idle ms/s | seconds of stats |`,
+      `| --- | --- | --- | --- | --- | --- | --- | --- |`,
+      ...phases.map(
+        (p, i) =>
+          `| ${i + 1} | ${p.telemetry.toUpperCase()} | ${p.engine.tokensPerStep.toFixed(2)} | ${p.engine.stepMsAvg.toFixed(2)} | ${p.engine.flushMsAvg.toFixed(2)} | ${p.engine.fillMsPerSecond.toFixed(0)} | ${p.engine.idleMsPerSecond.toFixed(0)} | ${p.engine.seconds.toFixed(0)} |`,
+      ),
+      ``,
+      `Worker: its own \`engine stats\` log lines whose 10-s periods end inside the window: tokens per decode step (how full the batch ran), mean step and flush time, and ms per second spent filling the batch and idle.`,
       ``,
       `CPU: cores busy over the window (/proc): the API and worker processes, this bench process (graphql-ws clients, OTLP sink, scrapes), the rest (PostgreSQL, Redis, anything else on the machine) and the whole machine (${ctx.cores} cores).`,
       ``,
