@@ -159,9 +159,19 @@ async function attention(
           runBounded(prefills.flatMap((p) => prefillAttentionCalls(core.attention, qkv, p.start, p.rows, d, attn))),
         );
   // Other rows (decode): TypeScript. All of a sequence's rows are written before any
-  // attends: row p only reads positions ≤ p.
-  for (let r = 0; r < n; r++)
-    if (rows.viaTs[r]) seqs[rows.seq[r]].kv.attend(l, rows.pos[r], arch.heads, qkv, r * 3 * d, attn, r * d);
+  // attends: row p only reads positions ≤ p. A run of a sequence's consecutive rows (a
+  // replay's catch-up) attends in one call: the WebAssembly kernel, the same bits.
+  for (let r = 0; r < n;) {
+    if (!rows.viaTs[r]) {
+      r++;
+      continue;
+    }
+    let end = r + 1;
+    while (end < n && rows.viaTs[end] && rows.seq[end] === rows.seq[r] && rows.pos[end] === rows.pos[end - 1] + 1)
+      end++;
+    seqs[rows.seq[r]].kv.attendRows(l, rows.pos[r], end - r, arch.heads, qkv, r * 3 * d, 3 * d, attn, r * d, d);
+    r = end;
+  }
   await onnxAttention;
   addInPlace(rows.x, (await timed(timings, () => runRows(dense.attnOut, attn, n, d))).data);
 }

@@ -1,4 +1,8 @@
 import { kvBlockBytes, kvCacheBytes, type KvShape } from "@lite/manifest";
+import { attentionKernel, ensureKernelBytes } from "./attention-wasm";
+
+/** attendRows: runs shorter than this attend row by row (copying the keys would cost more) */
+const KERNEL_MIN_ROWS = 4;
 
 /** attend()'s scratch, shared (attend is synchronous and never re-entered) */
 let scratchScores = new Float64Array(1024);
@@ -141,6 +145,80 @@ export class KvCache {
     }
   }
 
+  /**
+   * `count` rows of consecutive positions fromPos.. attend as `attend` would, row by row, with
+   * the same bits; a run of at least KERNEL_MIN_ROWS (a replay's catch-up rows) goes through
+   * the WebAssembly kernel (attention-wasm.ts), which runs attend's steps 1 and 3 in the same
+   * float64 operations and order, over a contiguous copy of this layer's keys and values.
+   * Row r reads q at qOff + r·qStride and writes out at outOff + r·outStride. Every position
+   * up to the last row's must be written first.
+   */
+  attendRows(
+    layer: number,
+    fromPos: number,
+    count: number,
+    heads: number,
+    q: Float32Array,
+    qOff: number,
+    qStride: number,
+    out: Float32Array,
+    outOff: number,
+    outStride: number,
+  ): void {
+    if (fromPos + count > this.tokens)
+      throw new Error(`kv-cache: position ${fromPos + count - 1} beyond ${this.tokens}`);
+    const k =
+      count >= KERNEL_MIN_ROWS && heads === this.heads && (this.dModel / heads) % 16 === 0 ? attentionKernel() : null;
+    if (!k) {
+      for (let r = 0; r < count; r++)
+        this.attend(layer, fromPos + r, heads, q, qOff + r * qStride, out, outOff + r * outStride);
+      return;
+    }
+    const d = this.dModel;
+    const hd = d / heads;
+    const n = fromPos + count;
+    // Kernel memory: [q f64 × hd][acc f64 × hd][scores f64 × n][K f32 heads×n×hd][V f32 …].
+    const qPtr = 0;
+    const accPtr = 8 * hd;
+    const scoresPtr = 16 * hd;
+    const kPtr = scoresPtr + 8 * n + 15 - ((scoresPtr + 8 * n + 15) % 16);
+    const vPtr = kPtr + 4 * n * d;
+    ensureKernelBytes(k, vPtr + 4 * n * d);
+    const buf = k.memory.buffer;
+    const f32 = new Float32Array(buf);
+    const qh = new Float64Array(buf, qPtr, hd);
+    const acc = new Float64Array(buf, accPtr, hd);
+    const scores = new Float64Array(buf, scoresPtr, n);
+    // This layer's keys and values, per head contiguous over positions: [head][position][hd].
+    const bt = this.blockTokens;
+    const headStride = bt * hd;
+    const kLayer = layer * this.layerStride;
+    for (let b = 0; b * bt < n; b++) {
+      const rows = Math.min(bt, n - b * bt);
+      const block = this.blocks[b];
+      for (let h = 0; h < heads; h++) {
+        const src = kLayer + h * headStride;
+        const dst = h * n * hd + b * bt * hd;
+        f32.set(block.subarray(src, src + rows * hd), kPtr / 4 + dst);
+        f32.set(block.subarray(src + this.kvStride, src + this.kvStride + rows * hd), vPtr / 4 + dst);
+      }
+    }
+    const scale = 1 / Math.sqrt(hd);
+    for (let r = 0; r < count; r++) {
+      const np = fromPos + r + 1;
+      const grouped = bt >= 4 ? np - (np % 4) : 0;
+      for (let h = 0; h < heads; h++) {
+        const qb = qOff + r * qStride + h * hd;
+        for (let i = 0; i < hd; i++) qh[i] = q[qb + i];
+        const max = k.scores(kPtr + 4 * h * n * hd, qPtr, np, hd, scale, scoresPtr);
+        const inv = 1 / softmaxNumerators(scores, np, max);
+        k.weigh(vPtr + 4 * h * n * hd, scoresPtr, np, hd, grouped, accPtr);
+        const ob = outOff + r * outStride + h * hd;
+        for (let i = 0; i < hd; i++) out[ob + i] = acc[i] * inv;
+      }
+    }
+  }
+
   /** Zeroes and drops every block; the cache can be reused from position 0. */
   release(): void {
     for (const b of this.blocks) b.fill(0);
@@ -150,7 +228,7 @@ export class KvCache {
 }
 
 /** Where one head's rows sit in the blocks (the same for its keys and its values). */
-interface HeadGeometry {
+export interface HeadGeometry {
   blocks: readonly Float32Array[];
   /** positions per block */
   bt: number;
@@ -168,7 +246,13 @@ interface HeadGeometry {
  * the inner loops (V8 keeps them in registers); partial sums in a fixed interleave: still one
  * fixed order per row, so still batch-independent.
  */
-function headScores(g: HeadGeometry, kBase: number, qh: Float64Array, scale: number, scores: Float64Array): number {
+export function headScores(
+  g: HeadGeometry,
+  kBase: number,
+  qh: Float64Array,
+  scale: number,
+  scores: Float64Array,
+): number {
   const { blocks, bt, n, nBlocks, stride, hd } = g;
   let max = -Infinity;
   let p = 0;
@@ -240,7 +324,7 @@ function softmaxNumerators(scores: Float64Array, n: number, max: number): number
 }
 
 /** Step 3: acc = Σ weights[p] · v_p, four positions per pass: acc += (w0·v0 + w1·v1) + (w2·v2 + w3·v3). */
-function weighValues(g: HeadGeometry, vBase: number, weights: Float64Array, acc: Float64Array): void {
+export function weighValues(g: HeadGeometry, vBase: number, weights: Float64Array, acc: Float64Array): void {
   const { blocks, bt, n, nBlocks, stride, hd } = g;
   for (let i = 0; i < hd; i++) acc[i] = 0;
   let p = 0;

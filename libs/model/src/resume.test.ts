@@ -85,4 +85,46 @@ describe("resuming a sequence from the tokens it already produced", () => {
     expect(() => batch.add({ ...s, resumeTokens: all })).toThrow(DomainError);
     expect(() => batch.add({ ...s, resumeTokens: [-1] })).toThrow(/resumeTokens/);
   });
+
+  // Long catch-ups attend a run of rows at a time (KvCache.attendRows: the WebAssembly kernel,
+  // across many KV blocks); two replays share the pass, beside a sequence decoding.
+  it("after ~100 tokens, two replays in one step: the rest equal the uninterrupted runs", async () => {
+    const long = [
+      spec(rt, {
+        id: "l1",
+        prompt: "hi",
+        tierIds: resolveModeTiers(rt.tiers, "DEEP"),
+        temperature: 0.7,
+        maxTokens: 140,
+      }),
+      spec(rt, {
+        id: "l2",
+        tenantId: "ten_b",
+        prompt: "",
+        tierIds: resolveModeTiers(rt.tiers, "FAST"),
+        temperature: 0.5,
+        routingSeed: 5n,
+        maxTokens: 120,
+      }),
+    ];
+    const whole = await runToEnd(rt, long);
+    const batch = rt.createBatch();
+    batch.add(spec(rt, { id: "other", prompt: "abc", maxTokens: 40 }));
+    await batch.step();
+    const cut = new Map(long.map((s, i) => [s.id, Math.min([101, 67][i], whole.get(s.id)!.length - 1)]));
+    for (const s of long) {
+      expect(cut.get(s.id)).toBeGreaterThan(40); // long enough to span several KV blocks
+      batch.add({
+        ...s,
+        resumeTokens: whole
+          .get(s.id)!
+          .slice(0, cut.get(s.id))
+          .map((o) => o.tokenId),
+      });
+    }
+    const got = new Map<string, StepOutput[]>(long.map((s) => [s.id, []]));
+    for (let step = await batch.step(); step.length > 0; step = await batch.step())
+      for (const o of step) got.get(o.id)?.push(o);
+    for (const s of long) expect(strip(got.get(s.id)!)).toEqual(strip(whole.get(s.id)!.slice(cut.get(s.id))));
+  });
 });

@@ -1,0 +1,97 @@
+import { attentionKernel, ensureKernelBytes } from "./attention-wasm";
+import { headScores, KvCache, weighValues, type HeadGeometry } from "./kv-cache";
+import { Sfc32 } from "./seeded-random";
+
+/**
+ * KvCache.attendRows (the WebAssembly kernel for runs of rows, a replay's catch-up) must give
+ * the bits KvCache.attend gives row by row: the decode steps that first fed those rows used
+ * attend, and a replay that differed by one bit would sample other tokens after it.
+ */
+describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
+  it("compiles here (Node's WebAssembly has SIMD)", () => {
+    expect(attentionKernel()).not.toBeNull();
+  });
+
+  const shapes = [
+    { d: 256, heads: 4, bt: 16, positions: 150 },
+    { d: 32, heads: 2, bt: 16, positions: 77 },
+    { d: 32, heads: 1, bt: 4, positions: 41 },
+    { d: 16, heads: 2, bt: 2, positions: 23 },
+    { d: 8, heads: 2, bt: 1, positions: 13 },
+    { d: 64, heads: 4, bt: 8, positions: 35 },
+  ];
+
+  it.each(shapes)("d $d, $heads heads, blocks of $bt, $positions positions", ({ d, heads, bt, positions }) => {
+    const rng = new Sfc32(d * 1000 + positions);
+    const next = () => rng.nextU32() / 4294967296;
+    const layers = 2;
+    const kv = new KvCache(layers, d, bt, heads);
+    kv.grow(positions);
+    // Keys, values and queries of varied magnitudes, so scores spread and rounding matters.
+    const rand = (n: number) => Float32Array.from({ length: n }, () => (next() * 2 - 1) * (1 + 3 * next()));
+    for (let l = 0; l < layers; l++) for (let p = 0; p < positions; p++) kv.write(l, p, rand(d), 0, rand(d), 0);
+    const q = rand(positions * 3 * d);
+    for (const fromPos of [0, 1, 5, positions - 9]) {
+      const count = positions - fromPos;
+      for (let l = 0; l < layers; l++) {
+        const byRow = new Float32Array(count * d);
+        for (let r = 0; r < count; r++) kv.attend(l, fromPos + r, heads, q, r * 3 * d, byRow, r * d);
+        const byRun = new Float32Array(count * d);
+        kv.attendRows(l, fromPos, count, heads, q, 0, 3 * d, byRun, 0, d);
+        const a = new Uint32Array(byRun.buffer);
+        const b = new Uint32Array(byRow.buffer);
+        expect({ fromPos, l, firstDifferentBits: a.findIndex((bits, i) => bits !== b[i]) }).toEqual({
+          fromPos,
+          l,
+          firstDifferentBits: -1,
+        });
+      }
+    }
+  });
+
+  // attend's float32 output can hide a last-bit difference in a float64 score or sum: the
+  // kernel's own float64 results are compared with the TypeScript steps' too.
+  it.each([
+    { hd: 64, n: 203, bt: 16 },
+    { hd: 16, n: 18, bt: 2 },
+    { hd: 16, n: 7, bt: 4 },
+  ])(
+    "scores and weighted sums: float64 bits of the TypeScript steps (hd $hd, n $n, blocks of $bt)",
+    ({ hd, n, bt }) => {
+      const k = attentionKernel()!;
+      const rng = new Sfc32(hd * 7 + n);
+      const next = () => (rng.nextU32() / 4294967296) * 2 - 1;
+      const blocks = Array.from({ length: Math.ceil(n / bt) }, () => Float32Array.from({ length: bt * hd }, next));
+      const g: HeadGeometry = { blocks, bt, n, nBlocks: blocks.length, stride: hd, hd };
+      const q = Float64Array.from({ length: hd }, () => Math.fround(next() * 3));
+      const want = new Float64Array(n);
+      const wantMax = headScores(g, 0, q, 0.125, want);
+      const weights = Float64Array.from({ length: n }, () => Math.exp(next()));
+      const wantAcc = new Float64Array(hd);
+      weighValues(g, 0, weights, wantAcc);
+
+      const [qPtr, accPtr, wPtr, sPtr, kvPtr] = [0, 8 * hd, 16 * hd, 16 * hd + 8 * n, 16 * hd + 16 * n];
+      ensureKernelBytes(k, kvPtr + 4 * n * hd);
+      const buf = k.memory.buffer;
+      new Float64Array(buf, qPtr, hd).set(q);
+      new Float64Array(buf, wPtr, n).set(weights);
+      blocks.forEach((b, i) =>
+        new Float32Array(buf, kvPtr + 4 * i * bt * hd, Math.min(bt, n - i * bt) * hd).set(
+          b.subarray(0, Math.min(bt, n - i * bt) * hd),
+        ),
+      );
+      expect(k.scores(kvPtr, qPtr, n, hd, 0.125, sPtr)).toBe(wantMax);
+      k.weigh(kvPtr, wPtr, n, hd, bt >= 4 ? n - (n % 4) : 0, accPtr);
+      expect(Buffer.from(new Float64Array(buf, sPtr, n).slice().buffer)).toEqual(Buffer.from(want.buffer));
+      expect(Buffer.from(new Float64Array(buf, accPtr, hd).slice().buffer)).toEqual(Buffer.from(wantAcc.buffer));
+    },
+  );
+
+  it("attends over the positions written so far only", () => {
+    const kv = new KvCache(1, 8, 4, 2);
+    kv.grow(6);
+    expect(() => kv.attendRows(0, 3, 4, 2, new Float32Array(4 * 24), 0, 24, new Float32Array(32), 0, 8)).toThrow(
+      /position 6 beyond 6/,
+    );
+  });
+});
