@@ -1,3 +1,4 @@
+import { CATCH_UP_ROWS_PER_STEP } from "./step";
 import { EngineHarness, tokenAt } from "./testing/engine-fakes";
 
 describe("step and flush", () => {
@@ -142,5 +143,38 @@ describe("step and flush", () => {
     release();
     await h.until("job done", () => job.done);
     expect(seen).toEqual(["entering:0", "stepped:1"]);
+  });
+
+  it("a takeover's replays resume one after another, shortest first, several per step within the catch-up budget", async () => {
+    h = new EngineHarness({ batchSize: 8 });
+    // Jobs of a dead worker: their streams hold 300, 10 and 100 tokens (+ BOS and 5 prompt
+    // rows each: 306, 16 and 106 catch-up rows); a fresh job beside them.
+    const held = { long: 300, short: 10, mid: 100 };
+    const ids = Object.fromEntries(
+      Object.entries(held).map(([name, n]) => {
+        const job = h.enqueue("a", { maxTokens: 400, firstStart: false, status: "RUNNING" });
+        const id = job.completionId;
+        h.tokens.streams.set(
+          id,
+          [...Array(n).keys()].map((i) => tokenAt(id, i)),
+        );
+        return [name, id];
+      }),
+    );
+    const fresh = h.enqueue("b", { maxTokens: 400 }).completionId;
+    h.engine.start();
+    const all = [...Object.values(ids), fresh];
+    await h.until("every job done", () => all.every((id) => h.tokens.done.has(id)), 20_000);
+
+    const firstStep = (id: string) => h.batch.steps.findIndex((step) => step.includes(id));
+    // 16 + 106 rows fit the budget together; the long one (306 more) takes the next step.
+    expect(firstStep(ids.short)).toBe(firstStep(ids.mid));
+    expect(firstStep(ids.long)).toBe(firstStep(ids.mid) + 1);
+    expect(CATCH_UP_ROWS_PER_STEP).toBeLessThan(16 + 106 + 306);
+    // each one resumed after its stream and produced every later token once, in order
+    for (const [name, id] of Object.entries(ids)) {
+      expect(h.batch.resumedFrom.get(id)).toBe(held[name as keyof typeof held]);
+      expect(h.tokens.streams.get(id)).toEqual([...Array(400).keys()].map((i) => tokenAt(id, i)));
+    }
   });
 });

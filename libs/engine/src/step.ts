@@ -23,6 +23,14 @@ interface StepResult {
 const ALL_WAITING_POLL_MS = 50;
 
 /**
+ * Catch-up rows (a replayed job's prompt + the tokens its stream already holds, fed in its
+ * first step here) one step takes, beyond its first replay: replays resume one after another
+ * (shortest first), each streaming its next token as soon as its own KV is rebuilt, instead
+ * of all of them after the whole takeover's replay; short ones still share a step.
+ */
+export const CATCH_UP_ROWS_PER_STEP = 256;
+
+/**
  * Steps 3–4: one decode step. The slot allocator decides who advances (token-level
  * fairness); sequences it chose that have not run yet take a small step of their own first.
  * A sequence that waits (its batch parked it on an expert load, or holds its token for the
@@ -35,15 +43,18 @@ export async function step(ctx: EngineContext): Promise<void> {
     await waitForReady(ctx);
     return;
   }
-  const chosen = ctx.allocator.pick(
-    all.map((r) => ({
-      id: r.spec.completionId,
-      tenantId: r.spec.tenantId,
-      weight: r.spec.tenantWeight,
-      cost: r.spec.costWeight,
-      order: r.order,
-    })),
-    ctx.opts.batchSize,
+  const chosen = inTurn(
+    ctx,
+    ctx.allocator.pick(
+      all.map((r) => ({
+        id: r.spec.completionId,
+        tenantId: r.spec.tenantId,
+        weight: r.spec.tenantWeight,
+        cost: r.spec.costWeight,
+        order: r.order,
+      })),
+      ctx.opts.batchSize,
+    ),
   );
   // First tokens first: chosen sequences of a newly arrived tenant (none of its held
   // sequences has produced a token here yet) take a small step of their own (a few ms)
@@ -69,6 +80,33 @@ export async function step(ctx: EngineContext): Promise<void> {
     }
   }
   await advance(ctx, chosen);
+}
+
+/**
+ * The chosen sequences that step now: all but the replays past this step's catch-up budget
+ * (CATCH_UP_ROWS_PER_STEP; the shortest replay always goes). The others keep their turn: they
+ * are not advanced nor charged, and the allocator picks them again at the next step. Which
+ * step a replay runs in changes nothing in its tokens (they depend on no batch).
+ */
+function inTurn(ctx: EngineContext, chosen: string[]): string[] {
+  const replays = chosen
+    .map((id) => ctx.running.get(id)!)
+    .filter((r) => !r.entered && r.resumeAfter >= 0)
+    .map((r) => ({ id: r.spec.completionId, rows: catchUpRows(r), order: r.order }))
+    .sort((a, b) => a.rows - b.rows || a.order - b.order);
+  if (replays.length < 2) return chosen;
+  const later = new Set<string>();
+  let rows = 0;
+  for (const [i, r] of replays.entries()) {
+    rows += r.rows;
+    if (i > 0 && rows > CATCH_UP_ROWS_PER_STEP) later.add(r.id);
+  }
+  return chosen.filter((id) => !later.has(id));
+}
+
+/** The rows a replay's first step feeds: BOS, its prompt and the tokens its stream held. */
+function catchUpRows(r: Running): number {
+  return 1 + r.spec.promptTokens + r.resumeAfter + 1;
 }
 
 /** A sequence that has produced no token here and resumes none (a replay resumes). */
