@@ -157,8 +157,9 @@ function engineWindowOf(output: string, fromMs: number, toMs: number): EngineWin
   for (const line of output.split("\n")) {
     if (!line.includes('"engine stats"')) continue;
     try {
-      const o = JSON.parse(line) as Record<string, number>;
-      if (!(o.time >= fromMs && o.time <= toMs)) continue;
+      const o = JSON.parse(line) as Record<string, number> & { time: string | number };
+      const at = typeof o.time === "string" ? Date.parse(o.time) : o.time; // ISO timestamps (libs/telemetry logger)
+      if (!(at >= fromMs && at <= toMs)) continue;
       seconds += o.seconds;
       steps += o.steps;
       tokens += o.tokens;
