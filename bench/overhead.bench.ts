@@ -9,9 +9,14 @@
  * the next request), every token streamed to this process over graphql-ws; tokens/s is the
  * worker's own counter over the window (the client-received count is reported beside it).
  * The bare loop runs before and after the stack run, and the mean of the two is the
- * baseline, so drift of a shared machine shows up instead of biasing the ratio. Target >= 0.85
- * (issue 9).
+ * baseline, so drift of a shared machine shows up instead of biasing the ratio. Both run the
+ * same requests: the stack's tenants have ids pinned for the run, and the bare loop's n-th
+ * sequence is tenant n mod 4's (n div 4)-th request with the routing seed the worker derives
+ * from that tenant and seed. (Routing seeds derive from the tenant id: with other tenants and
+ * seeds the bare loop routed its tokens through other experts, other work per token.)
+ * Target >= 0.85 (issue 9).
  */
+import { newId } from "@lite/core";
 import { deriveRoutingSeed, ensureModel, loadModel, resolveModeTiers } from "@lite/model";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, sleep, startPhase, type LiveServices } from "./lib/live-stack";
@@ -34,9 +39,21 @@ const PROMPTS = [
   "A quick test",
 ];
 
-export async function bareLoop(
+/** The i-th request of lane `lane` (its tenant: lane mod TENANTS), as the stack runs sends it. */
+function requestOf(lane: number, i: number) {
+  return {
+    prompt: `${PROMPTS[(lane + i) % PROMPTS.length]} #${lane}-${i}`,
+    maxTokens: MAX_TOKENS,
+    mode: "FAST",
+    seed: `${lane}-${i}`,
+    temperature: 0.8,
+  };
+}
+
+async function bareLoop(
   ctx: BenchContext,
   seconds: number,
+  tenantIds: readonly string[],
 ): Promise<{ tokensPerSecond: number; tokens: number; seconds: number }> {
   const rt = await loadModel({ modelDir: ctx.modelDir, modelName: MODEL, intraOpThreads: 1 });
   try {
@@ -44,15 +61,17 @@ export async function bareLoop(
     const batch = rt.createBatch();
     let n = 0;
     const add = () => {
-      const i = n++;
+      const k = n % TENANTS;
+      const req = requestOf(k, Math.floor(n / TENANTS));
+      n++;
       batch.add({
-        id: `s${i}`,
-        tenantId: `bench-${i % TENANTS}`,
-        promptTokens: rt.tokenizer.encode(`${PROMPTS[i % PROMPTS.length]} #${i}`),
-        routingSeed: deriveRoutingSeed(`bench-${i % TENANTS}`, String(i)),
+        id: `s${n}`,
+        tenantId: tenantIds[k],
+        promptTokens: rt.tokenizer.encode(req.prompt),
+        routingSeed: deriveRoutingSeed(tenantIds[k], req.seed),
         tierIds,
-        temperature: 0.8,
-        maxTokens: MAX_TOKENS,
+        temperature: req.temperature,
+        maxTokens: req.maxTokens,
       });
     };
     for (let i = 0; i < BATCH; i++) add();
@@ -101,11 +120,12 @@ async function stackRun(
   live: LiveServices,
   seconds: number,
   streamed: boolean,
+  tenantIds: readonly string[],
 ): Promise<StackFigures> {
   const phase = await startPhase(ctx, live, { mode: "fair", workers: 1, batchSize: BATCH, model: MODEL });
   try {
     const tenants = await Promise.all(
-      Array.from({ length: TENANTS }, (_, k) => phase.createTenant(`overhead-${k}`, 1)),
+      tenantIds.map((id, k) => phase.createTenant(`overhead-${k}`, 1, id)),
     );
     const sockets = streamed ? tenants.map((t) => wsClient(phase.url, t.key)) : [];
     let stopped = false;
@@ -113,19 +133,12 @@ async function stackRun(
     let completions = 0;
     let errors = 0;
     let counting = false;
-    const request = (lane: number, i: number) => ({
-      prompt: `${PROMPTS[(lane + i) % PROMPTS.length]} #${lane}-${i}`,
-      maxTokens: MAX_TOKENS,
-      mode: "FAST",
-      seed: `${lane}-${i}`,
-      temperature: 0.8,
-    });
     const lanes = streamed
       ? Array.from({ length: CONCURRENCY }, async (_, lane) => {
           const t = tenants[lane % TENANTS];
           const ws = sockets[lane % TENANTS];
           for (let i = 0; !stopped; i++) {
-            const r = await streamOne(t.http, ws, request(lane, i));
+            const r = await streamOne(t.http, ws, requestOf(lane, i));
             if (r.error) errors++;
             if (counting) {
               clientTokens += r.tokens;
@@ -136,7 +149,7 @@ async function stackRun(
       : [];
     const backlogs = streamed
       ? []
-      : tenants.map((t, k) => keepBacklogged(t.http, CONCURRENCY / TENANTS, (i) => request(k, i)));
+      : tenants.map((t, k) => keepBacklogged(t.http, CONCURRENCY / TENANTS, (i) => requestOf(k, i)));
     await sleep(8000); // warm-up: model sessions, queues, connections
     const before = await phase.tokensByTenant();
     counting = true;
@@ -177,20 +190,21 @@ export const bench: Benchmark = {
     const seconds = Number(process.env.OVERHEAD_SECONDS ?? 30);
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     ctx.log(`overhead: bare decode loop, batch ${BATCH}, ${seconds} s`);
-    const bareBefore = await bareLoop(ctx, seconds);
+    const tenantIds = Array.from({ length: TENANTS }, () => newId("tenant"));
+    const bareBefore = await bareLoop(ctx, seconds, tenantIds);
     ctx.log(`overhead: bare ${bareBefore.tokensPerSecond.toFixed(0)} tokens/s; whole stack next`);
     const live = await bringUpLiveServices(ctx);
     let queued: StackFigures, streamed: StackFigures;
     try {
-      queued = await stackRun(ctx, live, seconds, false);
+      queued = await stackRun(ctx, live, seconds, false, tenantIds);
       ctx.log(`overhead: stack without subscribers ${queued.tokensPerSecond.toFixed(0)} tokens/s`);
-      streamed = await stackRun(ctx, live, seconds, true);
+      streamed = await stackRun(ctx, live, seconds, true, tenantIds);
       ctx.log(`overhead: stack with every token streamed ${streamed.tokensPerSecond.toFixed(0)} tokens/s`);
     } finally {
       await live.stop();
     }
     ctx.log(`overhead: bare loop again`);
-    const bareAfter = await bareLoop(ctx, seconds);
+    const bareAfter = await bareLoop(ctx, seconds, tenantIds);
     const bare = (bareBefore.tokensPerSecond + bareAfter.tokensPerSecond) / 2;
     const ratio = queued.tokensPerSecond / bare;
     const ratioStreamed = streamed.tokensPerSecond / bare;

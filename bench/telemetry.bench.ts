@@ -26,6 +26,7 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import { newId } from "@lite/core";
 import { ensureModel } from "@lite/model";
 import {
   collectTokens,
@@ -301,6 +302,7 @@ async function runPhase(
   telemetry: Telemetry,
   seconds: number,
   index: number,
+  tenantIds: readonly string[],
 ): Promise<PhaseFigures> {
   const phase = await startPhase(ctx, live, {
     mode: "fair",
@@ -317,7 +319,7 @@ async function runPhase(
   const sockets: Client[] = [];
   try {
     const tenants = await Promise.all(
-      Array.from({ length: TENANTS }, (_, k) => phase.createTenant(`telemetry-${index}-${k}`, 1)),
+      tenantIds.map((id, k) => phase.createTenant(`telemetry-${index}-${k}`, 1, id)),
     );
     sockets.push(...tenants.map((t) => wsClient(phase.url, t.key)));
     sink.reset();
@@ -468,13 +470,18 @@ export const bench: Benchmark = {
         throw new Error(`TELEMETRY_ORDER must list on and off, comma-separated (got "${process.env.TELEMETRY_ORDER}")`);
       order.splice(0, order.length, ...custom);
     }
+    // The same tenant ids in every phase: routing seeds derive from them (libs/model
+    // deriveRoutingSeed): with fresh tenants each phase routed the same requests through other
+    // experts, other work per token (OFF phases of one run differed by up to 30 % at the same
+    // worker CPU with fresh tenants).
+    const tenantIds = Array.from({ length: TENANTS }, () => newId("tenant"));
     const sink = await startOtlpSink();
     const live = await bringUpLiveServices(ctx);
     const phases: PhaseFigures[] = [];
     try {
       for (const [i, telemetry] of order.entries()) {
         ctx.log(`telemetry: phase ${i + 1}/${order.length}: ${telemetry.toUpperCase()}, ${seconds} s`);
-        const p = await runPhase(ctx, live, sink, telemetry, seconds, i);
+        const p = await runPhase(ctx, live, sink, telemetry, seconds, i, tenantIds);
         ctx.log(
           `telemetry: ${telemetry.toUpperCase()} ${p.tokensPerSecond.toFixed(0)} tokens/s received (${p.completions} completions, ${p.errors} errors; spans ${p.recorded.spans}, usage ${p.recorded.usageOutputTokens} output tokens, live ${p.recorded.liveOutputTokens})`,
         );

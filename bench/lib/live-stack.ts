@@ -105,7 +105,11 @@ export interface Phase {
   metricsUrls: string[];
   /** per-tenant tokens generated, summed over workers (lite_tokens_generated_total) */
   tokensByTenant(): Promise<Map<string, number>>;
-  createTenant(name: string, weight: number): Promise<{ id: string; key: string; http: GqlHttp }>;
+  /**
+   * `id` pins the tenant id (a `ten_` id): routing seeds derive from it, so phases meant to
+   * run the same work (a baseline and its comparison) pin the same ids
+   */
+  createTenant(name: string, weight: number, id?: string): Promise<{ id: string; key: string; http: GqlHttp }>;
   /** one more worker process of this phase (ready when it resolves) */
   spawnWorker(id: string): Promise<WorkerProcess>;
   stop(): Promise<void>;
@@ -210,8 +214,8 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
       }
       return total;
     },
-    async createTenant(name, weight) {
-      const t = await stack.tenant({ name: `${name}-${suffix}`, weight, quota: BENCH_QUOTA });
+    async createTenant(name, weight, id) {
+      const t = await stack.tenant({ name: `${name}-${suffix}`, weight, quota: BENCH_QUOTA, id });
       return { id: t.tenantId, key: t.secret, http: t.http };
     },
     async spawnWorker(id) {
