@@ -334,9 +334,7 @@ export const bench: Benchmark = {
           await sleep(1000); // the API settles (closing sockets) before the next window
         }
         ctx.log(`abuse: QUIET after, ${seconds} s`);
-        await measured(async () =>
-          figures("QUIET after", await victimWindow(phase.url, victim.http, seconds)),
-        );
+        await measured(async () => figures("QUIET after", await victimWindow(phase.url, victim.http, seconds)));
       } finally {
         await phase.stop();
       }

@@ -124,9 +124,7 @@ async function stackRun(
 ): Promise<StackFigures> {
   const phase = await startPhase(ctx, live, { mode: "fair", workers: 1, batchSize: BATCH, model: MODEL });
   try {
-    const tenants = await Promise.all(
-      tenantIds.map((id, k) => phase.createTenant(`overhead-${k}`, 1, id)),
-    );
+    const tenants = await Promise.all(tenantIds.map((id, k) => phase.createTenant(`overhead-${k}`, 1, id)));
     const sockets = streamed ? tenants.map((t) => wsClient(phase.url, t.key)) : [];
     let stopped = false;
     let clientTokens = 0;

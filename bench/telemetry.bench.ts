@@ -318,9 +318,7 @@ async function runPhase(
   const stopped = { now: false };
   const sockets: Client[] = [];
   try {
-    const tenants = await Promise.all(
-      tenantIds.map((id, k) => phase.createTenant(`telemetry-${index}-${k}`, 1, id)),
-    );
+    const tenants = await Promise.all(tenantIds.map((id, k) => phase.createTenant(`telemetry-${index}-${k}`, 1, id)));
     sockets.push(...tenants.map((t) => wsClient(phase.url, t.key)));
     sink.reset();
     let counting = false;

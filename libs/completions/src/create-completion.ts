@@ -294,19 +294,24 @@ async function writeAndEnqueue(
   const row = written.row;
   r.faultAt?.("row");
   try {
-    await withSpan("completion.enqueue", { kind: SpanKind.PRODUCER }, r.traceContext ?? ROOT_CONTEXT, async (span, ctx) => {
-      span.setAttributes({
-        [ATTR.tenantId]: tenantId,
-        [ATTR.completionId]: completionId,
-        [ATTR.model]: a.model.name,
-        [ATTR.mode]: row.mode,
-        [ATTR.degraded]: degraded,
-        [ATTR.inputTokens]: row.promptTokens,
-      });
-      const traceparent = traceparentOf(ctx);
-      const job = { ...completionJobOf(row, a.model.name, r.clock.nowMs()), ...(traceparent ? { traceparent } : {}) };
-      await r.scheduler.enqueue(job, a.tenantWeight);
-    });
+    await withSpan(
+      "completion.enqueue",
+      { kind: SpanKind.PRODUCER },
+      r.traceContext ?? ROOT_CONTEXT,
+      async (span, ctx) => {
+        span.setAttributes({
+          [ATTR.tenantId]: tenantId,
+          [ATTR.completionId]: completionId,
+          [ATTR.model]: a.model.name,
+          [ATTR.mode]: row.mode,
+          [ATTR.degraded]: degraded,
+          [ATTR.inputTokens]: row.promptTokens,
+        });
+        const traceparent = traceparentOf(ctx);
+        const job = { ...completionJobOf(row, a.model.name, r.clock.nowMs()), ...(traceparent ? { traceparent } : {}) };
+        await r.scheduler.enqueue(job, a.tenantWeight);
+      },
+    );
   } catch (e) {
     r.log.error({ err: e, completionId, tenantId }, "enqueue failed after admission; marking the completion FAILED");
     await endUnheld(r, { tenantId, completionId }, "ERROR", "could not be queued").catch((e2) =>
