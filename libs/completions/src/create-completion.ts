@@ -37,7 +37,7 @@ import {
 } from "@lite/core";
 import { actorOf, resolveTierSet, type Principal, type ResolvedTierSet, type TierSet } from "@lite/auth";
 import type { CompletionJob } from "@lite/scheduler";
-import { ATTR, ROOT_CONTEXT, SpanKind, SpanStatusCode, traceparentOf, withSpan, type Span } from "@lite/tracing";
+import { ATTR, SpanKind, SpanStatusCode, traceparentOf, withSpan, type Span } from "@lite/tracing";
 import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
 import { admitWithDegrade } from "./admit-with-degrade";
@@ -58,7 +58,7 @@ export async function createCompletion(
   principal: Principal,
   input: CompletionInput,
 ): Promise<Result<CompletionView>> {
-  return withSpan("completion.create", {}, r.traceContext ?? ROOT_CONTEXT, async (span, traceContext) => {
+  return withSpan("completion.create", {}, r.traceContext, async (span, traceContext) => {
     if (principal.tenantId) span.setAttribute(ATTR.tenantId, principal.tenantId);
     span.setAttribute(ATTR.maxTokens, input.maxTokens);
     const answer = await createTraced({ ...r, traceContext }, principal, input);
@@ -171,7 +171,7 @@ async function admitAndQueue(
   input: CompletionInput,
   target: { quota: ReturnType<typeof effectiveQuota>; tierSet: ResolvedTierSet; model: Admitted["model"] },
 ): Promise<Result<CompletionView>> {
-  const admitted = await withSpan("completion.admission", {}, r.traceContext ?? ROOT_CONTEXT, async (span) => {
+  const admitted = await withSpan("completion.admission", {}, r.traceContext, async (span) => {
     span.setAttributes({ [ATTR.tenantId]: ids.tenantId, [ATTR.completionId]: ids.completionId });
     const a = await admitWithDegrade(r, principal, {
       tenantId: ids.tenantId,
@@ -294,24 +294,19 @@ async function writeAndEnqueue(
   const row = written.row;
   r.faultAt?.("row");
   try {
-    await withSpan(
-      "completion.enqueue",
-      { kind: SpanKind.PRODUCER },
-      r.traceContext ?? ROOT_CONTEXT,
-      async (span, ctx) => {
-        span.setAttributes({
-          [ATTR.tenantId]: tenantId,
-          [ATTR.completionId]: completionId,
-          [ATTR.model]: a.model.name,
-          [ATTR.mode]: row.mode,
-          [ATTR.degraded]: degraded,
-          [ATTR.inputTokens]: row.promptTokens,
-        });
-        const traceparent = traceparentOf(ctx);
-        const job = { ...completionJobOf(row, a.model.name, r.clock.nowMs()), ...(traceparent ? { traceparent } : {}) };
-        await r.scheduler.enqueue(job, a.tenantWeight);
-      },
-    );
+    await withSpan("completion.enqueue", { kind: SpanKind.PRODUCER }, r.traceContext, async (span, ctx) => {
+      span.setAttributes({
+        [ATTR.tenantId]: tenantId,
+        [ATTR.completionId]: completionId,
+        [ATTR.model]: a.model.name,
+        [ATTR.mode]: row.mode,
+        [ATTR.degraded]: degraded,
+        [ATTR.inputTokens]: row.promptTokens,
+      });
+      const traceparent = traceparentOf(ctx);
+      const job = { ...completionJobOf(row, a.model.name, r.clock.nowMs()), ...(traceparent ? { traceparent } : {}) };
+      await r.scheduler.enqueue(job, a.tenantWeight);
+    });
   } catch (e) {
     r.log.error({ err: e, completionId, tenantId }, "enqueue failed after admission; marking the completion FAILED");
     await endUnheld(r, { tenantId, completionId }, "ERROR", "could not be queued").catch((e2) =>

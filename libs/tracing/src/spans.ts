@@ -47,17 +47,19 @@ export function tracer() {
  * Runs `fn` inside a new span, a child of `parent`, ending it when `fn` settles; a throw marks
  * it ERROR with the error's class (not its message, which may hold input). `fn` gets the span
  * and the context that names it, to parent further spans with: no context manager is
- * registered (tracing-setup.ts), so parents are always passed, never found.
+ * registered (tracing-setup.ts), so parents are always passed, never found. No parent: the
+ * span starts a new trace.
  */
 export async function withSpan<T>(
   name: string,
   options: SpanOptions,
-  parent: Context,
+  parent: Context | undefined,
   fn: (span: Span, ctx: Context) => Promise<T>,
 ): Promise<T> {
-  const span = tracer().startSpan(name, options, parent);
+  const base = parent ?? ROOT_CONTEXT;
+  const span = tracer().startSpan(name, options, base);
   try {
-    return await fn(span, trace.setSpan(parent, span));
+    return await fn(span, trace.setSpan(base, span));
   } catch (e) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.name : "error" });
     throw e;
