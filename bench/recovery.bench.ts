@@ -40,6 +40,26 @@ interface LengthFigures {
   recoveryMaxMs: number;
   /** sequences that never received a token after the kill (within the wait) */
   lost: number;
+  /** ms from the kill to each "resuming" log line of the survivor (its takeover of each job), ascending */
+  resumedAtMs: number[];
+  /** ms from the kill to each recovered sequence's next token, ascending */
+  recoveredAtMs: number[];
+}
+
+/** ms after `killedAtEpochMs` of the survivor's "resuming a re-dispatched completion" log lines. */
+function resumeTimes(output: string, killedAtEpochMs: number): number[] {
+  const out: number[] = [];
+  for (const line of output.split("\n")) {
+    if (!line.includes("resuming a re-dispatched completion")) continue;
+    try {
+      const o = JSON.parse(line) as { time: string | number };
+      const at = typeof o.time === "string" ? Date.parse(o.time) : o.time; // ISO timestamps (libs/telemetry logger)
+      if (at >= killedAtEpochMs) out.push(at - killedAtEpochMs);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
 
 async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: number, n: number): Promise<LengthFigures> {
@@ -79,6 +99,7 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
     const running = received.map((_, i) => !done[i]);
     const atKill = received.map((r) => r.length).filter((_, i) => running[i]);
     const killedAt = performance.now();
+    const killedAtEpochMs = Date.now();
     victim.kill("SIGKILL");
     await victim.exited;
     await Promise.race([Promise.all(streams), sleep(120_000)]);
@@ -94,6 +115,11 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
       else if (next.atMs - killedAt < SURVIVOR_GAP_MS) onSurvivor++;
       else recovery.push(next.atMs - killedAt);
     }
+    const resumedAtMs = resumeTimes(phase.workers[1].output(), killedAtEpochMs);
+    recovery.sort((a, b) => a - b);
+    ctx.log(
+      `recovery: ${maxTokens} tokens: jobs resumed at ${resumedAtMs.map((m) => m.toFixed(0)).join(", ")} ms after the kill; next tokens at ${recovery.map((m) => m.toFixed(0)).join(", ")} ms`,
+    );
     return {
       maxTokens,
       onSurvivor,
@@ -103,6 +129,8 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
       recoveryP99Ms: percentile(recovery, 99),
       recoveryMaxMs: Math.max(...recovery),
       lost,
+      resumedAtMs,
+      recoveredAtMs: recovery.map((m) => Math.round(m)),
     };
   } finally {
     await phase.stop();
@@ -150,6 +178,13 @@ export const bench: Benchmark = {
       ...rows.map(
         (r) =>
           `| ${r.maxTokens} | ${r.sequences} | ${r.tokensAtKillMean.toFixed(0)} | ${s(r.recoveryP50Ms)} | ${s(r.recoveryP99Ms)} | ${s(r.recoveryMaxMs)} | ${r.lost} |`,
+      ),
+      ``,
+      `Takeover, in ms after the kill: when the survivor resumed each job (its "resuming" log lines), and each recovered sequence's next token:`,
+      ``,
+      ...rows.map(
+        (r) =>
+          `- ${r.maxTokens} tokens: resumed at ${r.resumedAtMs.map((m) => m.toFixed(0)).join(", ") || "(not logged)"}; next tokens at ${r.recoveredAtMs.join(", ")}`,
       ),
       ``,
       `Growth of p50 with the tokens already generated: ${growthMsPerToken.toFixed(2)} ms per token.`,

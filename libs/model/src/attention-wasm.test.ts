@@ -1,3 +1,4 @@
+import { attentionHelper } from "./attention-helper";
 import { attentionKernel, ensureKernelBytes } from "./attention-wasm";
 import { headScores, KvCache, weighValues, type HeadGeometry } from "./kv-cache";
 import { Sfc32 } from "./seeded-random";
@@ -8,8 +9,9 @@ import { Sfc32 } from "./seeded-random";
  * attend, and a replay that differed by one bit would sample other tokens after it.
  */
 describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
-  it("compiles here (Node's WebAssembly has SIMD)", () => {
+  it("compiles here (Node's WebAssembly has SIMD), and so does the attention helper thread", () => {
     expect(attentionKernel()).not.toBeNull();
+    expect(attentionHelper()).not.toBeNull();
   });
 
   const shapes = [
@@ -21,7 +23,7 @@ describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
     { d: 64, heads: 4, bt: 8, positions: 35 },
   ];
 
-  it.each(shapes)("d $d, $heads heads, blocks of $bt, $positions positions", ({ d, heads, bt, positions }) => {
+  it.each(shapes)("d $d, $heads heads, blocks of $bt, $positions positions", async ({ d, heads, bt, positions }) => {
     const rng = new Sfc32(d * 1000 + positions);
     const next = () => rng.nextU32() / 4294967296;
     const layers = 2;
@@ -38,13 +40,22 @@ describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
         for (let r = 0; r < count; r++) kv.attend(l, fromPos + r, heads, q, r * 3 * d, byRow, r * d);
         const byRun = new Float32Array(count * d);
         kv.attendRows(l, fromPos, count, heads, q, 0, 3 * d, byRun, 0, d);
-        const a = new Uint32Array(byRun.buffer);
+        // the later rows on the attention helper thread (a run of ≥ 4 rows split)
+        const bySplit = new Float32Array(count * d);
+        await kv.attendRowsSplit(l, fromPos, count, heads, q, 0, 3 * d, bySplit, 0, d, 4);
         const b = new Uint32Array(byRow.buffer);
-        expect({ fromPos, l, firstDifferentBits: a.findIndex((bits, i) => bits !== b[i]) }).toEqual({
-          fromPos,
-          l,
-          firstDifferentBits: -1,
-        });
+        for (const [how, got] of [
+          ["run", byRun],
+          ["split", bySplit],
+        ] as const) {
+          const a = new Uint32Array(got.buffer);
+          expect({ how, fromPos, l, firstDifferentBits: a.findIndex((bits, i) => bits !== b[i]) }).toEqual({
+            how,
+            fromPos,
+            l,
+            firstDifferentBits: -1,
+          });
+        }
       }
     }
   });

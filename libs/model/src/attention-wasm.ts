@@ -225,7 +225,8 @@ function weighBody(): number[] {
   return [...locals, ...code, ...END];
 }
 
-function moduleBytes(): Uint8Array {
+/** The kernel module's bytes (also compiled by the attention helper thread, attention-helper.ts). */
+export function moduleBytes(): Uint8Array {
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [F64], [I32]]), ...vec([[F64]])];
   const weighType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   const name = (s: string) => vec([...Buffer.from(s, "utf8")].map((c) => [c]));

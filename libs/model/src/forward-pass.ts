@@ -17,6 +17,10 @@ export type { PassTimings } from "./pass-rows";
  *   router, HSER, each routed expert ONCE over all its rows whatever sequence they belong
  *   to, gate-weighted sum per row in fixed order) + residual
  *   → final norm (TS) on each sequence's last row → LM head (ONNX).
+ * Only the last row of a sequence is sampled: in the last layer its other rows (a prompt's,
+ * a replay's catch-up rows) write their K/V and leave (no decode attention, attention out,
+ * router or experts: their output would only feed their own logits), when their expert
+ * calls, which are billed, do not depend on their routing (unsampledRows).
  * Every ONNX op here was checked to be row-invariant (a row's output bits do not depend on
  * the other rows in the call: see onnx-expert.test.ts); everything that reduces across a
  * row is in TypeScript with a fixed order, except prompt attention, whose ONNX calls hold
@@ -78,19 +82,21 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[], opts: P
     if (r.layer >= core.arch.layers) throw new Error(`forward-pass: resume at layer ${r.layer} of ${core.arch.layers}`);
     timings.rows += r.pos.length;
   }
-  for (let l = 0; l < core.arch.layers; l++) {
-    if (rows.n > 0) await attention(core, seqs, rows, l, timings);
+  const last = core.arch.layers - 1;
+  for (let l = 0; l <= last; l++) {
+    if (rows.n > 0)
+      rows = await attention(core, seqs, rows, l, timings, l === last ? unsampledRows(core, seqs, rows) : []);
     // Sequences parked at this layer's expert stage join here (their attention is done).
     rows = rows.join(resuming.filter((r) => r.layer === l));
     if (rows.n > 0) rows = await expertStage(core, seqs, rows, l, timings, { park: opts.park ?? false }, firstUses);
   }
   const logitsRow = seqs.map(() => -1);
   if (rows.n === 0) return { logits: new Float32Array(0), logitsRow, firstUses, timings };
-  const last = rows.lastRows();
-  last.seqs.forEach((si, k) => (logitsRow[si] = k));
+  const lastRows = rows.lastRows();
+  lastRows.seqs.forEach((si, k) => (logitsRow[si] = k));
   const d = core.arch.dModel;
-  const finalRows = rmsNormRows(gatherRows(rows.x, last.rows, d), last.rows.length, d, core.arch.normEpsilon);
-  const logits = (await timed(timings, () => runRows(core.lmHead, finalRows, last.rows.length, d))).data;
+  const finalRows = rmsNormRows(gatherRows(rows.x, lastRows.rows, d), lastRows.rows.length, d, core.arch.normEpsilon);
+  const logits = (await timed(timings, () => runRows(core.lmHead, finalRows, lastRows.rows.length, d))).data;
   return { logits, logitsRow, firstUses, timings };
 }
 
@@ -132,14 +138,49 @@ async function embedRows(core: ModelCore, seqs: PassSequence[], timings: PassTim
   return new PassRows(rowSeq, rowPos, viaTs, prefillRows, x, d);
 }
 
-/** One layer's attention block over the rows, added to their hidden state. */
+/**
+ * The last layer's rows whose output nothing reads: every row of a sequence but its last
+ * (only the last row's logits are sampled; the others are fed for their K/V, and the last
+ * layer's K/V come from its attention input) — when the sequence's expert calls per row do
+ * not depend on its routing (HserRouter.fixedCalls: a TierSet of at most tierTopK tiers).
+ * Their calls are still counted (billed) as the row's routing would make them, so a
+ * sequence reports the calls of an uninterrupted run; with more tiers their routing decides
+ * the calls, and they run in full.
+ */
+function unsampledRows(core: ModelCore, seqs: PassSequence[], rows: PassRows): number[] {
+  const fixed = new Map<number, Map<number, number> | undefined>();
+  const out: number[] = [];
+  for (let r = 0; r + 1 < rows.n; r++) {
+    const si = rows.seq[r];
+    if (rows.seq[r + 1] !== si) continue;
+    if (!fixed.has(si)) fixed.set(si, core.router.fixedCalls(seqs[si].activeTiers));
+    if (fixed.get(si)) out.push(r);
+  }
+  for (const r of out) {
+    const s = seqs[rows.seq[r]];
+    for (const [tier, calls] of fixed.get(rows.seq[r])!) {
+      const id = core.tiers[tier].id;
+      s.expertCalls.set(id, (s.expertCalls.get(id) ?? 0) + calls);
+    }
+  }
+  return out;
+}
+
+/**
+ * One layer's attention block over the rows, added to their hidden state. Rows in `unsampled`
+ * (ascending indices; the last layer's, unsampledRows) only write their K/V and leave: the
+ * rows returned are the others (all of them when it is empty). The rows that stay are
+ * computed as before, bit for bit: their attention reads the K/V of every row, and the
+ * ONNX ops are row-invariant.
+ */
 async function attention(
   core: ModelCore,
   seqs: PassSequence[],
   rows: PassRows,
   l: number,
   timings: PassTimings,
-): Promise<void> {
+  unsampled: readonly number[],
+): Promise<PassRows> {
   const { arch } = core;
   const d = arch.dModel;
   const n = rows.n;
@@ -150,6 +191,8 @@ async function attention(
   for (let r = 0; r < n; r++) {
     seqs[rows.seq[r]].kv.write(l, rows.pos[r], qkv, r * 3 * d + d, qkv, r * 3 * d + 2 * d);
   }
+  const skip = new Uint8Array(n);
+  for (const r of unsampled) skip[r] = 1;
   // Prompts (a sequence's first step): ONNX, one sequence per call, issued together.
   const prefills = rows.prefills();
   const onnxAttention =
@@ -160,18 +203,45 @@ async function attention(
         );
   // Other rows (decode): TypeScript. All of a sequence's rows are written before any
   // attends: row p only reads positions ≤ p. A run of a sequence's consecutive rows (a
-  // replay's catch-up) attends in one call: the WebAssembly kernel, the same bits.
+  // replay's catch-up) attends in one call: the WebAssembly kernel, the same bits; a long
+  // run shares its rows with the attention helper thread (attention-helper.ts).
   for (let r = 0; r < n;) {
-    if (!rows.viaTs[r]) {
+    if (!rows.viaTs[r] || skip[r]) {
       r++;
       continue;
     }
     let end = r + 1;
-    while (end < n && rows.viaTs[end] && rows.seq[end] === rows.seq[r] && rows.pos[end] === rows.pos[end - 1] + 1)
+    while (
+      end < n &&
+      rows.viaTs[end] &&
+      !skip[end] &&
+      rows.seq[end] === rows.seq[r] &&
+      rows.pos[end] === rows.pos[end - 1] + 1
+    )
       end++;
-    seqs[rows.seq[r]].kv.attendRows(l, rows.pos[r], end - r, arch.heads, qkv, r * 3 * d, 3 * d, attn, r * d, d);
+    await seqs[rows.seq[r]].kv.attendRowsSplit(
+      l,
+      rows.pos[r],
+      end - r,
+      arch.heads,
+      qkv,
+      r * 3 * d,
+      3 * d,
+      attn,
+      r * d,
+      d,
+    );
     r = end;
   }
   await onnxAttention;
-  addInPlace(rows.x, (await timed(timings, () => runRows(dense.attnOut, attn, n, d))).data);
+  let out = rows;
+  let attended: Float32Array = attn;
+  if (unsampled.length > 0) {
+    const keep: number[] = [];
+    for (let r = 0; r < n; r++) if (!skip[r]) keep.push(r);
+    out = rows.select(keep);
+    attended = gatherRows(attn, keep, d);
+  }
+  addInPlace(out.x, (await timed(timings, () => runRows(dense.attnOut, attended, out.n, d))).data);
+  return out;
 }

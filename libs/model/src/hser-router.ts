@@ -46,6 +46,20 @@ export class HserRouter {
     return Math.max(...this.tiers.map((t) => t.columns.experts + t.groups * t.expertsPerGroup));
   }
 
+  /**
+   * The calls (token × expert evaluations) one row makes per tier, by tier index, when they do
+   * not depend on its router logits: its TierSet has at most `tierTopK` tiers, so every one
+   * is kept, each with its fixed groupTopK × expertTopK experts. undefined when which tiers
+   * are kept depends on the row (more tiers than tierTopK).
+   */
+  fixedCalls(active: readonly boolean[]): Map<number, number> | undefined {
+    const kept = this.tiers.filter((t) => active[t.index]);
+    if (kept.length > this.tierTopK) return undefined;
+    return new Map(
+      kept.map((t) => [t.index, Math.min(t.groupTopK, t.groups) * Math.min(t.expertTopK, t.expertsPerGroup)]),
+    );
+  }
+
   route(logits: Float32Array, offset: number, active: readonly boolean[], seed: bigint, layer: number): RoutedExpert[] {
     const tierCandidates = this.tiers.filter((t) => active[t.index]);
     const topTiers = this.topK(

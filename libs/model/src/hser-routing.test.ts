@@ -70,13 +70,29 @@ describe("HSER routing in the model", () => {
     const out = await runToEnd(rt, specs);
     const hot = rt.tiers[0];
     const layers = rt.manifest.architecture.layers;
-    for (let l = 0; l < layers; l++) {
+    for (let l = 0; l < layers - 1; l++) {
       const chosen = new Set([...out.values()].flatMap((steps) => steps[0].experts[l]));
       expect(chosen.size).toBe(hot.groups * hot.expertsPerGroup);
     }
-    // Calls: each token uses groupTopK × expertTopK hot experts per layer.
+    // Calls: each token uses groupTopK × expertTopK hot experts per layer (the prompt rows
+    // the last layer does not run, forward-pass.ts unsampledRows, are counted as routed).
     const calls = [...out.values()].reduce((n, steps) => n + steps[0].expertCalls["tiny.t0"], 0);
     expect(calls).toBe(1000 * layers * 2);
+    // The last layer runs a step's last row of each sequence only (the one sampled): its
+    // experts are counted over 1000 decode rows (10 sequences × 100 tokens, sampled).
+    const decoding = Array.from({ length: 10 }, (_, i) =>
+      spec(rt, {
+        id: `d${i}`,
+        prompt: variedText(200 + i, 9),
+        tierIds,
+        temperature: 0.9,
+        routingSeed: BigInt(i + 1),
+        maxTokens: 100,
+      }),
+    );
+    const decoded = await runToEnd(rt, decoding);
+    const lastChosen = new Set([...decoded.values()].flatMap((steps) => steps.flatMap((o) => o.experts[layers - 1])));
+    expect(lastChosen.size).toBe(hot.groups * hot.expertsPerGroup);
   });
 });
 

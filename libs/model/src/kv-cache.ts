@@ -1,8 +1,12 @@
 import { kvBlockBytes, kvCacheBytes, type KvShape } from "@lite/manifest";
-import { attentionKernel, ensureKernelBytes } from "./attention-wasm";
+import { attentionHelper } from "./attention-helper";
+import { kernelRows, kernelRun, softmaxNumerators, type KernelRun } from "./attention-rows";
+import { attentionKernel, ensureKernelBytes, type AttentionKernel } from "./attention-wasm";
 
 /** attendRows: runs shorter than this attend row by row (copying the keys would cost more) */
 const KERNEL_MIN_ROWS = 4;
+/** attendRowsSplit: runs at least this long share their rows with the attention helper thread */
+export const SPLIT_MIN_ROWS = 32;
 
 /** attend()'s scratch, shared (attend is synchronous and never re-entered) */
 let scratchScores = new Float64Array(1024);
@@ -167,30 +171,96 @@ export class KvCache {
   ): void {
     if (fromPos + count > this.tokens)
       throw new Error(`kv-cache: position ${fromPos + count - 1} beyond ${this.tokens}`);
-    const k =
-      count >= KERNEL_MIN_ROWS && heads === this.heads && (this.dModel / heads) % 16 === 0 ? attentionKernel() : null;
+    const k = count >= KERNEL_MIN_ROWS ? this.kernelFor(heads) : null;
     if (!k) {
       for (let r = 0; r < count; r++)
         this.attend(layer, fromPos + r, heads, q, qOff + r * qStride, out, outOff + r * outStride);
       return;
     }
+    const run = this.loadRun(k, layer, fromPos, count, heads);
+    kernelRows(k, softmaxNumerators, run, 0, count, q, qOff, qStride, out, outOff, outStride);
+  }
+
+  /**
+   * attendRows, with a run of at least `minRows` rows shared with the attention helper thread
+   * (attention-helper.ts): it takes the later rows (about half the run's work: a row's cost
+   * grows with its position) over a copy of this layer's keys and values while this thread
+   * computes the first ones; the same bits as attendRows. Without the helper (or should it
+   * fail) every row is computed here.
+   */
+  async attendRowsSplit(
+    layer: number,
+    fromPos: number,
+    count: number,
+    heads: number,
+    q: Float32Array,
+    qOff: number,
+    qStride: number,
+    out: Float32Array,
+    outOff: number,
+    outStride: number,
+    minRows = SPLIT_MIN_ROWS,
+  ): Promise<void> {
+    const k = count >= Math.max(minRows, KERNEL_MIN_ROWS) ? this.kernelFor(heads) : null;
+    const helper = k ? attentionHelper() : null;
+    if (!k || !helper) {
+      this.attendRows(layer, fromPos, count, heads, q, qOff, qStride, out, outOff, outStride);
+      return;
+    }
+    if (fromPos + count > this.tokens)
+      throw new Error(`kv-cache: position ${fromPos + count - 1} beyond ${this.tokens}`);
+    const d = this.dModel;
+    const run = this.loadRun(k, layer, fromPos, count, heads);
+    // Row r costs ∝ its positions (fromPos + r + 1): split where the first rows hold half.
+    const total = count * fromPos + (count * (count + 1)) / 2;
+    let split = 0;
+    for (let work = 0; split < count && 2 * (work + fromPos + split + 1) <= total; split++) work += fromPos + split + 1;
+    const tail = count - split;
+    const kv = new Float32Array(k.memory.buffer).slice(run.kPtr / 4, run.vPtr / 4 + run.n * d);
+    const qRows = new Float32Array(tail * d);
+    for (let r = split; r < count; r++)
+      qRows.set(q.subarray(qOff + r * qStride, qOff + r * qStride + d), (r - split) * d);
+    const later = helper.rows({ run, r0: split, r1: count, kv, q: qRows });
+    later.catch(() => undefined); // awaited below, after the rows computed here
+    kernelRows(k, softmaxNumerators, run, 0, split, q, qOff, qStride, out, outOff, outStride);
+    let rows: Float32Array;
+    try {
+      rows = await later;
+    } catch {
+      this.attendRows(
+        layer,
+        fromPos + split,
+        tail,
+        heads,
+        q,
+        qOff + split * qStride,
+        qStride,
+        out,
+        outOff + split * outStride,
+        outStride,
+      );
+      return;
+    }
+    for (let r = 0; r < tail; r++) out.set(rows.subarray(r * d, (r + 1) * d), outOff + (split + r) * outStride);
+  }
+
+  /** The WebAssembly kernel when this split of heads can use it (null: attend row by row). */
+  private kernelFor(heads: number): AttentionKernel | null {
+    return heads === this.heads && (this.dModel / heads) % 16 === 0 ? attentionKernel() : null;
+  }
+
+  /**
+   * Copies this layer's keys and values of positions 0..fromPos+count-1 into the kernel's
+   * memory, per head contiguous over positions ([head][position][hd]), and returns the run.
+   */
+  private loadRun(k: AttentionKernel, layer: number, fromPos: number, count: number, heads: number): KernelRun {
     const d = this.dModel;
     const hd = d / heads;
     const n = fromPos + count;
-    // Kernel memory: [q f64 × hd][acc f64 × hd][scores f64 × n][K f32 heads×n×hd][V f32 …].
-    const qPtr = 0;
-    const accPtr = 8 * hd;
-    const scoresPtr = 16 * hd;
-    const kPtr = scoresPtr + 8 * n + 15 - ((scoresPtr + 8 * n + 15) % 16);
-    const vPtr = kPtr + 4 * n * d;
-    ensureKernelBytes(k, vPtr + 4 * n * d);
-    const buf = k.memory.buffer;
-    const f32 = new Float32Array(buf);
-    const qh = new Float64Array(buf, qPtr, hd);
-    const acc = new Float64Array(buf, accPtr, hd);
-    const scores = new Float64Array(buf, scoresPtr, n);
-    // This layer's keys and values, per head contiguous over positions: [head][position][hd].
     const bt = this.blockTokens;
+    const run = kernelRun(n, hd, heads, fromPos, bt);
+    ensureKernelBytes(k, run.vPtr + 4 * n * d);
+    const f32 = new Float32Array(k.memory.buffer);
     const headStride = bt * hd;
     const kLayer = layer * this.layerStride;
     for (let b = 0; b * bt < n; b++) {
@@ -199,24 +269,11 @@ export class KvCache {
       for (let h = 0; h < heads; h++) {
         const src = kLayer + h * headStride;
         const dst = h * n * hd + b * bt * hd;
-        f32.set(block.subarray(src, src + rows * hd), kPtr / 4 + dst);
-        f32.set(block.subarray(src + this.kvStride, src + this.kvStride + rows * hd), vPtr / 4 + dst);
+        f32.set(block.subarray(src, src + rows * hd), run.kPtr / 4 + dst);
+        f32.set(block.subarray(src + this.kvStride, src + this.kvStride + rows * hd), run.vPtr / 4 + dst);
       }
     }
-    const scale = 1 / Math.sqrt(hd);
-    for (let r = 0; r < count; r++) {
-      const np = fromPos + r + 1;
-      const grouped = bt >= 4 ? np - (np % 4) : 0;
-      for (let h = 0; h < heads; h++) {
-        const qb = qOff + r * qStride + h * hd;
-        for (let i = 0; i < hd; i++) qh[i] = q[qb + i];
-        const max = k.scores(kPtr + 4 * h * n * hd, qPtr, np, hd, scale, scoresPtr);
-        const inv = 1 / softmaxNumerators(scores, np, max);
-        k.weigh(vPtr + 4 * h * n * hd, scoresPtr, np, hd, grouped, accPtr);
-        const ob = outOff + r * outStride + h * hd;
-        for (let i = 0; i < hd; i++) out[ob + i] = acc[i] * inv;
-      }
-    }
+    return run;
   }
 
   /** Zeroes and drops every block; the cache can be reused from position 0. */
@@ -310,17 +367,6 @@ export function headScores(
     }
   }
   return max;
-}
-
-/** Step 2: scores[t] = exp(scores[t] − max) in position order, returning their total. */
-function softmaxNumerators(scores: Float64Array, n: number, max: number): number {
-  let total = 0;
-  for (let t = 0; t < n; t++) {
-    const e = Math.exp(scores[t] - max);
-    scores[t] = e;
-    total += e;
-  }
-  return total;
 }
 
 /** Step 3: acc = Σ weights[p] · v_p, four positions per pass: acc += (w0·v0 + w1·v1) + (w2·v2 + w3·v3). */

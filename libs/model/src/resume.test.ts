@@ -1,6 +1,7 @@
 /** @jest-environment ./libs/model/src/testing/ort-test-environment.js */
 import { DomainError } from "@lite/core";
-import type { SequenceSpec, StepOutput } from "./decode-batch";
+import type { DecodeBatch, SequenceSpec, StepOutput } from "./decode-batch";
+import type { KvCache } from "./kv-cache";
 import type { ModelRuntime } from "./model-runtime";
 import { resolveModeTiers } from "./mode-tiers";
 import { buildTinyModel, openTiny, runToEnd, spec, type TinyModel } from "./testing/tiny-model.fixture";
@@ -70,6 +71,64 @@ describe("resuming a sequence from the tokens it already produced", () => {
       expect(strip(got)).toEqual(strip(whole.slice(n)));
     }
   });
+
+  // A pass does not run the last layer for the rows nobody samples (all of a sequence's rows
+  // but its last, when its TierSet keeps every tier: forward-pass.ts unsampledRows): only
+  // their K/V are written there. The replay's KV must still be the uninterrupted run's, bit
+  // for bit, and the calls it bills those of the uninterrupted run (routing-independent
+  // counts for the rows it skips; DEEP keeps more tiers than tierTopK and runs in full).
+  it.each(["FAST", "BALANCED", "DEEP"] as const)(
+    "%s: a replay rebuilds the uninterrupted run's KV bit for bit, skipping the last layer for its unsampled rows, and bills the same calls",
+    async (mode) => {
+      const kvBits = (batch: DecodeBatch, id: string) =>
+        (batch as unknown as { seqs: Map<string, { kv: KvCache }> }).seqs
+          .get(id)!
+          .kv.heldBlocks()
+          .map((b) => Uint32Array.from(new Uint32Array(b.buffer, b.byteOffset, b.length)));
+      const s = spec(rt, {
+        id: "kv",
+        prompt: "keys and values",
+        tierIds: resolveModeTiers(rt.tiers, mode),
+        temperature: 0.8,
+        routingSeed: 7n,
+        maxTokens: 70,
+      });
+      const cut = 47; // several KV blocks
+      const whole = rt.createBatch();
+      whole.add(s);
+      const wholeOut: StepOutput[] = [];
+      let wholeKv: Uint32Array[] = [];
+      while (wholeOut.length < s.maxTokens && !wholeOut.at(-1)?.finished) {
+        wholeOut.push(...(await whole.step()));
+        if (wholeOut.length === cut + 1) wholeKv = kvBits(whole, s.id);
+      }
+      expect(wholeOut.length).toBeGreaterThan(cut + 1);
+
+      const batch = rt.createBatch();
+      batch.add({ ...s, resumeTokens: wholeOut.slice(0, cut).map((o) => o.tokenId) });
+      const first = await batch.step();
+      expect(first).toHaveLength(1);
+      expect(first[0]).toMatchObject({ index: cut, tokenId: wholeOut[cut].tokenId });
+      expect(kvBits(batch, s.id)).toEqual(wholeKv);
+      const rest = [...first];
+      for (let step = await batch.step(); step.length > 0; step = await batch.step()) rest.push(...step);
+      expect(strip(rest)).toEqual(strip(wholeOut.slice(cut)));
+
+      // billed: the replay's outputs report the calls of every row it fed, as the run did
+      const total = (o: StepOutput[]) => {
+        const t: Record<string, number> = {};
+        for (const x of o) for (const [tier, n] of Object.entries(x.expertCalls)) t[tier] = (t[tier] ?? 0) + n;
+        return t;
+      };
+      expect(total(rest)).toEqual(total(wholeOut));
+      // the last layer ran its last row only (FAST, BALANCED): that row's experts, one per call
+      const layers = rt.manifest.architecture.layers;
+      const lastLayer = first[0].experts[layers - 1];
+      const perRow = Object.values(wholeOut[cut + 1].expertCalls).reduce((a, b) => a + b, 0) / layers;
+      if (mode !== "DEEP") expect(lastLayer.length).toBe(perRow);
+      else expect(lastLayer.length).toBeGreaterThan(perRow);
+    },
+  );
 
   it("resumes with one token left of maxTokens and refuses a sequence that has none left", async () => {
     const s = cases()[0];
