@@ -10,12 +10,13 @@
  * client's first burst of 40 creates with its new key from one address (many-processes
  * e2e test, RATE_LIMITED AUTH_FAILURES), and would have refused a proxy's new tenants alike.
  * The throttle runs here on the test stack's real services (PostgreSQL lookups, audit queue),
- * with its own budget, window and a manual clock.
+ * with its own budget, window and a manual clock. A source's lookups of unknown keys run at
+ * most LOOKUPS_IN_FLIGHT_PER_SOURCE at once.
  */
 import { ManualClock } from "@lite/core";
 import { createTenant, type TenantWithKey } from "@lite/testing";
 import type { RunningApiServer } from "../../apps/api/src/server";
-import { AuthThrottle } from "../../apps/api/src/http/auth-throttle";
+import { AuthThrottle, LOOKUPS_IN_FLIGHT_PER_SOURCE } from "../../apps/api/src/http/auth-throttle";
 import { startStack, type TestStack } from "../support/stack";
 
 const BUDGET = 5;
@@ -115,6 +116,29 @@ describe("failed authentication, concurrent and at the window's rollover", () =>
     expect(tally(await flood(throttle, source, 16, "auth.burst.rollover"))).toEqual({ RATE_LIMITED: 16 });
     // audit: one row per refused lookup (auth.throttled rows are their own action)
     expect(await auditRows("auth.burst.rollover")).toBe(2 * BUDGET);
+  });
+
+  it("a source's unknown keys are looked up a few at a time, not as many at once as the budget allows", async () => {
+    // attack (f) as it began: 16 new keys at once were 16 concurrent PostgreSQL lookups (the
+    // pool grew to its maximum: a SCRAM exchange and a backend fork per new connection)
+    let inflight = 0;
+    let most = 0;
+    const auth = {
+      ...api.services.auth,
+      authenticate: async (secret: string | null) => {
+        most = Math.max(most, ++inflight);
+        try {
+          return await api.services.auth.authenticate(secret);
+        } finally {
+          inflight--;
+        }
+      },
+    } as typeof api.services.auth;
+    const throttle = new AuthThrottle({ ...api.services, auth, clock: new ManualClock(5_000_000) }, 20, WINDOW_MS);
+    const codes = await flood(throttle, "198.51.100.6", 16, "auth.burst.inflight");
+    expect(tally(codes)).toEqual({ UNAUTHENTICATED: 16 });
+    expect(most).toBe(LOOKUPS_IN_FLIGHT_PER_SOURCE);
+    expect(await auditRows("auth.burst.inflight")).toBe(16);
   });
 
   it("a source that stopped failing gets its whole budget again", async () => {

@@ -6,8 +6,11 @@ import { startApiServer, type RunningApiServer } from "../../apps/api/src/server
  * The suites' binding of the one stack builder (@lite/testing startStack) to the API
  * server in this process: a library cannot import an app, so the launcher lives here.
  * In-process, a test reaches the server's services (e.g. `api.services.auditWriter`).
+ * Many short-lived servers share the test PostgreSQL: their pools open connections on
+ * demand and keep none open (DATABASE_POOL_OPEN=0) unless a test asks.
  */
-export const inProcessApi: ApiLauncher<RunningApiServer> = (env) => startApiServer({ port: 0, host: "127.0.0.1", env });
+export const inProcessApi: ApiLauncher<RunningApiServer> = (env) =>
+  startApiServer({ port: 0, host: "127.0.0.1", env: { DATABASE_POOL_OPEN: "0", ...env } });
 
 export type TestStack = Stack<RunningApiServer> & {
   /**

@@ -58,6 +58,8 @@ export const ApiEnv = z.object({
   CLIENT_ERRORS_PER_SECOND: intVar(5, 1, 1_000_000),
   /** a request refused as RATE_LIMITED before its body is read is answered after min(Retry-After, this), ms (0: at once) */
   REFUSAL_TARPIT_MS: intVar(1000, 0, 60_000),
+  /** PostgreSQL connections opened at start-up and kept open (the pool holds 10; 0: opened on demand, closed after 10 s idle) */
+  DATABASE_POOL_OPEN: intVar(10, 0, 10),
   /** longest a request waits for one Redis command (Redis unreachable: then UNAVAILABLE, 503 + Retry-After), ms */
   REDIS_COMMAND_TIMEOUT_MS: intVar(1000, 50, 60_000),
   /** smallest `intervalMs` a tenantMetrics subscription may ask for, ms (smaller: BAD_USER_INPUT) */

@@ -46,7 +46,9 @@ export async function createServices(env: ApiEnv, log: Logger, overrides: Servic
   const closers: Array<() => Promise<void>> = [];
   const onClose = (c: () => Promise<void>) => void closers.push(c);
   const clock = overrides.clock ?? systemClock;
-  const db = createDb({ url: env.DATABASE_URL as string });
+  // A fixed pool (DATABASE_POOL_OPEN connections opened at start-up, bootstrap.ts): a burst
+  // of requests never waits for new PostgreSQL connections, nor pays for them on a busy host.
+  const db = createDb({ url: env.DATABASE_URL as string, keepOpen: env.DATABASE_POOL_OPEN });
   onClose(async () => {
     if (!(await disconnectDb(db)))
       log.warn("PostgreSQL pool did not close within 5 s (a connection died mid-transaction); leaving it");

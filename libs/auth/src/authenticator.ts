@@ -17,6 +17,12 @@ import type { Principal } from "./principal";
  *    reconnect of the subscriber (messages may have been missed) clears the whole cache.
  *    The TTL is only a safety net.
  * 4. lastUsedAt is written at most once per key per `lastUsedThrottleMs` per process.
+ * 5. Concurrent requests with a key that is not cached (first use, or its entry just
+ *    expired) share one lookup: a client's burst of requests is one PostgreSQL query, not
+ *    one per request (16 at once each needing a pooled connection: the pool grew by 8
+ *    connections, a SCRAM exchange and a backend fork each, and stalled the API for
+ *    ~100 ms). A request that arrives after an invalidation never joins a lookup that
+ *    began before it.
  */
 export type Invalidation = { kind: "key"; apiKeyId: string } | { kind: "tenant"; tenantId: string } | { kind: "all" };
 
@@ -50,6 +56,8 @@ export class Authenticator {
   private readonly channel: string;
   private subscriber: Redis | null = null;
   private generation = 0;
+  /** lookups in flight by key hash, with the generation they began in */
+  private readonly lookups = new Map<string, { generation: number; entry: Promise<CacheEntry | null> }>();
 
   constructor(private readonly opts: AuthenticatorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -101,29 +109,9 @@ export class Authenticator {
       entry = undefined;
     }
     if (!entry) {
-      const generation = this.generation;
-      const row = await this.opts.db.apiKey.findUnique({
-        where: { hash },
-        select: {
-          id: true,
-          hash: true,
-          role: true,
-          tenantId: true,
-          revokedAt: true,
-          tenant: { select: { suspended: true } },
-        },
-      });
-      if (!row || !constantTimeEqual(row.hash, hash)) {
-        return err(new DomainError("UNAUTHENTICATED", "unknown API key", { reason: "UNKNOWN_KEY" }));
-      }
-      entry = {
-        hash,
-        principal: { role: row.role, apiKeyId: row.id, tenantId: row.tenantId },
-        revoked: row.revokedAt !== null,
-        suspended: row.tenant?.suspended ?? false,
-        expiresAtMs: now + (this.opts.cacheTtlMs ?? 60_000),
-      };
-      if (generation === this.generation) this.remember(entry);
+      const found = await this.lookup(hash, now);
+      if (!found) return err(new DomainError("UNAUTHENTICATED", "unknown API key", { reason: "UNKNOWN_KEY" }));
+      entry = found;
     }
     if (entry.revoked)
       return err(new DomainError("UNAUTHENTICATED", "this API key was revoked", { reason: "KEY_REVOKED" }));
@@ -132,6 +120,49 @@ export class Authenticator {
     }
     this.touch(entry.principal.apiKeyId, now);
     return ok(entry.principal);
+  }
+
+  /**
+   * The key's row as a cache entry (null: no such key), cached unless an invalidation came
+   * while it was read. Concurrent callers of one generation share one query.
+   */
+  private lookup(hash: string, now: number): Promise<CacheEntry | null> {
+    const pending = this.lookups.get(hash);
+    if (pending && pending.generation === this.generation) return pending.entry;
+    const generation = this.generation;
+    const entry = this.readRow(hash, now).then((found) => {
+      if (found && generation === this.generation) this.remember(found);
+      return found;
+    });
+    const mine = { generation, entry };
+    this.lookups.set(hash, mine);
+    const forget = () => {
+      if (this.lookups.get(hash) === mine) this.lookups.delete(hash);
+    };
+    entry.then(forget, forget);
+    return entry;
+  }
+
+  private async readRow(hash: string, now: number): Promise<CacheEntry | null> {
+    const row = await this.opts.db.apiKey.findUnique({
+      where: { hash },
+      select: {
+        id: true,
+        hash: true,
+        role: true,
+        tenantId: true,
+        revokedAt: true,
+        tenant: { select: { suspended: true } },
+      },
+    });
+    if (!row || !constantTimeEqual(row.hash, hash)) return null;
+    return {
+      hash,
+      principal: { role: row.role, apiKeyId: row.id, tenantId: row.tenantId },
+      revoked: row.revokedAt !== null,
+      suspended: row.tenant?.suspended ?? false,
+      expiresAtMs: now + (this.opts.cacheTtlMs ?? 60_000),
+    };
   }
 
   /** Publish an invalidation to every API process (this one included). */

@@ -13,7 +13,8 @@ import type { ApiServices } from "../services";
  *  3. one `auth.throttled` audit row per source and window says how it began.
  * Unknown keys in flight count against the budget with the failures: past it, a request
  * waits for a lookup in flight to settle (concurrent requests cannot overrun the budget while
- * their lookups run, and a valid key is never refused for others' pending lookups);
+ * their lookups run, and a valid key is never refused for others' pending lookups), and
+ * at most LOOKUPS_IN_FLIGHT_PER_SOURCE run at once;
  * concurrent requests with one new key share one lookup. A window that follows a throttled one (the source is still flooding) releases
  * its budget evenly — one lookup at its start, then one per window ÷ budget — instead of all
  * at once: 16 clients tarpitted until the window's end otherwise all came back at the same
@@ -38,6 +39,13 @@ interface Window {
 
 /** Hashes of keys that authenticated recently (bounded; oldest dropped first). */
 const KNOWN_KEYS_MAX = 10_000;
+/**
+ * Lookups of unknown keys one source may have in flight at once; the rest wait their turn
+ * (each takes a few ms). Without it a source's burst of new keys was as many concurrent
+ * PostgreSQL queries as the budget allows: the pool grew to its maximum at once, a SCRAM
+ * exchange and a backend fork per new connection (abuse bench attack (f), as it began).
+ */
+export const LOOKUPS_IN_FLIGHT_PER_SOURCE = 4;
 /** Sources tracked at once; past it, windows that have ended are dropped first. */
 const SOURCES_MAX = 100_000;
 
@@ -78,7 +86,7 @@ export class AuthThrottle {
       const window = this.windowOf(source, now);
       const allowance = this.allowance(window, now);
       if (window.failures >= allowance) return err(await this.throttled(source, window, now));
-      if (window.failures + window.inflight.size < allowance) {
+      if (window.failures + window.inflight.size < allowance && window.inflight.size < LOOKUPS_IN_FLIGHT_PER_SOURCE) {
         const lookup = this.lookup(window, hash, secret, audit);
         const settled = lookup.then(
           () => undefined,

@@ -3,12 +3,14 @@ import { ensureAdminKey } from "@lite/auth";
 import { ensureDefaultPriceBook } from "@lite/billing";
 import type { ApiServices } from "../services";
 import { registerModelsFromDir } from "@lite/manifest";
+import { openConnections } from "@lite/db";
 
 /** Between two start-up attempts while PostgreSQL or Redis is not there yet. */
 export const BOOTSTRAP_RETRY_MS = 2000;
 
-/** Start-up work: the admin key, the default price book, the models of MODEL_DIR. */
+/** Start-up work: the pool's connections, the admin key, the default price book, the models of MODEL_DIR. */
 async function bootstrap(s: ApiServices): Promise<void> {
+  await openConnections(s.db, s.env.DATABASE_POOL_OPEN);
   if (s.env.ADMIN_API_KEY) {
     const admin = await ensureAdminKey(s.db, s.env.ADMIN_API_KEY);
     if (admin.created) {
