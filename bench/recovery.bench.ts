@@ -3,7 +3,9 @@
  * run RECOVERY_SEQUENCES (default 16) completions of each length (RECOVERY_LENGTHS, default
  * 64 and 1024 tokens, FAST, `default` model, streamed over graphql-ws); once every one has
  * received half its tokens, the first worker is SIGKILLed. Per sequence of the killed worker:
- * ms from the kill to the next token its subscriber receives (served by the survivor). The worker
+ * ms from the kill to the arrival of the first token the survivor produced for it (the index
+ * after its "resuming" log line's resumeAfter; earlier tokens the victim streamed just before
+ * the kill may arrive after it and are not the recovery). The worker
  * defaults apply (WORKER_HEARTBEAT_MS 1000, WORKER_LOCK_MS 4000, WORKER_STALLED_INTERVAL_MS
  * 1000): detection is the victim's heartbeat expiring (the survivor then releases its locks
  * and runs the stalled check at once; libs/scheduler worker-heartbeats.ts); the survivor then
@@ -46,20 +48,23 @@ interface LengthFigures {
   recoveredAtMs: number[];
 }
 
-/** ms after `killedAtEpochMs` of the survivor's "resuming a re-dispatched completion" log lines. */
-function resumeTimes(output: string, killedAtEpochMs: number): number[] {
-  const out: number[] = [];
+/**
+ * The jobs the survivor resumed after the kill, by completion id, from its "resuming a
+ * re-dispatched completion" log lines: when (ms after the kill) and after which index.
+ */
+function resumedJobs(output: string, killedAtEpochMs: number): Map<string, { atMs: number; resumeAfter: number }> {
+  const out = new Map<string, { atMs: number; resumeAfter: number }>();
   for (const line of output.split("\n")) {
     if (!line.includes("resuming a re-dispatched completion")) continue;
     try {
-      const o = JSON.parse(line) as { time: string | number };
+      const o = JSON.parse(line) as { time: string | number; completionId: string; resumeAfter: number };
       const at = typeof o.time === "string" ? Date.parse(o.time) : o.time; // ISO timestamps (libs/telemetry logger)
-      if (at >= killedAtEpochMs) out.push(at - killedAtEpochMs);
+      if (at >= killedAtEpochMs) out.set(o.completionId, { atMs: at - killedAtEpochMs, resumeAfter: o.resumeAfter });
     } catch {
       // not a JSON log line
     }
   }
-  return out.sort((a, b) => a - b);
+  return out;
 }
 
 async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: number, n: number): Promise<LengthFigures> {
@@ -97,7 +102,7 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
     while (received.some((r, i) => r.length < half && !done[i])) await sleep(20);
     const victim = phase.workers[0];
     const running = received.map((_, i) => !done[i]);
-    const atKill = received.map((r) => r.length).filter((_, i) => running[i]);
+    const atKill = received.map((r) => r.length);
     const killedAt = performance.now();
     const killedAtEpochMs = Date.now();
     victim.kill("SIGKILL");
@@ -105,17 +110,34 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
     await Promise.race([Promise.all(streams), sleep(120_000)]);
     await ws.dispose();
     const recovery: number[] = [];
+    const measuredAt: number[] = [];
     let lost = 0;
     let onSurvivor = 0;
+    const resumed = resumedJobs(phase.workers[1].output(), killedAtEpochMs);
     for (const [i, r] of received.entries()) {
       if (!running[i]) continue;
+      const job = resumed.get(ids[i]);
+      if (job) {
+        // The killed worker's: its next token is the one after what its stream held when the
+        // survivor resumed it (tokens the killed worker streamed just before the kill may
+        // still reach the subscriber after it).
+        const next = r.find((e) => e.index === job.resumeAfter + 1);
+        measuredAt.push(job.resumeAfter + 1);
+        if (!next) lost++;
+        else recovery.push(next.atMs - killedAt);
+        continue;
+      }
+      // Not resumed by the survivor (or its log line was not kept): by the gap after the kill.
       const next = r.find((e) => e.atMs > killedAt);
       if (!next) lost++;
       // the survivor's own sequences go on within a step or two; the victim's wait for the takeover
       else if (next.atMs - killedAt < SURVIVOR_GAP_MS) onSurvivor++;
-      else recovery.push(next.atMs - killedAt);
+      else {
+        recovery.push(next.atMs - killedAt);
+        measuredAt.push(atKill[i]);
+      }
     }
-    const resumedAtMs = resumeTimes(phase.workers[1].output(), killedAtEpochMs);
+    const resumedAtMs = [...resumed.values()].map((j) => j.atMs).sort((a, b) => a - b);
     recovery.sort((a, b) => a - b);
     ctx.log(
       `recovery: ${maxTokens} tokens: jobs resumed at ${resumedAtMs.map((m) => m.toFixed(0)).join(", ")} ms after the kill; next tokens at ${recovery.map((m) => m.toFixed(0)).join(", ")} ms`,
@@ -124,7 +146,7 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
       maxTokens,
       onSurvivor,
       sequences: recovery.length,
-      tokensAtKillMean: atKill.reduce((a, b) => a + b, 0) / atKill.length,
+      tokensAtKillMean: measuredAt.reduce((a, b) => a + b, 0) / Math.max(1, measuredAt.length),
       recoveryP50Ms: percentile(recovery, 50),
       recoveryP99Ms: percentile(recovery, 99),
       recoveryMaxMs: Math.max(...recovery),
@@ -171,7 +193,7 @@ export const bench: Benchmark = {
     const summary = [
       `### recovery`,
       ``,
-      `${n} completions per length (FAST, \`default\` model, batch 16) over two workers, streamed; when every one has half its tokens, the first worker is SIGKILLed. Figure: ms from the kill to the next token each of its sequences' subscribers receives (sequences whose next token came within ${SURVIVOR_GAP_MS} ms were on the survivor and are not counted). Worker defaults (heartbeat 1 s: the survivor takes the victim's jobs over when it expires; lock 4 s, stalled check 1 s). The tenant's kvCacheBytes holds all ${n} sequences at full length on one worker. A phase whose killed worker held none of the running sequences is run again (up to ${ATTEMPTS} times).`,
+      `${n} completions per length (FAST, \`default\` model, batch 16) over two workers, streamed; when every one has half its tokens, the first worker is SIGKILLed. Figure: ms from the kill to the arrival, at each of its sequences' subscribers, of the first token the survivor produced (the index after the one the survivor resumed it from: its "resuming" log line; tokens the killed worker streamed just before the kill may still arrive after it, and no longer hide a sequence as the survivor's). A sequence not logged as resumed whose next token came within ${SURVIVOR_GAP_MS} ms of the kill was on the survivor and is not counted. "Tokens at kill": what the measured sequences' streams held when resumed. Worker defaults (heartbeat 1 s: the survivor takes the victim's jobs over when it expires; lock 4 s, stalled check 1 s). The tenant's kvCacheBytes holds all ${n} sequences at full length on one worker. A phase whose killed worker held none of the running sequences is run again (up to ${ATTEMPTS} times).`,
       ``,
       `| maxTokens | sequences of the killed worker | tokens at kill (mean) | recovery p50 | p99 | max | lost |`,
       `| --- | --- | --- | --- | --- | --- | --- |`,

@@ -14,8 +14,9 @@ import { attentionKernel, moduleBytes } from "./attention-wasm";
  * Math.exp is its own, the same code in every thread of a process). attention-wasm.test.ts
  * compares a split run with KvCache.attend bit for bit.
  *
- * One thread per process, started on first use; it holds the process open only while rows
- * are pending. If it cannot start or fails, the rows are computed on the JS thread.
+ * One thread per process, started when a model loads (or on first use); it holds the
+ * process open only while rows are pending. If it cannot start or fails, the rows are
+ * computed on the JS thread.
  */
 
 interface Request {
@@ -100,6 +101,8 @@ export class AttentionHelper {
     try {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
+        // not the process's -r hooks (a TypeScript loader takes ~0.5 s to start in a thread)
+        execArgv: [],
         workerData: { bytes: moduleBytes(), softmax: softmaxNumerators.toString(), rows: kernelRows.toString() },
       });
       return new AttentionHelper(worker);

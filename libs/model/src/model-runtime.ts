@@ -16,6 +16,7 @@ import {
   type Manifest,
   type TierDescription,
 } from "@lite/manifest";
+import { attentionHelper } from "./attention-helper";
 import { buildAttentionModel } from "./onnx-builder";
 import { TimingDefence } from "./timing-defence";
 
@@ -100,6 +101,8 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
     return ort.InferenceSession.create(readVerifiedFile(root, entry), sessionOptions);
   };
 
+  // Started now, not by the first replay's attention (a thread takes tens of ms to start).
+  attentionHelper();
   const tiers: TierInfo[] = describeTiers(m);
   const experts = m.tiers.map((t) =>
     t.experts.map((row, layer) =>
