@@ -115,7 +115,9 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
     let onSurvivor = 0;
     const resumed = resumedJobs(phase.workers[1].output(), killedAtEpochMs);
     for (const [i, r] of received.entries()) {
-      if (!running[i]) continue;
+      // (one that had received all its tokens before the kill, its final event still to come,
+      // has nothing left to recover: the survivor only finalises it)
+      if (!running[i] || atKill[i] >= maxTokens) continue;
       const job = resumed.get(ids[i]);
       if (job) {
         // The killed worker's: its next token is the one after what its stream held when the
