@@ -5,9 +5,16 @@
  *
  * One stack (fresh database and Redis prefix, the API as a process, one worker, fair
  * scheduling, `default` model, default API limits). The attacker runs in its own node
- * process (bench/lib/abuse-attacker.ts, forked with ABUSE_ATTACK set) so its client-side work does not slow
- * the victim's timing loop here. Per window (ABUSE_SECONDS, default 20, after 1.5 s of
- * attack ramp-up) the victim sends, at fixed rates (open loop):
+ * process (bench/lib/abuse-attacker.ts, forked with ABUSE_ATTACK set, niced) so its
+ * client-side work does not slow the victim's timing loop. The victim also runs in a small
+ * node process of its own (bench/lib/abuse-victim.ts, forked once, one window per IPC
+ * message, raw samples back as JSON): in this process its timings included this process's
+ * garbage-collection pauses (up to 69 ms in a window; this heap holds the whole bench:
+ * the stack's handles, the model manifest, Prisma, the results), so it measured the bench
+ * as well as the API. This process only orchestrates and scrapes the API's /metrics
+ * between windows; the victim reports its own GC time and event-loop delay per window.
+ * Per window (ABUSE_SECONDS, default 20, after 1.5 s of attack ramp-up) the victim sends,
+ * at fixed rates (open loop):
  *  - `query { me { role } }` every 50 ms;
  *  - `createCompletion` (maxTokens 4, FAST) every 100 ms — the request's own latency (200
  *    samples a window: at 100 a window's p99 was its second-worst request, mostly noise);
@@ -30,34 +37,18 @@ import { fork, type ChildProcess } from "node:child_process";
 import { setPriority } from "node:os";
 import * as path from "node:path";
 import { ensureModel } from "@lite/model";
-import {
-  collectTokens,
-  CREATE_COMPLETION,
-  scrapeWorkerMetrics,
-  TEST_ADMIN_KEY,
-  wsClient,
-  type GqlHttp,
-} from "@lite/testing";
+import { collectTokens, CREATE_COMPLETION, scrapeWorkerMetrics, TEST_ADMIN_KEY, wsClient } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, percentile, sleep, startPhase } from "./lib/live-stack";
 import { ATTACK_LABEL, ATTACKS, type AttackSpec, type Tally } from "./lib/abuse-attacker";
+import { CREATE_EVERY_MS, type Samples, type VictimProcess, type VictimSpec } from "./lib/abuse-victim";
 
 const MODEL = "default";
 const ME = "query { me { role } }";
 const RAMP_MS = 1500;
-const CREATE_EVERY_MS = 100;
 const ATTACKER_NICE = Number(process.env.ABUSE_ATTACKER_NICE ?? 19);
 
-// ---------------------------------------------------------------- victim (this process)
-
-interface Samples {
-  me: number[];
-  create: number[];
-  meErrors: number;
-  createErrors: number;
-  readyzPolls: number;
-  readyzFailures: number;
-}
+// ---------------------------------------------------------------- victim (its own process)
 
 interface WindowFigures {
   window: string;
@@ -73,6 +64,8 @@ interface WindowFigures {
   readyzFailures: number;
   /** the slowest `me` per 5 s of the window (samples are 50 ms apart): a burst or sustained */
   meMaxBy5sMs: number[];
+  /** the victim's own process over the window (a client-side pause shows here) */
+  victim: VictimProcess;
   attackerOutcomes?: Tally;
   /** the API process over the window, from its /metrics (where a stall comes from) */
   api?: ApiLoop;
@@ -116,71 +109,37 @@ function apiLoopMeter(metricsUrl: string): () => Promise<ApiLoop | undefined> {
   };
 }
 
-/** Fires `once` every `everyMs` until `stopAt`; latencies of unanswered calls count as their wait so far. */
-async function openLoop(everyMs: number, stopAt: number, once: () => Promise<boolean>, out: number[]) {
-  const inflight: Promise<void>[] = [];
-  let errors = 0;
-  const start = performance.now();
-  for (let i = 0; ; i++) {
-    const due = start + i * everyMs;
-    if (due >= stopAt) break;
-    await sleep(Math.max(0, due - performance.now()));
-    const t0 = performance.now();
-    const slot = out.length;
-    out.push(NaN);
-    inflight.push(
-      once().then(
-        (ok) => {
-          out[slot] = performance.now() - t0;
-          if (!ok) errors++;
-        },
-        () => {
-          out[slot] = performance.now() - t0;
-          errors++;
-        },
-      ),
-    );
-  }
-  await Promise.race([Promise.all(inflight), sleep(10000)]);
-  const end = performance.now();
-  for (let i = 0; i < out.length; i++) if (Number.isNaN(out[i])) out[i] = end - start - i * everyMs;
-  return errors;
-}
-
-async function victimWindow(url: string, victim: GqlHttp, seconds: number): Promise<Samples> {
-  const stopAt = performance.now() + seconds * 1000;
-  const readyz = url.replace(/\/graphql$/, "/readyz");
-  const s: Samples = { me: [], create: [], meErrors: 0, createErrors: 0, readyzPolls: 0, readyzFailures: 0 };
-  let n = 0;
-  const [meErrors, createErrors] = await Promise.all([
-    openLoop(50, stopAt, async () => (await victim.request(ME)).status === 200, s.me),
-    openLoop(
-      CREATE_EVERY_MS,
-      stopAt,
-      async () =>
-        (
-          await victim.request(CREATE_COMPLETION, {
-            input: { prompt: `victim ${n}: hi`, maxTokens: 4, mode: "FAST", seed: String(n++), temperature: 0.8 },
-          })
-        ).status === 200,
-      s.create,
-    ),
-    openLoop(
-      250,
-      stopAt,
-      async () => {
-        s.readyzPolls++;
-        const ok = await fetch(readyz, { signal: AbortSignal.timeout(2000) }).then(
-          async (r) => (await r.arrayBuffer(), r.status === 200),
-          () => false,
-        );
-        if (!ok) s.readyzFailures++;
-        return true;
-      },
-      [],
-    ),
-  ]);
-  return { ...s, meErrors, createErrors };
+/** The victim's process, forked once and asked for one window at a time (bench/lib/abuse-victim.ts). */
+function startVictim(ctx: BenchContext, spec: VictimSpec) {
+  const child = fork(path.join(__dirname, "lib", "abuse-victim.ts"), [], {
+    // a full GC before each window (gc()), and fewer scavenges in it
+    execArgv: ["--expose-gc", "--max-semi-space-size=32", "-r", path.join(ctx.rootDir, "scripts", "register.js")],
+    env: { ...process.env, ABUSE_VICTIM: JSON.stringify(spec) },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = () =>
+    new Promise<unknown>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`victim process exited ${code}`));
+      child.once("exit", onExit);
+      child.once("message", (m) => {
+        child.off("exit", onExit);
+        resolve(m);
+      });
+    });
+  const ready = next();
+  return {
+    async window(seconds: number): Promise<Samples> {
+      await ready;
+      const answer = next();
+      child.send({ window: seconds });
+      const m = (await answer) as { samples?: Samples; error?: string };
+      if (!m.samples) throw new Error(`victim process: ${m.error ?? JSON.stringify(m)}`);
+      return m.samples;
+    },
+    stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
 }
 
 function figures(window: string, s: Samples, attackerOutcomes?: Tally): WindowFigures {
@@ -199,6 +158,7 @@ function figures(window: string, s: Samples, attackerOutcomes?: Tally): WindowFi
     meMaxBy5sMs: Array.from({ length: Math.ceil(s.me.length / 100) }, (_, b) =>
       Math.round(Math.max(...s.me.slice(b * 100, (b + 1) * 100))),
     ),
+    victim: s.victim,
     attackerOutcomes,
   };
 }
@@ -253,23 +213,25 @@ function render(
           .map(([k, n]) => `${k} × ${n}`)
           .join(", ")}`,
     );
+  const client = (v: VictimProcess) =>
+    `${ms(v.gcMs)} (${v.gcCount}) | ${ms(v.gcMaxPauseMs)} | ${ms(v.loopDelayMaxMs)} |`;
   const loop = (w: WindowFigures) =>
     w.api
-      ? `| ${w.window} | ${ms(w.api.lagMaxMs)} | ${ms(w.api.gcMs)} | ${ms(w.api.gcMajorMs)} | ${w.api.rssMb.toFixed(0)} MB |`
-      : `| ${w.window} | — | — | — | — |`;
+      ? `| ${w.window} | ${ms(w.api.lagMaxMs)} | ${ms(w.api.gcMs)} | ${ms(w.api.gcMajorMs)} | ${w.api.rssMb.toFixed(0)} MB | ${client(w.victim)}`
+      : `| ${w.window} | — | — | — | — | ${client(w.victim)}`;
   return [
     `### abuse`,
     ``,
-    `Victim tenant, open loop: \`${ME}\` every 50 ms, \`createCompletion\` (maxTokens 4, FAST; the request's latency) every ${CREATE_EVERY_MS} ms, \`/readyz\` every 250 ms (failure: not 200 or no answer in 2 s), ${seconds} s per window; the attacker (another tenant, its own process) starts ${RAMP_MS / 1000} s before the window. One API process, one worker, default API limits, \`${MODEL}\` model, ${ctx.cores} cores shared with other work (load average before the run: ${load}). Ratios are ÷ the quiet baseline: the mean of QUIET before and QUIET after (me ${ms(quiet.meP50Ms)} / ${ms(quiet.meP99Ms)}, createCompletion ${ms(quiet.createP50Ms)} / ${ms(quiet.createP99Ms)}).`,
+    `Victim tenant, open loop, in a small node process of its own (only node's modules loaded, a full GC before each window; until this run the victim ran in the bench's process, whose garbage-collection pauses of up to 69 ms in a window were counted in the victim's latencies): \`${ME}\` every 50 ms, \`createCompletion\` (maxTokens 4, FAST; the request's latency) every ${CREATE_EVERY_MS} ms, \`/readyz\` every 250 ms (failure: not 200 or no answer in 2 s), ${seconds} s per window; the attacker (another tenant, its own process) starts ${RAMP_MS / 1000} s before the window. One API process, one worker, default API limits, \`${MODEL}\` model, ${ctx.cores} cores shared with other work (load average before the run: ${load}). Ratios are ÷ the quiet baseline: the mean of QUIET before and QUIET after (me ${ms(quiet.meP50Ms)} / ${ms(quiet.meP99Ms)}, createCompletion ${ms(quiet.createP50Ms)} / ${ms(quiet.createP99Ms)}).`,
     ``,
     `| window | me n | me p50 / p99 | ÷ quiet p50 / p99 | create n | create p50 / p99 | ÷ quiet p50 / p99 | victim errors | /readyz failures / polls |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...rows.map(row),
     ``,
-    `The API process in each window (its /metrics, scraped as the attacker starts and as the window ends): the longest event-loop delay, time in garbage collection (all kinds / major), resident memory at the end.`,
+    `The API process in each window (its /metrics, scraped as the attacker starts and as the window ends): the longest event-loop delay, time in garbage collection (all kinds / major), resident memory at the end; and the victim's own process over the window (perf_hooks 'gc' entries and event-loop delay): GC time, its longest single GC pause, the longest event-loop delay (a client-side pause would show here).`,
     ``,
-    `| window | event-loop delay max | GC | GC major | RSS |`,
-    `| --- | --- | --- | --- | --- |`,
+    `| window | API event-loop delay max | API GC | API GC major | API RSS | victim GC (n) | victim longest GC pause | victim event-loop delay max |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- |`,
     ...rows.map(loop),
     ``,
     `What the API answered the attacker (outcome × count):`,
@@ -283,7 +245,7 @@ function render(
 export const bench: Benchmark = {
   name: "abuse",
   description:
-    "A victim tenant's p50/p99 latency for `me` and `createCompletion` and its /readyz failures while an attacker tenant runs each attack of issue 8, ÷ the same victim load with no attacker.",
+    "A victim tenant's p50/p99 latency for `me` and `createCompletion` and its /readyz failures while an attacker tenant runs each attack of issue 8, ÷ the same victim load with no attacker. Victim and attacker each run in a node process of their own (the victim's so that its timings exclude the bench process's GC pauses).",
   async run(ctx: BenchContext): Promise<BenchResult> {
     const seconds = Number(process.env.ABUSE_SECONDS ?? 20);
     const load = (await import("node:os"))
@@ -293,6 +255,7 @@ export const bench: Benchmark = {
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const live = await bringUpLiveServices(ctx);
     const rows: WindowFigures[] = [];
+    let victimProcess: ReturnType<typeof startVictim> | undefined;
     try {
       // ABUSE_API_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the API under attack
       const apiNodeArgs = process.env.ABUSE_API_NODE_ARGS?.split(" ").filter(Boolean);
@@ -307,7 +270,10 @@ export const bench: Benchmark = {
         const ws = wsClient(phase.url, attacker.key);
         await collectTokens(ws, done.createCompletion.id);
         await ws.dispose();
-        await victimWindow(phase.url, victim.http, 3); // warm-up, not reported
+        const vp = startVictim(ctx, { url: phase.url, key: victim.key, createCompletion: CREATE_COMPLETION });
+        victimProcess = vp;
+        const victimWindow = (s: number) => vp.window(s);
+        await victimWindow(3); // warm-up, not reported
         const metricsUrl = phase.url.replace(/\/graphql$/, "/metrics");
         const measured = async (run: () => Promise<WindowFigures>) => {
           const loop = apiLoopMeter(metricsUrl);
@@ -315,7 +281,7 @@ export const bench: Benchmark = {
           rows.push({ ...w, api: await loop() });
         };
         ctx.log(`abuse: QUIET ${seconds} s`);
-        await measured(async () => figures("QUIET", await victimWindow(phase.url, victim.http, seconds)));
+        await measured(async () => figures("QUIET", await victimWindow(seconds)));
         // ABUSE_ATTACKS=a,b runs only those (quicker iterations while fixing one)
         const only = process.env.ABUSE_ATTACKS?.split(",");
         for (const attack of ATTACKS.filter((a) => !only || only.includes(a))) {
@@ -328,14 +294,15 @@ export const bench: Benchmark = {
               completionId: done.createCompletion.id,
             });
             await sleep(RAMP_MS);
-            const s = await victimWindow(phase.url, victim.http, seconds);
+            const s = await victimWindow(seconds);
             return figures(ATTACK_LABEL[attack], s, await stopAttacker(a));
           });
           await sleep(1000); // the API settles (closing sockets) before the next window
         }
         ctx.log(`abuse: QUIET after, ${seconds} s`);
-        await measured(async () => figures("QUIET after", await victimWindow(phase.url, victim.http, seconds)));
+        await measured(async () => figures("QUIET after", await victimWindow(seconds)));
       } finally {
+        victimProcess?.stop();
         await phase.stop();
       }
     } finally {
