@@ -9,7 +9,7 @@ import { recordCompletionUsage } from "@lite/telemetry";
  * prefetcher (bytes read on its tenant's behalf in this worker): written in the same
  * statement, so a retried or replayed finalisation counts them once.
  */
-export function usagePort(db: Pick<PrismaClient, "usageEvent">, prefetch?: PrefetchUsageBook): UsagePort {
+export function usagePort(db: Pick<PrismaClient, "$executeRaw">, prefetch?: PrefetchUsageBook): UsagePort {
   return {
     record: async (u) => {
       const prefetchBytesByTier = prefetch?.bytesOf(u.tenantId, u.completionId) ?? {};

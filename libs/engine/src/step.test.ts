@@ -178,3 +178,34 @@ describe("step and flush", () => {
     }
   });
 });
+
+describe("metrics", () => {
+  it("output tokens are counted per tenant, once per tenant and step, equal to what each tenant's streams hold", async () => {
+    const h = new EngineHarness({ batchSize: 8 });
+    const jobs = [
+      ...Array.from({ length: 3 }, () => h.enqueue("a", { maxTokens: 7 })),
+      ...Array.from({ length: 2 }, () => h.enqueue("b", { maxTokens: 5 })),
+    ];
+    h.engine.start();
+    await h.until("all done", () => jobs.every((j) => j.done));
+    await h.engine.stop();
+
+    const streamed = (tenant: string) =>
+      jobs
+        .filter((j) => j.tenantId === tenant)
+        .reduce((n, j) => n + (h.tokens.streams.get(j.completionId)?.length ?? 0), 0);
+    expect(streamed("a")).toBe(21);
+    expect(streamed("b")).toBe(10);
+    expect(h.metrics.tokens).toEqual(
+      new Map([
+        ["a", 21],
+        ["b", 10],
+      ]),
+    );
+    // at most one update per tenant and step (not one per token)
+    expect(h.metrics.tokenUpdates).toBeLessThanOrEqual(2 * h.metrics.steps);
+    expect(h.metrics.tokenUpdates).toBeLessThan(31);
+    expect(h.metrics.ttfts.sort()).toEqual(["a", "a", "a", "b", "b"]);
+    expect(h.metrics.finished.sort()).toEqual(["a", "a", "a", "b", "b"]);
+  });
+});

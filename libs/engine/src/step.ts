@@ -306,7 +306,12 @@ function startFlush(ctx: EngineContext, result: StepResult): void {
     .then(([, c]) => {
       ctx.stats.flushMs += performance.now() - t0;
       ctx.stats.tokens += appends.length;
-      for (const a of appends) deps.metrics?.tokensGenerated.inc({ tenant: a.tenantId });
+      if (deps.metrics) {
+        // one update per tenant and step, not per token (the step's JS thread runs the model)
+        const perTenant = new Map<string, number>();
+        for (const a of appends) perTenant.set(a.tenantId, (perTenant.get(a.tenantId) ?? 0) + a.tokens.length);
+        for (const [tenant, n] of perTenant) deps.metrics.tokensGenerated.inc({ tenant }, n);
+      }
       for (const { r, reason, error } of finished) finish(ctx, r, reason, error);
       return c;
     });

@@ -16,6 +16,7 @@ import type {
   CompletionRef,
   CompletionStore,
   EngineBatch,
+  EngineMetrics,
   EngineModel,
   FinalRow,
   JobPayload,
@@ -328,6 +329,40 @@ export interface JobOptions {
   modelName?: string;
 }
 
+/** prom-client's label argument, as the engine passes it (an object of labels), or none. */
+type LabelArg = Partial<Record<string, string | number>> | number | undefined;
+
+/** The engine's metric calls, summed: output tokens per tenant, TTFT observations, finished completions. */
+export class FakeMetrics implements EngineMetrics {
+  readonly tokens = new Map<string, number>();
+  /** tokensGenerated.inc calls (the engine makes one per tenant and step) */
+  tokenUpdates = 0;
+  readonly ttfts: string[] = [];
+  readonly finished: string[] = [];
+  steps = 0;
+  readonly tokensGenerated = {
+    inc: ((labels: LabelArg, value?: number) => {
+      if (typeof labels !== "object") throw new Error("tokensGenerated without a tenant label");
+      this.tokenUpdates++;
+      const t = String(labels.tenant);
+      this.tokens.set(t, (this.tokens.get(t) ?? 0) + (value ?? 1));
+    }) as EngineMetrics["tokensGenerated"]["inc"],
+  };
+  readonly ttftSeconds = {
+    observe: ((labels: LabelArg) => {
+      if (typeof labels === "object") this.ttfts.push(String(labels.tenant));
+    }) as EngineMetrics["ttftSeconds"]["observe"],
+  };
+  readonly completionsFinished = {
+    inc: ((labels: LabelArg) => {
+      if (typeof labels === "object") this.finished.push(String(labels.tenant));
+    }) as EngineMetrics["completionsFinished"]["inc"],
+  };
+  readonly decodeStepSeconds = {
+    observe: (() => void this.steps++) as EngineMetrics["decodeStepSeconds"]["observe"],
+  };
+}
+
 /** One engine over fakes of all its ports, with the means to queue jobs and wait for outcomes. */
 export class EngineHarness {
   /** operations of the finalisation path, in order: usage:, finalise:, finish:, settle:, complete:, fail: */
@@ -341,6 +376,7 @@ export class EngineHarness {
   readonly tokens = new FakeTokens(this.faults, this.log);
   readonly admission = new FakeAdmission(this.log);
   readonly usage = new FakeUsage(this.faults, this.log);
+  readonly metrics = new FakeMetrics();
   readonly logger: Logger;
   readonly engine: BatchEngine;
   private seq = 0;
@@ -359,6 +395,7 @@ export class EngineHarness {
         tokens: this.tokens,
         admission: this.admission,
         usage: this.usage,
+        metrics: this.metrics,
         logger: this.logger,
       },
     );
