@@ -38,6 +38,7 @@ describeCluster("completions end to end on a 3-master Redis Cluster", () => {
     await cluster?.stop();
   });
 
+  const RESUMED_TENANT = "ten_0000000000000000000resume01";
   const input = { prompt: "Resume me", maxTokens: 120, mode: "BALANCED", seed: "7", temperature: 0.9 };
 
   async function finished(id: string) {
@@ -64,7 +65,10 @@ describeCluster("completions end to end on a 3-master Redis Cluster", () => {
 
   it("streams a completion's tokens over the subscription while it runs; the row holds the same text", async () => {
     expect(isRedisCluster(stack.api.services.redis)).toBe(true);
-    t = await stack.tenant();
+    // pinned: routing seeds derive from the tenant id, and with some ids the tiny model ends
+    // this input (EOS) before the tokens the next test kills the worker at; with this one
+    // it runs all 120 (scripts/generate.ts --tenant … --model tiny gives the same tokens)
+    t = await stack.tenant({ id: RESUMED_TENANT });
     await stack.spawnWorker({ id: "worker-a" });
     const id = (await t.http.ok<Created>(CREATE_COMPLETION, { input })).createCompletion.id;
     const ws = wsClient(stack.api.url, t.secret);
