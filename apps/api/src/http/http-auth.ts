@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { DomainError } from "@lite/core";
 import { parseAuthorization, type Principal } from "@lite/auth";
 import type { ApiServices } from "../services";
-import { toGraphQLError } from "../errors";
+import { retryAfterSeconds, toGraphQLError } from "../errors";
 import { authThrottleOf } from "./auth-throttle";
 import { sourceOf } from "./graphql-context";
 import { RateBudget } from "./rate-budget";
@@ -41,12 +41,14 @@ function answerGraphql(res: Response, error: DomainError, requestId: string): vo
  * A request refused for abuse (throttled authentication, client-error budget spent) is
  * answered after min(Retry-After, REFUSAL_TARPIT_MS), on a connection then closed: a client
  * that ignores Retry-After gets at most one answer per connection per tarpit, and its body is
- * never parsed.
+ * never parsed. Retry-After in whole seconds, as its header says: the budget's own wait is
+ * often shorter (200 ms at the default 5 refills a second), and answering after that let a
+ * flooding client come back five times a second on each connection.
  */
 function refuse(res: Response, error: DomainError, requestId: string, tarpitMs: number, answer: Answer): void {
   if (error.code !== "RATE_LIMITED") return answer(res, error, requestId);
   res.setHeader("connection", "close");
-  const delay = Math.min(error.retryAfterMs ?? tarpitMs, tarpitMs);
+  const delay = Math.min(retryAfterSeconds(error.retryAfterMs) * 1000, tarpitMs);
   setTimeout(() => {
     if (!res.writableEnded && !res.destroyed) answer(res, error, requestId);
   }, delay).unref();
