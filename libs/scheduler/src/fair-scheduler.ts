@@ -37,7 +37,7 @@ import { DispatchedJobImpl, type DispatchedJob } from "./dispatched-job";
 import { SchedulerIndex } from "./scheduler-index";
 import { StalledSweeper, type SweepResult } from "./stalled-sweeper";
 import { TenantQueues } from "./tenant-queues";
-import { WorkerHeartbeats } from "./worker-heartbeats";
+import { BEATS_PER_TTL, WorkerHeartbeats } from "./worker-heartbeats";
 
 export interface FairSchedulerOptions {
   /** non-blocking client for the `{sched}` index and flags */
@@ -63,7 +63,7 @@ export interface FairSchedulerOptions {
   autoExtendLocks?: boolean;
   /**
    * Worker heartbeat TTL, ms (worker-heartbeats.ts); 0 or unset: off. On, every worker id
-   * this scheduler dispatches for beats every heartbeatMs / 4, and every heartbeatMs / 4 the
+   * this scheduler dispatches for beats every heartbeatMs / 10, and every heartbeatMs / 10 the
    * jobs of workers whose heartbeat expired are taken over (their locks released, the jobs
    * back on their wait lists) without waiting for their locks to lapse.
    */
@@ -367,7 +367,7 @@ export class FairScheduler {
 
   /**
    * One heartbeat now, then (heartbeats on) the takeover of dead peers' jobs; the background
-   * loop runs both every heartbeatMs / 4. Returns the jobs taken over, or null when the
+   * loop runs both every heartbeatMs / BEATS_PER_TTL. Returns the jobs taken over, or null when the
    * heartbeat is off or Redis did not answer.
    */
   async heartbeat(): Promise<SweepResult | null> {
@@ -442,7 +442,7 @@ export class FairScheduler {
   private startBackground(): void {
     this.sweeper.start();
     if (this.heartbeats && !this.heartbeatTimer && !this.closed) {
-      const period = Math.max(10, Math.floor(this.heartbeats.ttlMs / 4));
+      const period = Math.max(10, Math.floor(this.heartbeats.ttlMs / BEATS_PER_TTL));
       const tick = () => {
         this.heartbeatRun = this.heartbeat().finally(() => {
           if (this.closed) return;

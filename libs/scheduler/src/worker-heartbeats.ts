@@ -6,7 +6,7 @@
  * One sorted set in `{sched}` (RedisKeys.schedWorkers): heartbeat id → the ms (Redis time)
  * its heartbeat expires at. A heartbeat id is `<worker id>/<incarnation>` (FairScheduler: a
  * fresh incarnation per process and after every claim, so an id once claimed never comes
- * back). Every id this process dispatches for beats every ttl / 4 (hb-beat: expiry = now +
+ * back). Every id this process dispatches for beats every ttl / BEATS_PER_TTL (hb-beat: expiry = now +
  * ttl). The lock token of every job it holds starts with that id (`<heartbeat id>:<uuid>`,
  * FairScheduler.next), so a dead worker's jobs are known by their locks.
  *
@@ -14,7 +14,7 @@
  *  1. A worker is dead once its expiry has passed (hb-dead). Only an observer whose OWN
  *     heartbeat has been continuous for at least one TTL may act on that: after a Redis
  *     outage every worker's heartbeat has lapsed, and the live ones beat again within
- *     ttl / 4 of its end, before any observer is allowed to judge them.
+ *     ttl / BEATS_PER_TTL of its end, before any observer is allowed to judge them.
  *  2. Claim, then take over: the observer first claims the dead ids, compare-and-delete on
  *     the expiry it read (hb-forget: one that beat meanwhile is not claimed, and a beat
  *     renews an expired id atomically, so a worker is claimed or beats on, never both).
@@ -36,6 +36,15 @@ import type { Redis } from "ioredis";
 import type { Clock } from "@lite/core";
 import type { RedisKeys } from "@lite/redis";
 import { loadLuaCommands, num, type LuaCommand } from "./lua-scripts";
+
+/**
+ * Beats (and looks for dead peers) this many times per TTL. A death is seen between TTL − TTL/n
+ * and TTL + TTL/n after it (the last beat, then the next look), so more beats mean less jitter
+ * in takeover time (at 4 it spanned 0.75–1.25 s by default), and a live worker is misjudged
+ * dead only when its event loop is blocked for TTL − TTL/n. Two small scripts per beat per
+ * process: 20 a second at the 1 s default.
+ */
+export const BEATS_PER_TTL = 10;
 
 type Name = "hb-beat" | "hb-dead" | "hb-forget";
 
