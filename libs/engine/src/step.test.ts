@@ -96,20 +96,38 @@ describe("step and flush", () => {
     ]);
   });
 
-  it("a tenant already streaming here gets no first step of its own: its next completion joins the full step", async () => {
+  it("a tenant at its hold cap gets no first step of its own: its next completion joins the full step", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
-    const first = h.enqueue("a", { maxTokens: 10_000 });
+    // batch 4, one tenant: its hold cap is 4 (hold-caps.ts)
+    const running = [0, 1, 2].map(() => h.enqueue("a", { maxTokens: 10_000 }));
     h.engine.start();
-    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
-    const second = h.enqueue("a", { maxTokens: 10_000 });
-    await h.until("second streaming", () => (h.tokens.streams.get(second.completionId)?.length ?? 0) >= 2);
-    const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
-    expect(h.batch.steps[k]).toEqual(expect.arrayContaining([first.completionId, second.completionId]));
+    await h.until("three streaming", () =>
+      running.every((j) => (h.tokens.streams.get(j.completionId)?.length ?? 0) >= 2),
+    );
+    const fourth = h.enqueue("a", { maxTokens: 10_000 });
+    await h.until("fourth streaming", () => (h.tokens.streams.get(fourth.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(fourth.completionId));
+    expect(h.batch.steps[k]).toHaveLength(4);
     // another tenant's first completion still gets its own small step
     const other = h.enqueue("b", { maxTokens: 10_000 });
     await h.until("other streaming", () => (h.tokens.streams.get(other.completionId)?.length ?? 0) >= 2);
     const j = h.batch.steps.findIndex((s) => s.includes(other.completionId));
     expect(h.batch.steps[j]).toEqual([other.completionId]);
+  });
+
+  it("a tenant below its hold cap (a light one) gets a first step for a new completion while another of its streams", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    // batch 4, two tenants of weight 1: each one's cap is ceil(4 / 2) + 1 = 3
+    const heavy = [0, 1, 2].map(() => h.enqueue("heavy", { maxTokens: 10_000 }));
+    const light = h.enqueue("light", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("all streaming", () =>
+      [...heavy, light].every((j) => (h.tokens.streams.get(j.completionId)?.length ?? 0) >= 2),
+    );
+    const next = h.enqueue("light", { maxTokens: 10_000 });
+    await h.until("next streaming", () => (h.tokens.streams.get(next.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(next.completionId));
+    expect(h.batch.steps[k]).toEqual([next.completionId]);
   });
 
   it("without first-token steps a new sequence waits for the next full step", async () => {

@@ -1,6 +1,7 @@
 import type { StepOutput } from "@lite/model";
 import type { EngineContext, Running } from "./engine-context";
 import { finish } from "./finalise";
+import { heldByTenant, tenantsAtHoldCap } from "./hold-caps";
 import { sampleKv } from "./kv-meter";
 import type { CompletionRef, EngineBatch, TokenOut } from "./ports";
 import { sleep, type FinishReason } from "@lite/core";
@@ -56,18 +57,23 @@ export async function step(ctx: EngineContext): Promise<void> {
       ctx.opts.batchSize,
     ),
   );
-  // First tokens first: chosen sequences of a newly arrived tenant (none of its held
-  // sequences has produced a token here yet) take a small step of their own (a few ms)
-  // before the rest, so its time to first token does not pay for a full batch. A tenant
-  // already streaming here (a backlogged one's next completion) joins the full step: a
-  // small step per completion was ~11% of the overhead bench's steps. Who advances, and by
-  // how much, is the allocator's choice.
+  // First tokens first: chosen sequences that have not run yet, of a tenant below its hold
+  // cap here (hold-caps.ts: an interactive tenant, or one just arrived), take a small step of
+  // their own (a few ms) before the rest, so their time to first token does not pay for a
+  // full batch. A tenant at its cap (a backlogged one: the filler keeps it there, so this is
+  // its next completion) joins the full step: a small step per completion was ~11% of the
+  // overhead bench's steps. Until this rule, any tenant already streaming here joined the full
+  // step, so a light tenant's request that arrived while its previous one streamed waited for
+  // the heavy tenant's whole batch. Who advances, and by how much, is the allocator's choice.
   if (ctx.opts.firstTokenSteps) {
-    const streaming = new Set<string>();
-    for (const r of ctx.running.values()) if (!notStarted(r)) streaming.add(r.spec.tenantId);
+    const atCap = tenantsAtHoldCap(
+      ctx.opts.batchSize,
+      heldByTenant([...ctx.running.values()].map((r) => r.spec)),
+      new Map(),
+    );
     const fresh = chosen.filter((id) => {
       const r = ctx.running.get(id)!;
-      return notStarted(r) && !streaming.has(r.spec.tenantId);
+      return notStarted(r) && !atCap.has(r.spec.tenantId);
     });
     if (fresh.length > 0 && fresh.length < chosen.length) {
       const freshSet = new Set(fresh);
