@@ -194,6 +194,11 @@ async function oneLength(ctx: BenchContext, live: LiveServices, maxTokens: numbe
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
+/** A row of the summary's table: one kill, or a length's pooled kills (`em` marks its figures). */
+function tableRow(r: LengthFigures, kill: string, em = (x: string) => x): string {
+  return `| ${em(String(r.maxTokens))} | ${em(kill)} | ${r.sequences} | ${r.tokensAtKillMean.toFixed(0)} | ${em(s(r.recoveryP50Ms))} | ${em(s(r.recoveryP99Ms))} | ${s(r.recoveryMaxMs)} | ${r.lost} |`;
+}
+
 export const bench: Benchmark = {
   name: "recovery",
   description:
@@ -236,14 +241,9 @@ export const bench: Benchmark = {
       ``,
       `| maxTokens | kill | sequences of the killed worker | tokens at kill (mean) | recovery p50 | p99 | max | lost |`,
       `| --- | --- | --- | --- | --- | --- | --- | --- |`,
-      ...LENGTHS.flatMap((len, li) => [
-        ...perKill
-          .filter((r) => r.maxTokens === len)
-          .map(
-            (r, k) =>
-              `| ${r.maxTokens} | ${k + 1} | ${r.sequences} | ${r.tokensAtKillMean.toFixed(0)} | ${s(r.recoveryP50Ms)} | ${s(r.recoveryP99Ms)} | ${s(r.recoveryMaxMs)} | ${r.lost} |`,
-          ),
-        `| **${len}** | **all ${rows[li].kills}** | ${rows[li].sequences} | ${rows[li].tokensAtKillMean.toFixed(0)} | **${s(rows[li].recoveryP50Ms)}** | **${s(rows[li].recoveryP99Ms)}** | ${s(rows[li].recoveryMaxMs)} | ${rows[li].lost} |`,
+      ...rows.flatMap((pool) => [
+        ...perKill.filter((r) => r.maxTokens === pool.maxTokens).map((r, k) => tableRow(r, String(k + 1))),
+        tableRow(pool, `all ${pool.kills}`, (x) => `**${x}**`),
       ]),
       ``,
       `Takeover, in ms after the kill: when the survivor resumed each job (its "resuming" log lines), and each recovered sequence's next token:`,

@@ -66,15 +66,7 @@ export async function step(ctx: EngineContext): Promise<void> {
   // step, so a light tenant's request that arrived while its previous one streamed waited for
   // the heavy tenant's whole batch. Who advances, and by how much, is the allocator's choice.
   if (ctx.opts.firstTokenSteps) {
-    const atCap = tenantsAtHoldCap(
-      ctx.opts.batchSize,
-      heldByTenant([...ctx.running.values()].map((r) => r.spec)),
-      new Map(),
-    );
-    const fresh = chosen.filter((id) => {
-      const r = ctx.running.get(id)!;
-      return notStarted(r) && !atCap.has(r.spec.tenantId);
-    });
+    const fresh = firstStepOnes(ctx, chosen);
     if (fresh.length > 0 && fresh.length < chosen.length) {
       const freshSet = new Set(fresh);
       await advance(ctx, fresh);
@@ -86,6 +78,21 @@ export async function step(ctx: EngineContext): Promise<void> {
     }
   }
   await advance(ctx, chosen);
+}
+
+/**
+ * The chosen sequences that take a first-token step: not run yet, of a tenant below its hold
+ * cap. The caps are worked out only in a step that has such a sequence (most have none).
+ */
+function firstStepOnes(ctx: EngineContext, chosen: string[]): string[] {
+  const notYet = chosen.filter((id) => notStarted(ctx.running.get(id)!));
+  if (notYet.length === 0) return notYet;
+  const atCap = tenantsAtHoldCap(
+    ctx.opts.batchSize,
+    heldByTenant([...ctx.running.values()].map((r) => r.spec)),
+    new Map(),
+  );
+  return notYet.filter((id) => !atCap.has(ctx.running.get(id)!.spec.tenantId));
 }
 
 /**

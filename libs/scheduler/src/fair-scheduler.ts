@@ -63,7 +63,7 @@ export interface FairSchedulerOptions {
   autoExtendLocks?: boolean;
   /**
    * Worker heartbeat TTL, ms (worker-heartbeats.ts); 0 or unset: off. On, every worker id
-   * this scheduler dispatches for beats every heartbeatMs / 10, and every heartbeatMs / 10 the
+   * this scheduler dispatches for beats every heartbeatMs / BEATS_PER_TTL (10), and as often the
    * jobs of workers whose heartbeat expired are taken over (their locks released, the jobs
    * back on their wait lists) without waiting for their locks to lapse.
    */
