@@ -124,6 +124,11 @@ export class RedisKeys {
     return this.sched("workers");
   }
 
+  /** Pub/sub channel: a tenant became ready (sched-ready); wakes idle dispatch loops. */
+  schedReadyChannel(): string {
+    return this.sched("ready-wake");
+  }
+
   /**
    * Sorted set `tenant/completion` → ms: createCompletion's write-ahead record, added before
    * admission and removed once the job is queued; what a crash leaves the reconciler repairs.

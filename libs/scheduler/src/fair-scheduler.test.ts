@@ -429,3 +429,41 @@ describe("chargeMany", () => {
     await expect(b.chargeMany(new Map([["ten_m1", -1]]))).rejects.toThrow(/bad charge/);
   });
 });
+
+describe("waitForWork (the dispatch loop's wait)", () => {
+  test("ends when a tenant becomes ready in another process, long before its poll interval", async () => {
+    const keys = freshKeys();
+    const worker = scheduler(keys);
+    const api = scheduler(keys);
+    let woken = false;
+    const waiting = worker.waitForWork(60_000).then(() => (woken = true));
+    // Its subscriber opens with the wait: a tenant made ready before that is missed (the
+    // poll would find it), so tenants keep becoming ready until the wait ends.
+    for (let i = 0; i < 100 && !woken; i++) {
+      await api.enqueue(job(`ten_w${i}`), 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(woken).toBe(true);
+    await waiting;
+  });
+
+  test("a tenant already ready is no news; with none the wait lasts its interval; close ends it", async () => {
+    const keys = freshKeys();
+    const worker = scheduler(keys);
+    const api = scheduler(keys);
+    await api.enqueue(job("ten_r"), 1);
+    await worker.waitForWork(5); // opens the subscriber
+    const channel = conn();
+    let messages = 0;
+    channel.on("message", () => messages++);
+    await channel.subscribe(keys.schedReadyChannel());
+    await api.enqueue(job("ten_r"), 1); // ready already: not published
+    await api.enqueue(job("ten_s"), 1); // becomes ready: published
+    await new Promise((r) => setTimeout(r, 100));
+    expect(messages).toBe(1);
+    await worker.waitForWork(20); // nothing new: ends by its timer
+    const open = worker.waitForWork(60_000);
+    await worker.close();
+    await open;
+  });
+});

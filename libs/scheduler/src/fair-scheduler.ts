@@ -34,6 +34,7 @@ import type { Clock } from "@lite/core";
 import type { RedisKeys } from "@lite/redis";
 import { CompletionJob, JOB_CATALOG } from "./job-catalog";
 import { DispatchedJobImpl, type DispatchedJob } from "./dispatched-job";
+import { ReadyWake } from "./ready-wake";
 import { SchedulerIndex } from "./scheduler-index";
 import { StalledSweeper, type SweepResult } from "./stalled-sweeper";
 import { TenantQueues } from "./tenant-queues";
@@ -97,6 +98,8 @@ export class FairScheduler {
   private readonly incarnations = new Map<string, string>();
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeatRun?: Promise<unknown>;
+  /** the dispatch loop's wake-up on a tenant becoming ready (opened by the first waitForWork) */
+  private readyWake?: ReadyWake;
   private closed = false;
 
   constructor(private readonly opts: FairSchedulerOptions) {
@@ -429,8 +432,21 @@ export class FairScheduler {
   }
 
   /** Stops lock renewal, heartbeats and the sweep. Jobs still held are not completed: their locks lapse. */
+  /**
+   * Resolves after `ms`, or at once when a tenant becomes ready anywhere (ready-wake.ts): the
+   * dispatch loop's wait between looks.
+   */
+  waitForWork(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.readyWake ??= new ReadyWake(this.opts.redis, this.opts.keys.schedReadyChannel(), (e) =>
+      this.opts.log?.warn({ err: e.message }, "ready-wake subscriber error"),
+    );
+    return this.readyWake.wait(ms);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.readyWake?.close();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     await this.heartbeatRun;

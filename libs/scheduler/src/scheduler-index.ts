@@ -6,7 +6,7 @@
  * tokens. The global virtual clock is the vtime at which the latest dispatch started.
  *  1. markReady (after a job reached a tenant's wait list): store the weight, bump the ready
  *     epoch; a tenant not yet ready enters at max(own vtime, clock, smallest ready vtime),
- *     so idle time earns no credit.
+ *     so idle time earns no credit, and is published on the ready channel (ReadyWake).
  *  2. pick: the smallest vtime among ready tenants (minus skipped ones), O(log N);
  *     clock = max(clock, that vtime); vtime += dispatchCharge / weight; register the tenant
  *     in the active index (for the stalled-job sweep).
@@ -64,7 +64,7 @@ export class SchedulerIndex {
     const k = this.keys;
     const v = await this.lua["sched-ready"](
       [k.schedReady(), k.schedVtime(), k.schedWeight(), k.schedReadySeq(), k.schedVirtualClock()],
-      [tenantId, weight === undefined ? "" : String(weight)],
+      [tenantId, weight === undefined ? "" : String(weight), k.schedReadyChannel()],
     );
     return num(v);
   }

@@ -80,7 +80,7 @@ async function poisonOf(
 export function schedulerWorkSource(
   scheduler: Pick<
     FairScheduler,
-    "next" | "chargeMany" | "cancelledAmong" | "noteReplay" | "noteEntering" | "noteStepped"
+    "next" | "chargeMany" | "cancelledAmong" | "noteReplay" | "noteEntering" | "noteStepped" | "waitForWork"
   >,
   workerId: string,
   poison?: PoisonCheck,
@@ -117,8 +117,9 @@ export function schedulerWorkSource(
       const sets = await Promise.all([...byTenant].map(([tenantId, ids]) => scheduler.cancelledAmong(tenantId, ids)));
       return new Set(sets.flatMap((s) => [...s]));
     },
-    async waitForWork(ms) {
-      await new Promise((r) => setTimeout(r, ms));
+    waitForWork(ms) {
+      // the poll interval, cut short when a tenant becomes ready (libs/scheduler ReadyWake)
+      return scheduler.waitForWork(ms);
     },
   };
 }

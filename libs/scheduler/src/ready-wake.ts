@@ -1,0 +1,59 @@
+import { duplicateSubscriber, type Redis } from "@lite/redis";
+
+/**
+ * The dispatch loop's wait for work: `wait(ms)` resolves after `ms`, or as soon as a tenant
+ * becomes ready anywhere (sched-ready publishes its id on the ready channel), whichever comes
+ * first. The timer stays the fallback: a job made ready without news (a stalled job moved
+ * back, a message lost while the subscriber reconnects) is found at the next poll as before.
+ * Why: a worker polling every 10 ms took a light tenant's job 5 ms after its enqueue on
+ * average, and under a flood, with timers late on a busy thread, 11 ms at the median and
+ * 42 ms at p99 (isolation bench, instrumented worker).
+ *
+ * One subscriber connection per scheduler, opened by the first wait.
+ */
+export class ReadyWake {
+  private sub: Redis | undefined;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly channel: string,
+    private readonly onError?: (e: Error) => void,
+  ) {}
+
+  wait(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.subscribe();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  /** Wakes every waiter and closes the subscriber. */
+  close(): void {
+    this.closed = true;
+    this.wakeAll();
+    this.sub?.disconnect();
+    this.sub = undefined;
+  }
+
+  private subscribe(): void {
+    if (this.sub) return;
+    const sub = duplicateSubscriber(this.redis, "sched-ready-wake");
+    this.sub = sub;
+    sub.on("error", (e: Error) => this.onError?.(e));
+    sub.on("message", () => this.wakeAll());
+    sub.subscribe(this.channel).catch((e: Error) => this.onError?.(e));
+  }
+
+  private wakeAll(): void {
+    for (const done of [...this.waiters]) done();
+  }
+}
