@@ -431,7 +431,6 @@ export class FairScheduler {
       .catch((e) => this.opts.log?.warn({ err: e }, "could not release the given-up jobs' locks (they lapse)"));
   }
 
-  /** Stops lock renewal, heartbeats and the sweep. Jobs still held are not completed: their locks lapse. */
   /**
    * Resolves after `ms`, or at once when a tenant becomes ready anywhere (ready-wake.ts): the
    * dispatch loop's wait between looks.
@@ -444,6 +443,10 @@ export class FairScheduler {
     return this.readyWake.wait(ms);
   }
 
+  /**
+   * Stops lock renewal, heartbeats, the sweep and the ready-wake subscriber (a wait ends at
+   * once). Jobs still held are not completed: their locks lapse.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.readyWake?.close();
