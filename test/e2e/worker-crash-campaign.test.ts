@@ -89,7 +89,13 @@ describe("a worker crash campaign", () => {
     // worker lives a few seconds: killed faster than a worker can start working, no
     // completion makes progress at all, and the poison rule rightly blames them).
     const live: WorkerProcess[] = [];
-    const spawn = () => void stack.spawnWorker({ id: `campaign-${n++}`, env: slow }).then((w) => live.push(w));
+    // every campaign worker, killed ones too: their last lines explain a failure
+    const spawned: WorkerProcess[] = [];
+    const spawn = () =>
+      void stack.spawnWorker({ id: `campaign-${n++}`, env: slow }).then((w) => {
+        spawned.push(w);
+        live.push(w);
+      });
     spawn();
     spawn();
     spawn();
@@ -122,6 +128,18 @@ describe("a worker crash campaign", () => {
       where: { id: { in: ids }, status: { not: "COMPLETED" } },
       select: { id: true, status: true, error: true, outputTokens: true },
     });
+    if (failed.length > 0) {
+      // What each worker logged of the failed completions (resumes, give-ups, poison), to tell
+      // a job that killed its workers from workers that died or stalled around it.
+      const lines = spawned.flatMap((w) =>
+        w
+          .output()
+          .split("\n")
+          .filter((l) => failed.some((f) => l.includes(f.id)) || l.includes("heartbeat lapsed"))
+          .map((l) => `${w.id}: ${l}`),
+      );
+      console.error(`campaign: ${failed.length} not COMPLETED; their workers' lines:\n${lines.join("\n")}`);
+    }
     expect(failed).toEqual([]);
     const expected = rounds.flatMap(() => reference);
     expect(rows.map((r) => r.text)).toEqual(expected.map((r) => r.text));
