@@ -103,15 +103,19 @@ describe("live tenant metrics", () => {
     const b = await stack.tenant();
     const [tokensA, tokensB] = await Promise.all([run(a, 3, 12), run(b, 1, 5)]);
     expect(tokensA).toBeGreaterThan(0);
+    // Two processes flush these figures, each at its own interval: the worker its tokens,
+    // the API its admitted requests. A worker that starts jobs at once can have flushed every
+    // token before the API flushed its last admission (seen in a full CI run: requests 2 of
+    // 3), so the wait is for both.
     const seen = await waitFor(
       "both tenants' figures flushed",
       async () => {
         const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
         const x = ma.data?.tenant?.metrics;
         const y = mb.data?.tenant?.metrics;
-        return x && y && Number(x.outputTokens) === tokensA && Number(y.outputTokens) === tokensB
-          ? { x, y }
-          : undefined;
+        const flushed = (m: typeof x, tokens: number, requests: number) =>
+          m && Number(m.outputTokens) === tokens && m.requests >= requests;
+        return flushed(x, tokensA, 3) && flushed(y, tokensB, 1) ? { x: x!, y: y! } : undefined;
       },
       { timeoutMs: 15000, everyMs: 200 },
     );
