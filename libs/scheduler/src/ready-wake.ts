@@ -1,3 +1,4 @@
+import { sleep } from "@lite/core";
 import { duplicateSubscriber, type Redis } from "@lite/redis";
 
 /**
@@ -14,7 +15,8 @@ import { duplicateSubscriber, type Redis } from "@lite/redis";
  */
 export class ReadyWake {
   private sub: Redis | undefined;
-  private readonly waiters = new Set<() => void>();
+  /** one per wait in progress: aborting it ends that wait */
+  private readonly waiting = new Set<AbortController>();
   private closed = false;
 
   constructor(
@@ -26,15 +28,9 @@ export class ReadyWake {
   wait(ms: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.subscribe();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
-    });
+    const wake = new AbortController();
+    this.waiting.add(wake);
+    return sleep(ms, { signal: wake.signal }).finally(() => this.waiting.delete(wake));
   }
 
   /** Wakes every waiter and closes the subscriber. */
@@ -55,6 +51,6 @@ export class ReadyWake {
   }
 
   private wakeAll(): void {
-    for (const done of [...this.waiters]) done();
+    for (const wake of this.waiting) wake.abort();
   }
 }
