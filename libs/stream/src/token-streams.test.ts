@@ -81,6 +81,30 @@ test("appendMany stores each of a tenant's streams exactly as append does, in on
   expect(ttlRunning).toBeGreaterThan(3600);
 });
 
+test("appendMany pads its streams to a command size without touching the padding", async () => {
+  const s = make();
+  // 1 … 64 streams take 7 commands (sizes 1, 2, 4 … 64), not one per count: ioredis copies
+  // each command onto every pipeline it builds
+  const defined = Object.keys((env.redis as unknown as { scriptsSet: object }).scriptsSet);
+  expect(defined.filter((n) => n.startsWith("liteStreamAppendMany")).sort()).toEqual(
+    [1, 16, 2, 32, 4, 64, 8].map((n) => `liteStreamAppendMany${n}`),
+  );
+  for (const count of [3, 5, 63, 64, 65, 130]) {
+    const ids = Array.from({ length: count }, () => cid());
+    // the last stream (the padding's) already holds 0 … 2
+    await s.append(T, ids[count - 1], range(0, 3));
+    const last = await s.appendMany(
+      T,
+      ids.map((completionId, i) => ({ completionId, events: range(0, 1 + (i % 3)) })),
+    );
+    expect(last).toEqual(ids.map((_, i) => (i === count - 1 ? 2 : i % 3)));
+    const stored = await Promise.all(ids.map(async (id) => (await s.readAll(T, id)).map((e) => e.index)));
+    expect(stored).toEqual(
+      ids.map((_, i) => (i === count - 1 ? [0, 1, 2] : range(0, 1 + (i % 3)).map((e) => e.index))),
+    );
+  }
+});
+
 test("appendMany of one tenant never touches another tenant's stream of the same completion id", async () => {
   const s = make();
   const id = cid();

@@ -7,7 +7,8 @@
   ARGV[1] MAXLEN   ARGV[2] expiry once done, s   ARGV[3] safety expiry while running, s
   ARGV[4] wake message
   then for each key in order: wake channel, count c, then c triples (index, done, payload)
-  in increasing index order.
+  in increasing index order. A key given no triples (count 0: the caller pads its streams
+  up to the command's size with its last stream again) is only read.
 
   Each stream is handled exactly as append-1.lua handles it (idempotent by index; nothing
   after a done event; EXPIRE and PUBLISH when something was stored). A gap in any stream is
