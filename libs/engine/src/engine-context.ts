@@ -77,6 +77,8 @@ export class EngineContext {
   stopDeadline = Infinity;
   /** jobs taken from the dispatcher and being started */
   starting = 0;
+  /** the same, per tenant (a tenant whose jobs are still starting is counted at its hold cap) */
+  readonly startingByTenant = new Map<string, number>();
   /** next admission order */
   order = 0;
   /** wakes the idle loop when a job was started */

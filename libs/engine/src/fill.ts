@@ -47,9 +47,10 @@ export async function fill(ctx: EngineContext): Promise<void> {
       const excluded = ctx.opts.fifo ? new Set<string>() : tenantsAtHoldCap(ctx.opts.batchSize, held, taken);
       const handle = await ctx.deps.work.next(excluded);
       if (!handle) break;
-      taken.set(handle.tenantId, (taken.get(handle.tenantId) ?? 0) + 1);
-      ctx.starting++;
-      starts.push(startJob(ctx, handle).finally(() => ctx.starting--));
+      const tenant = handle.tenantId;
+      taken.set(tenant, (taken.get(tenant) ?? 0) + 1);
+      countStarting(ctx, tenant, 1);
+      starts.push(startJob(ctx, handle).finally(() => countStarting(ctx, tenant, -1)));
     }
   } catch (e) {
     failure = { error: e };
@@ -60,4 +61,12 @@ export async function fill(ctx: EngineContext): Promise<void> {
   if (failure) throw failure.error;
   const refused = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (refused) throw refused.reason;
+}
+
+/** ctx.starting and ctx.startingByTenant, by `by` (+1 as a job is taken, −1 once it is held or refused). */
+function countStarting(ctx: EngineContext, tenantId: string, by: 1 | -1): void {
+  ctx.starting += by;
+  const n = (ctx.startingByTenant.get(tenantId) ?? 0) + by;
+  if (n > 0) ctx.startingByTenant.set(tenantId, n);
+  else ctx.startingByTenant.delete(tenantId);
 }

@@ -115,6 +115,28 @@ describe("step and flush", () => {
     expect(h.batch.steps[j]).toEqual([other.completionId]);
   });
 
+  it("a tenant whose jobs are still starting counts them towards its cap: the one held first joins the full step", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    // batch 4, one tenant: its hold cap is 4 (hold-caps.ts)
+    const running = [0, 1].map(() => h.enqueue("a", { maxTokens: 10_000 }));
+    h.engine.start();
+    await h.until("two streaming", () =>
+      running.every((j) => (h.tokens.streams.get(j.completionId)?.length ?? 0) >= 2),
+    );
+    // two more of its completions are taken together; the second one's start is slow
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const [third, fourth] = [0, 1].map(() => h.enqueue("a", { maxTokens: 10_000 }));
+    h.tokens.resumeGate = (id) => (id === fourth.completionId ? slow : Promise.resolve());
+    await h.until("third streaming", () => (h.tokens.streams.get(third.completionId)?.length ?? 0) >= 2);
+    release();
+    await h.until("fourth streaming", () => (h.tokens.streams.get(fourth.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(third.completionId));
+    expect(h.batch.steps[k]).toHaveLength(3);
+    const j = h.batch.steps.findIndex((s) => s.includes(fourth.completionId));
+    expect(h.batch.steps[j]).toHaveLength(4);
+  });
+
   it("a tenant below its hold cap (a light one) gets a first step for a new completion while another of its streams", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
     // batch 4, two tenants of weight 1: each one's cap is ceil(4 / 2) + 1 = 3

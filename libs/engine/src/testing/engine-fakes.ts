@@ -258,9 +258,9 @@ export class FakeTokens implements TokenSink {
     private readonly log: string[],
   ) {}
   /** awaited by each `resumePoint` (a job's start checks) before it answers */
-  resumeGate?: () => Promise<void>;
+  resumeGate?: (completionId: string) => Promise<void>;
   async resumePoint(_tenantId: string, completionId: string): Promise<ResumePoint> {
-    if (this.resumeGate) await this.resumeGate();
+    if (this.resumeGate) await this.resumeGate(completionId);
     this.faults.check("resumePoint");
     const tokens = [...(this.streams.get(completionId) ?? [])];
     const done = this.done.get(completionId);
