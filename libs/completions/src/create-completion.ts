@@ -146,7 +146,9 @@ async function createChecked(
   }
   const completionId = newId("completion", r.clock.nowMs());
   // From here a crash leaves work half-done across Redis and PostgreSQL: the intent tells
-  // the reconciler. It is removed on every answer; a throw leaves it (cleanup may be partial).
+  // the reconciler. It is removed on every answer, without holding the answer for it (one
+  // round trip less per request): one left by a failed removal or a crash right after the
+  // answer is the reconciler's, as is one left by a throw (cleanup may be partial).
   await r.intents.begin(tenantId, completionId, r.clock.nowMs());
   r.faultAt?.("intent");
   const answer = await admitAndQueue(
@@ -159,7 +161,9 @@ async function createChecked(
       ...target.value,
     },
   );
-  await r.intents.end(tenantId, completionId);
+  r.intents.end(tenantId, completionId).catch((e: unknown) => {
+    r.log.warn({ err: e, completionId }, "createCompletion: could not remove its create intent (the reconciler will)");
+  });
   return answer;
 }
 

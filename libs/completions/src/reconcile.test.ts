@@ -184,6 +184,23 @@ describe("the reconciler repairs a create interrupted", () => {
     expect(await ready(t)).toBe(true);
   });
 
+  test("an intent the create could not remove does not hold or fail its answer; the reconciler removes it", async () => {
+    const t = await createTenant(env.db);
+    const failingEnd = Object.assign(Object.create(intents) as CreateIntents, {
+      end: () => Promise.reject(new Error("Connection is closed.")),
+    });
+    const done = await createCompletion({ ...res, intents: failingEnd }, principalOf(t), input());
+    if (!done.ok) throw new Error(done.error.message);
+    const left = await intents.olderThan(Date.now() + 1, 1000);
+    expect(left.filter((i) => i.tenantId === t.tenantId)).toEqual([
+      expect.objectContaining({ completionId: done.value.id }),
+    ]);
+    await reconcileOnce(rec, { graceMs: 10_000 });
+    expect((await intents.olderThan(Date.now() + 1, 1000)).filter((i) => i.tenantId === t.tenantId)).toEqual([]);
+    expect(await usage(t)).toMatchObject({ concurrent: 1 });
+    expect(await scheduler.jobState(t.tenantId, done.value.id)).toBe("waiting");
+  });
+
   test("a create still within its grace is left alone; a finished create leaves no intent", async () => {
     const t = await createTenant(env.db);
     const id = await interrupted(t, "admitted");
