@@ -35,6 +35,7 @@ import type { RedisKeys } from "@lite/redis";
 import { CompletionJob, JOB_CATALOG } from "./job-catalog";
 import { DispatchedJobImpl, type DispatchedJob } from "./dispatched-job";
 import { ReadyWake } from "./ready-wake";
+import { ReplayMarks } from "./replay-marks";
 import { SchedulerIndex } from "./scheduler-index";
 import { StalledSweeper, type SweepResult } from "./stalled-sweeper";
 import { TenantQueues } from "./tenant-queues";
@@ -69,7 +70,7 @@ export interface FairSchedulerOptions {
    * back on their wait lists) without waiting for their locks to lapse.
    */
   heartbeatMs?: number;
-  /** how long a cancel flag lives, s; default 86400 */
+  /** how long a cancel flag (and a replay mark, replay-marks.ts) lives, s; default 86400 */
   cancelFlagTtlSeconds?: number;
   /** attempts per job including the first; default JOB_CATALOG.completion.attempts (3) */
   attempts?: number;
@@ -92,6 +93,7 @@ export class FairScheduler {
   private readonly sweeper: StalledSweeper;
   private readonly held = new Set<DispatchedJobImpl>();
   private readonly dispatchCharge: number;
+  private readonly replays: ReplayMarks;
   private renewTimer?: NodeJS.Timeout;
   private readonly heartbeats?: WorkerHeartbeats;
   /** heartbeats on: worker id → its heartbeat id, `<worker id>/<incarnation>` (worker-heartbeats.ts) */
@@ -107,6 +109,7 @@ export class FairScheduler {
     const stalledIntervalMs = opts.stalledIntervalMs ?? 30000;
     this.dispatchCharge = opts.dispatchChargeTokens ?? 1;
     this.index = new SchedulerIndex(opts.redis, opts.keys, opts.clock);
+    this.replays = new ReplayMarks(opts.redis, opts.keys, opts.cancelFlagTtlSeconds ?? 86400);
     this.queues = new TenantQueues({
       connection: opts.bullConnection,
       keys: opts.keys,
@@ -282,46 +285,19 @@ export class FairScheduler {
     await this.index.markReady(this.queueOf(tenantId), this.opts.singleQueue ? 1 : weight);
   }
 
-  /**
-   * A job started again (after its worker died or its lock lapsed), as its `attempt`-th start,
-   * with its stream at `progress` (last streamed index, -1 for none). Returns the strikes
-   * against it: replays in a row that died inside their first decode step — entered
-   * (noteEntering) but not completed (noteStepped) — with no token streamed. A replay that
-   * streamed or completed a step clears them; one that never entered a step (held, waiting
-   * for a slot) leaves them as they are; the first start is never blamed. Poison-job
-   * detection: a job that kills every worker while it is computed climbs by one per start;
-   * the jobs of a worker killed for another reason are blamed only if it died inside that
-   * one step.
-   */
-  async noteReplay(tenantId: string, completionId: string, progress: number, attempt: number): Promise<number> {
-    const key = this.opts.keys.replayMark(tenantId, completionId);
-    const [prev, strikes, last, entered, stepped] = await this.opts.redis.hmget(
-      key,
-      "progress",
-      "strikes",
-      "attempt",
-      "entered",
-      "stepped",
-    );
-    const cleared = Number(prev ?? -1) !== progress || (last !== null && stepped === last);
-    const blamed = last !== null && entered === last && stepped !== last;
-    const now = cleared ? 0 : Number(strikes ?? 0) + (blamed ? 1 : 0);
-    await this.opts.redis
-      .multi()
-      .hset(key, "progress", progress, "strikes", now, "attempt", attempt)
-      .expire(key, this.opts.cancelFlagTtlSeconds ?? 86400)
-      .exec();
-    return now;
+  /** Poison-job detection: a replay's start, as its `attempt`-th; returns its strikes (replay-marks.ts). */
+  noteReplay(tenantId: string, completionId: string, progress: number, attempt: number): Promise<number> {
+    return this.replays.noteReplay(tenantId, completionId, progress, attempt);
   }
 
-  /** The `attempt`-th start of a replayed job is about to enter its first decode step (see noteReplay). */
-  async noteEntering(tenantId: string, completionId: string, attempt: number): Promise<void> {
-    await this.opts.redis.hset(this.opts.keys.replayMark(tenantId, completionId), "entered", attempt);
+  /** The `attempt`-th start of a replayed job is about to enter its first decode step (replay-marks.ts). */
+  noteEntering(tenantId: string, completionId: string, attempt: number): Promise<void> {
+    return this.replays.noteEntering(tenantId, completionId, attempt);
   }
 
-  /** The `attempt`-th start of a replayed job completed its first decode step (see noteReplay). */
-  async noteStepped(tenantId: string, completionId: string, attempt: number): Promise<void> {
-    await this.opts.redis.hset(this.opts.keys.replayMark(tenantId, completionId), "stepped", attempt);
+  /** The `attempt`-th start of a replayed job completed its first decode step (replay-marks.ts). */
+  noteStepped(tenantId: string, completionId: string, attempt: number): Promise<void> {
+    return this.replays.noteStepped(tenantId, completionId, attempt);
   }
 
   async isCancelled(tenantId: string, completionId: string): Promise<boolean> {
