@@ -75,9 +75,7 @@ export class EngineContext {
   readonly stats: EngineStats = { steps: 0, tokens: 0, stepMs: 0, flushMs: 0, fillMs: 0, idleMs: 0 };
   stopping = false;
   stopDeadline = Infinity;
-  /** jobs taken from the dispatcher and being started */
-  starting = 0;
-  /** the same, per tenant (a tenant whose jobs are still starting is counted at its hold cap) */
+  /** jobs taken from the dispatcher and being started, per tenant (counted towards its hold cap) */
   readonly startingByTenant = new Map<string, number>();
   /** next admission order */
   order = 0;
@@ -97,6 +95,13 @@ export class EngineContext {
   /** sequences held at most: the batch plus the reserve */
   get limit(): number {
     return this.opts.batchSize + this.opts.reserve;
+  }
+
+  /** jobs taken from the dispatcher and being started */
+  get starting(): number {
+    let n = 0;
+    for (const k of this.startingByTenant.values()) n += k;
+    return n;
   }
 
   /** Takes a sequence out of its batch and out of the held set. */

@@ -63,9 +63,8 @@ export async function fill(ctx: EngineContext): Promise<void> {
   if (refused) throw refused.reason;
 }
 
-/** ctx.starting and ctx.startingByTenant, by `by` (+1 as a job is taken, −1 once it is held or refused). */
+/** The tenant's jobs being started, by `by` (+1 as a job is taken, −1 once it is held or refused). */
 function countStarting(ctx: EngineContext, tenantId: string, by: 1 | -1): void {
-  ctx.starting += by;
   const n = (ctx.startingByTenant.get(tenantId) ?? 0) + by;
   if (n > 0) ctx.startingByTenant.set(tenantId, n);
   else ctx.startingByTenant.delete(tenantId);
