@@ -125,20 +125,21 @@ export class TokenStreams {
     }
     const keys: string[] = [];
     const args: Array<string | number> = [this.maxLen, this.ttlSeconds, this.runningTtlSeconds, "1"];
+    let channel = "";
     for (const { completionId, events } of items) {
       const sorted = events.map((e) => TokenEvent.parse(e)).sort((a, b) => a.index - b.index);
       keys.push(this.keys.completionStream(tenantId, completionId));
-      args.push(this.keys.streamWakeChannel(tenantId, completionId), sorted.length);
+      channel = this.keys.streamWakeChannel(tenantId, completionId);
+      args.push(channel, sorted.length);
       for (const e of sorted) args.push(e.index, e.done ? "1" : "0", JSON.stringify(e));
     }
     // Padded to the command's size with the last stream again, given no events: the script
     // reads its last index and stores nothing (no EXPIRE, no PUBLISH).
     const size = APPEND_MANY_SIZES.find((n) => n >= items.length)!;
     const lastKey = keys[keys.length - 1];
-    const lastChannel = this.keys.streamWakeChannel(tenantId, items[items.length - 1].completionId);
     for (let k = items.length; k < size; k++) {
       keys.push(lastKey);
-      args.push(lastChannel, 0);
+      args.push(channel, 0);
     }
     // One command per size, so that its first argument is a key (not a key count): ioredis' auto-
     // pipelining on a Redis Cluster routes a command by its first argument, and a leading key
