@@ -109,6 +109,7 @@ export async function startStack<A extends ApiHandle>(opts: StackOptions<A>): Pr
   const workers: WorkerProcess[] = [];
   const close = async () => {
     await Promise.allSettled(workers.map((w) => w.stop(10000)));
+    if (testFailed()) printWorkerOutput(workers);
     await Promise.allSettled(apis.map((a) => a.close()));
     await env.close();
   };
@@ -156,4 +157,16 @@ export async function startStack<A extends ApiHandle>(opts: StackOptions<A>): Pr
     throw e;
   }
   return stack as Stack<A>;
+}
+
+/** Whether a test or hook of this file has failed (set by the jest environment, jest.config.js). */
+function testFailed(): boolean {
+  return (globalThis as { __liteTestFailed?: boolean }).__liteTestFailed === true;
+}
+
+/** Each worker's last lines, to stderr: after a failure they are the only record of what it did. */
+function printWorkerOutput(workers: WorkerProcess[]): void {
+  for (const w of workers) {
+    process.stderr.write(`\n----- worker ${w.id} (pid ${w.pid}), last lines -----\n${w.output()}\n`);
+  }
 }

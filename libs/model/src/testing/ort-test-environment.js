@@ -25,10 +25,21 @@ const SHARED = [
   "BigUint64Array",
 ];
 
+/** Set in the test realm once a test or hook of the file fails (read by @lite/testing's stack close). */
+const FAILED_FLAG = "__liteTestFailed";
+
 class OrtTestEnvironment extends TestEnvironment {
   constructor(config, context) {
     super(config, context);
     for (const name of SHARED) this.global[name] = globalThis[name];
+  }
+
+  /**
+   * Marks the file failed, so a stack closed after a failure prints its workers' last output:
+   * a worker's log is the only record of what it did, and it is gone once the run ends.
+   */
+  async handleTestEvent(event) {
+    if (event.name === "test_fn_failure" || event.name === "hook_failure") this.global[FAILED_FLAG] = true;
   }
 }
 
