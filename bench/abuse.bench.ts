@@ -41,6 +41,7 @@ import { collectTokens, CREATE_COMPLETION, scrapeWorkerMetrics, TEST_ADMIN_KEY, 
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, percentile, sleep, startPhase } from "./lib/live-stack";
 import { ATTACK_LABEL, ATTACKS, type AttackSpec, type Tally } from "./lib/abuse-attacker";
+import { forkClientProcess } from "./lib/client-process";
 import { CREATE_EVERY_MS, type Samples, type VictimProcess, type VictimSpec } from "./lib/abuse-victim";
 
 const MODEL = "default";
@@ -111,34 +112,14 @@ function apiLoopMeter(metricsUrl: string): () => Promise<ApiLoop | undefined> {
 
 /** The victim's process, forked once and asked for one window at a time (bench/lib/abuse-victim.ts). */
 function startVictim(ctx: BenchContext, spec: VictimSpec) {
-  const child = fork(path.join(__dirname, "lib", "abuse-victim.ts"), [], {
-    // a full GC before each window (gc()), and fewer scavenges in it
-    execArgv: ["--expose-gc", "--max-semi-space-size=32", "-r", path.join(ctx.rootDir, "scripts", "register.js")],
-    env: { ...process.env, ABUSE_VICTIM: JSON.stringify(spec) },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const next = () =>
-    new Promise<unknown>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`victim process exited ${code}`));
-      child.once("exit", onExit);
-      child.once("message", (m) => {
-        child.off("exit", onExit);
-        resolve(m);
-      });
-    });
-  const ready = next();
+  const child = forkClientProcess(ctx, "abuse-victim.ts", "ABUSE_VICTIM", spec);
   return {
     async window(seconds: number): Promise<Samples> {
-      await ready;
-      const answer = next();
-      child.send({ window: seconds });
-      const m = (await answer) as { samples?: Samples; error?: string };
+      const m = (await child.ask({ window: seconds })) as { samples?: Samples; error?: string };
       if (!m.samples) throw new Error(`victim process: ${m.error ?? JSON.stringify(m)}`);
       return m.samples;
     },
-    stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    },
+    stop: child.stop,
   };
 }
 

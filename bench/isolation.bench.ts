@@ -14,28 +14,29 @@
  *    A light request still without a token when the phase ends counts with its waiting time
  *    so far (a lower bound; the FIFO baseline has many).
  * Reported: light p50/p99 TTFT per phase, and the ratios fair ÷ alone and fifo ÷ alone.
+ * The light tenant runs in a node process of its own (bench/lib/isolation-light.ts), as the
+ * abuse bench's victim does: in the bench's process, which also sends the flood, its TTFTs
+ * included that process's own pauses. Its GC and event-loop delay per phase are reported.
  * Target: fair p99 ratio <= 1.5. 4 requests/s so that a p99 is one: at 1/s a 30-s phase had
  * 30 samples and its "p99" was its slowest request (three runs in a row gave 1.49, 0.82 and
  * 1.96, the alone phase's own p99 going 82–199 ms).
  */
-import { setMaxListeners } from "node:events";
-import type { Client } from "graphql-ws";
 import { ensureModel } from "@lite/model";
-import { CREATE_COMPLETION, wsClient } from "@lite/testing";
+import { CREATE_COMPLETION, TOKENS_SUBSCRIPTION } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
-import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
-import { keepBacklogged, streamOne, type StreamedResult } from "./lib/load";
+import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices } from "./lib/live-stack";
+import { forkClientProcess } from "./lib/client-process";
+import { LIGHT_MAX_TOKENS, LIGHT_PER_SECOND, type LightSpec, type LightWindow } from "./lib/isolation-light";
+import type { ClientProcess } from "./lib/lean-client";
+import { keepBacklogged } from "./lib/load";
 
 const MODEL = "default";
 const BATCH = 16;
-const LIGHT_MAX_TOKENS = 16;
 const HEAVY_MAX_TOKENS = 400;
 const OVERLOAD = 10;
 const CALIBRATE_SECONDS = 8;
 /** rounds of 4 light requests (the measured shape) before a phase's window: its experts' first uses */
 const LIGHT_WARMUP_ROUNDS = 4;
-/** light requests per second: 120 in a 30-s phase, so that p99 is not simply the slowest */
-const LIGHT_PER_SECOND = 4;
 
 interface PhaseFigures {
   phase: "alone" | "fair" | "fifo";
@@ -50,54 +51,31 @@ interface PhaseFigures {
   /** TTFT minus the createCompletion request: queue, dispatch, first step, stream delivery */
   afterCreateP50Ms: number;
   afterCreateP99Ms: number;
+  /** the light tenant's own process over its window (a client-side pause shows here) */
+  client: ClientProcess;
   capacityTokensPerSecond?: number;
   heavyOfferedTokensPerSecond?: number;
   heavyRequestsSent?: number;
 }
 
-async function lightLoad(
-  phase: Phase,
-  light: { key: string; http: Phase["admin"] },
-  seconds: number,
-): Promise<StreamedResult[]> {
-  const ws: Client = wsClient(phase.url, light.key);
-  const abort = new AbortController();
-  setMaxListeners(1000, abort.signal); // one listener per light request
-  const runs: Promise<StreamedResult>[] = [];
-  const start = performance.now();
-  try {
-    for (let i = 0; i < seconds * LIGHT_PER_SECOND; i++) {
-      const due = start + (i * 1000) / LIGHT_PER_SECOND;
-      await sleep(Math.max(0, due - performance.now()));
-      runs.push(
-        streamOne(
-          light.http,
-          ws,
-          {
-            prompt: `light request ${i}: hello`,
-            maxTokens: LIGHT_MAX_TOKENS,
-            mode: "FAST",
-            seed: String(i),
-            temperature: 0.8,
-          },
-          abort.signal,
-        ),
-      );
-    }
-    // give the last requests time to answer (alone/fair: well under this)
-    await Promise.race([Promise.all(runs), sleep(5000)]);
-    const end = performance.now();
-    abort.abort();
-    const results = await Promise.all(runs);
-    return results.map((r) => (r.ttftMs === Infinity ? { ...r, ttftMs: end - r.startedAt } : r));
-  } finally {
-    await ws.dispose();
-  }
+/** The light tenant's process for one phase (bench/lib/isolation-light.ts). */
+function startLight(ctx: BenchContext, spec: LightSpec) {
+  const child = forkClientProcess(ctx, "isolation-light.ts", "ISOLATION_LIGHT", spec);
+  const ask = async <T>(message: object): Promise<T> => {
+    const m = (await child.ask(message)) as T & { error?: string };
+    if (m.error !== undefined) throw new Error(`light tenant's process: ${m.error}`);
+    return m;
+  };
+  return {
+    warm: (rounds: number) => ask<{ warmed: number }>({ warm: rounds }),
+    window: (seconds: number) => ask<LightWindow>({ window: seconds }),
+    stop: child.stop,
+  };
 }
 
 function figures(
   name: PhaseFigures["phase"],
-  results: StreamedResult[],
+  { results, client }: LightWindow,
   extra: Partial<PhaseFigures> = {},
 ): PhaseFigures {
   const ttft = results.map((r) => r.ttftMs);
@@ -124,6 +102,7 @@ function figures(
       results.map((r) => r.ttftMs - r.createMs),
       99,
     ),
+    client,
     ...extra,
   };
 }
@@ -134,6 +113,7 @@ async function runPhase(
   name: PhaseFigures["phase"],
   seconds: number,
 ): Promise<PhaseFigures> {
+  let lightProcess: ReturnType<typeof startLight> | undefined;
   const phase = await startPhase(ctx, live, {
     mode: name === "fifo" ? "fifo" : "fair",
     workers: 1,
@@ -142,27 +122,20 @@ async function runPhase(
   });
   try {
     const light = await phase.createTenant(`light-${name}`, 1);
+    lightProcess = startLight(ctx, {
+      url: phase.url,
+      key: light.key,
+      createCompletion: CREATE_COMPLETION,
+      tokensSubscription: TOKENS_SUBSCRIPTION,
+    });
     // Warm the worker (model sessions) and the light tenant's experts, not measured: each
     // first use of an expert is a load (alone) or, where another tenant made it HOT, a
     // timing-defence pad as long as one (fair): ~150-200 ms that decided the phases' p99
     // (alone 76 ms in one run, 189 ms in the next) when only 3 short requests warmed up.
-    const ws = wsClient(phase.url, light.key);
-    for (let round = 0; round < LIGHT_WARMUP_ROUNDS; round++)
-      await Promise.all(
-        [0, 1, 2, 3].map((i) =>
-          streamOne(light.http, ws, {
-            prompt: `warm ${round}-${i}: hello`,
-            maxTokens: LIGHT_MAX_TOKENS,
-            mode: "FAST",
-            seed: `w${round}-${i}`,
-            temperature: 0.8,
-          }),
-        ),
-      );
-    await ws.dispose();
+    await lightProcess.warm(LIGHT_WARMUP_ROUNDS);
     if (name === "alone") {
       ctx.log(`isolation/alone: light load ${seconds} s`);
-      return figures(name, await lightLoad(phase, light, seconds));
+      return figures(name, await lightProcess.window(seconds));
     }
     const heavy = await phase.createTenant(`heavy-${name}`, 1);
     ctx.log(`isolation/${name}: calibrating capacity ${CALIBRATE_SECONDS} s`);
@@ -212,7 +185,7 @@ async function runPhase(
     })();
     await sleep(2000);
     ctx.log(`isolation/${name}: light load ${seconds} s under the flood`);
-    const results = await lightLoad(phase, light, seconds);
+    const results = await lightProcess.window(seconds);
     stopped = true;
     await flood;
     return figures(name, results, {
@@ -221,6 +194,7 @@ async function runPhase(
       heavyRequestsSent: sent,
     });
   } finally {
+    lightProcess?.stop();
     await phase.stop();
   }
 }
@@ -252,13 +226,22 @@ export const bench: Benchmark = {
     const summary = [
       `### isolation`,
       ``,
-      `Light tenant: ${LIGHT_PER_SECOND} requests/s, ${LIGHT_MAX_TOKENS}-token completions, streamed; TTFT measured at the client (request sent → first token). Heavy tenant: ${OVERLOAD}× the worker's measured capacity (${fair.capacityTokensPerSecond?.toFixed(0)} tokens/s under fair scheduling) in ${HEAVY_MAX_TOKENS}-token requests. One worker, batch ${BATCH}, FAST, \`${MODEL}\` model, ${ctx.cores} cores, ${seconds} s of light load per phase. Unanswered requests count with their wait so far (a lower bound).`,
+      `Light tenant: ${LIGHT_PER_SECOND} requests/s, ${LIGHT_MAX_TOKENS}-token completions, streamed; TTFT measured at the client (request sent → first token), in a node process of its own (until this run it shared the bench's process with the heavy flood). Heavy tenant: ${OVERLOAD}× the worker's measured capacity (${fair.capacityTokensPerSecond?.toFixed(0)} tokens/s under fair scheduling) in ${HEAVY_MAX_TOKENS}-token requests. One worker, batch ${BATCH}, FAST, \`${MODEL}\` model, ${ctx.cores} cores, ${seconds} s of light load per phase. Unanswered requests count with their wait so far (a lower bound).`,
       ``,
       `| phase | light requests | unanswered | TTFT p50 | TTFT p99 | p50 ÷ alone | p99 ÷ alone | createCompletion p50 / p99 | TTFT after create p50 / p99 |`,
       `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
       row(alone),
       row(fair, rf),
       ...(fifo ? [row(fifo, rq)] : []),
+      ``,
+      `The light tenant's own process over each window (a client-side pause would show here): GC time (collections), its longest GC pause, its longest event-loop delay.`,
+      ``,
+      `| phase | GC | longest GC pause | event-loop delay max |`,
+      `| --- | --- | --- | --- |`,
+      ...[alone, fair, ...(fifo ? [fifo] : [])].map(
+        (p) =>
+          `| ${p.phase} | ${ms(p.client.gcMs)} (${p.client.gcCount}) | ${ms(p.client.gcMaxPauseMs)} | ${ms(p.client.loopDelayMaxMs)} |`,
+      ),
       ``,
       `Target: fair p99 ratio <= 1.5: ${rf.p99 <= 1.5 ? "met" : "NOT met"} (${rf.p99.toFixed(2)}); ${rq ? `the FIFO queue's p99 ratio is ${rq.p99.toFixed(1)}` : "the FIFO baseline was skipped in this run (ISOLATION_SKIP_FIFO=1)"}.`,
     ].join("\n");
