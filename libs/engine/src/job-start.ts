@@ -187,6 +187,9 @@ function hold(ctx: EngineContext, prior: Outcome, batch: EngineBatch, log: Logge
     kv: kvTally(ctx.now()),
   });
   ctx.wake?.();
+  // One line per job held (a few per second at most): after a failure, the record of which
+  // jobs a worker took.
   if (resumeAfter >= 0)
     log.info({ resumeAfter }, "resuming a re-dispatched completion after the tokens its stream holds");
+  else log.info("holding a completion: its first step is next");
 }

@@ -76,6 +76,28 @@ async function poisonOf(
     : null;
 }
 
+/**
+ * poisonOf, or null (run it) when its marks cannot be read or written. The job is already
+ * held here under this worker's lock, renewed while held: a handle lost to a throw would be
+ * a job that no worker ever runs and no sweep ever returns. A strike not counted only delays
+ * poison detection; a worker crash must never fail a completion.
+ */
+async function poisonOrRun(
+  scheduler: Pick<FairScheduler, "noteReplay">,
+  d: DispatchedJob,
+  check: PoisonCheck,
+): Promise<string | null> {
+  try {
+    return await poisonOf(scheduler, d, check);
+  } catch (e) {
+    check.log?.warn(
+      { err: (e as Error).message, completionId: d.completionId },
+      "could not check a replay's poison marks; running it",
+    );
+    return null;
+  }
+}
+
 /** The fair dispatcher as the engine's WorkSource (one scheduler call per item; ioredis pipelines them). */
 export function schedulerWorkSource(
   scheduler: Pick<
@@ -100,7 +122,7 @@ export function schedulerWorkSource(
               stepped: () => void scheduler.noteStepped(tenantId, completionId, attempt).catch(warn),
             }
           : undefined;
-      return new DispatchedHandle(d, await poisonOf(scheduler, d, poison), notes);
+      return new DispatchedHandle(d, await poisonOrRun(scheduler, d, poison), notes);
     },
     async charge(charges) {
       // charges are already cost-weighted tokens
