@@ -4,9 +4,9 @@ import { headScores, KvCache, weighValues, type HeadGeometry } from "./kv-cache"
 import { Sfc32 } from "./seeded-random";
 
 /**
- * KvCache.attendRows (the WebAssembly kernel for runs of rows, a replay's catch-up) must give
- * the bits KvCache.attend gives row by row: the decode steps that first fed those rows used
- * attend, and a replay that differed by one bit would sample other tokens after it.
+ * KvCache.attendRows (the WebAssembly kernel, for a replay's catch-up rows and a decode step's
+ * single rows) must give the bits KvCache.attend gives row by row: a replay, or a row computed
+ * on a worker of another version, that differed by one bit would sample other tokens after it.
  */
 describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
   it("compiles here (Node's WebAssembly has SIMD), and so does the attention helper thread", () => {
@@ -58,6 +58,23 @@ describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
         }
       }
     }
+    // A decode step's rows: runs of 1 (and 2, 3) rows, at every position, go through the kernel too.
+    for (let l = 0; l < layers; l++)
+      for (let pos = 0; pos < positions; pos++) {
+        const count = Math.min(1 + (pos % 3), positions - pos);
+        const byRow = new Float32Array(count * d);
+        for (let r = 0; r < count; r++) kv.attend(l, pos + r, heads, q, r * 3 * d, byRow, r * d);
+        const byRun = new Float32Array(count * d);
+        kv.attendRows(l, pos, count, heads, q, 0, 3 * d, byRun, 0, d);
+        const a = new Uint32Array(byRun.buffer);
+        const b = new Uint32Array(byRow.buffer);
+        expect({ pos, count, l, firstDifferentBits: a.findIndex((bits, i) => bits !== b[i]) }).toEqual({
+          pos,
+          count,
+          l,
+          firstDifferentBits: -1,
+        });
+      }
   });
 
   // attend's float32 output can hide a last-bit difference in a float64 score or sum: the

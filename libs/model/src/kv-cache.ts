@@ -3,8 +3,15 @@ import { attentionHelper } from "./attention-helper";
 import { kernelRows, kernelRun, softmaxNumerators, type KernelRun } from "./attention-rows";
 import { attentionKernel, ensureKernelBytes, type AttentionKernel } from "./attention-wasm";
 
-/** attendRows: runs shorter than this attend row by row (copying the keys would cost more) */
-const KERNEL_MIN_ROWS = 4;
+/**
+ * attendRows: runs shorter than this attend row by row in TypeScript. 1: every row goes
+ * through the WebAssembly kernel, a decode step's single rows too, copy included: one row of
+ * one layer (4 heads of 64) took 0.15 ms there against 0.31 ms in TypeScript at 700 positions,
+ * 0.21 against 0.41 at 1000, 0.04 against 0.11 at 200 (var-scratch microbenchmark). Until
+ * then decode attention was ~70 % of a worker's thread serving 1024-token completions
+ * (profile of the recovery bench's survivor).
+ */
+const KERNEL_MIN_ROWS = 1;
 /** attendRowsSplit: runs at least this long share their rows with the attention helper thread */
 export const SPLIT_MIN_ROWS = 32;
 
@@ -151,7 +158,7 @@ export class KvCache {
 
   /**
    * `count` rows of consecutive positions fromPos.. attend as `attend` would, row by row, with
-   * the same bits; a run of at least KERNEL_MIN_ROWS (a replay's catch-up rows) goes through
+   * the same bits; a run of at least KERNEL_MIN_ROWS (every run, a decode row too) goes through
    * the WebAssembly kernel (attention-wasm.ts), which runs attend's steps 1 and 3 in the same
    * float64 operations and order, over a contiguous copy of this layer's keys and values.
    * Row r reads q at qOff + r·qStride and writes out at outOff + r·outStride. Every position
