@@ -1,6 +1,7 @@
 import { attentionHelper } from "./attention-helper";
 import { attentionKernel, ensureKernelBytes } from "./attention-wasm";
-import { headScores, KvCache, weighValues, type HeadGeometry } from "./kv-cache";
+import { headScores, weighValues, type HeadGeometry } from "./attention-loops";
+import { KvCache } from "./kv-cache";
 import { Sfc32 } from "./seeded-random";
 
 /**
@@ -21,6 +22,8 @@ describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
     { d: 16, heads: 2, bt: 2, positions: 23 },
     { d: 8, heads: 2, bt: 1, positions: 13 },
     { d: 64, heads: 4, bt: 8, positions: 35 },
+    { d: 32, heads: 2, bt: 2, positions: 19 },
+    { d: 16, heads: 1, bt: 1, positions: 11 },
   ];
 
   it.each(shapes)("d $d, $heads heads, blocks of $bt, $positions positions", async ({ d, heads, bt, positions }) => {
@@ -75,6 +78,31 @@ describe("attendRows: the WebAssembly kernel gives attend's bits", () => {
           firstDifferentBits: -1,
         });
       }
+  });
+
+  it("a cache's blocks live in a memory of its own, grown as it grows: decode rows attend in place with attend's bits", () => {
+    const d = 256;
+    const heads = 4;
+    const rng = new Sfc32(99);
+    const rand = (n: number) => Float32Array.from({ length: n }, () => (rng.nextU32() / 4294967296) * 2 - 1);
+    // one position at a time, as decode steps grow it (the memory grows, earlier views detach)
+    const kv = new KvCache(2, d, 16, heads);
+    const other = new KvCache(2, d, 16, heads);
+    other.grow(1);
+    const q = rand(d);
+    for (let p = 0; p < 70; p++) {
+      kv.grow(p + 1);
+      for (let l = 0; l < 2; l++) kv.write(l, p, rand(d), 0, rand(d), 0);
+      const inPlace = new Float32Array(d);
+      const byRow = new Float32Array(d);
+      kv.attendRows(p % 2, p, 1, heads, q, 0, d, inPlace, 0, d);
+      kv.attend(p % 2, p, heads, q, 0, byRow, 0);
+      expect(Buffer.from(inPlace.buffer).equals(Buffer.from(byRow.buffer))).toBe(true);
+    }
+    const blocks = kv.heldBlocks();
+    expect(blocks).toHaveLength(5);
+    expect(blocks.every((b) => b.buffer === blocks[0].buffer)).toBe(true);
+    expect(blocks[0].buffer).not.toBe(other.heldBlocks()[0].buffer);
   });
 
   // attend's float32 output can hide a last-bit difference in a float64 score or sum: the

@@ -154,8 +154,11 @@ function scoresBody(): number[] {
  * acc += (w0·v0 + w1·v1) + (w2·v2 + w3·v3), then the rest one by one. v: f32 [n][hd];
  * w, acc: f64; hd % 16 = 0. Sixteen columns at a time (eight f64x2 accumulators), all
  * positions per column group: each column's sum takes its terms in position order.
+ * weighAdd (`accumulate`): the same, the sums starting from acc's values instead of 0; over a
+ * cache's blocks one after another (acc zeroed first) it takes the very operations weigh takes
+ * over all of them at once (0 + x is x, exactly).
  */
-function weighBody(): number[] {
+function weighBody(accumulate = false): number[] {
   const [v, w, n, hd, grouped, acc] = [0, 1, 2, 3, 4, 5];
   const [row, col, vp, wp, gEnd, wEnd, accp, r2, r3] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
   const cols = [15, 16, 17, 18, 19, 20, 21, 22];
@@ -193,7 +196,9 @@ function weighBody(): number[] {
     ...i32c(0), ...set(col),
     ...get(acc), ...set(accp),
     ...LOOP, // column groups of 16
-    ...cols.flatMap((x) => [...V128_ZERO, ...set(x)]),
+    ...(accumulate
+      ? cols.flatMap((x, j) => [...get(accp), ...v128Load(16 * j), ...set(x)])
+      : cols.flatMap((x) => [...V128_ZERO, ...set(x)])),
     ...get(v), ...get(col), ...I32_ADD, ...set(vp),
     ...get(w), ...set(wp),
     ...BLOCK,
@@ -225,23 +230,32 @@ function weighBody(): number[] {
   return [...locals, ...code, ...END];
 }
 
-/** The kernel module's bytes (also compiled by the attention helper thread, attention-helper.ts). */
-export function moduleBytes(): Uint8Array {
+/**
+ * The kernel module's bytes (also compiled by the attention helper thread, attention-helper.ts).
+ * `importMemory`: the module takes its memory from `env.memory` instead of defining one (a KV
+ * cache's own memory, kv-memory.ts).
+ */
+export function moduleBytes(opts: { importMemory?: boolean } = {}): Uint8Array {
   const fnType = [0x60, ...vec([[I32], [I32], [I32], [I32], [F64], [I32]]), ...vec([[F64]])];
   const weighType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   const name = (s: string) => vec([...Buffer.from(s, "utf8")].map((c) => [c]));
-  const bodies = [scoresBody(), weighBody()];
+  const bodies = [scoresBody(), weighBody(), weighBody(true)];
+  const memory = opts.importMemory
+    ? section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, 1]]))
+    : section(5, vec([[0x00, 1]]));
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([fnType, weighType])),
-    ...section(3, vec([[0], [1]])),
-    ...section(5, vec([[0x00, 1]])),
+    ...(opts.importMemory ? memory : []),
+    ...section(3, vec([[0], [1], [1]])),
+    ...(opts.importMemory ? [] : memory),
     ...section(
       7,
       vec([
         [...name("memory"), 0x02, 0],
         [...name("scores"), 0x00, 0],
         [...name("weigh"), 0x00, 1],
+        [...name("weighAdd"), 0x00, 2],
       ]),
     ),
     ...section(10, vec(bodies.map((b) => [...uleb(b.length), ...b]))),
@@ -252,7 +266,8 @@ export function moduleBytes(): Uint8Array {
 interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
+  Instance: new (module: object, imports?: object) => { exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number; maximum?: number }) => KernelMemory;
 }
 
 export interface KernelMemory {
@@ -265,6 +280,8 @@ export interface AttentionKernel {
   /** returns the largest score */
   scores(k: number, q: number, n: number, hd: number, scale: number, out: number): number;
   weigh(v: number, w: number, n: number, hd: number, grouped: number, acc: number): void;
+  /** weigh, adding to acc's values */
+  weighAdd(v: number, w: number, n: number, hd: number, grouped: number, acc: number): void;
 }
 
 let kernel: AttentionKernel | null | undefined;
@@ -276,8 +293,26 @@ export function attentionKernel(): AttentionKernel | null {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (!wasm?.validate(bytes)) return (kernel = null);
   const e = new wasm.Instance(new wasm.Module(bytes)).exports as unknown as AttentionKernel;
-  kernel = { memory: e.memory, scores: e.scores, weigh: e.weigh };
+  kernel = { memory: e.memory, scores: e.scores, weigh: e.weigh, weighAdd: e.weighAdd };
   return kernel;
+}
+
+let importingModule: object | null | undefined;
+
+/**
+ * A new memory of `pages` 64 KiB pages and the kernel over it (a KV cache's own: kv-memory.ts),
+ * or null where WebAssembly SIMD is unavailable. The module is compiled once.
+ */
+export function kernelWithOwnMemory(pages: number): AttentionKernel | null {
+  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (importingModule === undefined) {
+    const bytes = moduleBytes({ importMemory: true });
+    importingModule = wasm?.validate(bytes) ? new wasm.Module(bytes) : null;
+  }
+  if (!importingModule || !wasm) return null;
+  const memory = new wasm.Memory({ initial: pages });
+  const e = new wasm.Instance(importingModule, { env: { memory } }).exports as unknown as AttentionKernel;
+  return { memory, scores: e.scores, weigh: e.weigh, weighAdd: e.weighAdd };
 }
 
 /** Makes the kernel's memory at least `bytes` long (views of it must be taken after this). */

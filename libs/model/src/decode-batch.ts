@@ -203,7 +203,7 @@ export class DecodeBatchImpl implements DecodeBatch {
     const state: SequenceState = {
       spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds], resumeTokens: undefined },
       activeTiers,
-      kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens, arch.heads),
+      kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens, arch.heads, arch.maxContextTokens),
       tokens: [arch.bosToken, ...spec.promptTokens, ...resumed],
       promptRows: 1 + spec.promptTokens.length,
       processed: 0,

@@ -2,6 +2,8 @@ import { kvBlockBytes, kvCacheBytes, type KvShape } from "@lite/manifest";
 import { attentionHelper } from "./attention-helper";
 import { kernelRows, kernelRun, softmaxNumerators, type KernelRun } from "./attention-rows";
 import { attentionKernel, ensureKernelBytes, type AttentionKernel } from "./attention-wasm";
+import { headScores, weighValues, type HeadGeometry } from "./attention-loops";
+import { KvMemory } from "./kv-memory";
 
 /**
  * attendRows: runs shorter than this attend row by row in TypeScript. 1: every row goes
@@ -12,6 +14,19 @@ import { attentionKernel, ensureKernelBytes, type AttentionKernel } from "./atte
  * (profile of the recovery bench's survivor).
  */
 const KERNEL_MIN_ROWS = 1;
+/**
+ * attendRows: runs shorter than this (a decode step's rows) attend in place, in the cache's
+ * own memory (kv-memory.ts); longer ones (a replay's catch-up) over one contiguous copy.
+ */
+const IN_PLACE_MAX_ROWS = 3;
+/**
+ * A decode row attends in place up to this many positions by default (the model's context is
+ * passed by DecodeBatch), past them over a copy. One row of one layer (4 heads of 64), in
+ * place ÷ over a copy, blocks of 40 rows each way in turn: 0.075 ÷ 0.129 ms at 300
+ * positions, 0.120 ÷ 0.191 at 700, 0.182 ÷ 0.272 at 1000, 0.267 ÷ 0.402 at 1500. Each cache's
+ * memory holds scratch for the scores of this many positions (8 bytes each).
+ */
+const IN_PLACE_MAX_POSITIONS = 8192;
 /** attendRowsSplit: runs at least this long share their rows with the attention helper thread */
 export const SPLIT_MIN_ROWS = 32;
 
@@ -29,9 +44,12 @@ let scratchAcc = new Float64Array(0);
  * [layer][K|V][position in block][dModel].
  *
  * Bytes are @lite/manifest's kvCacheBytes of the model's shape (the API's admission counts a
- * prompt the same way). Blocks are never reused: each is a fresh Float32Array (zero-filled
- * by the engine), and `release` zeroes the ones it drops, so a dropped sequence's keys and
- * values are gone at once even from a stale reference (kv-quota.test.ts).
+ * prompt the same way). The blocks live in a WebAssembly memory of this cache's own
+ * (kv-memory.ts: decode rows attend there, in place), or, where WebAssembly SIMD is missing,
+ * each in a Float32Array. Either way they are fresh (zero-filled) and never reused: `release`
+ * zeroes the ones it drops and lets their memory go, so a dropped sequence's keys and values
+ * are gone at once even from a stale reference, and no other sequence ever holds that memory
+ * (kv-quota.test.ts).
  */
 export class KvCache {
   readonly blockBytes: number;
@@ -42,6 +60,8 @@ export class KvCache {
   private readonly shape: KvShape;
   private blocks: Float32Array[] = [];
   private tokens = 0;
+  /** this cache's memory (undefined: not made yet; null: none can be, blocks are Float32Arrays) */
+  private memory: KvMemory | null | undefined;
 
   constructor(
     private readonly layers: number,
@@ -49,6 +69,8 @@ export class KvCache {
     readonly blockTokens = 16,
     /** heads of the layout (below); attend() may split finer, by any multiple of it */
     private readonly heads = 1,
+    /** positions a decode row attends in place up to (rows past them attend over a copy) */
+    private readonly inPlacePositions = IN_PLACE_MAX_POSITIONS,
   ) {
     if (!Number.isInteger(Math.log2(blockTokens))) throw new Error("blockTokens must be a power of two");
     if (!Number.isInteger(heads) || heads < 1 || dModel % heads !== 0)
@@ -84,8 +106,29 @@ export class KvCache {
 
   /** Makes room for positions up to `length - 1`. */
   grow(length: number): void {
-    while (this.blocks.length * this.blockTokens < length) this.blocks.push(new Float32Array(this.blockFloats));
+    const want = Math.ceil(length / this.blockTokens);
+    if (want > this.blocks.length) {
+      const mem = this.ownMemory();
+      if (!mem) while (this.blocks.length < want) this.blocks.push(new Float32Array(this.blockFloats));
+      else {
+        if (mem.ensureBlocks(want)) this.blocks = this.blocks.map((_, b) => mem.view(b));
+        while (this.blocks.length < want) this.blocks.push(mem.view(this.blocks.length));
+      }
+    }
     this.tokens = Math.max(this.tokens, length);
+  }
+
+  /** This cache's memory, made at its first block (null where the kernel cannot run). */
+  private ownMemory(): KvMemory | null {
+    if (this.memory === undefined) {
+      const hd = this.dModel / this.heads;
+      const { blockFloats, blockTokens, layerStride, kvStride, heads } = this;
+      this.memory = KvMemory.create(
+        { blockFloats, blockTokens, layerStride, kvStride, heads, hd },
+        this.inPlacePositions,
+      );
+    }
+    return this.memory;
   }
 
   /** Writes one position's key and value rows (copied from src at the given offsets). */
@@ -178,6 +221,12 @@ export class KvCache {
   ): void {
     if (fromPos + count > this.tokens)
       throw new Error(`kv-cache: position ${fromPos + count - 1} beyond ${this.tokens}`);
+    const mem = this.memory;
+    if (count <= IN_PLACE_MAX_ROWS && mem && heads === this.heads && fromPos + count <= mem.maxPositions) {
+      for (let r = 0; r < count; r++)
+        mem.attend(layer, fromPos + r, q, qOff + r * qStride, out, outOff + r * outStride);
+      return;
+    }
     const k = count >= KERNEL_MIN_ROWS ? this.kernelFor(heads) : null;
     if (!k) {
       for (let r = 0; r < count; r++)
@@ -288,117 +337,6 @@ export class KvCache {
     for (const b of this.blocks) b.fill(0);
     this.blocks = [];
     this.tokens = 0;
-  }
-}
-
-/** Where one head's rows sit in the blocks (the same for its keys and its values). */
-export interface HeadGeometry {
-  blocks: readonly Float32Array[];
-  /** positions per block */
-  bt: number;
-  /** positions attended: 0..n-1 */
-  n: number;
-  nBlocks: number;
-  /** floats between consecutive positions of one layout head */
-  stride: number;
-  /** head width */
-  hd: number;
-}
-
-/**
- * Step 1: scores[p] = (q·k_p) × scale for every position, returning their max. Locals only in
- * the inner loops (V8 keeps them in registers); partial sums in a fixed interleave: still one
- * fixed order per row, so still batch-independent.
- */
-export function headScores(
-  g: HeadGeometry,
-  kBase: number,
-  qh: Float64Array,
-  scale: number,
-  scores: Float64Array,
-): number {
-  const { blocks, bt, n, nBlocks, stride, hd } = g;
-  let max = -Infinity;
-  let p = 0;
-  for (let b = 0; b < nBlocks; b++) {
-    const block = blocks[b];
-    const end = Math.min(bt, n - b * bt);
-    let kb = kBase;
-    let j = 0;
-    // Two positions per pass over q (each with its own four partial sums).
-    for (; j + 2 <= end; j += 2, p += 2, kb += 2 * stride) {
-      const kc = kb + stride;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let t0 = 0;
-      let t1 = 0;
-      let t2 = 0;
-      let t3 = 0;
-      for (let i = 0; i < hd; i += 4) {
-        const q0 = qh[i];
-        const q1 = qh[i + 1];
-        const q2 = qh[i + 2];
-        const q3 = qh[i + 3];
-        s0 += q0 * block[kb + i];
-        s1 += q1 * block[kb + i + 1];
-        s2 += q2 * block[kb + i + 2];
-        s3 += q3 * block[kb + i + 3];
-        t0 += q0 * block[kc + i];
-        t1 += q1 * block[kc + i + 1];
-        t2 += q2 * block[kc + i + 2];
-        t3 += q3 * block[kc + i + 3];
-      }
-      const s = (s0 + s1 + (s2 + s3)) * scale;
-      const t = (t0 + t1 + (t2 + t3)) * scale;
-      scores[p] = s;
-      scores[p + 1] = t;
-      if (s > max) max = s;
-      if (t > max) max = t;
-    }
-    for (; j < end; j++, p++, kb += stride) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let i = 0; i < hd; i += 4) {
-        s0 += qh[i] * block[kb + i];
-        s1 += qh[i + 1] * block[kb + i + 1];
-        s2 += qh[i + 2] * block[kb + i + 2];
-        s3 += qh[i + 3] * block[kb + i + 3];
-      }
-      const s = (s0 + s1 + (s2 + s3)) * scale;
-      scores[p] = s;
-      if (s > max) max = s;
-    }
-  }
-  return max;
-}
-
-/** Step 3: acc = Σ weights[p] · v_p, four positions per pass: acc += (w0·v0 + w1·v1) + (w2·v2 + w3·v3). */
-export function weighValues(g: HeadGeometry, vBase: number, weights: Float64Array, acc: Float64Array): void {
-  const { blocks, bt, n, nBlocks, stride, hd } = g;
-  for (let i = 0; i < hd; i++) acc[i] = 0;
-  let p = 0;
-  for (let b = 0; b < nBlocks; b++) {
-    const block = blocks[b];
-    const end = Math.min(bt, n - b * bt);
-    let vb = vBase;
-    let j = 0;
-    for (; j + 4 <= end; j += 4, p += 4, vb += 4 * stride) {
-      const w0 = weights[p];
-      const w1 = weights[p + 1];
-      const w2 = weights[p + 2];
-      const w3 = weights[p + 3];
-      for (let i = 0; i < hd; i++) {
-        const o = vb + i;
-        acc[i] += w0 * block[o] + w1 * block[o + stride] + (w2 * block[o + 2 * stride] + w3 * block[o + 3 * stride]);
-      }
-    }
-    for (; j < end; j++, p++, vb += stride) {
-      const w = weights[p];
-      for (let i = 0; i < hd; i++) acc[i] += w * block[vb + i];
-    }
+    this.memory = undefined; // a new one at the next block: never this one again
   }
 }
