@@ -192,4 +192,26 @@ describe("audit writer: a poison event never blocks the log", () => {
     expect(await metric(registry, "lite_audit_queue_lag_seconds")).toBe(0);
     expect(await verifyAuditChain(env.db)).toMatchObject({ ok: true });
   });
+
+  it("appends a steady trickle of events in batches (one transaction per linger), not one transaction per event", async () => {
+    const registry = new Registry();
+    const writer = new AuditWriter({ db: env.db, redis: env.redis, keys: env.keys, registry });
+    writer.start();
+    try {
+      const queue = new AuditQueue({ redis: env.redis, keys: env.keys });
+      const before = (await metric(registry, "lite_audit_append_batches_total")) ?? 0;
+      // 30 events, one every 20 ms: a request rate the API sees under load
+      for (let i = 0; i < 30; i++) {
+        await queue.record({ actor: "test", action: "trickle", resource: `r${i}`, decision: "ALLOW" });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await waitFor(async () => (await env.db.auditLog.count({ where: { action: "trickle" } })) === 30, 10000);
+      const batches = ((await metric(registry, "lite_audit_append_batches_total")) ?? 0) - before;
+      expect(batches).toBeGreaterThanOrEqual(1);
+      expect(batches).toBeLessThanOrEqual(8);
+      expect(await verifyAuditChain(env.db)).toMatchObject({ ok: true });
+    } finally {
+      await writer.stop();
+    }
+  });
 });

@@ -13,6 +13,8 @@ export interface AuditMetrics {
   quarantined: Counter<"reason">;
   /** events stored with a field escaped or truncated, by field */
   sanitised: Counter<"field">;
+  /** transactions that appended a batch of queued events (the writer's load on PostgreSQL) */
+  batches: Counter;
 }
 
 /** What the gauges read when scraped (Redis round trips, so only on scrape). */
@@ -83,5 +85,12 @@ export function createAuditMetrics(
       "audit events stored with a field escaped (NUL, lone surrogate) or truncated, by field",
       "field",
     ),
+    batches:
+      (registry.getSingleMetric("lite_audit_append_batches_total") as Counter | undefined) ??
+      new Counter({
+        name: "lite_audit_append_batches_total",
+        help: "transactions that appended a batch of queued audit events to PostgreSQL",
+        registers: [registry],
+      }),
   };
 }
