@@ -79,6 +79,51 @@ describe("completions through the API with a real worker", () => {
     expect(Number(refused.errors?.[0]?.extensions?.retryAfterMs)).toBeGreaterThan(0);
   });
 
+  it("over requestsPerMinute, requests inside the refusal's window are refused before their TierSet is resolved or anything reserved; another tenant is not; a quota change ends the window", async () => {
+    const t = await stack.tenant({ quota: { requestsPerMinute: 2 } });
+    const other = await stack.tenant({ quota: { requestsPerMinute: 2 } });
+    for (let i = 0; i < 2; i++)
+      expect((await t.http.request<Created>(CREATE_COMPLETION, { input: input() })).errors).toBeUndefined();
+    const first = await t.http.request<Created>(CREATE_COMPLETION, { input: input() }); // refused by admission
+    const inWindow = [
+      await t.http.request<Created>(CREATE_COMPLETION, { input: input() }),
+      await t.http.request<Created>(CREATE_COMPLETION, { input: input() }),
+    ];
+    const firstRetry = Number(first.errors?.[0]?.extensions?.retryAfterMs);
+    for (const r of [first, ...inWindow]) {
+      expect(r.status).toBe(429);
+      expect(r.errors?.[0]?.extensions).toMatchObject({ code: "RATE_LIMITED", reason: "requestsPerMinute" });
+      expect(Number(r.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    }
+    for (const r of inWindow) {
+      const ms = Number(r.errors?.[0]?.extensions?.retryAfterMs);
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThanOrEqual(firstRetry);
+    }
+    // Refused in the window: audited DENY like the first, but no TierSet was resolved (no
+    // tier.activate audited for them) and no row written.
+    await stack.api.services.auditWriter.flush();
+    const audited = async (action: string, decision: string) =>
+      stack.env.db.auditLog.count({ where: { tenantId: t.tenantId, action, decision } });
+    expect(await audited("completion.admit", "DENY")).toBe(3);
+    const activations = await audited("tier.activate", "ALLOW");
+    expect(activations).toBe(
+      3 * (await stack.env.db.completion.findFirstOrThrow({ where: { tenantId: t.tenantId } })).tierSet.length,
+    );
+    expect(await stack.env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(2);
+    // another tenant's requests are its own: admitted
+    expect((await other.http.request<Created>(CREATE_COMPLETION, { input: input() })).errors).toBeUndefined();
+    // a quota change forgets the window: once the bucket (now 600/min) holds a request, admitted
+    await stack.admin.ok(`mutation($t: ID!) { setQuota(tenantId: $t, input: { requestsPerMinute: 600 }) { id } }`, {
+      t: t.tenantId,
+    });
+    await waitFor(
+      "a request admitted after the quota change",
+      async () => (await t.http.request<Created>(CREATE_COMPLETION, { input: input() })).errors === undefined,
+      { timeoutMs: 5000, everyMs: 100 },
+    );
+  });
+
   it("DEGRADE policy: a request whose TierSet does not fit runs on a smaller TierSet, marked degraded", async () => {
     const t = await stack.tenant({ quota: { overQuotaPolicy: "DEGRADE", maxOutstandingTokens: 12 } });
     // BALANCED costs ~2.5 per token on the tiny model (hot 1 + warm ~1.5): 10 tokens need ~25 > 12; FAST needs 10.

@@ -32,7 +32,7 @@ export interface AdmitRequest {
 const DEGRADABLE = new Set<string>(["tokensPerMinute", "maxOutstandingTokens"]);
 
 export async function admitWithDegrade(
-  r: Pick<CompletionResources, "admission" | "metrics" | "audit" | "log">,
+  r: Pick<CompletionResources, "admission" | "metrics" | "audit" | "log" | "clock" | "caches">,
   principal: Principal,
   q: AdmitRequest,
 ): Promise<Result<{ chosen: TierSet; degraded: boolean }>> {
@@ -43,6 +43,7 @@ export async function admitWithDegrade(
     maxConcurrentRequests: quota.maxConcurrentRequests,
     maxOutstandingTokens: quota.maxOutstandingTokens,
   };
+  const sentAtMs = r.clock.nowMs();
   const admit = (set: TierSet) =>
     r.admission
       .admit({ tenantId, completionId, maxTokens: q.maxTokens, costWeight: set.costWeight, limits })
@@ -65,6 +66,7 @@ export async function admitWithDegrade(
     }
   }
   const refusal = decision.error;
+  if (refusal.limit === "requestsPerMinute") r.caches?.rateRefusals.note(tenantId, sentAtMs, refusal.retryAfterMs);
   r.metrics.throttled.inc({ tenant: tenantId, code: refusal.code });
   await r.audit.record({
     tenantId,
@@ -99,6 +101,35 @@ function abandonInBackground(
 
 /** About 4.5 min of attempts (250 ms doubling to 5 s), like endCompletion's background retry. */
 const ABANDON_ATTEMPTS = 60;
+
+/**
+ * A tenant this process saw refused for requestsPerMinute, still inside that refusal's window
+ * (rate-refusals.ts): refused now as admission would refuse it, counted and audited the same,
+ * before its TierSet is resolved or anything is reserved. null: go on to admission.
+ */
+export async function refuseWithinRateWindow(
+  r: Pick<CompletionResources, "metrics" | "audit" | "clock" | "caches">,
+  principal: Principal,
+  tenantId: string,
+): Promise<DomainError | null> {
+  const waitMs = r.caches?.rateRefusals.waitMs(tenantId, r.clock.nowMs()) ?? 0;
+  if (waitMs <= 0) return null;
+  const refusal: AdmissionRefusal = {
+    code: "RATE_LIMITED",
+    limit: "requestsPerMinute",
+    retryAfterMs: Math.ceil(waitMs),
+  };
+  r.metrics.throttled.inc({ tenant: tenantId, code: refusal.code });
+  await r.audit.record({
+    tenantId,
+    actor: actorOf(principal),
+    action: "completion.admit",
+    resource: "completion",
+    decision: "DENY",
+    reason: `${refusal.code} ${refusal.limit}`,
+  });
+  return refusalError(refusal, tenantId);
+}
 
 function refusalError(r: AdmissionRefusal, tenantId: string): DomainError {
   const message =

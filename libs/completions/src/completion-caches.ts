@@ -1,6 +1,7 @@
 import { grantedKeyPrefix, type Invalidation, type TierInfo, type TierSetCache } from "@lite/auth";
 import { TtlCache, type Clock } from "@lite/core";
 import type { Prisma } from "@lite/db";
+import { RateRefusals } from "./rate-refusals";
 
 /** A tenant with its quota row, as createCompletion reads it. */
 export type TenantWithQuota = Prisma.TenantGetPayload<{ include: { quota: true } }>;
@@ -15,6 +16,8 @@ export type TenantWithQuota = Prisma.TenantGetPayload<{ include: { quota: true }
  */
 export interface CompletionCaches extends TierSetCache {
   tenants: TtlCache<TenantWithQuota | null>;
+  /** tenants refused for requestsPerMinute, until their bucket holds a request (rate-refusals.ts) */
+  rateRefusals: RateRefusals;
   /** applies an invalidation published by a writer */
   invalidate(inv: Invalidation): void;
 }
@@ -29,19 +32,23 @@ export function createCompletionCaches(
   const tenants = new TtlCache<TenantWithQuota | null>(o);
   const granted = new TtlCache<TierInfo[]>(o);
   const defaultModel = new TtlCache<string | null>(o);
+  const rateRefusals = new RateRefusals(o.maxEntries);
   return {
     tenants,
     granted,
     defaultModel,
+    rateRefusals,
     invalidate(inv) {
       if (inv.kind === "key") return;
       if (inv.kind === "all") {
         tenants.invalidate();
         granted.invalidate();
         defaultModel.invalidate();
+        rateRefusals.forget();
         return;
       }
       const prefix = grantedKeyPrefix(inv.tenantId);
+      rateRefusals.forget(inv.tenantId);
       tenants.invalidate((k) => k === inv.tenantId);
       granted.invalidate((k) => k.startsWith(prefix));
     },

@@ -40,7 +40,7 @@ import type { CompletionJob } from "@lite/scheduler";
 import { ATTR, SpanKind, SpanStatusCode, traceparentOf, withSpan, type Span } from "@lite/tracing";
 import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
-import { admitWithDegrade } from "./admit-with-degrade";
+import { admitWithDegrade, refuseWithinRateWindow } from "./admit-with-degrade";
 import { promptKvRefusal } from "./prompt-kv";
 import { toCompletion } from "./completion-queries";
 import { endUnheld } from "./end-completion";
@@ -127,6 +127,8 @@ async function createChecked(
   const claim = claimOf(input);
   const replay = claim && (await replayOf(r, tenantId, claim));
   if (replay) return replay;
+  const overRate = await refuseWithinRateWindow(r, principal, tenantId);
+  if (overRate) return err(overRate);
 
   const target = await resolveTarget(r, principal, tenantId, input);
   if (!target.ok) return target;
