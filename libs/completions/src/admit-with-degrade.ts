@@ -67,16 +67,28 @@ export async function admitWithDegrade(
   }
   const refusal = decision.error;
   if (refusal.limit === "requestsPerMinute") r.caches?.rateRefusals.note(tenantId, sentAtMs, refusal.retryAfterMs);
-  r.metrics.throttled.inc({ tenant: tenantId, code: refusal.code });
+  await auditRefusal(r, principal, tenantId, `completion:${completionId}`, refusal.code, refusal.limit);
+  return err(refusalError(refusal, tenantId));
+}
+
+/** A createCompletion refused for a limit: counted (throttled) and audited DENY, naming the limit. */
+export async function auditRefusal(
+  r: Pick<CompletionResources, "metrics" | "audit">,
+  principal: Principal,
+  tenantId: string,
+  resource: string,
+  code: string,
+  limit: string,
+): Promise<void> {
+  r.metrics.throttled.inc({ tenant: tenantId, code });
   await r.audit.record({
     tenantId,
     actor: actorOf(principal),
     action: "completion.admit",
-    resource: `completion:${completionId}`,
+    resource,
     decision: "DENY",
-    reason: `${refusal.code} ${refusal.limit}`,
+    reason: `${code} ${limit}`,
   });
-  return err(refusalError(refusal, tenantId));
 }
 
 /**
@@ -119,15 +131,7 @@ export async function refuseWithinRateWindow(
     limit: "requestsPerMinute",
     retryAfterMs: Math.ceil(waitMs),
   };
-  r.metrics.throttled.inc({ tenant: tenantId, code: refusal.code });
-  await r.audit.record({
-    tenantId,
-    actor: actorOf(principal),
-    action: "completion.admit",
-    resource: "completion",
-    decision: "DENY",
-    reason: `${refusal.code} ${refusal.limit}`,
-  });
+  await auditRefusal(r, principal, tenantId, "completion", refusal.code, refusal.limit);
   return refusalError(refusal, tenantId);
 }
 

@@ -40,7 +40,7 @@ import type { CompletionJob } from "@lite/scheduler";
 import { ATTR, SpanKind, SpanStatusCode, traceparentOf, withSpan, type Span } from "@lite/tracing";
 import { effectiveQuota } from "@lite/tenancy";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
-import { admitWithDegrade, refuseWithinRateWindow } from "./admit-with-degrade";
+import { admitWithDegrade, auditRefusal, refuseWithinRateWindow } from "./admit-with-degrade";
 import { promptKvRefusal } from "./prompt-kv";
 import { toCompletion } from "./completion-queries";
 import { endUnheld } from "./end-completion";
@@ -135,15 +135,7 @@ async function createChecked(
   const quota = effectiveQuota(tenant.quota);
   const kvRefusal = promptKvRefusal(r, target.value.model.name, input.prompt, quota.kvCacheBytes);
   if (kvRefusal) {
-    r.metrics.throttled.inc({ tenant: tenantId, code: kvRefusal.code });
-    await r.audit.record({
-      tenantId,
-      actor: actorOf(principal),
-      action: "completion.admit",
-      resource: "completion",
-      decision: "DENY",
-      reason: `${kvRefusal.code} kvCacheBytes`,
-    });
+    await auditRefusal(r, principal, tenantId, "completion", kvRefusal.code, "kvCacheBytes");
     return err(kvRefusal);
   }
   const completionId = newId("completion", r.clock.nowMs());
