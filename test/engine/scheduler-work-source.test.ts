@@ -1,7 +1,7 @@
 import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { FairScheduler, type CompletionJob } from "@lite/scheduler";
 import { createTestEnv, type TestEnv } from "@lite/testing";
-import { schedulerWorkSource } from "./scheduler-work-source";
+import { schedulerWorkSource } from "@lite/engine";
 
 let env: TestEnv;
 const clients: Redis[] = [];
