@@ -7,16 +7,16 @@ import { KvMemory } from "./kv-memory";
 
 /**
  * attendRows: runs shorter than this attend row by row in TypeScript. 1: every row goes
- * through the WebAssembly kernel, a decode step's single rows too, copy included: one row of
- * one layer (4 heads of 64) took 0.15 ms there against 0.31 ms in TypeScript at 700 positions,
- * 0.21 against 0.41 at 1000, 0.04 against 0.11 at 200 (var-scratch microbenchmark). Until
- * then decode attention was ~70 % of a worker's thread serving 1024-token completions
- * (profile of the recovery bench's survivor).
+ * through the WebAssembly kernel, a decode step's single rows too (in place, below, or over a
+ * copy): over a copy, one row of one layer (4 heads of 64) took 0.15 ms against 0.31 ms in
+ * TypeScript at 700 positions, 0.21 against 0.41 at 1000, 0.04 against 0.11 at 200 (a
+ * throwaway microbenchmark). Until then decode attention was ~70 % of a worker's thread
+ * serving 1024-token completions (profile of the recovery bench's survivor).
  */
 const KERNEL_MIN_ROWS = 1;
 /**
- * attendRows: runs shorter than this (a decode step's rows) attend in place, in the cache's
- * own memory (kv-memory.ts); longer ones (a replay's catch-up) over one contiguous copy.
+ * attendRows: runs of at most this many rows (a decode step's) attend in place, in the
+ * cache's own memory (kv-memory.ts); longer ones (a replay's catch-up) over one contiguous copy.
  */
 const IN_PLACE_MAX_ROWS = 3;
 /**
