@@ -59,4 +59,31 @@ describe("SlotAllocator", () => {
     const held = seqs("a", 1, 5, 0).reverse();
     expect(a.pick(held, 2)).toEqual(["a-0", "a-1"]);
   });
+
+  it("a tenant that could not use its share earns no credit from it: after the other tenant took the slots it left, the split is by weight at once", () => {
+    // The e2e fairness test's start: weight-1 tenant L arrived first and holds 4 sequences,
+    // weight-3 tenant H only 2 (the worker's hold limit); 4 slots. H steps all it holds, L
+    // takes the 2 slots H leaves. Then H holds 4 and L 2: from the first step on L gets its
+    // 1 slot in 4 (before: none for ~100 steps while H caught up on the "credit" of 50 steps
+    // in which it stepped everything it had).
+    const a = new SlotAllocator();
+    run(a, [...seqs("L", 1, 4, 0), ...seqs("H", 3, 2, 4)], 4, 50);
+    const after = [...seqs("L", 1, 2, 100), ...seqs("H", 3, 4, 102)];
+    for (let step = 0; step < 20; step++) {
+      const chosen = a.pick(after, 4);
+      expect(chosen.filter((id) => id.startsWith("L-")).length).toBe(1);
+      for (const id of chosen) {
+        const c = after.find((x) => x.id === id)!;
+        a.charge(c.tenantId, c.cost, c.weight);
+      }
+    }
+  });
+
+  it("uncontended steps leave no debt: tenants that all stepped everything start even when slots run short", () => {
+    const a = new SlotAllocator();
+    run(a, [...seqs("L", 1, 2, 0), ...seqs("H", 3, 2, 2)], 8, 50); // 4 held, 8 slots
+    const tokens = run(a, [...seqs("L", 1, 4, 0), ...seqs("H", 3, 4, 4)], 4, 40);
+    expect(tokens.get("L")).toBe(40);
+    expect(tokens.get("H")).toBe(120);
+  });
 });

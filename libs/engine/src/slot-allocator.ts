@@ -16,6 +16,9 @@
  *    oldest runnable sequence that has no slot yet. Stop when S slots are given or no
  *    runnable sequence is left.
  * 4. After the step, `charge` adds each tenant's generated cost ÷ weight to v.
+ * 5. A tenant that got a slot for every runnable sequence it had is lifted to the level of
+ *    the least-served tenant that wanted more (liftSatisfied): a share it could not use is
+ *    not owed to it later.
  *
  * Counters are local to the worker; cross-worker fairness is the FairScheduler's virtual
  * time, charged with the same cost-weighted tokens.
@@ -38,7 +41,12 @@ export class SlotAllocator {
   /** Sequence ids to step, at most `slots` of them. */
   pick(candidates: readonly Candidate[], slots: number): string[] {
     if (candidates.length <= slots) {
-      for (const c of candidates) this.activate(c.tenantId, candidates);
+      const extra = new Map<string, number>();
+      for (const c of candidates) {
+        this.activate(c.tenantId, candidates);
+        extra.set(c.tenantId, (extra.get(c.tenantId) ?? 0) + c.cost / c.weight);
+      }
+      this.liftSatisfied(extra, new Set());
       return candidates.map((c) => c.id);
     }
     const byTenant = new Map<string, Candidate[]>();
@@ -76,7 +84,33 @@ export class SlotAllocator {
       extra.set(best, (extra.get(best) ?? 0) + c.cost / c.weight);
       chosen.push(c.id);
     }
+    const wanting = new Set<string>();
+    for (const [tenantId, list] of byTenant) if ((next.get(tenantId) ?? 0) < list.length) wanting.add(tenantId);
+    this.liftSatisfied(extra, wanting);
     return chosen;
+  }
+
+  /**
+   * Step 5: a tenant that stepped every runnable sequence it had (it could take no more
+   * slots) earns no credit for the share it left: its counter, with this step's cost, is
+   * lifted to the least-served tenant still wanting slots (`wanting`), or to the most-served
+   * tenant when none wants more. Without this, a tenant held to few sequences (the worker's
+   * hold limit, or a tenant that arrived second) fell behind by every slot the others took
+   * from its share, and once it held enough it took every slot until it caught up: the
+   * e2e fairness test's weight-1 tenant got no slot for ~100 steps (1:3.3 to 1:4.1 for
+   * weights 1:3 in CI runs), after 50 steps in which the weight-3 tenant stepped all it held.
+   * `extra`: each tenant's cost ÷ weight given this step (the charge to come).
+   */
+  private liftSatisfied(extra: ReadonlyMap<string, number>, wanting: ReadonlySet<string>): void {
+    const key = (t: string) => (this.virtualTokens.get(t) ?? 0) + (extra.get(t) ?? 0);
+    let level = wanting.size > 0 ? Infinity : -Infinity;
+    for (const t of wanting.size > 0 ? wanting : extra.keys())
+      level = wanting.size > 0 ? Math.min(level, key(t)) : Math.max(level, key(t));
+    for (const t of extra.keys()) {
+      if (wanting.has(t)) continue;
+      const k = key(t);
+      if (k < level) this.virtualTokens.set(t, (this.virtualTokens.get(t) ?? 0) + (level - k));
+    }
   }
 
   /** Adds cost-weighted tokens a tenant generated in a step. */
