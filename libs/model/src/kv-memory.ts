@@ -1,5 +1,5 @@
 import { softmaxNumerators } from "./attention-rows";
-import { kernelWithOwnMemory, type AttentionKernel } from "./attention-wasm";
+import { ensureKernelBytes, kernelWithOwnMemory, type AttentionKernel } from "./attention-wasm";
 
 const PAGE = 65536;
 
@@ -62,10 +62,9 @@ export class KvMemory {
 
   /** Makes room for `blocks` blocks; true when the memory grew (earlier views are detached). */
   ensureBlocks(blocks: number): boolean {
-    const need = this.base + blocks * this.blockBytes;
-    const have = this.k.memory.buffer.byteLength;
-    if (need <= have) return false;
-    this.k.memory.grow(Math.ceil((need - have) / PAGE));
+    const before = this.k.memory.buffer;
+    ensureKernelBytes(this.k, this.base + blocks * this.blockBytes);
+    if (this.k.memory.buffer === before) return false;
     this.f64 = new Float64Array(this.k.memory.buffer);
     return true;
   }
