@@ -103,9 +103,7 @@ export class SlotAllocator {
    */
   private liftSatisfied(extra: ReadonlyMap<string, number>, wanting: ReadonlySet<string>): void {
     const key = (t: string) => (this.virtualTokens.get(t) ?? 0) + (extra.get(t) ?? 0);
-    let level = wanting.size > 0 ? Infinity : -Infinity;
-    for (const t of wanting.size > 0 ? wanting : extra.keys())
-      level = wanting.size > 0 ? Math.min(level, key(t)) : Math.max(level, key(t));
+    const level = wanting.size > 0 ? Math.min(...[...wanting].map(key)) : Math.max(...[...extra.keys()].map(key));
     for (const t of extra.keys()) {
       if (wanting.has(t)) continue;
       const k = key(t);
