@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, waitFor, wsClient } from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 
@@ -51,4 +52,17 @@ describe("completions end to end (smoke)", () => {
       return u.concurrent === 0 && u.outstandingTokens === 0;
     });
   });
+
+  (process.platform === "linux" ? it : it.skip)(
+    "the worker runs every thread at WORKER_NICE (10 by default): the API and the services preempt its steps",
+    () => {
+      const pid = stack.workers[0].pid;
+      const nice = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+      });
+      expect(nice.length).toBeGreaterThan(1);
+      expect(nice.every((n) => n === 10)).toBe(true);
+    },
+  );
 });

@@ -69,6 +69,14 @@ describe("worker environment", () => {
     expect(() => parseEnv(WorkerEnv, { ...required, METRICS_TENANT_LABELS: "10001" })).toThrow(/METRICS_TENANT_LABELS/);
   });
 
+  it("WORKER_NICE is 10 by default, takes 0 (keep the priority) to 19, and refuses anything else naming it", () => {
+    expect(parseEnv(WorkerEnv, required).WORKER_NICE).toBe(10);
+    expect(parseEnv(WorkerEnv, { ...required, WORKER_NICE: "0" }).WORKER_NICE).toBe(0);
+    expect(parseEnv(WorkerEnv, { ...required, WORKER_NICE: "19" }).WORKER_NICE).toBe(19);
+    for (const bad of ["20", "-1", "low"])
+      expect(() => parseEnv(WorkerEnv, { ...required, WORKER_NICE: bad })).toThrow(/WORKER_NICE/);
+  });
+
   it("WORKER_HEARTBEAT_MS is 1000 by default, 0 turns it off, and a value under 100 is refused naming it", () => {
     expect(parseEnv(WorkerEnv, required).WORKER_HEARTBEAT_MS).toBe(1000);
     expect(parseEnv(WorkerEnv, { ...required, WORKER_HEARTBEAT_MS: "0" }).WORKER_HEARTBEAT_MS).toBe(0);

@@ -13,12 +13,17 @@ import { RedisKeys } from "@lite/redis";
 import { startTracing, tracingOptionsOf } from "@lite/tracing";
 import { closeWorker, composeWorker, connectWorker, createWorkerLogger } from "./compose";
 import { loadWorkerEnv } from "./env";
+import { lowerProcessPriority } from "./process-priority";
 import { adminKeyAuthorizer } from "./metrics-auth";
 import { startMetricsServer } from "./metrics-server";
 
 async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const log = createWorkerLogger(env);
+  if (env.WORKER_NICE > 0) {
+    const set = lowerProcessPriority(env.WORKER_NICE);
+    if (set.failed > 0) log.warn({ ...set, nice: env.WORKER_NICE }, "could not lower the priority of every thread");
+  }
   const traceOpts = tracingOptionsOf(env, "lite-llm-worker");
   const tracing = startTracing(traceOpts);
   if (env.BENCHMARK_BASELINE_SKIP_USAGE === "true")
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
   log.info(
     {
       batchSize: env.WORKER_BATCH_SIZE,
+      nice: env.WORKER_NICE,
       schedulerMode: env.SCHEDULER_MODE,
       metricsPort: metricsServer?.port ?? null,
       modelDir: env.MODEL_DIR,
