@@ -69,8 +69,9 @@ describe("worker environment", () => {
     expect(() => parseEnv(WorkerEnv, { ...required, METRICS_TENANT_LABELS: "10001" })).toThrow(/METRICS_TENANT_LABELS/);
   });
 
-  it("WORKER_NICE is 10 by default, takes 0 (keep the priority) to 19, and refuses anything else naming it", () => {
-    expect(parseEnv(WorkerEnv, required).WORKER_NICE).toBe(10);
+  it("WORKER_NICE is 0 (keep the priority) by default, takes 0 to 19, and refuses anything else naming it", () => {
+    expect(parseEnv(WorkerEnv, required).WORKER_NICE).toBe(0);
+    expect(parseEnv(WorkerEnv, { ...required, WORKER_NICE: "10" }).WORKER_NICE).toBe(10);
     expect(parseEnv(WorkerEnv, { ...required, WORKER_NICE: "0" }).WORKER_NICE).toBe(0);
     expect(parseEnv(WorkerEnv, { ...required, WORKER_NICE: "19" }).WORKER_NICE).toBe(19);
     for (const bad of ["20", "-1", "low"])

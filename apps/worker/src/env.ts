@@ -16,11 +16,11 @@ export const WorkerEnv = z.object({
   /** sequences held beyond the batch for tenants not at their cap; default max(2, batch/4) */
   WORKER_HOLD_RESERVE: intVar(-1, -1, 1024),
   /**
-   * CPU priority (nice, 0..19) of the worker's threads: 10 lets an API on the same host
-   * preempt the decode steps (a light tenant's request does not wait behind them for a CPU);
-   * 0 keeps the priority it was started with
+   * CPU priority (nice, 0..19) of the worker's threads; 0 (default) keeps the one it was
+   * started with. 10 lets an API on the same cores preempt the decode steps, but also lets any
+   * other busy process of the session starve the worker (process-priority.ts)
    */
-  WORKER_NICE: intVar(10, 0, 19),
+  WORKER_NICE: intVar(0, 0, 19),
   ORT_EXECUTION_PROVIDERS: listVar(["cpu"]),
   ORT_INTRA_OP_THREADS: intVar(1, 1, 256),
   /** how long a finished completion's stream can be replayed */

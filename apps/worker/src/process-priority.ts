@@ -6,7 +6,8 @@ import * as os from "node:os";
  * on the same cores, whose work is short and latency-bound, preempts the decode steps, which
  * are long and throughput-bound (WORKER_NICE). Nothing is lost when the host is otherwise idle:
  * a nice value only weighs runnable threads against each other (on Linux, those of one
- * autogroup: the processes of one session, such as those `npm start` runs).
+ * autogroup: the processes of one session, such as those `npm start` runs). The other side:
+ * any busy process of that session starves the worker as much.
  *
  * On Linux a nice value belongs to a thread (setpriority(PRIO_PROCESS, 0) changes only the
  * calling one), and the runtime's threads (garbage collection, the libuv pool that runs the
