@@ -28,7 +28,9 @@ case "$cmd" in
   test)         exec node -r ./scripts/register.js scripts/test.ts "$@" ;;
   check)        exec node -r ./scripts/register.js scripts/static-checks.ts "$@" ;;
   demo)         exec node -r ./scripts/register.js scripts/demo.ts "$@" ;;
-  bench)        exec node -r ./scripts/register.js bench/run.ts "$@" ;;
+  # the worker's V8 flags (libs/config worker-node-flags.ts): the in-process decode loops
+  # are the benchmarks' baselines for the workers
+  bench)        exec node --initial-old-space-size=256 -r ./scripts/register.js bench/run.ts "$@" ;;
   generate)     exec node -r ./scripts/register.js scripts/generate.ts "$@" ;;
   schema:print) exec node -r ./scripts/register.js apps/api/src/schema-print.ts "$@" ;;
   audit:verify) exec node -r ./scripts/register.js scripts/audit-verify.ts "$@" ;;

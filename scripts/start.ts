@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { bringUpServices, type Services } from "./services";
 import { migrateDeploy } from "./migrate";
+import { WORKER_NODE_FLAGS } from "@lite/config";
 import { ensureModel } from "@lite/model";
 
 const root = path.resolve(__dirname, "..");
@@ -38,8 +39,17 @@ function secretFromFile(name: string, file: string, generate: () => string, warn
   return value;
 }
 
-function spawnChild(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ["-r", "./scripts/register.js", entry], { cwd: root, env, stdio: "inherit" });
+function spawnChild(
+  name: string,
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  nodeFlags: readonly string[] = [],
+): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, "-r", "./scripts/register.js", entry], {
+    cwd: root,
+    env,
+    stdio: "inherit",
+  });
   child.on("error", (e) => say(`${name} could not start: ${e.message}`));
   return child;
 }
@@ -127,7 +137,8 @@ async function main(): Promise<number> {
     const api = spawnChild("api", "apps/api/src/main.ts", childEnv);
     children.push(api);
     const workerEntry = path.join(root, "apps", "worker", "src", "main.ts");
-    if (fs.existsSync(workerEntry)) children.push(spawnChild("worker", "apps/worker/src/main.ts", childEnv));
+    if (fs.existsSync(workerEntry))
+      children.push(spawnChild("worker", "apps/worker/src/main.ts", childEnv, WORKER_NODE_FLAGS));
     else say("apps/worker/src/main.ts does not exist yet: running without a worker");
 
     for (const child of children) {

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { WORKER_NODE_FLAGS } from "@lite/config";
 import { collectTokens, COMPLETION_QUERY, CREATE_COMPLETION, waitFor, wsClient } from "@lite/testing";
 import { startE2eStack, type TestStack } from "../support/stack";
 
@@ -63,6 +64,16 @@ describe("completions end to end (smoke)", () => {
       });
       expect(nice.length).toBeGreaterThan(1);
       expect(nice.every((n) => n === 10)).toBe(true);
+    },
+  );
+
+  (process.platform === "linux" ? it : it.skip)(
+    "the worker runs with WORKER_NODE_FLAGS and says nothing of missing ones",
+    () => {
+      const w = stack.workers[0];
+      const argv = fs.readFileSync(`/proc/${w.pid}/cmdline`, "utf8").split("\0");
+      for (const flag of WORKER_NODE_FLAGS) expect(argv).toContain(flag);
+      expect(w.output()).not.toContain("started without the worker's node flags");
     },
   );
 });

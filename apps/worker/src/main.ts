@@ -8,6 +8,7 @@
  */
 import "reflect-metadata";
 import type { Logger } from "pino";
+import { WORKER_NODE_FLAGS } from "@lite/config";
 import { errText } from "@lite/engine";
 import { RedisKeys } from "@lite/redis";
 import { startTracing, tracingOptionsOf } from "@lite/tracing";
@@ -20,6 +21,12 @@ import { startMetricsServer } from "./metrics-server";
 async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const log = createWorkerLogger(env);
+  const missingFlags = WORKER_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+  if (missingFlags.length > 0)
+    log.warn(
+      { missing: missingFlags },
+      "started without the worker's node flags (libs/config worker-node-flags.ts): expect a full garbage collection every second or so under load",
+    );
   if (env.WORKER_NICE > 0) {
     const set = lowerProcessPriority(env.WORKER_NICE);
     if (set.failed > 0) log.warn({ ...set, nice: env.WORKER_NICE }, "could not lower the priority of every thread");

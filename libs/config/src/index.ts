@@ -211,3 +211,4 @@ export const expertCacheEnvFields = {
   /** how long a worker keeps a tenant's quota and weight before reading them again, seconds; default 10 */
   EXPERT_CACHE_QUOTA_TTL_SECONDS: intVar(10, 1, 3600),
 };
+export * from "./worker-node-flags";

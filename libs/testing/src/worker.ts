@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { WORKER_NODE_FLAGS } from "@lite/config";
 import {
   captureLines,
   childEnv,
@@ -73,7 +74,14 @@ export function spawnWorker(opts: WorkerProcessOptions): WorkerProcess {
   });
   const child = spawn(
     process.execPath,
-    [...EXIT_WITH_PARENT, ...(opts.nodeArgs ?? []), "-r", "./scripts/register.js", "apps/worker/src/main.ts"],
+    [
+      ...EXIT_WITH_PARENT,
+      ...WORKER_NODE_FLAGS,
+      ...(opts.nodeArgs ?? []),
+      "-r",
+      "./scripts/register.js",
+      "apps/worker/src/main.ts",
+    ],
     { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let markReady: (() => void) | undefined;
