@@ -4,6 +4,7 @@ import { StatsReporter } from "./engine-stats";
 import { errText } from "./err-text";
 import { fillLoop } from "./fill";
 import { sleep } from "@lite/core";
+import { watchStalls } from "./stall-watch";
 import { step } from "./step";
 
 /**
@@ -42,6 +43,8 @@ import { step } from "./step";
  * 7. stop(): take no new jobs, run held sequences to the end (up to `shutdownGraceMs`;
  *    after it, leave the rest: their locks lapse and another worker resumes them), wait
  *    for finalisations (also bounded by the grace), return.
+ * 8. Beside the loop, on a timer (stall-watch.ts): held sequences that streamed no token for
+ *    `stallWarnMs` are reported with where the loop is and what each one waits for.
  */
 
 export class BatchEngine {
@@ -91,6 +94,7 @@ export class BatchEngine {
   private async run(): Promise<void> {
     const ctx = this.ctx;
     const reporter = new StatsReporter(ctx.stats, ctx.deps.logger);
+    const unwatch = watchStalls(ctx);
     while (true) {
       reporter.maybeLog(ctx.running.size);
       if (ctx.stopping && (ctx.running.size === 0 || ctx.now() > ctx.stopDeadline)) break;
@@ -110,6 +114,7 @@ export class BatchEngine {
         await sleep(200);
       }
     }
+    unwatch();
     await this.windDown();
   }
 
@@ -117,6 +122,7 @@ export class BatchEngine {
   private async idle(): Promise<void> {
     const ctx = this.ctx;
     const t0 = performance.now();
+    ctx.enter("idle");
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 50);
       ctx.wake = () => {
@@ -126,6 +132,7 @@ export class BatchEngine {
     });
     ctx.wake = undefined;
     ctx.stats.idleMs += performance.now() - t0;
+    ctx.enter("between");
   }
 
   /**

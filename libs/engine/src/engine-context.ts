@@ -56,6 +56,9 @@ export interface EngineStats {
   idleMs: number;
 }
 
+/** Where the engine loop is: a step that never returns shows as "decode" for ever. */
+export type LoopPhase = "idle" | "entering" | "decode" | "flush" | "waiting" | "between";
+
 /**
  * The state one engine's concerns share (fill, job start, step and flush, finalise) and the
  * few operations all of them use. One per BatchEngine; nothing here is global.
@@ -83,6 +86,8 @@ export class EngineContext {
   wake?: () => void;
   /** the previous step's flush (its tokens, progress, charges and cancel check) */
   pendingFlush?: Promise<Set<string>>;
+  /** where the loop is and since when (performance.now()), for stall reports (stall-watch.ts) */
+  phase: { name: LoopPhase; since: number } = { name: "idle", since: performance.now() };
 
   constructor(
     opts: BatchEngineOptions,
@@ -90,6 +95,11 @@ export class EngineContext {
   ) {
     this.opts = resolveEngineOptions(opts);
     this.now = deps.now ?? (() => Date.now());
+  }
+
+  /** The loop enters `name` (stall reports say where it is and for how long). */
+  enter(name: LoopPhase): void {
+    this.phase = { name, since: performance.now() };
   }
 
   /** sequences held at most: the batch plus the reserve */

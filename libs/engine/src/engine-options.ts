@@ -30,6 +30,11 @@ export interface BatchEngineOptions {
    * sequences, no per-tenant cap, every held sequence steps (arrival order).
    */
   fifo?: boolean;
+  /**
+   * warn when held sequences have produced no token for this long, ms, naming where the loop
+   * is and what each one waits for (stall-watch.ts); 0: never (default 10000)
+   */
+  stallWarnMs?: number;
 }
 
 /** The options with every default applied. */
@@ -48,6 +53,7 @@ export function resolveEngineOptions(opts: BatchEngineOptions): ResolvedEngineOp
     shutdownGraceMs: opts.shutdownGraceMs ?? 30000,
     stepDelayMs: opts.stepDelayMs ?? 0,
     fifo: opts.fifo ?? false,
+    stallWarnMs: opts.stallWarnMs ?? 10000,
   };
 }
 

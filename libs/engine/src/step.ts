@@ -144,7 +144,9 @@ async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
   for (const { r } of result.finished) ctx.detach(r);
   // The previous step's flush ran during this step's compute. Its cancel check names
   // completions whose token from THIS step must not be emitted: drop it, end them.
+  ctx.enter("flush");
   const cancelled = await ctx.flushed();
+  ctx.enter("between");
   dropCancelled(ctx, result, cancelled);
   startFlush(ctx, result);
   ctx.allocator.retain(new Set([...ctx.running.values()].map((r) => r.spec.tenantId)));
@@ -158,7 +160,9 @@ async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
  * tokens asks again which held completions were cancelled.
  */
 async function waitForReady(ctx: EngineContext): Promise<void> {
+  ctx.enter("flush");
   dropCancelled(ctx, emptyResult(), await ctx.flushed());
+  ctx.enter("waiting");
   const t0 = performance.now();
   const batches = new Set([...ctx.running.values()].map((r) => r.batch));
   await new Promise<void>((resolve) => {
@@ -172,6 +176,7 @@ async function waitForReady(ctx: EngineContext): Promise<void> {
     for (const b of batches) void b.whenReady().then(done);
   });
   ctx.stats.idleMs += performance.now() - t0;
+  ctx.enter("between");
   startFlush(ctx, emptyResult());
 }
 
@@ -189,7 +194,11 @@ async function announceFirstSteps(ctx: EngineContext, chosen: string[]): Promise
     ctx.traces.get(r.handle)?.stepping(ctx.now(), r.resumeAfter + 1);
     if (r.handle.entering) first.push(r.handle.entering().catch(() => undefined));
   }
-  if (first.length > 0) await Promise.all(first);
+  if (first.length > 0) {
+    ctx.enter("entering");
+    await Promise.all(first);
+    ctx.enter("between");
+  }
 }
 
 /**
@@ -219,7 +228,9 @@ async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[
   }
   const started = performance.now();
   const outputs: StepOutput[] = [];
+  ctx.enter("decode");
   for (const [batch, ids] of byBatch) outputs.push(...(await batch.step(ids)));
+  ctx.enter("between");
   const stepMs = performance.now() - started;
   ctx.stats.steps++;
   ctx.stats.stepMs += stepMs;

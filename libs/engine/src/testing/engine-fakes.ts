@@ -72,6 +72,8 @@ export class FakeBatch implements EngineBatch {
   readonly resumedFrom = new Map<string, number>();
   /** called before each step with its ids (tests flip cancel flags or locks here) */
   beforeStep?: (ids: string[]) => void;
+  /** awaited by each step before it computes (a step that hangs) */
+  stepGate?: () => Promise<void>;
 
   add(seq: SequenceSpec): void {
     if (this.seqs.has(seq.id)) throw new Error(`sequence ${seq.id} already in the batch`);
@@ -107,6 +109,7 @@ export class FakeBatch implements EngineBatch {
     const ids = only ? [...only] : [...this.seqs.keys()];
     this.beforeStep?.(ids);
     this.steps.push(ids);
+    if (this.stepGate) await this.stepGate();
     await Promise.resolve();
     const out: StepOutput[] = [];
     for (const id of ids) {
