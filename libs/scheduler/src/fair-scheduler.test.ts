@@ -2,6 +2,7 @@ import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { createTestEnv, type TestEnv } from "@lite/testing";
 import { FairScheduler, type FairSchedulerOptions } from "./fair-scheduler";
 import type { CompletionJob } from "./job-catalog";
+import { testCompletionJob } from "./testing/completion-job";
 
 let env: TestEnv;
 const clients: Redis[] = [];
@@ -38,21 +39,7 @@ function freshKeys(): RedisKeys {
 
 let seq = 0;
 function job(tenantId: string, completionId = `cmp_${++seq}`): CompletionJob {
-  return {
-    version: 1,
-    completionId,
-    tenantId,
-    modelName: "default",
-    prompt: "hello",
-    seed: "1",
-    tierIds: ["t0"],
-    mode: "FAST",
-    temperature: 0,
-    maxTokens: 16,
-    costWeight: 1,
-    degraded: false,
-    enqueuedAtMs: 0,
-  };
+  return testCompletionJob(tenantId, completionId);
 }
 
 async function enqueueMany(s: FairScheduler, tenantId: string, count: number, weight: number): Promise<void> {

@@ -2,7 +2,8 @@ import { createRedis, RedisKeys, type Redis } from "@lite/redis";
 import { createTestEnv, type TestEnv } from "@lite/testing";
 import type { DispatchedJob } from "./dispatched-job";
 import { FairScheduler, type FairSchedulerOptions } from "./fair-scheduler";
-import { JOB_CATALOG, type CompletionJob } from "./job-catalog";
+import { JOB_CATALOG } from "./job-catalog";
+import { testCompletionJob } from "./testing/completion-job";
 
 /**
  * Worker heartbeats (worker-heartbeats.ts): a dead worker's jobs come back when its heartbeat
@@ -36,23 +37,7 @@ function scheduler(keys: RedisKeys, extra: Partial<FairSchedulerOptions> = {}): 
   return s;
 }
 
-function job(tenantId: string, completionId: string): CompletionJob {
-  return {
-    version: 1,
-    completionId,
-    tenantId,
-    modelName: "default",
-    prompt: "hello",
-    seed: "1",
-    tierIds: ["t0"],
-    mode: "FAST",
-    temperature: 0,
-    maxTokens: 16,
-    costWeight: 1,
-    degraded: false,
-    enqueuedAtMs: 0,
-  };
-}
+const job = testCompletionJob;
 
 /** The heartbeat ids (`<worker id>/<incarnation>`) of a worker id in the set, with their expiry. */
 async function beating(keys: RedisKeys, workerId: string): Promise<Array<{ id: string; expiresAtMs: number }>> {
