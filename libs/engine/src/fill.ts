@@ -15,7 +15,7 @@ export async function fillLoop(ctx: EngineContext): Promise<void> {
   const starts = new Set<Promise<void>>();
   while (!ctx.stopping) {
     try {
-      if (ctx.running.size + ctx.starting < ctx.limit) await fill(ctx, starts);
+      await fill(ctx, starts);
       const idle = ctx.running.size === 0 && ctx.starting === 0;
       await ctx.deps.work.waitForWork(idle ? ctx.opts.idlePollMs : ctx.opts.fillPollMs);
     } catch (e) {
@@ -36,9 +36,9 @@ export async function fillLoop(ctx: EngineContext): Promise<void> {
  * And until the starts ran on, a job made ready while another was being started waited for
  * that start's round trips before it was taken.)
  */
-export async function fill(ctx: EngineContext, starts: Set<Promise<void>> = new Set()): Promise<void> {
+async function fill(ctx: EngineContext, starts: Set<Promise<void>>): Promise<void> {
   const limit = ctx.limit;
-  if (ctx.running.size >= limit) return;
+  if (ctx.running.size + ctx.starting >= limit) return;
   const t0 = performance.now();
   const held = heldByTenant([...ctx.running.values()].map((r) => r.spec));
   // the jobs taken and not yet held, by tenant (earlier calls' starts still under way included)
