@@ -8,7 +8,16 @@ import { AuditQueue, AuditWriter, verifyAuditChain } from "@lite/auth";
 import { DomainError } from "@lite/core";
 import { createDb } from "@lite/db";
 import { createRedis, type Redis } from "@lite/redis";
-import { createTestEnv, hostPort, sleep, startTcpProxy, withTimeout, type TcpProxy, type TestEnv } from "@lite/testing";
+import {
+  createTestEnv,
+  hostPort,
+  sleep,
+  startTcpProxy,
+  waitFor,
+  withTimeout,
+  type TcpProxy,
+  type TestEnv,
+} from "@lite/testing";
 
 let env: TestEnv;
 let proxy: TcpProxy;
@@ -19,7 +28,18 @@ beforeAll(async () => {
   proxy = await startTcpProxy(hostPort(env.redisUrl, 6379));
   proxied = createRedis({ url: proxy.url(env.redisUrl), commandTimeoutMs: 300 });
   proxied.on("error", () => undefined);
-  await proxied.ping();
+  // Connected before the tests cut it: the first ping also opens the proxy's own connection
+  // to Redis, which on a loaded CI machine took longer than the 300 ms deadline (the whole
+  // file failed in its beforeAll); that deadline is for the outage cases, not the setup.
+  await waitFor(
+    "the proxied Redis connection",
+    () =>
+      proxied.ping().then(
+        () => true,
+        () => false,
+      ),
+    { timeoutMs: 15000 },
+  );
 });
 
 afterAll(async () => {
