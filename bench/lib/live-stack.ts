@@ -101,6 +101,8 @@ export interface PhaseOptions {
 export interface Phase {
   url: string;
   admin: GqlHttp;
+  /** the API process' id (its CPU time, for reports) */
+  apiPid: number | undefined;
   workers: WorkerProcess[];
   metricsUrls: string[];
   /** per-tenant tokens generated, summed over workers (lite_tokens_generated_total) */
@@ -203,6 +205,7 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
   return {
     url: stack.api.url,
     admin: stack.admin,
+    apiPid: stack.api.child.pid,
     workers,
     metricsUrls,
     async tokensByTenant() {
