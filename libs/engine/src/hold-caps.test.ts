@@ -1,4 +1,4 @@
-import { heldByTenant, tenantsAtHoldCap, tenantsPastHalfShare } from "./hold-caps";
+import { heldByTenant, tenantsAtHoldCap } from "./hold-caps";
 
 const held = (...t: Array<[string, number, number]>) => new Map(t.map(([id, n, weight]) => [id, { n, weight }]));
 const taken = (...t: Array<[string, number]>) => new Map(t);
@@ -28,28 +28,6 @@ describe("hold caps", () => {
     // alone, a tenant's share is the whole batch: capped at the batch, not batch + 1
     expect(tenantsAtHoldCap(8, held(["a", 7, 1]), taken())).toEqual(new Set());
     expect(tenantsAtHoldCap(8, held(["a", 8, 1]), taken())).toEqual(new Set(["a"]));
-  });
-
-  it("finds the tenants keeping more than half their weighted share busy (run + starting)", () => {
-    const ran = (...t: Array<[string, number]>) => new Map(t);
-    // batch 16, four tenants of weight 1: share 4, half 2; at 2 a tenant is not past it
-    const four = held(["a", 5, 1], ["b", 3, 1], ["c", 2, 1], ["d", 1, 1]);
-    expect(tenantsPastHalfShare(16, four, ran(["a", 4], ["b", 2], ["c", 2], ["d", 0]), taken())).toEqual(
-      new Set(["a"]),
-    );
-    // jobs still starting count: b's 2 that ran and 1 starting are past 2
-    expect(tenantsPastHalfShare(16, four, ran(["a", 1], ["b", 2]), taken(["b", 1]))).toEqual(new Set(["b"]));
-    // weights 1:1, batch 16 (the isolation bench): the light tenant's share is 8, half 4
-    const two = held(["heavy", 9, 1], ["light", 3, 1]);
-    expect(tenantsPastHalfShare(16, two, ran(["heavy", 9], ["light", 2]), taken())).toEqual(new Set(["heavy"]));
-    expect(tenantsPastHalfShare(16, two, ran(["heavy", 9], ["light", 4]), taken())).toEqual(new Set(["heavy"]));
-    expect(tenantsPastHalfShare(16, two, ran(["heavy", 9], ["light", 5]), taken())).toEqual(
-      new Set(["heavy", "light"]),
-    );
-    // weights 3:1, batch 8: a's share 6 (half 3), b's 2 (half 1)
-    const w = held(["a", 4, 3], ["b", 2, 1]);
-    expect(tenantsPastHalfShare(8, w, ran(["a", 3], ["b", 1]), taken())).toEqual(new Set());
-    expect(tenantsPastHalfShare(8, w, ran(["a", 4], ["b", 2]), taken())).toEqual(new Set(["a", "b"]));
   });
 
   it("counts held sequences per tenant", () => {

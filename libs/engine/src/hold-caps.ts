@@ -33,35 +33,6 @@ export function tenantsAtHoldCap(
   return out;
 }
 
-/**
- * Tenants that keep more than half their weighted share of the batch busy here: the
- * sequences of theirs that have run (`ran`) plus their jobs still being started exceed
- * batchSize × weight ÷ Σ weights ÷ 2 (the weights of the tenants held, as for the cap).
- * Such a tenant is backlogged: its new completion only replaces one that ended, and a
- * first-token step of its own would cost the others a step for nothing they wait on. A
- * tenant at or below half its share (one just arrived, or a light one whose requests come
- * one or two at a time) is not.
- *
- * @param held sequences held per tenant (all of them: the weights)
- * @param ran of those, the ones that have run here, per tenant
- * @param starting jobs taken and not held yet, per tenant
- */
-export function tenantsPastHalfShare(
-  batchSize: number,
-  held: ReadonlyMap<string, HeldByTenant>,
-  ran: ReadonlyMap<string, number>,
-  starting: ReadonlyMap<string, number>,
-): Set<string> {
-  let total = 0;
-  for (const h of held.values()) total += h.weight;
-  const out = new Set<string>();
-  for (const [t, h] of held) {
-    const busy = (ran.get(t) ?? 0) + (starting.get(t) ?? 0);
-    if (busy > (batchSize * h.weight) / total / 2) out.add(t);
-  }
-  return out;
-}
-
 /** Sequences held per tenant, from the held sequences' tenants and weights. */
 export function heldByTenant(held: Iterable<{ tenantId: string; tenantWeight: number }>): Map<string, HeldByTenant> {
   const out = new Map<string, HeldByTenant>();

@@ -1,7 +1,7 @@
 import type { StepOutput } from "@lite/model";
 import type { EngineContext, Running } from "./engine-context";
 import { finish } from "./finalise";
-import { heldByTenant, tenantsAtHoldCap, tenantsPastHalfShare } from "./hold-caps";
+import { heldByTenant, tenantsAtHoldCap } from "./hold-caps";
 import { sampleKv } from "./kv-meter";
 import type { CompletionRef, EngineBatch, TokenOut } from "./ports";
 import { sleep, type FinishReason } from "@lite/core";
@@ -58,11 +58,11 @@ export async function step(ctx: EngineContext): Promise<void> {
     ),
   );
   // First tokens first: chosen sequences that have not run yet, of a tenant below its hold
-  // cap here and using at most half its share (hold-caps.ts: an interactive tenant, or one
-  // just arrived), take a small step of their own (a few ms) before the rest, so their time
-  // to first token does not pay for a full batch. A backlogged tenant (at its cap, or above
-  // half its share: the filler keeps it there, so this is its next completion) joins the
-  // full step: a small step per completion was ~11% of the overhead bench's steps. Until this rule, any tenant already streaming here joined the full
+  // cap here (hold-caps.ts: an interactive tenant, or one just arrived), take a small step of
+  // their own (a few ms) before the rest, so their time to first token does not pay for a
+  // full batch. A tenant at its cap (a backlogged one: the filler keeps it there, so this is
+  // its next completion) joins the full step: a small step per completion was ~11% of the
+  // overhead bench's steps. Until this rule, any tenant already streaming here joined the full
   // step, so a light tenant's request that arrived while its previous one streamed waited for
   // the heavy tenant's whole batch. Who advances, and by how much, is the allocator's choice.
   if (ctx.opts.firstTokenSteps) {
@@ -82,29 +82,22 @@ export async function step(ctx: EngineContext): Promise<void> {
 
 /**
  * The chosen sequences that take a first-token step: not run yet, of a tenant below its hold
- * cap that keeps at most half its weighted share of the batch busy (hold-caps.ts). The caps
- * are worked out only in a step that has such a sequence (most have none).
- * A tenant's jobs still being started count towards both: a backlogged tenant two of whose
+ * cap. The caps are worked out only in a step that has such a sequence (most have none).
+ * A tenant's jobs still being started count towards its cap: a backlogged tenant two of whose
  * completions ended together is refilled with two, and the first one held is not a light
- * tenant's request. Until the half-share rule, a backlogged tenant briefly below its cap (two
- * of its completions ended in one step, nothing of it queued at that moment) had its next
- * completion take a step of its own: ~50 of ~850 steps per 10 s in the overhead bench, each
- * nearly as costly as a full one (a step's cost is mostly per layer and expert call), 14.7
- * rows per step instead of 16.
+ * tenant's request. (The overhead bench still has ~50 such steps in ~850 per 10 s: its
+ * tenants keep only two completions queued beyond the five they hold, so after two finish
+ * together a tenant is briefly below its cap with nothing left to take.)
  */
 function firstStepOnes(ctx: EngineContext, chosen: string[]): string[] {
   const notYet = chosen.filter((id) => notStarted(ctx.running.get(id)!));
   if (notYet.length === 0) return notYet;
-  const running = [...ctx.running.values()];
-  const held = heldByTenant(running.map((r) => r.spec));
-  const atCap = tenantsAtHoldCap(ctx.opts.batchSize, held, ctx.startingByTenant);
-  const ran = new Map<string, number>();
-  for (const r of running) if (!notStarted(r)) ran.set(r.spec.tenantId, (ran.get(r.spec.tenantId) ?? 0) + 1);
-  const busy = tenantsPastHalfShare(ctx.opts.batchSize, held, ran, ctx.startingByTenant);
-  return notYet.filter((id) => {
-    const tenant = ctx.running.get(id)!.spec.tenantId;
-    return !atCap.has(tenant) && !busy.has(tenant);
-  });
+  const atCap = tenantsAtHoldCap(
+    ctx.opts.batchSize,
+    heldByTenant([...ctx.running.values()].map((r) => r.spec)),
+    ctx.startingByTenant,
+  );
+  return notYet.filter((id) => !atCap.has(ctx.running.get(id)!.spec.tenantId));
 }
 
 /**
