@@ -23,7 +23,6 @@
  * really recorded (spans received, usage rows, Tenant.metrics, worker series) and each OFF
  * phase to have recorded nothing.
  */
-import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { newId } from "@lite/core";
@@ -40,6 +39,7 @@ import type { Client } from "graphql-ws";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, sleep, startPhase, type LiveServices } from "./lib/live-stack";
 import type { CompletionRequest } from "./lib/load";
+import { cpuWindow } from "./lib/proc-cpu";
 
 const MODEL = "default";
 const BATCH = 16;
@@ -60,47 +60,6 @@ const PROMPTS = [
 
 type Telemetry = "on" | "off";
 
-/** CPU seconds (user + system) of a process from /proc, or NaN where /proc cannot tell. */
-function cpuSecondsOf(pid: number): number {
-  try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
-function machineBusySeconds(): number {
-  try {
-    const [, ...v] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).map(Number);
-    // user nice system idle iowait irq softirq steal
-    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** The API process this bench spawned for a phase: the child of this process listening on the phase's port. */
-function apiPidOf(url: string): number | undefined {
-  const port = new URL(url).port;
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== process.pid) continue;
-      const env = fs.readFileSync(`/proc/${d}/environ`, "utf8").split("\0");
-      if (env.includes(`PORT=${port}`)) return Number(d);
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return undefined;
-}
-
 interface CpuWindow {
   /** CPU seconds per second of the window (1 = one core busy) */
   api: number;
@@ -114,21 +73,14 @@ interface CpuWindow {
 }
 
 function cpuMeter(apiPid: number | undefined, workerPid: number) {
-  const read = () => ({
-    api: apiPid ? cpuSecondsOf(apiPid) : NaN,
-    worker: cpuSecondsOf(workerPid),
-    bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    machine: machineBusySeconds(),
-    at: performance.now(),
+  const usage = cpuWindow({
+    ...(apiPid ? { api: { pid: apiPid } } : {}),
+    worker: { pid: workerPid },
+    bench: { pid: process.pid },
   });
-  const start = read();
   return (): CpuWindow => {
-    const end = read();
-    const s = (end.at - start.at) / 1000;
-    const api = (end.api - start.api) / s;
-    const worker = (end.worker - start.worker) / s;
-    const bench = (end.bench - start.bench) / s;
-    const machine = (end.machine - start.machine) / s;
+    const { cores, machineCores } = usage.end();
+    const [api, worker, bench, machine] = [cores.api, cores.worker, cores.bench, machineCores].map((x) => x ?? NaN);
     return { api, worker, bench, machine, rest: machine - api - worker - bench };
   };
 }
@@ -365,7 +317,7 @@ async function runPhase(
     const sumTokens = async () =>
       telemetry === "on" ? [...(await phase.tokensByTenant()).values()].reduce((a, b) => a + b, 0) : 0;
     const workerBefore = await sumTokens();
-    const cpu = cpuMeter(apiPidOf(phase.url), phase.workers[0].pid);
+    const cpu = cpuMeter(phase.apiPid, phase.workers[0].pid);
     counting = true;
     const t0 = performance.now();
     const windowFrom = Date.now();

@@ -24,16 +24,12 @@ export function cpuSeconds(pid: number, tid?: number): number | null {
   }
 }
 
-/** The machine's busy and total CPU seconds so far, over all cores (/proc/stat); null when unreadable. */
-export function machineSeconds(): { busy: number; total: number } | null {
+/** Busy CPU seconds of the whole machine so far, all cores (/proc/stat); null when unreadable. */
+export function machineBusySeconds(): number | null {
   try {
-    const line = readFileSync("/proc/stat", "utf8").split("\n")[0];
-    const [, ...ticks] = line.trim().split(/\s+/);
-    const n = ticks.map(Number);
-    const total = n.reduce((a, b) => a + b, 0);
-    // idle and iowait are the cores' free time
-    const free = (n[3] ?? 0) + (n[4] ?? 0);
-    return { busy: (total - free) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
+    const [, ...v] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / TICKS_PER_SECOND;
   } catch {
     return null;
   }
@@ -52,20 +48,20 @@ export interface CpuWindow {
  */
 export function cpuWindow(processes: Record<string, { pid: number; tid?: number }>): { end(): CpuWindow } {
   const t0 = performance.now();
-  const m0 = machineSeconds();
+  const m0 = machineBusySeconds();
   const c0 = Object.fromEntries(Object.entries(processes).map(([k, p]) => [k, cpuSeconds(p.pid, p.tid)]));
   return {
     end() {
       const wall = (performance.now() - t0) / 1000;
-      const m1 = machineSeconds();
+      const m1 = machineBusySeconds();
       const cores: Record<string, number | null> = {};
       for (const [k, p] of Object.entries(processes)) {
         const a = c0[k];
         const b = cpuSeconds(p.pid, p.tid);
         cores[k] = a === null || b === null ? null : (b - a) / wall;
       }
-      // /proc/stat's first line sums every core's ticks: busy seconds per wall second = cores
-      const machineCores = m0 && m1 ? (m1.busy - m0.busy) / wall : null;
+      // busy seconds of all cores per wall second = cores busy
+      const machineCores = m0 === null || m1 === null ? null : (m1 - m0) / wall;
       return { cores, machineCores };
     },
   };
