@@ -1,8 +1,8 @@
 /**
  * CPU time of processes and of the whole machine, read from Linux's /proc, for benchmarks
  * that explain a throughput figure by where the cores went (the overhead bench: the worker,
- * the API, everything else). Elsewhere (no /proc) every reading is null and the figures are
- * left out of the report.
+ * the API, everything else). Elsewhere (no /proc) every reading is null and the reports show
+ * the figure as missing.
  */
 import { readFileSync } from "node:fs";
 
@@ -13,7 +13,7 @@ const TICKS_PER_SECOND = 100;
  * CPU seconds (user + system) a process has used so far, all its threads; `tid` instead
  * reads one thread of it (the process' own id: its main thread). null when unreadable.
  */
-export function cpuSeconds(pid: number, tid?: number): number | null {
+function cpuSeconds(pid: number, tid?: number): number | null {
   try {
     const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
     // fields after the command name, which may itself hold spaces and parentheses
@@ -25,7 +25,7 @@ export function cpuSeconds(pid: number, tid?: number): number | null {
 }
 
 /** Busy CPU seconds of the whole machine so far, all cores (/proc/stat); null when unreadable. */
-export function machineBusySeconds(): number | null {
+function machineBusySeconds(): number | null {
   try {
     const [, ...v] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).map(Number);
     // user nice system idle iowait irq softirq steal (guest time is counted in user already)
