@@ -182,8 +182,24 @@ describe("two API processes and three workers", () => {
     const N = 6;
     const t = await stack.tenant({ quota: { maxConcurrentRequests: N } });
     await threeWorkers();
+    // The workers are paused (SIGSTOP) until the checks are done, so the admitted completions
+    // hold their slots throughout: a running one could end early (an EOS, or its last token on
+    // a fast machine) and free its slot before the checks read the counter. Admission is the
+    // APIs' alone; what the workers then do with the completions is checked after SIGCONT.
+    const paused = [...stack.workers];
+    for (const w of paused) w.kill("SIGSTOP");
+    try {
+      await refusedBeyondN(t, N);
+    } finally {
+      for (const w of paused) w.kill("SIGCONT");
+    }
+    await countersReleased([t]);
+    expect(await stack.env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(N);
+  }, 60000);
+
+  async function refusedBeyondN(t: StackTenant, N: number) {
     const answers: GqlResponse<Created>[] = await Promise.all(
-      Array.from({ length: N + 10 }, (_, i) => create(t, i, { prompt: `c${i}`, maxTokens: 120, seed: String(i) })),
+      Array.from({ length: N + 10 }, (_, i) => create(t, i, { prompt: `c${i}`, maxTokens: 8, seed: String(i) })),
     );
     const admitted = answers.flatMap((a) => (a.data?.createCompletion ? [a.data.createCompletion.id] : []));
     const refused = answers.filter((a) => !a.data?.createCompletion);
@@ -193,18 +209,16 @@ describe("two API processes and three workers", () => {
       expect(r.status).toBe(429);
       expect(r.errors?.[0]?.extensions?.code).toBe("QUOTA_EXCEEDED");
     }
-    // While they run: the counter holds N, and one more create on either API is refused.
+    // While they hold their slots: the counter holds N, and one more create on either API is refused.
     const usage = await admission.usage(t.tenantId);
     const more = await Promise.all([0, 1].map((i) => create(t, i, { prompt: "more", maxTokens: 8, seed: "m" })));
     const open = await stack.env.db.completion.count({
       where: { id: { in: admitted }, status: { in: ["QUEUED", "RUNNING"] } },
     });
-    expect(open).toBe(N); // still running: the checks above saw them all admitted
+    expect(open).toBe(N);
     expect(usage.concurrent).toBe(N);
     for (const m of more) expect(m.errors?.[0]?.extensions?.code).toBe("QUOTA_EXCEEDED");
-    await countersReleased([t]);
-    expect(await stack.env.db.completion.count({ where: { tenantId: t.tenantId } })).toBe(N);
-  }, 60000);
+  }
 
   it("a revoke, a grant and a quota change made on one API are in force on the other before its cache would expire; other tenants keep theirs", async () => {
     // createCompletion caches the tenant, its quota and its grants for 5 s per process
