@@ -7,12 +7,17 @@
  * (SCHEDULER_MODE=fifo) as the baseline. One worker, batch 16, FAST, `default` model.
  *
  * Method per phase (fresh database, Redis prefix, API and worker each):
- *  - alone: the light load for ISOLATION_SECONDS (default 30);
+ *  - alone: the light load for ISOLATION_SECONDS / ISOLATION_ROUNDS (default 30 / 3);
  *  - fair / fifo: the heavy tenant first runs backlogged for CALIBRATE_SECONDS to measure the
  *    worker's capacity C (tokens/s); it then offers 10 × C tokens/s as HEAVY_MAX_TOKENS-token
  *    requests at a fixed rate (not streamed), and the light load runs for ISOLATION_SECONDS.
  *    A light request still without a token when the phase ends counts with its waiting time
  *    so far (a lower bound; the FIFO baseline has many).
+ * Interleaved: alone, fair, alone, fair, … (ISOLATION_ROUNDS of each), each kind's requests
+ * pooled into one p50/p99; then one FIFO phase of ISOLATION_SECONDS. Why: this machine's speed
+ * drifts within minutes (docs/PERFORMANCE.md), and with one alone phase before one fair phase
+ * the ratio took that drift for isolation: four runs at one commit gave 1.18–1.47 while the
+ * alone p99 alone went 77–123 ms and, in earlier runs, 35–97 ms.
  * Reported: light p50/p99 TTFT per phase, and the ratios fair ÷ alone and fifo ÷ alone.
  * The light tenant runs in a node process of its own (bench/lib/isolation-light.ts), as the
  * abuse bench's victim does: in the bench's process, which also sends the flood, its TTFTs
@@ -107,12 +112,49 @@ function figures(
   };
 }
 
+/** What one phase's window gave: the light tenant's requests, and the flood's figures. */
+interface PhaseWindow {
+  window: LightWindow;
+  capacityTokensPerSecond?: number;
+  heavyOfferedTokensPerSecond?: number;
+  heavyRequestsSent?: number;
+}
+
+/** One kind of phase's windows pooled: every request of every window, the client's figures summed. */
+function pooled(name: PhaseFigures["phase"], windows: PhaseWindow[]): PhaseFigures {
+  const clients = windows.map((w) => w.window.client);
+  const sum = (f: (c: ClientProcess) => number) => clients.reduce((a, c) => a + f(c), 0);
+  const max = (f: (c: ClientProcess) => number) => Math.max(...clients.map(f));
+  const flood = windows.filter((w) => w.capacityTokensPerSecond !== undefined);
+  const mean = (f: (w: PhaseWindow) => number) =>
+    flood.length === 0 ? undefined : flood.reduce((a, w) => a + f(w), 0) / flood.length;
+  return figures(
+    name,
+    {
+      results: windows.flatMap((w) => w.window.results),
+      client: {
+        gcMs: sum((c) => c.gcMs),
+        gcMajorMs: sum((c) => c.gcMajorMs),
+        gcMaxPauseMs: max((c) => c.gcMaxPauseMs),
+        gcCount: sum((c) => c.gcCount),
+        loopDelayMaxMs: max((c) => c.loopDelayMaxMs),
+        heapUsedMb: max((c) => c.heapUsedMb),
+      },
+    },
+    {
+      capacityTokensPerSecond: mean((w) => w.capacityTokensPerSecond!),
+      heavyOfferedTokensPerSecond: mean((w) => w.heavyOfferedTokensPerSecond!),
+      heavyRequestsSent: flood.length === 0 ? undefined : flood.reduce((a, w) => a + w.heavyRequestsSent!, 0),
+    },
+  );
+}
+
 async function runPhase(
   ctx: BenchContext,
   live: LiveServices,
   name: PhaseFigures["phase"],
   seconds: number,
-): Promise<PhaseFigures> {
+): Promise<PhaseWindow> {
   let lightProcess: ReturnType<typeof startLight> | undefined;
   const phase = await startPhase(ctx, live, {
     mode: name === "fifo" ? "fifo" : "fair",
@@ -135,7 +177,7 @@ async function runPhase(
     await lightProcess.warm(LIGHT_WARMUP_ROUNDS);
     if (name === "alone") {
       ctx.log(`isolation/alone: light load ${seconds} s`);
-      return figures(name, await lightProcess.window(seconds));
+      return { window: await lightProcess.window(seconds) };
     }
     const heavy = await phase.createTenant(`heavy-${name}`, 1);
     ctx.log(`isolation/${name}: calibrating capacity ${CALIBRATE_SECONDS} s`);
@@ -188,11 +230,12 @@ async function runPhase(
     const results = await lightProcess.window(seconds);
     stopped = true;
     await flood;
-    return figures(name, results, {
+    return {
+      window: results,
       capacityTokensPerSecond: capacity,
       heavyOfferedTokensPerSecond: offered,
       heavyRequestsSent: sent,
-    });
+    };
   } finally {
     lightProcess?.stop();
     await phase.stop();
@@ -207,14 +250,23 @@ export const bench: Benchmark = {
     "A light tenant's p50/p99 time-to-first-token while a heavy tenant offers 10× capacity, ÷ the same light load alone; fair scheduling vs a single FIFO queue.",
   async run(ctx: BenchContext): Promise<BenchResult> {
     const seconds = Number(process.env.ISOLATION_SECONDS ?? 30);
+    const rounds = Number(process.env.ISOLATION_ROUNDS ?? 3);
+    if (!Number.isInteger(rounds) || rounds < 1) throw new Error("ISOLATION_ROUNDS must be a positive integer");
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
     const live = await bringUpLiveServices(ctx);
     let alone: PhaseFigures, fair: PhaseFigures, fifo: PhaseFigures | undefined;
     try {
-      alone = await runPhase(ctx, live, "alone", seconds);
-      fair = await runPhase(ctx, live, "fair", seconds);
+      // Interleaved: alone, fair, alone, fair, … (rounds × seconds / rounds of light load each),
+      // so the machine's drift weighs on both kinds of phase alike; each kind's requests are pooled.
+      const windows = { alone: [] as PhaseWindow[], fair: [] as PhaseWindow[] };
+      for (let r = 0; r < rounds; r++) {
+        windows.alone.push(await runPhase(ctx, live, "alone", seconds / rounds));
+        windows.fair.push(await runPhase(ctx, live, "fair", seconds / rounds));
+      }
+      alone = pooled("alone", windows.alone);
+      fair = pooled("fair", windows.fair);
       // ISOLATION_SKIP_FIFO=1 skips the baseline (quicker iterations while tuning)
-      if (process.env.ISOLATION_SKIP_FIFO !== "1") fifo = await runPhase(ctx, live, "fifo", seconds);
+      if (process.env.ISOLATION_SKIP_FIFO !== "1") fifo = pooled("fifo", [await runPhase(ctx, live, "fifo", seconds)]);
     } finally {
       await live.stop();
     }
@@ -226,7 +278,7 @@ export const bench: Benchmark = {
     const summary = [
       `### isolation`,
       ``,
-      `Light tenant: ${LIGHT_PER_SECOND} requests/s, ${LIGHT_MAX_TOKENS}-token completions, streamed; TTFT measured at the client (request sent → first token), in a node process of its own (until this run it shared the bench's process with the heavy flood). Heavy tenant: ${OVERLOAD}× the worker's measured capacity (${fair.capacityTokensPerSecond?.toFixed(0)} tokens/s under fair scheduling) in ${HEAVY_MAX_TOKENS}-token requests. One worker, batch ${BATCH}, FAST, \`${MODEL}\` model, ${ctx.cores} cores, ${seconds} s of light load per phase. Unanswered requests count with their wait so far (a lower bound).`,
+      `Light tenant: ${LIGHT_PER_SECOND} requests/s, ${LIGHT_MAX_TOKENS}-token completions, streamed; TTFT measured at the client (request sent → first token), in a node process of its own (until this run it shared the bench's process with the heavy flood). Heavy tenant: ${OVERLOAD}× the worker's measured capacity (${fair.capacityTokensPerSecond?.toFixed(0)} tokens/s under fair scheduling) in ${HEAVY_MAX_TOKENS}-token requests. One worker, batch ${BATCH}, FAST, \`${MODEL}\` model, ${ctx.cores} cores, ${seconds} s of light load per kind of phase: alone and fair interleaved in ${rounds} rounds of ${(seconds / rounds).toFixed(0)} s (each a fresh deployment; requests pooled per kind), then FIFO once. Unanswered requests count with their wait so far (a lower bound).`,
       ``,
       `| phase | light requests | unanswered | TTFT p50 | TTFT p99 | p50 ÷ alone | p99 ÷ alone | createCompletion p50 / p99 | TTFT after create p50 / p99 |`,
       `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
@@ -248,6 +300,7 @@ export const bench: Benchmark = {
     return {
       summary,
       seconds,
+      rounds,
       batch: BATCH,
       model: MODEL,
       alone,
