@@ -10,14 +10,15 @@
  *  - alone: the light load for ISOLATION_SECONDS / ISOLATION_ROUNDS (default 30 / 3);
  *  - fair / fifo: the heavy tenant first runs backlogged for CALIBRATE_SECONDS to measure the
  *    worker's capacity C (tokens/s); it then offers 10 × C tokens/s as HEAVY_MAX_TOKENS-token
- *    requests at a fixed rate (not streamed), and the light load runs for ISOLATION_SECONDS.
+ *    requests at a fixed rate (not streamed), and the light load runs for the phase's window
+ *    (fair: ISOLATION_SECONDS / ISOLATION_ROUNDS; fifo: ISOLATION_SECONDS).
  *    A light request still without a token when the phase ends counts with its waiting time
  *    so far (a lower bound; the FIFO baseline has many).
  * Interleaved: alone, fair, alone, fair, … (ISOLATION_ROUNDS of each), each kind's requests
  * pooled into one p50/p99; then one FIFO phase of ISOLATION_SECONDS. Why: this machine's speed
  * drifts within minutes (docs/PERFORMANCE.md), and with one alone phase before one fair phase
  * the ratio took that drift for isolation: four runs at one commit gave 1.18–1.47 while the
- * alone p99 alone went 77–123 ms and, in earlier runs, 35–97 ms.
+ * fair p99 stayed in its usual range and the alone phase's went 77–123 ms (35–97 ms before).
  * Reported: light p50/p99 TTFT per phase, and the ratios fair ÷ alone and fifo ÷ alone.
  * The light tenant runs in a node process of its own (bench/lib/isolation-light.ts), as the
  * abuse bench's victim does: in the bench's process, which also sends the flood, its TTFTs
@@ -286,7 +287,7 @@ export const bench: Benchmark = {
       row(fair, rf),
       ...(fifo ? [row(fifo, rq)] : []),
       ``,
-      `The light tenant's own process over each window (a client-side pause would show here): GC time (collections), its longest GC pause, its longest event-loop delay.`,
+      `The light tenant's own process over each kind of phase (a client-side pause would show here): GC time (collections) summed over its windows, the longest GC pause and the longest event-loop delay of any of them.`,
       ``,
       `| phase | GC | longest GC pause | event-loop delay max |`,
       `| --- | --- | --- | --- |`,
