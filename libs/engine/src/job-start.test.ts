@@ -1,4 +1,5 @@
-import { EngineHarness, FAKE_EOS, FakeHandle, tokenAt } from "./testing/engine-fakes";
+import { EngineHarness, FAKE_EOS, tokenAt } from "./testing/engine-fakes";
+import { FakeHandle } from "./testing/port-fakes";
 
 describe("job start", () => {
   let h: EngineHarness;

@@ -5,7 +5,8 @@ import * as path from "node:path";
 import { buildModel, KvCache, KvLedger, loadModel, resolveModeTiers, type ModelRuntime } from "@lite/model";
 import { BatchEngine } from "./batch-engine";
 import type { EngineModel } from "./ports";
-import { EngineHarness, type FakeHandle } from "./testing/engine-fakes";
+import { EngineHarness } from "./testing/engine-fakes";
+import type { FakeHandle } from "./testing/port-fakes";
 import { harnessEngine } from "./testing/runtime-engine";
 
 /**

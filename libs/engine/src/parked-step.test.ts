@@ -16,7 +16,8 @@ import {
   type StepOutput,
 } from "@lite/model";
 import { BatchEngine } from "./batch-engine";
-import { EngineHarness, type FakeHandle } from "./testing/engine-fakes";
+import { EngineHarness } from "./testing/engine-fakes";
+import type { FakeHandle } from "./testing/port-fakes";
 import { harnessEngine, runtimeModel } from "./testing/runtime-engine";
 
 /**
