@@ -1,7 +1,7 @@
 import type { FinishReason } from "@lite/core";
 import type { KvCache } from "./kv-cache";
 import type { KvMember } from "./kv-ledger";
-import type { ResumePoint } from "./pass-experts";
+import type { ResumePoint } from "./expert-stage.types";
 
 /** The types of a decode batch (decode-batch.ts): what callers pass and get back, and a sequence's state. */
 

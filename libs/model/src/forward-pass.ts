@@ -1,7 +1,8 @@
 import * as ort from "onnxruntime-node";
 import type { KvCache } from "./kv-cache";
 import type { ModelCore } from "./model-core";
-import { expertStage, type ExpertStageSequence, type ResumePoint } from "./pass-experts";
+import type { ExpertStageSequence, ResumePoint } from "./expert-stage.types";
+import { expertStage } from "./pass-experts";
 import { PassRows, runRows, timed, type PassTimings } from "./pass-rows";
 import { PREFILL_ONNX_MIN_ROWS, prefillAttentionCalls, runBounded } from "./prefill-attention";
 import { addInPlace, gatherRows, rmsNormRows } from "./row-math";

@@ -1,8 +1,10 @@
+import { notePads, parkCold } from "./expert-parking";
+import type { ExpertStageOptions, ExpertStageSequence, ExpertUse } from "./expert-stage.types";
 import type { ExpertLease, ExpertRef } from "./expert-store";
 import type { RoutedExpert } from "./hser-router";
 import type { ModelCore } from "./model-core";
 import { runRows, timed, type PassRows, type PassTimings } from "./pass-rows";
-import { predictNextLayer, type PrefetchingSequence } from "./prefetch-hook";
+import { predictNextLayer } from "./prefetch-hook";
 import { gatherRows, rmsNormRows } from "./row-math";
 
 /**
@@ -35,56 +37,6 @@ import { gatherRows, rmsNormRows } from "./row-math";
  *      released, also when a run fails;
  *   7. each row adds the gate-weighted sum of its experts, in routing order (TS).
  */
-
-/**
- * Where a parked sequence resumes: its rows entering the expert stage of `layer` (that
- * layer's attention done, its K/V rows of layers ≤ `layer` written).
- */
-export interface ResumePoint {
-  layer: number;
-  /** position of each of its rows */
-  pos: number[];
-  /** per row: attention in TypeScript (decode rows) or ONNX (prompt rows) */
-  viaTs: boolean[];
-  /** its first rows whose attention runs in ONNX (0: none) */
-  prefillRows: number;
-  /** hidden state of its rows, [rows × d] */
-  x: Float32Array;
-}
-
-/** What the expert stage reads and fills of a pass's sequence (and, for prefetch, `prefetch`). */
-export interface ExpertStageSequence extends PrefetchingSequence {
-  /** filled: per layer, the distinct experts its rows used */
-  experts: Set<string>[];
-  /** filled: token × expert evaluations by tier id */
-  expertCalls: Map<string, number>;
-  /**
-   * Set when the sequence was parked: an expert its rows need was not HOT. It settles once
-   * every expert it waits for is loaded, and rejects, naming the expert, when one cannot be.
-   */
-  parked?: Promise<void>;
-  /** set with `parked`: where its next pass picks it up */
-  parkedAt?: ResumePoint;
-  /** filled: tiers of the experts this sequence owes a timing pad for (first uses, parks) */
-  padTiers: Set<string>;
-  /**
-   * kept across the parks of one token: experts it already waited for, loaded or as if
-   * (parkFirstUses); a first use of one of them does not park it again
-   */
-  waited: Set<string>;
-}
-
-export interface ExpertStageOptions {
-  /** park the sequences that need an expert that is not HOT (the worker's shared step); off: load it in the pass */
-  park: boolean;
-}
-
-interface ExpertUse {
-  ref: ExpertRef;
-  /** rows routed to it (indices into the stage's rows) */
-  rows: number[];
-  tenants: Set<string>;
-}
 
 /** Runs the layer's experts and returns the rows that stay in the pass (parked sequences' rows leave). */
 export async function expertStage(
@@ -231,140 +183,6 @@ async function leaseExperts(
     throw failure.reason;
   }
   return leases;
-}
-
-/** Step 4: the tiers each sequence owes a pad for, from its tenant's first uses; counts them per tenant. */
-function notePads(
-  seqs: ExpertStageSequence[],
-  rows: PassRows,
-  uses: Map<string, ExpertUse>,
-  leases: Map<string, ExpertLease>,
-  firstUses: Map<string, number>,
-): void {
-  for (const [key, lease] of leases) {
-    const first = lease.firstUseBy;
-    if (!first || first.size === 0) continue;
-    const use = uses.get(key)!;
-    for (const t of first) firstUses.set(t, (firstUses.get(t) ?? 0) + 1);
-    for (const r of use.rows) {
-      const s = seqs[rows.seq[r]];
-      if (first.has(s.tenantId)) s.padTiers.add(use.ref.tierId);
-    }
-  }
-}
-
-/** Step 5: parks the sequences with rows on an expert that was not leased; returns their indices. */
-function parkCold(
-  core: ModelCore,
-  seqs: ExpertStageSequence[],
-  rows: PassRows,
-  uses: Map<string, ExpertUse>,
-  leases: Map<string, ExpertLease>,
-  layer: number,
-): Set<number> {
-  const waits = new Map<number, Set<Promise<void>>>();
-  const refused = refuseNeverTogether(core, seqs, rows, uses, leases, layer);
-  for (const [key, use] of uses) {
-    const lease = leases.get(key);
-    if (lease) {
-      parkFirstUses(core, seqs, rows, key, use, lease, waits, refused);
-      continue;
-    }
-    const waiting = use.rows.filter((r) => !refused.has(rows.seq[r]));
-    if (waiting.length === 0) continue;
-    const tenants = new Set(waiting.map((r) => seqs[rows.seq[r]].tenantId));
-    const load = core.loads.start(use.ref, tenants);
-    for (const r of waiting) {
-      const si = rows.seq[r];
-      const list = waits.get(si) ?? new Set<Promise<void>>();
-      waits.set(si, list.add(load));
-      seqs[si].padTiers.add(use.ref.tierId);
-      seqs[si].waited.add(key);
-    }
-  }
-  for (const [si, loads] of waits) {
-    const parked = Promise.all(loads).then(() => undefined);
-    // Handled at once: a load may fail before the batch, after the pass, looks at it.
-    parked.catch(() => undefined);
-    seqs[si].parked = parked;
-  }
-  for (const [si, error] of refused) {
-    const parked = Promise.reject(error);
-    parked.catch(() => undefined);
-    seqs[si].parked = parked;
-  }
-  return new Set([...waits.keys(), ...refused.keys()]);
-}
-
-/**
- * The sequences that would park here (an expert of theirs not leased) whose experts of this
- * layer can never be HOT at once for their tenant (ExpertStore.neverHotTogether): each with
- * the error that ends it.
- */
-function refuseNeverTogether(
-  core: ModelCore,
-  seqs: ExpertStageSequence[],
-  rows: PassRows,
-  uses: Map<string, ExpertUse>,
-  leases: Map<string, ExpertLease>,
-  layer: number,
-): Map<number, Error> {
-  const refused = new Map<number, Error>();
-  const check = core.store.neverHotTogether?.bind(core.store);
-  if (!check) return refused;
-  const needs = new Map<number, ExpertRef[]>();
-  const cold = new Set<number>();
-  for (const [key, use] of uses) {
-    for (const si of new Set(use.rows.map((r) => rows.seq[r]))) {
-      needs.set(si, [...(needs.get(si) ?? []), use.ref]);
-      if (!leases.has(key)) cold.add(si);
-    }
-  }
-  for (const si of cold) {
-    const experts = needs.get(si)!;
-    const why = check(experts, seqs[si].tenantId);
-    if (!why) continue;
-    const bytes = experts.reduce((sum, e) => sum + e.file.bytes, 0);
-    refused.set(
-      si,
-      new Error(
-        `${why.code}: layer ${layer} of its token needs ${experts.length} experts (${bytes} bytes) HOT at once, over ${why.limit}`,
-      ),
-    );
-  }
-  return refused;
-}
-
-/**
- * The timing defence's first uses (timing-defence.ts, rule 2): a sequence whose tenant uses
- * a HOT expert for the first time since it became resident is parked as if the expert were
- * cold, for the tier's load estimate (≥ a real load), and retries like a parked one. A cold
- * path parks once per layer that needs a load, each park costing the load and a wait for
- * the next step; a padded path now has the same shape, layer by layer, instead of one pad
- * for the whole token (the sidechannel benchmark told the two apart with AUC 1.0 so).
- */
-function parkFirstUses(
-  core: ModelCore,
-  seqs: ExpertStageSequence[],
-  rows: PassRows,
-  key: string,
-  use: ExpertUse,
-  lease: ExpertLease,
-  waits: Map<number, Set<Promise<void>>>,
-  refused: ReadonlyMap<number, Error>,
-): void {
-  const first = lease.firstUseBy;
-  if (!core.defence.enabled || !first || first.size === 0) return;
-  let wait: Promise<void> | undefined;
-  for (const r of use.rows) {
-    const si = rows.seq[r];
-    // a load it waited for counts as its wait (its first use after it is not parked again)
-    if (!first.has(seqs[si].tenantId) || seqs[si].waited.has(key) || refused.has(si)) continue;
-    seqs[si].waited.add(key);
-    wait ??= core.defence.asIfLoading(use.ref.tierId);
-    const list = waits.get(si) ?? new Set<Promise<void>>();
-    waits.set(si, list.add(wait));
-  }
 }
 
 /** Step 6: each leased expert once over its rows; every run settles before an error is thrown. */
