@@ -37,13 +37,12 @@
  * Targets: fair ÷ alone hit rate ≥ 0.9; 0 samples over quota with fair eviction; 0 evictions
  * of the victim's entries caused by the neighbour (shown by 0 suffered in the fair phase).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { ensureModel } from "@lite/model";
-import { scrapeWorkerMetrics, TEST_ADMIN_KEY, wsClient } from "@lite/testing";
+import { wsClient } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
 import { bringUpLiveServices, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
 import { streamOne, type CompletionRequest } from "./lib/load";
+import { counters, modelBytes, sampleQuotas, type Counters, type QuotaSamples } from "./lib/memory-probes";
 
 const MODEL = "default";
 const BATCH = 4;
@@ -62,149 +61,6 @@ const VICTIM_QUOTA = { hot: 32 * MiB, warm: 32 * MiB };
 const NEIGHBOUR_QUOTA = { hot: 128 * MiB, warm: 160 * MiB };
 
 type PhaseName = "alone" | "fair" | "lru";
-type Level = "HOT" | "WARM";
-
-interface ModelBytes {
-  /** per tier id: experts, their total bytes, restricted */
-  tiers: { id: string; experts: number; bytes: number; restricted: boolean }[];
-  /** one token's worst-case HOT bytes (libs/cache working-set.ts): the smallest capacity the worker accepts */
-  tokenBytes: number;
-}
-
-interface Manifest {
-  architecture: { layers: number };
-  routing: { tierTopK: number };
-  tiers: {
-    id: string;
-    restricted: boolean;
-    routing: { groupTopK: number; expertTopK: number };
-    experts: string[][];
-  }[];
-}
-
-/** The expert files' real sizes, and one token's working set computed as working-set.ts does. */
-function modelBytes(modelDir: string): ModelBytes {
-  const root = path.join(modelDir, MODEL);
-  const m = JSON.parse(fs.readFileSync(path.join(root, "manifest.json"), "utf8")) as Manifest;
-  const sizes = m.tiers.map((t) => t.experts.flat().map((f) => fs.statSync(path.join(root, f)).size));
-  const perTier = m.tiers.map((t) => t.routing.groupTopK * t.routing.expertTopK).sort((a, b) => b - a);
-  const perLayer = perTier.slice(0, m.routing.tierTopK).reduce((a, b) => a + b, 0);
-  return {
-    tiers: m.tiers.map((t, i) => ({
-      id: t.id,
-      experts: sizes[i].length,
-      bytes: sizes[i].reduce((a, b) => a + b, 0),
-      restricted: t.restricted,
-    })),
-    tokenBytes: m.architecture.layers * perLayer * Math.max(...sizes.flat()),
-  };
-}
-
-interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
-
-function series(text: string, metric: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${metric}{`)) continue;
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of line.slice(metric.length, line.lastIndexOf("}") + 1).matchAll(/(\w+)="([^"]*)"/g))
-      labels[k] = v;
-    out.push({ labels, value: Number(line.slice(line.lastIndexOf(" ") + 1)) });
-  }
-  return out;
-}
-
-/** Sum of a metric's series over the phase's workers whose labels include `match`. */
-async function sumOf(phase: Phase, metric: string, match: Record<string, string>): Promise<number> {
-  let sum = 0;
-  for (const url of phase.metricsUrls)
-    for (const s of series(await scrapeWorkerMetrics(url, TEST_ADMIN_KEY), metric))
-      if (Object.entries(match).every(([k, v]) => s.labels[k] === v)) sum += s.value;
-  return sum;
-}
-
-interface Counters {
-  hits: number;
-  misses: number;
-  suffered: number;
-  caused: number;
-  victimLoads: number;
-  neighbourLoads: number;
-  neighbourCaused: number;
-  neighbourTokens: number;
-}
-
-async function counters(phase: Phase, victim: string, neighbour: string): Promise<Counters> {
-  const tokens = await phase.tokensByTenant();
-  return {
-    hits: await sumOf(phase, "lite_expert_cache_uses_total", { tenant: victim, result: "hit" }),
-    misses: await sumOf(phase, "lite_expert_cache_uses_total", { tenant: victim, result: "miss" }),
-    suffered: await sumOf(phase, "lite_expert_cache_evictions_total", { tenant: victim, role: "suffered" }),
-    caused: await sumOf(phase, "lite_expert_cache_evictions_total", { tenant: victim, role: "caused" }),
-    victimLoads: await sumOf(phase, "lite_expert_cache_loads_total", { tenant: victim }),
-    neighbourLoads: await sumOf(phase, "lite_expert_cache_loads_total", { tenant: neighbour }),
-    neighbourCaused: await sumOf(phase, "lite_expert_cache_evictions_total", { tenant: neighbour, role: "caused" }),
-    neighbourTokens: tokens.get(neighbour) ?? 0,
-  };
-}
-
-interface QuotaSamples {
-  samples: number;
-  failed: number;
-  /** samples in which any tenant's bytes in any level were over its quota */
-  over: number;
-  /** largest bytes seen, per tenant role and level */
-  max: Record<"victim" | "neighbour", Record<Level, number>>;
-}
-
-/** Polls lite_expert_cache_bytes every SAMPLE_MS against the tenants' quotas until stopped. */
-function sampleQuotas(
-  phase: Phase,
-  tenants: Record<"victim" | "neighbour", { id: string; quota: typeof VICTIM_QUOTA }>,
-) {
-  const r: QuotaSamples = {
-    samples: 0,
-    failed: 0,
-    over: 0,
-    max: { victim: { HOT: 0, WARM: 0 }, neighbour: { HOT: 0, WARM: 0 } },
-  };
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const next = performance.now() + SAMPLE_MS;
-      try {
-        const bytes = new Map<string, number>();
-        for (const url of phase.metricsUrls)
-          for (const s of series(await scrapeWorkerMetrics(url, TEST_ADMIN_KEY), "lite_expert_cache_bytes")) {
-            const key = `${s.labels.tenant}|${s.labels.level}`;
-            bytes.set(key, (bytes.get(key) ?? 0) + s.value);
-          }
-        let over = false;
-        for (const role of ["victim", "neighbour"] as const)
-          for (const level of ["HOT", "WARM"] as const) {
-            const b = bytes.get(`${tenants[role].id}|${level}`) ?? 0;
-            r.max[role][level] = Math.max(r.max[role][level], b);
-            if (b > tenants[role].quota[level === "HOT" ? "hot" : "warm"]) over = true;
-          }
-        r.samples++;
-        if (over) r.over++;
-      } catch {
-        r.failed++;
-      }
-      await sleep(Math.max(0, next - performance.now()));
-    }
-  })();
-  return {
-    async stop(): Promise<QuotaSamples> {
-      stopped = true;
-      await loop;
-      return r;
-    },
-  };
-}
 
 /** `lanes` lanes of completions `make(lane, i)`, one after another (after `pauseMs`), until `until`. */
 async function streams(
@@ -318,10 +174,14 @@ async function runPhase(ctx: BenchContext, live: LiveServices, cfg: RunConfig, n
     ctx.log(`memory/${name}: victim warms up alone for ${cfg.warmupSeconds} s`);
     await streams(phase, victim, VICTIM_STREAMS, fast("w"), performance.now() + cfg.warmupSeconds * 1000, cfg.pauseMs);
     const c0 = await counters(phase, victim.id, neighbour.id);
-    const sampler = sampleQuotas(phase, {
-      victim: { id: victim.id, quota: VICTIM_QUOTA },
-      neighbour: { id: neighbour.id, quota: NEIGHBOUR_QUOTA },
-    });
+    const sampler = sampleQuotas(
+      phase,
+      {
+        victim: { id: victim.id, quota: VICTIM_QUOTA },
+        neighbour: { id: neighbour.id, quota: NEIGHBOUR_QUOTA },
+      },
+      SAMPLE_MS,
+    );
     const deep = (lane: number, i: number): CompletionRequest => ({
       // two bytes: a prompt's prefill needs every expert its tokens route to HOT at once
       prompt: twoBytes(lane * 7919 + i),
@@ -381,7 +241,7 @@ export const bench: Benchmark = {
     const pauseMs = Number(process.env.MEMORY_VICTIM_PAUSE_MS ?? 8000);
     const prefetch = process.env.MEMORY_PREFETCH === "off" ? "off" : "on";
     await ensureModel({ modelDir: ctx.modelDir, modelName: MODEL, preset: "default" });
-    const model = modelBytes(ctx.modelDir);
+    const model = modelBytes(ctx.modelDir, MODEL);
     const hotCapacityBytes = HOT_CAPACITY_BYTES;
     const warmCapacityBytes = WARM_CAPACITY_BYTES;
     const scanBytes = model.tiers.filter((t) => !t.restricted).reduce((a, t) => a + t.bytes, 0);
