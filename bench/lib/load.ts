@@ -76,9 +76,10 @@ export async function streamOne(
     return { ttftMs: Infinity, tokens: 0, startedAt, createMs, error: `${r.status} ${r.errors?.[0]?.message}` };
   let first = Infinity;
   let tokens = 0;
+  let onAbort: (() => void) | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => resolve();
+      onAbort = () => resolve();
       signal?.addEventListener("abort", onAbort, { once: true });
       collectTokens(ws, r.data!.createCompletion.id, 0, (e, at) => {
         if (e.done) return;
@@ -91,6 +92,9 @@ export async function streamOne(
     });
   } catch (e) {
     return { ttftMs: first, tokens, startedAt, createMs, error: (e as Error).message };
+  } finally {
+    // A phase's lanes share one signal: a listener left per finished stream would pile up on it.
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
   return { ttftMs: first, tokens, startedAt, createMs };
 }
