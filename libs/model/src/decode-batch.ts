@@ -27,7 +27,7 @@ import type {
  *     layer's experts HOT at a time, never all its layers' at once. A failed load ends it:
  *     its next step returns an output with finishReason ERROR, `error` and no token; so does
  *     a layer whose experts can never be HOT together for its tenant (QUOTA_EXCEEDED naming
- *     hotMemoryBytes or warmMemoryBytes, pass-experts.ts) instead of loading forever.
+ *     hotMemoryBytes or warmMemoryBytes, expert-parking.ts) instead of loading forever.
  *   - held: the timing defence (timing-defence.ts) owes its token a pad. The token was
  *     computed and the sequence advanced; the output is returned by the first step that
  *     includes it once the pad is over, and it computes nothing more until then.

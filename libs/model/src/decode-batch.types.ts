@@ -111,7 +111,7 @@ export interface SequenceState {
   attemptStartedMs?: number;
   /** tiers its current token owes a timing pad for (kept across parks) */
   padTiers: Set<string>;
-  /** experts its current token waited for, loaded or as if (pass-experts.ts; kept across parks) */
+  /** experts its current token waited for, loaded or as if (expert-parking.ts; kept across parks) */
   waited: Set<string>;
   /** its entry in the worker's KV ledger */
   member: KvMember;

@@ -19,7 +19,7 @@ import type { Clock } from "@lite/core";
  *    reveal through it.
  * 2. A sequence whose step used an expert its tenant had not used since it became resident
  *    (the lease's `firstUseBy`) is parked as if that expert were cold, for its tier's
- *    estimate (`asIfLoading`; pass-experts.ts), and retries like a parked sequence. A cold
+ *    estimate (`asIfLoading`; expert-parking.ts), and retries like a parked sequence. A cold
  *    token parks once per layer that needs a load, each park costing the load and a wait
  *    for the next step: a padded one now has the same shape, layer by layer. (One pad for
  *    the whole token, the earlier rule, let the sidechannel benchmark tell a first use of
