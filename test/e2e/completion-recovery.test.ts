@@ -83,7 +83,10 @@ describe("a worker killed mid-completion", () => {
 
   it("SIGTERM: the worker finishes what it runs and exits 0", async () => {
     const t = await stack.tenant();
-    const w = stack.workers.find((x) => x.child.exitCode === null && x.child.signalCode === null)!;
+    // The only worker, with a grace no busy machine outlasts (E2E_WORKER_ENV's 5 s is for crash
+    // tests): this test is about finishing, not about how long it takes.
+    await Promise.all(stack.workers.map((x) => x.stop(20000)));
+    const w = await stack.spawnWorker({ id: "worker-term", env: { WORKER_SHUTDOWN_GRACE_MS: "60000" } });
     const id = (await t.http.ok<Created>(CREATE_COMPLETION, { input: { ...input, maxTokens: 40 } })).createCompletion
       .id;
     await waitFor(
@@ -91,9 +94,9 @@ describe("a worker killed mid-completion", () => {
       async () => (await stack.env.redis.xlen(stack.env.keys.completionStream(t.tenantId, id))) >= 2,
       { timeoutMs: 20000, everyMs: 10 },
     );
-    expect(await w.stop(20000)).toBe(0);
+    expect(await w.stop(90000)).toBe(0);
     const q = await t.http.ok<Row>(COMPLETION_QUERY, { id });
     expect(q.completion.status).toBe("COMPLETED");
     expect(q.completion.outputTokens).toBeGreaterThan(0);
-  }, 60000);
+  }, 180000);
 });

@@ -99,7 +99,8 @@ export class FairScheduler {
   /** heartbeats on: worker id → its heartbeat id, `<worker id>/<incarnation>` (worker-heartbeats.ts) */
   private readonly incarnations = new Map<string, string>();
   private heartbeatTimer?: NodeJS.Timeout;
-  private heartbeatRun?: Promise<unknown>;
+  /** the last heartbeat begun: the next waits for it (beats never overlap) */
+  private heartbeatRun: Promise<unknown> = Promise.resolve();
   /** the dispatch loop's wake-up on a tenant becoming ready (opened by the first waitForWork) */
   private readyWake?: ReadyWake;
   private closed = false;
@@ -347,9 +348,16 @@ export class FairScheduler {
   /**
    * One heartbeat now, then (heartbeats on) the takeover of dead peers' jobs; the background
    * loop runs both every heartbeatMs / BEATS_PER_TTL. Returns the jobs taken over, or null when the
-   * heartbeat is off or Redis did not answer.
+   * heartbeat is off or Redis did not answer. Calls run one after another (the loop's and any
+   * other): once one returns, every give-up and takeover begun before it is complete.
    */
-  async heartbeat(): Promise<SweepResult | null> {
+  heartbeat(): Promise<SweepResult | null> {
+    const run = this.heartbeatRun.then(() => this.beatOnce());
+    this.heartbeatRun = run.catch(() => undefined);
+    return run;
+  }
+
+  private async beatOnce(): Promise<SweepResult | null> {
     const hb = this.heartbeats;
     if (!hb) return null;
     let claimed: string[];
@@ -439,11 +447,13 @@ export class FairScheduler {
     if (this.heartbeats && !this.heartbeatTimer && !this.closed) {
       const period = Math.max(10, Math.floor(this.heartbeats.ttlMs / BEATS_PER_TTL));
       const tick = () => {
-        this.heartbeatRun = this.heartbeat().finally(() => {
-          if (this.closed) return;
-          this.heartbeatTimer = setTimeout(tick, period);
-          this.heartbeatTimer.unref();
-        });
+        void this.heartbeat()
+          .catch((e) => this.opts.log?.warn({ err: e }, "heartbeat failed"))
+          .finally(() => {
+            if (this.closed) return;
+            this.heartbeatTimer = setTimeout(tick, period);
+            this.heartbeatTimer.unref();
+          });
       };
       this.heartbeatTimer = setTimeout(tick, period);
       this.heartbeatTimer.unref();

@@ -133,6 +133,26 @@ test("a worker whose heartbeat was claimed by a peer gives up every job it holds
   expect(d3.lockLost).toBe(false);
 }, 30_000);
 
+test("beats never overlap: once any heartbeat call returns, a give-up begun by a beat before it is complete", async () => {
+  const keys = new RedisKeys(`${env.redisPrefix}-hb${++run}`);
+  const stalled = scheduler(keys);
+  // one job on each of many tenant queues: the give-up releases them queue by queue
+  const tenants = Array.from({ length: 40 }, (_, i) => `ten_overlap${i}`);
+  for (const t of tenants) await stalled.enqueue(job(t, `cmp_${t}`), 1);
+  const held = await take(stalled, "stalled", tenants.length);
+  expect(held).toHaveLength(tenants.length);
+  const [first] = await beating(keys, "stalled");
+  await env.redis.zrem(keys.schedWorkers(), first.id);
+  // the first beat finds the claim and gives the jobs up; the second, called meanwhile (as the
+  // background loop and an explicit call may be), returns only after that give-up
+  const earlier = stalled.heartbeat();
+  await stalled.heartbeat();
+  expect(held.every((d) => d.lockLost)).toBe(true);
+  const depths = await Promise.all(tenants.map((t) => stalled.queueDepth(t)));
+  expect(depths.filter((d) => d?.active !== 0)).toEqual([]);
+  await earlier;
+}, 30_000);
+
 test("an observer whose own heartbeat only just started takes nothing over (after a Redis outage every heartbeat has lapsed)", async () => {
   const keys = new RedisKeys(`${env.redisPrefix}-hb${++run}`);
   const ghost = scheduler(keys);
