@@ -91,11 +91,20 @@ describe("a worker crash campaign", () => {
     const live: WorkerProcess[] = [];
     // every campaign worker, killed ones too: their last lines explain a failure
     const spawned: WorkerProcess[] = [];
+    // Each start is awaited before the test ends: one still starting when the suite's
+    // teardown stopped it failed its `ready` after the test (CI, 2026-12-03).
+    const starting: Promise<void>[] = [];
+    const startErrors: string[] = [];
     const spawn = () =>
-      void stack.spawnWorker({ id: `campaign-${n++}`, env: slow }).then((w) => {
-        spawned.push(w);
-        live.push(w);
-      });
+      starting.push(
+        stack.spawnWorker({ id: `campaign-${n++}`, env: slow }).then(
+          (w) => {
+            spawned.push(w);
+            live.push(w);
+          },
+          (e: Error) => void startErrors.push(e.message),
+        ),
+      );
     spawn();
     spawn();
     spawn();
@@ -113,6 +122,8 @@ describe("a worker crash campaign", () => {
       kills++;
       spawn();
     }
+    await Promise.all(starting);
+    expect(startErrors).toEqual([]);
     const ids = rounds.flat();
 
     const rows = await waitFor(
