@@ -406,3 +406,47 @@ describe("CompletionRowStore.ungrantedTiers (the worker's start check)", () => {
     expect(await store.ungrantedTiers(b.tenantId, [priv.id])).toEqual([]);
   });
 });
+
+describe("the row createCompletion writes (raw SQL: completion-insert.ts)", () => {
+  test.each([
+    ["without", undefined],
+    ["with", "key-raw-insert"],
+  ])("%s an idempotency key, reads back through the ORM as written; createdAt is now, in UTC", async (_, key) => {
+    const t = await createTenant(env.db);
+    const before = Date.now();
+    const c = await create(t, {
+      prompt: "héllo ✓",
+      seed: "18446744073709551615",
+      temperature: 0.7,
+      idempotencyKey: key,
+    });
+    const after = Date.now();
+    const r = await row(c.id);
+    expect(r).toMatchObject({
+      id: c.id,
+      tenantId: t.tenantId,
+      apiKeyId: t.apiKeyId,
+      status: "QUEUED",
+      mode: "FAST",
+      degraded: false,
+      seed: "18446744073709551615",
+      prompt: "héllo ✓",
+      promptTokens: Buffer.byteLength("héllo ✓", "utf8"),
+      maxTokens: 8,
+      temperature: 0.7,
+      outputTokens: 0,
+      text: "",
+      finishReason: null,
+      error: null,
+      startedAt: null,
+      finishedAt: null,
+    });
+    expect(r.tierSet.length).toBeGreaterThan(0);
+    expect(r.costWeight).toBeGreaterThan(0);
+    // a session time zone other than UTC would shift it by hours
+    expect(r.createdAt.getTime()).toBeGreaterThanOrEqual(before - 1);
+    expect(r.createdAt.getTime()).toBeLessThanOrEqual(after + 1);
+    // what createCompletion answered is the row as stored
+    expect(c).toMatchObject({ id: r.id, seed: r.seed, tierSet: r.tierSet, createdAt: r.createdAt });
+  });
+});

@@ -19,6 +19,7 @@ import { badInput, DEFAULT_TIER_MODE, DomainError, err, ok, type Result } from "
 import { Prisma, type PrismaClient } from "@lite/db";
 import type { CompletionInput, CompletionResources, CompletionRow, CompletionView } from "./completion.types";
 import { toCompletion } from "./completion-queries";
+import { insertCompletion, type NewCompletion } from "./completion-insert";
 
 /** Longest idempotency key, in characters. */
 export const IDEMPOTENCY_KEY_MAX_CHARS = 128;
@@ -101,17 +102,17 @@ export async function replayOf(
  */
 export async function createRowClaimingKey(
   r: KeyResources,
-  data: Prisma.CompletionUncheckedCreateInput,
+  data: NewCompletion,
   claim: IdempotencyClaim | null,
 ): Promise<CompletionRow | "taken"> {
-  if (!claim) return r.db.completion.create({ data });
+  if (!claim) return insertCompletion(r.db, data);
   const { tenantId } = data;
   try {
     return await r.db.$transaction(async (tx) => {
       await tx.completionIdempotencyKey.deleteMany({
         where: { tenantId, key: claim.key, createdAt: { lt: cutoff(r) } },
       });
-      const row = await tx.completion.create({ data });
+      const row = await insertCompletion(tx, data);
       await tx.completionIdempotencyKey.create({
         data: { tenantId, key: claim.key, completionId: row.id, requestHash: claim.requestHash, createdAt: now(r) },
       });
