@@ -15,7 +15,8 @@
  * Reported per kind of request (pooled over its phases): requests/s, latency p50/p99 at the
  * client, and per request: the API process' CPU (all its threads), the whole machine's busy
  * CPU less this process' own (the API, PostgreSQL, Redis and anything else), and Redis
- * commands (INFO total_commands_processed; Lua scripts' inner calls not counted).
+ * commands (INFO total_commands_processed, which counts a Lua script's own calls too: 28 for
+ * a create that sends 7 commands).
  * The figure: machine CPU per create ÷ per `me`. No target: it tracks the create path's cost.
  */
 import { Redis } from "ioredis";
