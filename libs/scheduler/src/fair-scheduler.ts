@@ -39,7 +39,8 @@ import { ReplayMarks } from "./replay-marks";
 import { SchedulerIndex } from "./scheduler-index";
 import { StalledSweeper, type SweepResult } from "./stalled-sweeper";
 import { TenantQueues } from "./tenant-queues";
-import { BEATS_PER_TTL, WorkerHeartbeats } from "./worker-heartbeats";
+import { HeartbeatKeeper } from "./heartbeat-keeper";
+import { WorkerHeartbeats } from "./worker-heartbeats";
 
 export interface FairSchedulerOptions {
   /** non-blocking client for the `{sched}` index and flags */
@@ -95,12 +96,8 @@ export class FairScheduler {
   private readonly dispatchCharge: number;
   private readonly replays: ReplayMarks;
   private renewTimer?: NodeJS.Timeout;
-  private readonly heartbeats?: WorkerHeartbeats;
-  /** heartbeats on: worker id → its heartbeat id, `<worker id>/<incarnation>` (worker-heartbeats.ts) */
-  private readonly incarnations = new Map<string, string>();
-  private heartbeatTimer?: NodeJS.Timeout;
-  /** the last heartbeat begun: the next waits for it (beats never overlap) */
-  private heartbeatRun: Promise<unknown> = Promise.resolve();
+  /** heartbeats on (heartbeat-keeper.ts) */
+  private readonly keeper?: HeartbeatKeeper;
   /** the dispatch loop's wake-up on a tenant becoming ready (opened by the first waitForWork) */
   private readyWake?: ReadyWake;
   private closed = false;
@@ -119,8 +116,6 @@ export class FairScheduler {
       maxStalledCount: opts.maxStalledCount ?? 1,
       capacity: opts.maxCachedQueues ?? 1000,
     });
-    if (opts.heartbeatMs && opts.heartbeatMs > 0)
-      this.heartbeats = new WorkerHeartbeats(opts.redis, opts.keys, opts.heartbeatMs, opts.clock);
     this.sweeper = new StalledSweeper({
       redis: opts.redis,
       index: this.index,
@@ -129,6 +124,10 @@ export class FairScheduler {
       graceMs: opts.activeIndexGraceMs ?? Math.max(60000, 2 * this.lockDurationMs),
       log: opts.log,
     });
+    if (opts.heartbeatMs && opts.heartbeatMs > 0) {
+      const heartbeats = new WorkerHeartbeats(opts.redis, opts.keys, opts.heartbeatMs, opts.clock);
+      this.keeper = new HeartbeatKeeper(heartbeats, this.held, this.sweeper, opts.log);
+    }
   }
 
   /** Adds the job to its tenant's queue (duplicates by completionId are ignored) and marks the tenant ready. */
@@ -154,7 +153,7 @@ export class FairScheduler {
   async next(workerId: string, opts: { excludeTenants?: string[] } = {}): Promise<DispatchedJob | null> {
     if (this.closed) return null;
     this.startBackground();
-    const holder = await this.holderId(workerId);
+    const holder = this.keeper ? await this.keeper.holderId(workerId) : workerId;
     const skip = this.opts.singleQueue ? [] : (opts.excludeTenants ?? []);
     for (let attempt = 0; attempt < 10000; attempt++) {
       const pick = await this.index.pick(this.dispatchCharge, skip);
@@ -323,96 +322,13 @@ export class FairScheduler {
   }
 
   /**
-   * What a lock token of this worker id starts with: the id itself, or with heartbeats its
-   * current heartbeat id, whose first beat lands before its first job (so its jobs are always
-   * findable by peers).
-   */
-  private async holderId(workerId: string): Promise<string> {
-    if (!this.heartbeats) return workerId;
-    let id = this.incarnations.get(workerId);
-    if (!id) {
-      id = this.incarnate(workerId);
-      await this.heartbeat();
-    }
-    return this.incarnations.get(workerId) ?? id;
-  }
-
-  /** A fresh heartbeat id for the worker id (at its first dispatch, and after a claim). */
-  private incarnate(workerId: string): string {
-    const id = `${workerId}/${randomUUID().slice(0, 8)}`;
-    this.incarnations.set(workerId, id);
-    this.heartbeats!.register(id);
-    return id;
-  }
-
-  /**
-   * One heartbeat now, then (heartbeats on) the takeover of dead peers' jobs; the background
-   * loop runs both every heartbeatMs / BEATS_PER_TTL. Returns the jobs taken over, or null when the
-   * heartbeat is off or Redis did not answer. Calls run one after another (the loop's and any
-   * other): once one returns, every give-up and takeover begun before it is complete.
+   * One heartbeat now, then the takeover of dead peers' jobs (heartbeat-keeper.ts); the
+   * background loop runs both every heartbeatMs / BEATS_PER_TTL. Returns the jobs taken over,
+   * or null when the heartbeat is off or Redis did not answer. Calls run one after another:
+   * once one returns, every give-up and takeover begun before it is complete.
    */
   heartbeat(): Promise<SweepResult | null> {
-    const run = this.heartbeatRun.then(() => this.beatOnce());
-    this.heartbeatRun = run.catch(() => undefined);
-    return run;
-  }
-
-  private async beatOnce(): Promise<SweepResult | null> {
-    const hb = this.heartbeats;
-    if (!hb) return null;
-    let claimed: string[];
-    try {
-      claimed = await hb.beat();
-    } catch (e) {
-      hb.missed();
-      this.opts.log?.warn({ err: e }, "heartbeat failed");
-      return null;
-    }
-    if (claimed.length > 0) {
-      // Never back under a claimed id: a new incarnation beats (now) and holds new jobs.
-      for (const [workerId, id] of this.incarnations) {
-        if (!claimed.includes(id)) continue;
-        this.heartbeats!.unregister(id);
-        this.incarnate(workerId);
-      }
-      await hb.beat().catch(() => hb.missed());
-      await this.giveUp(claimed);
-    }
-    try {
-      // Claimed first (compare-and-delete), released after: a worker that beat meanwhile is
-      // not claimed and keeps its jobs. A release that fails leaves them to their locks' lapse.
-      const mine = await hb.claim(await hb.deadPeers());
-      if (mine.length === 0) return { checked: 0, requeued: [], pruned: 0 };
-      this.opts.log?.warn({ workers: mine }, "workers' heartbeats expired: taking their jobs over");
-      return await this.sweeper.releaseHeld(mine);
-    } catch (e) {
-      this.opts.log?.warn({ err: e }, "taking over a dead worker's jobs failed");
-      return null;
-    }
-  }
-
-  /**
-   * Peers claimed these worker ids of this process (their heartbeat had expired): they are
-   * taking their jobs over (worker-heartbeats.ts rule 3). Every job they hold is marked lock-lost (the engine drops
-   * it before its next step) and its lock released, so it is replayed at once, here or elsewhere.
-   */
-  private async giveUp(workerIds: string[]): Promise<void> {
-    const mine = [...this.held].filter((d) => workerIds.some((id) => d.token.startsWith(`${id}:`)));
-    this.opts.log?.error(
-      { workers: workerIds, jobs: mine.length },
-      "this worker's heartbeat lapsed (stalled or cut off from Redis): giving up the jobs it holds",
-    );
-    for (const d of mine) {
-      d.markLost();
-      this.held.delete(d);
-    }
-    if (mine.length === 0) return;
-    await this.sweeper
-      .releaseHeld(
-        mine.map((d) => d.token),
-        [...new Set(mine.map((d) => d.tenantId))],
-      )
-      .catch((e) => this.opts.log?.warn({ err: e }, "could not release the given-up jobs' locks (they lapse)"));
+    return this.keeper ? this.keeper.beat() : Promise.resolve(null);
   }
 
   /**
@@ -435,8 +351,7 @@ export class FairScheduler {
     this.closed = true;
     this.readyWake?.close();
     if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    await this.heartbeatRun;
+    await this.keeper?.stop();
     await this.sweeper.stop();
     this.held.clear();
     await this.queues.close();
@@ -444,20 +359,7 @@ export class FairScheduler {
 
   private startBackground(): void {
     this.sweeper.start();
-    if (this.heartbeats && !this.heartbeatTimer && !this.closed) {
-      const period = Math.max(10, Math.floor(this.heartbeats.ttlMs / BEATS_PER_TTL));
-      const tick = () => {
-        void this.heartbeat()
-          .catch((e) => this.opts.log?.warn({ err: e }, "heartbeat failed"))
-          .finally(() => {
-            if (this.closed) return;
-            this.heartbeatTimer = setTimeout(tick, period);
-            this.heartbeatTimer.unref();
-          });
-      };
-      this.heartbeatTimer = setTimeout(tick, period);
-      this.heartbeatTimer.unref();
-    }
+    if (!this.closed) this.keeper?.start();
     if ((this.opts.autoExtendLocks ?? true) && !this.renewTimer) {
       this.renewTimer = setInterval(
         () => {

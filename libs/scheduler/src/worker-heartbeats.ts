@@ -4,7 +4,7 @@
  * stalled check after that.
  *
  * One sorted set in `{sched}` (RedisKeys.schedWorkers): heartbeat id → the ms (Redis time)
- * its heartbeat expires at. A heartbeat id is `<worker id>/<incarnation>` (FairScheduler: a
+ * its heartbeat expires at. A heartbeat id is `<worker id>/<incarnation>` (heartbeat-keeper.ts: a
  * fresh incarnation per process and after every claim, so an id once claimed never comes
  * back). Every id this process dispatches for beats every ttl / BEATS_PER_TTL (hb-beat: expiry = now +
  * ttl). The lock token of every job it holds starts with that id (`<heartbeat id>:<uuid>`,
@@ -22,7 +22,7 @@
  *     worker are deleted and those jobs handed to BullMQ's stalled check at once
  *     (StalledSweeper.releaseHeld, release-locks.lua).
  *  3. Self-fencing: a beat that finds its own id gone (claimed: peers are taking its jobs)
- *     gives up every job this process holds for it at once (FairScheduler: marked
+ *     gives up every job this process holds for it at once (heartbeat-keeper.ts: marked
  *     lock-lost, so the engine drops it before its next step, and its lock released for a
  *     prompt replay elsewhere). A beat that finds its own heartbeat expired but unclaimed
  *     (its event loop was blocked past the TTL) keeps its jobs: no peer can claim it now.
