@@ -20,18 +20,18 @@ type Row = {
 };
 
 /**
+ * How long a step may take: a worker resumes within seconds here alone, but CI runs two suites
+ * at once on two cores, beside crash tests of their own. These tests are about outcomes.
+ */
+const WAIT_MS = 90_000;
+
+/**
  * Issue 9, finding 2: a worker crash must never fail a completion. A job is poison only when
  * WORKER_POISON_STARTS replays in a row ended with their worker before one decode step and
  * with no token streamed (it kills every worker it reaches while it is computed); a job whose workers die for other reasons makes progress
  * between the crashes and runs to the end, however many there are. Defaults of the worker
  * (WORKER_MAX_STALLED, WORKER_POISON_STARTS) are used; locks are short (E2E_WORKER_ENV).
  */
-/**
- * How long a step may take: a worker resumes within seconds here alone, but CI runs two suites
- * at once on two cores, beside crash tests of their own. These tests are about outcomes.
- */
-const WAIT_MS = 90_000;
-
 describe("worker crashes and poison jobs", () => {
   let stack: TestStack;
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from "@lite/db";
+import type { PrismaClient, Tx } from "@lite/db";
 import type { CompletionRow } from "./completion.types";
 
 /** The columns createCompletion sets; the others take their defaults (status QUEUED, no output). */
@@ -24,7 +24,7 @@ export interface NewCompletion {
  * single cost under a flood of creates (docs/PERFORMANCE.md). `createdAt` is this process'
  * time, as Prisma's `@default(now())` gave it, stored as UTC whatever the session's time zone.
  */
-export async function insertCompletion(db: PrismaClient | Prisma.TransactionClient, c: NewCompletion) {
+export async function insertCompletion(db: PrismaClient | Tx, c: NewCompletion) {
   const rows = await db.$queryRaw<CompletionRow[]>`
     INSERT INTO "Completion" (id, "tenantId", "modelId", "apiKeyId", status, mode, "tierSet", degraded, seed,
       prompt, "promptTokens", "maxTokens", temperature, "costWeight", "createdAt")
