@@ -434,6 +434,29 @@ describe("waitForWork (the dispatch loop's wait)", () => {
     await waiting;
   });
 
+  test("a tenant made ready between two waits ends the next wait at once (the news is kept)", async () => {
+    const keys = freshKeys();
+    const worker = scheduler(keys);
+    const api = scheduler(keys);
+    await worker.waitForWork(5); // opens the subscriber; no wait is in progress after it
+    const channel = conn();
+    const told: string[] = [];
+    channel.on("message", (_channel: string, tenantId: string) => told.push(tenantId));
+    await channel.subscribe(keys.schedReadyChannel());
+    await api.enqueue(job("ten_between"), 1);
+    for (let i = 0; i < 250 && told.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(told).toEqual(["ten_between"]);
+    // The worker's subscriber had the same message from the same publish; let it land.
+    await new Promise((r) => setTimeout(r, 200));
+    const ended = await Promise.race([
+      worker.waitForWork(60_000).then(() => "woken"),
+      new Promise((r) => setTimeout(() => r("still waiting"), 10_000)),
+    ]);
+    expect(ended).toBe("woken");
+    await worker.waitForWork(20); // the news is used once: this wait lasts its interval
+    await worker.close();
+  });
+
   test("a tenant already ready is no news; with none the wait lasts its interval; close ends it", async () => {
     const keys = freshKeys();
     const worker = scheduler(keys);
