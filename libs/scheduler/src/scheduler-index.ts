@@ -27,7 +27,6 @@ type Name =
   | "sched-unready"
   | "sched-charge"
   | "sched-charge-many"
-  | "sched-active-touch"
   | "sched-active-list"
   | "sched-active-prune";
 
@@ -117,14 +116,6 @@ export class SchedulerIndex {
     await this.lua["sched-charge-many"](
       [k.schedReady(), k.schedVtime(), k.schedWeight()],
       [...charges].flatMap(([tenantId, tokens]) => [tenantId, tokens]),
-    );
-  }
-
-  async touchActive(tenantId: string): Promise<void> {
-    const k = this.keys;
-    await this.lua["sched-active-touch"](
-      [k.schedActive(), k.schedActiveSeq(), k.schedActiveCounter()],
-      [this.now(), tenantId],
     );
   }
 
