@@ -49,6 +49,8 @@ export type Outcome = Pick<Running, "handle" | "spec" | "tokenIds" | "text" | "e
 /** Steps and tokens, for the process' own logs and the overhead benchmark. */
 export interface EngineStats {
   steps: number;
+  /** first-token steps run between the layers of a step in progress (step.ts stepArrivals) */
+  arrivalSteps: number;
   tokens: number;
   stepMs: number;
   flushMs: number;
@@ -75,7 +77,7 @@ export class EngineContext {
   readonly allocator = new SlotAllocator();
   /** each held or finalising job's spans (completion-trace.ts); empty while tracing is off */
   readonly traces = new WeakMap<WorkHandle, CompletionTrace>();
-  readonly stats: EngineStats = { steps: 0, tokens: 0, stepMs: 0, flushMs: 0, fillMs: 0, idleMs: 0 };
+  readonly stats: EngineStats = { steps: 0, arrivalSteps: 0, tokens: 0, stepMs: 0, flushMs: 0, fillMs: 0, idleMs: 0 };
   stopping = false;
   stopDeadline = Infinity;
   /** jobs taken from the dispatcher and being started, per tenant (counted towards its hold cap) */

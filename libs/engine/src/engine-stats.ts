@@ -24,6 +24,7 @@ export class StatsReporter {
         {
           seconds: Math.round((now.at - last.at) / 100) / 10,
           steps: d("steps"),
+          arrivalSteps: d("arrivalSteps"),
           tokens: d("tokens"),
           tokensPerSecond: Math.round((d("tokens") * 1000) / (now.at - last.at)),
           stepMsAvg: +(d("stepMs") / d("steps")).toFixed(2),

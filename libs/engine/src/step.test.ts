@@ -96,6 +96,38 @@ describe("step and flush", () => {
     ]);
   });
 
+  it("a request held while a step runs takes its first step between that step's layers, not after it", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    h.batch.layers = 4;
+    const first = h.enqueue("a", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+    // The next step waits in its gate until the second job is held (added to the batch);
+    // the second is enqueued only once a step waits there.
+    const wanted: { id?: string } = {};
+    let gateReached!: () => void;
+    const reached = new Promise<void>((r) => (gateReached = r));
+    h.batch.stepGate = async () => {
+      gateReached();
+      while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
+    };
+    await reached;
+    const second = h.enqueue("b", { maxTokens: 10_000 });
+    wanted.id = second.completionId;
+    await h.until("second streaming", () => (h.tokens.streams.get(second.completionId)?.length ?? 0) >= 2);
+    const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
+    // begun inside the step in progress (which holds only the first), alone
+    expect(h.batch.steps[k]).toEqual([second.completionId]);
+    expect(h.batch.steps[k - 1]).toEqual([first.completionId]);
+    expect(h.batch.nested[0]).toEqual([second.completionId]);
+    expect(h.batch.nested).toHaveLength(1);
+    // then both in the full steps; every token once, in order
+    expect(h.batch.steps[k + 1]).toEqual(expect.arrayContaining([first.completionId, second.completionId]));
+    const streamed = h.tokens.streams.get(second.completionId)!;
+    expect(streamed.map((t) => t.index)).toEqual([...streamed.keys()]);
+    expect(streamed.map((t) => t.tokenId)).toEqual(streamed.map((t) => tokenAt(second.completionId, t.index).tokenId));
+  });
+
   it("a tenant at its hold cap gets no first step of its own: its next completion joins the full step", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
     // batch 4, one tenant: its hold cap is 4 (hold-caps.ts)

@@ -69,15 +69,16 @@ export async function step(ctx: EngineContext): Promise<void> {
     const fresh = firstStepOnes(ctx, chosen);
     if (fresh.length > 0 && fresh.length < chosen.length) {
       const freshSet = new Set(fresh);
-      await advance(ctx, fresh);
+      await advance(ctx, fresh, false);
       await advance(
         ctx,
         chosen.filter((id) => !freshSet.has(id) && ctx.running.has(id)),
+        true,
       );
       return;
     }
   }
-  await advance(ctx, chosen);
+  await advance(ctx, chosen, true);
 }
 
 /**
@@ -90,7 +91,14 @@ export async function step(ctx: EngineContext): Promise<void> {
  * together a tenant is briefly below its cap with nothing left to take.)
  */
 function firstStepOnes(ctx: EngineContext, chosen: string[]): string[] {
-  const notYet = chosen.filter((id) => notStarted(ctx.running.get(id)!));
+  return belowHoldCap(
+    ctx,
+    chosen.filter((id) => notStarted(ctx.running.get(id)!)),
+  );
+}
+
+/** Those of these held sequences whose tenant is below its hold cap. */
+function belowHoldCap(ctx: EngineContext, notYet: string[]): string[] {
   if (notYet.length === 0) return notYet;
   const atCap = tenantsAtHoldCap(
     ctx.opts.batchSize,
@@ -132,11 +140,15 @@ function notStarted(r: Running): boolean {
   return r.tokenIds.length === 0 && r.resumeAfter < 0;
 }
 
-/** One decode step over these held sequences, then its flush (overlapping the next step). */
-async function advance(ctx: EngineContext, chosen: string[]): Promise<void> {
+/**
+ * One decode step over these held sequences, then its flush (overlapping the next step).
+ * With `arrivals`, requests held during the step's pass take their first step between its
+ * layers (stepArrivals).
+ */
+async function advance(ctx: EngineContext, chosen: string[], arrivals: boolean): Promise<void> {
   if (chosen.length === 0) return;
   await announceFirstSteps(ctx, chosen);
-  const outputs = await decode(ctx, chosen);
+  const outputs = await decode(ctx, chosen, arrivals && ctx.opts.firstTokenSteps);
   sampleKv(ctx);
   noteSurvivedSteps(ctx, chosen);
   const result = collect(ctx, outputs);
@@ -218,7 +230,7 @@ function noteSurvivedSteps(ctx: EngineContext, chosen: string[]): void {
 }
 
 /** Runs the model: one step per batch (one per model) over the chosen sequences. */
-async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[]> {
+async function decode(ctx: EngineContext, chosen: string[], arrivals: boolean): Promise<StepOutput[]> {
   const byBatch = new Map<EngineBatch, string[]>();
   for (const id of chosen) {
     const r = ctx.running.get(id)!;
@@ -229,13 +241,43 @@ async function decode(ctx: EngineContext, chosen: string[]): Promise<StepOutput[
   const started = performance.now();
   const outputs: StepOutput[] = [];
   ctx.enter("decode");
-  for (const [batch, ids] of byBatch) outputs.push(...(await batch.step(ids)));
+  const inStep = new Set(chosen);
+  for (const [batch, ids] of byBatch)
+    outputs.push(
+      ...(await batch.step(ids, arrivals ? { betweenLayers: () => stepArrivals(ctx, batch, inStep) } : undefined)),
+    );
   ctx.enter("between");
   const stepMs = performance.now() - started;
   ctx.stats.steps++;
   ctx.stats.stepMs += stepMs;
   ctx.deps.metrics?.decodeStepSeconds.observe(stepMs / 1000);
   return outputs;
+}
+
+/**
+ * A full step's betweenLayers hook (libs/model StepOptions): the requests held since the step
+ * began that have not run yet, of a tenant below its hold cap (those a first-token step
+ * takes), take their first step now, between two layers of the step's pass, and their tokens
+ * are flushed at once. Before, such a request waited for the whole step in progress: under
+ * the isolation bench's flood, 8 / 13 / 17 ms (p50 / p90 / p99) between being held and its
+ * first step, against 1 / 1 / 3 alone (an instrumented run). Its step is its own pass over
+ * its rows: its tokens are those of any other batch. The allocator is charged for them as
+ * for any step; its cancel check joins the one the step in progress applies.
+ */
+async function stepArrivals(ctx: EngineContext, batch: EngineBatch, inStep: ReadonlySet<string>): Promise<void> {
+  const candidates: string[] = [];
+  for (const [id, r] of ctx.running)
+    if (r.batch === batch && !inStep.has(id) && !r.entered && notStarted(r) && batch.waiting(id) === undefined)
+      candidates.push(id);
+  const fresh = belowHoldCap(ctx, candidates);
+  if (fresh.length === 0) return;
+  await announceFirstSteps(ctx, fresh);
+  const outputs = await batch.step(fresh);
+  ctx.stats.arrivalSteps++;
+  noteSurvivedSteps(ctx, fresh);
+  const result = collect(ctx, outputs);
+  for (const { r } of result.finished) ctx.detach(r);
+  startFlush(ctx, result);
 }
 
 /**
@@ -319,7 +361,7 @@ function startFlush(ctx: EngineContext, result: StepResult): void {
   const { deps } = ctx;
   const live = [...ctx.running.values()];
   const t0 = performance.now();
-  ctx.pendingFlush = ctx
+  const flush = ctx
     .retrying(() =>
       Promise.all([
         Promise.all([
@@ -344,4 +386,8 @@ function startFlush(ctx: EngineContext, result: StepResult): void {
       for (const { r, reason, error } of finished) finish(ctx, r, reason, error);
       return c;
     });
+  // A flush started between a step's layers (stepArrivals) joins the one the step will wait
+  // for: the step applies both cancel checks.
+  const earlier = ctx.pendingFlush;
+  ctx.pendingFlush = earlier ? Promise.all([earlier, flush]).then(([a, b]) => new Set([...a, ...b])) : flush;
 }

@@ -133,6 +133,46 @@ describe("decode batch", () => {
     expect(got).toHaveLength(6);
   });
 
+  it("steps other sequences between a pass's layers (StepOptions.betweenLayers): every sequence keeps its solo tokens", async () => {
+    const [a, b, c] = specs();
+    const solo = new Map<string, StepOutput[]>();
+    for (const s of specs()) solo.set(s.id, (await runToEnd(rt, [s])).get(s.id)!);
+    const batch = rt.createBatch();
+    batch.add(a);
+    batch.add(c);
+    const got = new Map<string, StepOutput[]>([
+      ["a", []],
+      ["b", []],
+      ["c", []],
+    ]);
+    const note = (out: StepOutput[]) => out.forEach((o) => got.get(o.id)!.push(o));
+    let hooks = 0;
+    for (let i = 0; i < 8; i++) {
+      if (i === 2) batch.add(b); // arrives during the run: its first steps go between layers
+      const out = await batch.step(["a", "c"], {
+        betweenLayers: async () => {
+          hooks++;
+          if (i < 2) return;
+          await expect(batch.step(["a"])).rejects.toThrow(/cannot step a sequence of that pass/);
+          note(await batch.step(["b"]));
+        },
+      });
+      note(out);
+    }
+    // one call after each layer but the last; b stepped in each from the third pass on
+    const between = rt.manifest.architecture.layers - 1;
+    expect(between).toBeGreaterThan(0);
+    expect(hooks).toBe(between * 8);
+    expect(got.get("b")).toHaveLength(Math.min(16, between * 6));
+    for (const id of ["a", "b", "c"])
+      expect(strip(got.get(id)!)).toEqual(strip(solo.get(id)!.slice(0, got.get(id)!.length)));
+    expect(got.get("a")).toHaveLength(8);
+    // Outside a hook, a second step while one runs is refused as before.
+    const running = batch.step(["a"]);
+    await expect(batch.step(["c"])).rejects.toThrow(/while a step is running/);
+    await running;
+  });
+
   it("accounts KV bytes exactly per sequence, block by block, and releases them on remove", async () => {
     const { dModel, layers } = rt.manifest.architecture;
     const blockBytes = layers * 2 * 16 * dModel * 4;

@@ -9,6 +9,7 @@ import type {
   SequenceSpec,
   SequenceState,
   SequenceWait,
+  StepOptions,
   StepOutput,
   StepTimings,
 } from "./decode-batch.types";
@@ -41,11 +42,20 @@ import type {
  * `whenReady` resolves when a waiting sequence may step again.
  */
 
-export type { DecodeBatch, SequenceSpec, SequenceWait, StepOutput, StepTimings } from "./decode-batch.types";
+export type {
+  DecodeBatch,
+  SequenceSpec,
+  SequenceWait,
+  StepOptions,
+  StepOutput,
+  StepTimings,
+} from "./decode-batch.types";
 
 export class DecodeBatchImpl implements DecodeBatch {
   private readonly seqs = new Map<string, SequenceState>();
   private stepping = false;
+  /** a step's `betweenLayers` hook is running: it may step other sequences (StepOptions) */
+  private betweenLayers = false;
   /** resolvers of `whenReady` calls, woken together */
   private readyWaiters: Array<() => void> = [];
   /** while someone waits: the ledger's wake-up (another sequence of a tenant finished or paused) */
@@ -174,13 +184,17 @@ export class DecodeBatchImpl implements DecodeBatch {
     return this.seqs.get(id)?.kv.bytes() ?? 0;
   }
 
-  async step(only?: Iterable<string>): Promise<StepOutput[]> {
-    if (this.stepping) throw new Error("decode-batch: step() called while a step is running");
+  async step(only?: Iterable<string>, opts: StepOptions = {}): Promise<StepOutput[]> {
+    if (this.stepping && !this.betweenLayers) throw new Error("decode-batch: step() called while a step is running");
+    // A step from a pass's betweenLayers hook (StepOptions): the pass's sequences are not its.
+    const nested = this.stepping;
     this.stepping = true;
     const started = performance.now();
     try {
       const subset = only === undefined ? undefined : new Set(only);
       const chosen = [...this.seqs.values()].filter((s) => subset === undefined || subset.has(s.spec.id));
+      if (nested && chosen.some((s) => s.inPass))
+        throw new Error("decode-batch: a step between a pass's layers cannot step a sequence of that pass");
       // Outputs that need no pass: a failure to report, a held token whose pad is over.
       const nowMs = this.core.defence.clock.nowMs();
       const ready = new Map<SequenceState, StepOutput>();
@@ -192,19 +206,27 @@ export class DecodeBatchImpl implements DecodeBatch {
         } else if (!s.finished && !s.parked) running.push(s);
       }
       // The tenants' KV quotas: who steps, who pauses (drops its KV), who has outgrown its quota.
-      const plan = this.core.kv.plan(running.map((s) => s.member));
+      // Between a pass's layers, that pass's sequences count as stepping: the plan never
+      // pauses (drops the KV of) a sequence in the middle of its pass.
+      const inPass = nested ? [...this.seqs.values()].filter((s) => s.inPass).map((s) => s.member) : [];
+      const plan = this.core.kv.plan([...running.map((s) => s.member), ...inPass]);
       const stepping = running.filter((s) => plan.run.has(s.member));
       for (const s of running) if (plan.outgrown.has(s.member)) ready.set(s, this.outgrownOutput(s));
+      const hook = nested ? undefined : opts.betweenLayers;
       const computed =
-        stepping.length > 0 ? await this.advance(stepping, started) : new Map<SequenceState, StepOutput>();
+        stepping.length > 0 ? await this.advance(stepping, started, hook) : new Map<SequenceState, StepOutput>();
       return chosen.flatMap((s) => ready.get(s) ?? computed.get(s) ?? []);
     } finally {
-      this.stepping = false;
+      if (!nested) this.stepping = false;
     }
   }
 
   /** One forward pass over these sequences: the outputs to return now (not those parked or held). */
-  private async advance(running: SequenceState[], started: number): Promise<Map<SequenceState, StepOutput>> {
+  private async advance(
+    running: SequenceState[],
+    started: number,
+    betweenLayers?: () => Promise<void>,
+  ): Promise<Map<SequenceState, StepOutput>> {
     const { defence } = this.core;
     const attemptMs = defence.clock.nowMs();
     for (const s of running) s.attemptStartedMs ??= attemptMs;
@@ -225,8 +247,19 @@ export class DecodeBatchImpl implements DecodeBatch {
       prefetch: { id: s.spec.id, live: () => !s.finished && this.seqs.get(s.spec.id) === s },
     }));
     for (const s of running) s.inPass = true;
+    const hook = betweenLayers
+      ? async () => {
+          this.betweenLayers = true;
+          try {
+            await betweenLayers();
+          } finally {
+            this.betweenLayers = false;
+          }
+        }
+      : undefined;
     const { logits, logitsRow, firstUses, timings } = await forwardPass(this.core, pass, {
       park: this.core.parkColdExperts,
+      ...(hook ? { betweenLayers: hook } : {}),
     }).finally(() => {
       for (const s of running) s.inPass = false;
     });

@@ -58,6 +58,18 @@ export interface StepTimings {
   expertRuns: number;
 }
 
+/** DecodeBatch.step's options. */
+export interface StepOptions {
+  /**
+   * Called after each layer of the step's pass but the last. It may step OTHER sequences of
+   * the batch (none of this pass: step() throws), e.g. a request that arrived during the
+   * pass, for its first token, instead of making it wait for the whole pass. Their rows are
+   * their own (a sequence's tokens do not depend on its batch); the pass then goes on where
+   * it was. A step run from it gets no such hook.
+   */
+  betweenLayers?: () => Promise<void>;
+}
+
 /** Why a sequence sits out steps (DecodeBatch.waiting). */
 export type SequenceWait = "load" | "pad" | "kv";
 
@@ -68,7 +80,7 @@ export interface DecodeBatch {
    * Advances every unfinished sequence by one token, or, given `only`, just those of
    * them (the rest keep their state and wait: the worker's token-level fairness).
    */
-  step(only?: Iterable<string>): Promise<StepOutput[]>;
+  step(only?: Iterable<string>, opts?: StepOptions): Promise<StepOutput[]>;
   /**
    * Why the sequence cannot step now: "load" (parked on an expert load), "pad" (its token
    * held by the timing defence) or "kv" (no room in its tenant's KV quota); undefined when

@@ -62,6 +62,11 @@ export interface PassSequence extends ExpertStageSequence {
 export interface PassOptions {
   /** park sequences whose expert is not HOT (default false: the pass waits for its load) */
   park?: boolean;
+  /**
+   * awaited after each layer but the last (DecodeBatch StepOptions.betweenLayers): another
+   * pass over other sequences may run then; this pass's rows are its own locals
+   */
+  betweenLayers?: () => Promise<void>;
 }
 
 export interface PassResult {
@@ -90,6 +95,7 @@ export async function forwardPass(core: ModelCore, seqs: PassSequence[], opts: P
     // Sequences parked at this layer's expert stage join here (their attention is done).
     rows = rows.join(resuming.filter((r) => r.layer === l));
     if (rows.n > 0) rows = await expertStage(core, seqs, rows, l, timings, { park: opts.park ?? false }, firstUses);
+    if (opts.betweenLayers && l < last) await opts.betweenLayers();
   }
   const logitsRow = seqs.map(() => -1);
   if (rows.n === 0) return { logits: new Float32Array(0), logitsRow, firstUses, timings };

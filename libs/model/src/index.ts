@@ -7,7 +7,7 @@ export { loadModel, type ModelRuntime, type ModelRuntimeOptions, type TierInfo }
 export { ensureModel, type EnsureModelOptions } from "./ensure-model";
 export { buildModel, type BuildModelOptions, type BuildModelResult } from "./model-builder";
 export { PRESETS, isPresetName, type ModelPreset, type PresetName, type TierPreset } from "./model-presets";
-export type { DecodeBatch, SequenceSpec, SequenceWait, StepOutput, StepTimings } from "./decode-batch";
+export type { DecodeBatch, SequenceSpec, SequenceWait, StepOptions, StepOutput, StepTimings } from "./decode-batch";
 export {
   VerifiedFileExpertStore,
   type ExpertLease,

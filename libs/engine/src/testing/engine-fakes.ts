@@ -5,7 +5,7 @@ import type { CompletionSpec } from "@lite/completions";
  * tokens) and EngineHarness: one engine over these and the port fakes (port-fakes.ts), for
  * unit tests that run without PostgreSQL, Redis or onnxruntime.
  */
-import type { SequenceSpec, StepOutput } from "@lite/model";
+import type { SequenceSpec, StepOptions, StepOutput } from "@lite/model";
 import pino, { type Logger } from "pino";
 import { BatchEngine } from "../batch-engine";
 import type { BatchEngineOptions } from "../engine-options";
@@ -49,6 +49,14 @@ export class FakeBatch implements EngineBatch {
   beforeStep?: (ids: string[]) => void;
   /** awaited by each step before it computes (a step that hangs) */
   stepGate?: () => Promise<void>;
+  /**
+   * Layers of the fake's pass: a step given StepOptions.betweenLayers calls it after each
+   * but the last (default 1: never), after its stepGate; steps run from it are not gated
+   */
+  layers = 1;
+  /** ids of the steps begun while another step was running (from its betweenLayers hook) */
+  readonly nested: string[][] = [];
+  private depth = 0;
 
   add(seq: SequenceSpec): void {
     if (this.seqs.has(seq.id)) throw new Error(`sequence ${seq.id} already in the batch`);
@@ -80,12 +88,19 @@ export class FakeBatch implements EngineBatch {
     return s && s.generated < s.spec.maxTokens ? s.generated * 1024 : 0;
   }
 
-  async step(only?: Iterable<string>): Promise<StepOutput[]> {
+  async step(only?: Iterable<string>, opts: StepOptions = {}): Promise<StepOutput[]> {
     const ids = only ? [...only] : [...this.seqs.keys()];
     this.beforeStep?.(ids);
     this.steps.push(ids);
-    if (this.stepGate) await this.stepGate();
-    await Promise.resolve();
+    if (this.depth > 0) this.nested.push(ids);
+    this.depth++;
+    try {
+      if (this.stepGate && this.depth === 1) await this.stepGate();
+      await Promise.resolve();
+      if (opts.betweenLayers && this.depth === 1) for (let l = 0; l < this.layers - 1; l++) await opts.betweenLayers();
+    } finally {
+      this.depth--;
+    }
     const out: StepOutput[] = [];
     for (const id of ids) {
       const s = this.seqs.get(id);

@@ -23,9 +23,9 @@ export function runtimeModel(
         waiting: (id) => b.waiting(id),
         whenReady: () => b.whenReady(),
         kvBytes: (id) => b.kvBytes(id),
-        step: (only) => {
+        step: (only, opts) => {
           onStep?.(only, b);
-          return b.step(only);
+          return b.step(only, opts);
         },
       };
     },
