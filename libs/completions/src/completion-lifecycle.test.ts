@@ -305,6 +305,28 @@ describe("queries", () => {
     await endUnheld(res, { tenantId: t.tenantId, completionId: c.id }, "CANCELLED");
   });
 
+  test("findCompletion (raw SQL) gives the row the ORM reads, live or final; a missing id is NOT_FOUND with no owner", async () => {
+    const t = await createTenant(env.db);
+    const c = await create(t, { prompt: "héllo ✓", temperature: 0.7 });
+    const orm = () => env.db.completion.findUniqueOrThrow({ where: { id: c.id } });
+    const mine = async () => {
+      const r = await findCompletion(env.db, c.id, t.tenantId);
+      if (!r.ok) throw r.error;
+      return r.value;
+    };
+    expect(await mine()).toEqual(await orm());
+    await streams.append(t.tenantId, c.id, tokens(2));
+    await endUnheld(res, { tenantId: t.tenantId, completionId: c.id }, "CANCELLED");
+    expect(await orm()).toMatchObject({ status: "CANCELLED", text: "ab", outputTokens: 2 });
+    expect(await mine()).toEqual(await orm());
+    const missing = await findCompletion(env.db, "cmp_00000000000000000000000000", t.tenantId);
+    expect(missing.ok).toBe(false);
+    if (!missing.ok) {
+      expect(missing.error).toMatchObject({ code: "NOT_FOUND" });
+      expect(missing.error.context?.hidden).toBeUndefined();
+    }
+  });
+
   test("tokenEvents replays to the done event; a finished completion without a stream is STREAM_EXPIRED", async () => {
     const t = await createTenant(env.db);
     const c = await create(t);

@@ -37,19 +37,23 @@ export async function withLiveText(
 
 /**
  * A completion by id, within `scope` (a tenant id, or null for operators). Not visible:
- * NOT_FOUND, whether missing or another tenant's — the two read alike on purpose; for
- * another tenant's, `context.hidden` (libs/tenancy hiddenNotFound) names the owner so the
- * caller can audit the denial.
+ * NOT_FOUND, whether missing or another tenant's — the two read alike on purpose (one query
+ * either way); for another tenant's, `context.hidden` (libs/tenancy hiddenNotFound) names the
+ * owner so the caller can audit the denial.
+ *
+ * Raw SQL: every subscription to a completion's tokens starts here, on its time to first
+ * token, and Prisma 6 compiles each ORM query anew on the API's thread (docs/PERFORMANCE.md:
+ * under the isolation flood these reads were most of the API's ORM queries). Every column
+ * of Completion is a plain scalar, which $queryRaw returns as the ORM does.
  */
 export async function findCompletion(
   db: PrismaClient,
   id: string,
   scope: string | null,
 ): Promise<Result<CompletionRow>> {
-  const row = await db.completion.findFirst({ where: scope === null ? { id } : { id, tenantId: scope } });
-  if (row) return ok(row);
-  const other = scope === null ? null : await db.completion.findUnique({ where: { id }, select: { tenantId: true } });
-  return err(other ? hiddenNotFound("completion", id, other.tenantId) : notFound("completion", id));
+  const [row] = await db.$queryRaw<CompletionRow[]>`SELECT * FROM "Completion" WHERE id = ${id}`;
+  if (row && (scope === null || row.tenantId === scope)) return ok(row);
+  return err(row ? hiddenNotFound("completion", id, row.tenantId) : notFound("completion", id));
 }
 
 export interface ListCompletionsQuery {
