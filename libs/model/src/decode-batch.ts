@@ -1,8 +1,7 @@
 import { badInput } from "@lite/core";
 import { forwardPass, type PassSequence } from "./forward-pass";
-import { KvCache } from "./kv-cache";
-import type { KvMember } from "./kv-ledger";
 import type { ModelCore } from "./model-core";
+import { newSequenceState } from "./sequence-state";
 import { sampleToken } from "./token-sampler";
 import type {
   DecodeBatch,
@@ -69,71 +68,9 @@ export class DecodeBatchImpl implements DecodeBatch {
   }
 
   add(spec: SequenceSpec): void {
-    const { arch, tierIndex } = this.core;
     if (!spec.id) throw badInput("id", "must not be empty");
     if (this.seqs.has(spec.id)) throw badInput("id", `sequence ${spec.id} is already in the batch`);
-    if (spec.tierIds.length === 0) throw badInput("tierIds", "at least one tier is required");
-    const activeTiers = this.core.tiers.map(() => false);
-    for (const t of spec.tierIds) {
-      const i = tierIndex.get(t);
-      if (i === undefined) throw badInput("tierIds", `unknown tier ${t}`);
-      activeTiers[i] = true;
-    }
-    if (!Number.isInteger(spec.maxTokens) || spec.maxTokens < 1)
-      throw badInput("maxTokens", "must be a positive integer");
-    if (!(spec.temperature >= 0 && spec.temperature <= 2)) throw badInput("temperature", "must be within 0..2");
-    if (spec.promptTokens.some((t) => !Number.isInteger(t) || t < 0 || t >= arch.vocabSize)) {
-      throw badInput("promptTokens", `token ids must be integers in 0..${arch.vocabSize - 1}`);
-    }
-    const resumed = spec.resumeTokens ?? [];
-    if (resumed.some((t) => !Number.isInteger(t) || t < 0 || t >= arch.vocabSize)) {
-      throw badInput("resumeTokens", `token ids must be integers in 0..${arch.vocabSize - 1}`);
-    }
-    if (resumed.length >= spec.maxTokens) {
-      throw badInput(
-        "resumeTokens",
-        `${resumed.length} tokens already produced: nothing left of maxTokens ${spec.maxTokens}`,
-      );
-    }
-    const needed = 1 + spec.promptTokens.length + spec.maxTokens;
-    if (needed > arch.maxContextTokens) {
-      throw badInput(
-        "maxTokens",
-        `prompt (${spec.promptTokens.length} tokens + BOS) plus maxTokens (${spec.maxTokens}) exceeds the model context of ${arch.maxContextTokens}`,
-      );
-    }
-    const state: SequenceState = {
-      spec: { ...spec, promptTokens: [...spec.promptTokens], tierIds: [...spec.tierIds], resumeTokens: undefined },
-      activeTiers,
-      kv: new KvCache(arch.layers, arch.dModel, this.core.kvBlockTokens, arch.heads, arch.maxContextTokens),
-      tokens: [arch.bosToken, ...spec.promptTokens, ...resumed],
-      promptRows: 1 + spec.promptTokens.length,
-      processed: 0,
-      generated: resumed.length,
-      finished: false,
-      padTiers: new Set(),
-      waited: new Set(),
-      member: undefined as unknown as KvMember,
-      inPass: false,
-      callsReported: new Map(),
-    };
-    state.member = {
-      tenantId: spec.tenantId,
-      heldBytes: () => state.kv.bytes(),
-      nextBytes: () => state.kv.bytesFor(state.tokens.length),
-      done: () => state.finished,
-      inPass: () => state.inPass,
-      drop: () => {
-        // Paused: its next step feeds every token from position 0 (prompt attention for the
-        // prompt rows, decode attention for the rest), as a resumed job's first step does.
-        state.kv.release();
-        state.processed = 0;
-        // Its resume point's K/V rows are gone: its next pass starts at layer 0.
-        state.resume = undefined;
-        // Its resume recomputes the rows it fed, routed as before: their calls were reported.
-        state.callsRecomputed = new Map(state.callsReported);
-      },
-    };
+    const state = newSequenceState(this.core, spec);
     this.seqs.set(spec.id, state);
     this.core.kv.register(state.member);
   }
