@@ -30,7 +30,7 @@
 import { ensureModel } from "@lite/model";
 import { CREATE_COMPLETION, TOKENS_SUBSCRIPTION } from "@lite/testing";
 import type { BenchContext, BenchResult, Benchmark } from "./lib/bench-types";
-import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices } from "./lib/live-stack";
+import { bringUpLiveServices, percentile, sleep, startPhase, type LiveServices, type Phase } from "./lib/live-stack";
 import { forkClientProcess } from "./lib/client-process";
 import { LIGHT_MAX_TOKENS, LIGHT_PER_SECOND, type LightSpec, type LightWindow } from "./lib/isolation-light";
 import type { ClientProcess } from "./lib/lean-client";
@@ -59,9 +59,42 @@ interface PhaseFigures {
   afterCreateP99Ms: number;
   /** the light tenant's own process over its window (a client-side pause shows here) */
   client: ClientProcess;
+  /**
+   * the light tenant's expert first uses in the worker during the windows: held back by the
+   * timing defence (an expert another tenant made resident) and loaded (an expert nobody
+   * had resident); each adds a load's time to that request's first token
+   */
+  lightFirstUses: LightFirstUses;
   capacityTokensPerSecond?: number;
   heavyOfferedTokensPerSecond?: number;
   heavyRequestsSent?: number;
+}
+
+interface LightFirstUses {
+  padded: number;
+  loaded: number;
+}
+
+/** The light tenant's expert first uses in the workers so far (lite_padded_first_uses_total, lite_expert_cache_loads_total). */
+async function lightFirstUses(phase: Phase, tenantId: string): Promise<LightFirstUses> {
+  const [padded, loaded] = await Promise.all([
+    phase.counterByTenant("lite_padded_first_uses_total"),
+    phase.counterByTenant("lite_expert_cache_loads_total"),
+  ]);
+  return { padded: padded.get(tenantId) ?? 0, loaded: loaded.get(tenantId) ?? 0 };
+}
+
+/** The light tenant's window, with its expert first uses in the worker meanwhile. */
+async function measuredWindow(
+  phase: Phase,
+  tenantId: string,
+  light: ReturnType<typeof startLight>,
+  seconds: number,
+): Promise<{ window: LightWindow; firstUses: LightFirstUses }> {
+  const before = await lightFirstUses(phase, tenantId);
+  const window = await light.window(seconds);
+  const after = await lightFirstUses(phase, tenantId);
+  return { window, firstUses: { padded: after.padded - before.padded, loaded: after.loaded - before.loaded } };
 }
 
 /** The light tenant's process for one phase (bench/lib/isolation-light.ts). */
@@ -82,6 +115,7 @@ function startLight(ctx: BenchContext, spec: LightSpec) {
 function figures(
   name: PhaseFigures["phase"],
   { results, client }: LightWindow,
+  lightFirstUses: LightFirstUses,
   extra: Partial<PhaseFigures> = {},
 ): PhaseFigures {
   const ttft = results.map((r) => r.ttftMs);
@@ -109,6 +143,7 @@ function figures(
       99,
     ),
     client,
+    lightFirstUses,
     ...extra,
   };
 }
@@ -116,6 +151,7 @@ function figures(
 /** What one phase's window gave: the light tenant's requests, and the flood's figures. */
 interface PhaseWindow {
   window: LightWindow;
+  firstUses: LightFirstUses;
   capacityTokensPerSecond?: number;
   heavyOfferedTokensPerSecond?: number;
   heavyRequestsSent?: number;
@@ -141,6 +177,10 @@ function pooled(name: PhaseFigures["phase"], windows: PhaseWindow[]): PhaseFigur
         loopDelayMaxMs: max((c) => c.loopDelayMaxMs),
         heapUsedMb: max((c) => c.heapUsedMb),
       },
+    },
+    {
+      padded: windows.reduce((a, w) => a + w.firstUses.padded, 0),
+      loaded: windows.reduce((a, w) => a + w.firstUses.loaded, 0),
     },
     {
       capacityTokensPerSecond: mean((w) => w.capacityTokensPerSecond!),
@@ -178,7 +218,7 @@ async function runPhase(
     await lightProcess.warm(LIGHT_WARMUP_ROUNDS);
     if (name === "alone") {
       ctx.log(`isolation/alone: light load ${seconds} s`);
-      return { window: await lightProcess.window(seconds) };
+      return measuredWindow(phase, light.id, lightProcess, seconds);
     }
     const heavy = await phase.createTenant(`heavy-${name}`, 1);
     ctx.log(`isolation/${name}: calibrating capacity ${CALIBRATE_SECONDS} s`);
@@ -228,11 +268,11 @@ async function runPhase(
     })();
     await sleep(2000);
     ctx.log(`isolation/${name}: light load ${seconds} s under the flood`);
-    const results = await lightProcess.window(seconds);
+    const measured = await measuredWindow(phase, light.id, lightProcess, seconds);
     stopped = true;
     await flood;
     return {
-      window: results,
+      ...measured,
       capacityTokensPerSecond: capacity,
       heavyOfferedTokensPerSecond: offered,
       heavyRequestsSent: sent,
@@ -287,13 +327,13 @@ export const bench: Benchmark = {
       row(fair, rf),
       ...(fifo ? [row(fifo, rq)] : []),
       ``,
-      `The light tenant's own process over each kind of phase (a client-side pause would show here): GC time (collections) summed over its windows, the longest GC pause and the longest event-loop delay of any of them.`,
+      `The light tenant's own process over each kind of phase (a client-side pause would show here): GC time (collections) summed over its windows, the longest GC pause and the longest event-loop delay of any of them. And the light tenant's expert first uses in the worker during its windows, each as long as a load for its request: held back by the timing defence (an expert the heavy tenant had made resident) and loaded.`,
       ``,
-      `| phase | GC | longest GC pause | event-loop delay max |`,
-      `| --- | --- | --- | --- |`,
+      `| phase | GC | longest GC pause | event-loop delay max | expert first uses: padded / loaded |`,
+      `| --- | --- | --- | --- | --- |`,
       ...[alone, fair, ...(fifo ? [fifo] : [])].map(
         (p) =>
-          `| ${p.phase} | ${ms(p.client.gcMs)} (${p.client.gcCount}) | ${ms(p.client.gcMaxPauseMs)} | ${ms(p.client.loopDelayMaxMs)} |`,
+          `| ${p.phase} | ${ms(p.client.gcMs)} (${p.client.gcCount}) | ${ms(p.client.gcMaxPauseMs)} | ${ms(p.client.loopDelayMaxMs)} | ${p.lightFirstUses.padded} / ${p.lightFirstUses.loaded} |`,
       ),
       ``,
       `Target: fair p99 ratio <= 1.5: ${rf.p99 <= 1.5 ? "met" : "NOT met"} (${rf.p99.toFixed(2)}); ${rq ? `the FIFO queue's p99 ratio is ${rq.p99.toFixed(1)}` : "the FIFO baseline was skipped in this run (ISOLATION_SKIP_FIFO=1)"}.`,
