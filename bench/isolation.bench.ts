@@ -77,10 +77,8 @@ interface LightFirstUses {
 
 /** The light tenant's expert first uses in the workers so far (lite_padded_first_uses_total, lite_expert_cache_loads_total). */
 async function lightFirstUses(phase: Phase, tenantId: string): Promise<LightFirstUses> {
-  const [padded, loaded] = await Promise.all([
-    phase.counterByTenant("lite_padded_first_uses_total"),
-    phase.counterByTenant("lite_expert_cache_loads_total"),
-  ]);
+  const padded = await phase.counterByTenant("lite_padded_first_uses_total");
+  const loaded = await phase.counterByTenant("lite_expert_cache_loads_total");
   return { padded: padded.get(tenantId) ?? 0, loaded: loaded.get(tenantId) ?? 0 };
 }
 
@@ -218,7 +216,8 @@ async function runPhase(
     await lightProcess.warm(LIGHT_WARMUP_ROUNDS);
     if (name === "alone") {
       ctx.log(`isolation/alone: light load ${seconds} s`);
-      return measuredWindow(phase, light.id, lightProcess, seconds);
+      // awaited here, not returned: the phase is stopped in `finally`
+      return await measuredWindow(phase, light.id, lightProcess, seconds);
     }
     const heavy = await phase.createTenant(`heavy-${name}`, 1);
     ctx.log(`isolation/${name}: calibrating capacity ${CALIBRATE_SECONDS} s`);
