@@ -170,7 +170,7 @@ async function main(): Promise<number> {
   } catch (e) {
     say(e instanceof Error ? e.message : String(e));
     children = children.filter((c) => c.exitCode === null);
-    return await stopAll(1);
+    return stopAll(1);
   }
 }
 
