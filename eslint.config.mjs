@@ -19,8 +19,9 @@ export default tseslint.config(
     },
   },
   {
-    // A promise returned from a try block with a catch or finally escapes both: the finally
-    // (a phase stop, a lock release) runs while it is still pending. Needs type information.
+    // Promises, with type information: one returned from a try block escapes its catch and
+    // finally (a phase stop, a lock release runs while it is pending); one left floating or
+    // passed where a callback's result is ignored can reject unhandled, which ends the process.
     files: ["**/*.ts"],
     languageOptions: {
       parserOptions: {
@@ -28,7 +29,11 @@ export default tseslint.config(
         tsconfigRootDir: import.meta.dirname,
       },
     },
-    rules: { "@typescript-eslint/return-await": ["error", "in-try-catch"] },
+    rules: {
+      "@typescript-eslint/return-await": ["error", "in-try-catch"],
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+    },
   },
   {
     // CommonJS config files (.dependency-cruiser.cjs)
