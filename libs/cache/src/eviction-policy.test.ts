@@ -1,4 +1,5 @@
-import { ExpertResidency, type EvictionPolicy } from "./expert-residency";
+import { ExpertResidency } from "./expert-residency";
+import type { EvictionPolicy } from "./expert-residency.types";
 import { TieredExpertStore } from "./tiered-expert-store";
 import { fit, openTinyCacheModel, tenants, type TinyCacheModel } from "./testing/tiny-cache.fixture";
 

@@ -1,7 +1,8 @@
 import { systemClock, type Clock } from "@lite/core";
 import type { ExpertRef, PrefetchRequest } from "@lite/model";
 import type { CacheQuotaSource } from "./cache-quota";
-import type { ExpertResidency, PrefetchOutcome, ResidencyView } from "./expert-residency";
+import type { ExpertResidency } from "./expert-residency";
+import type { PrefetchOutcome, ResidencyView } from "./expert-residency.types";
 import { PrefetchBuckets } from "./prefetch-bucket";
 import { PrefetchUsageBook } from "./prefetch-usage";
 

@@ -1,19 +1,21 @@
 import { readVerifiedFileAsync } from "@lite/manifest";
-import {
-  createExpertSession,
-  type ExpertLease,
-  type ExpertRef,
-  type ExpertStoreContext,
-  type NeverHotTogether,
-} from "@lite/model";
+import { createExpertSession, type ExpertLease, type ExpertRef, type NeverHotTogether } from "@lite/model";
 import { CacheError } from "./cache.errors";
 import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
-import type { CacheQuotaSource } from "./cache-quota";
+import {
+  DEFAULT_EPOCH_USES,
+  DEFAULT_LOAD_BURST_MS,
+  DEFAULT_LOAD_SHARE,
+  type ExpertResidencyOptions,
+  type PrefetchOutcome,
+  type ResidencyView,
+  type ResidentExpert,
+} from "./expert-residency.types";
 import { LoadGovernor } from "./load-governor";
 import { planPrefetch } from "./prefetch-room";
-import { TenantQuotas } from "./tenant-quotas";
-import { TenantFigureBook, type CacheObserver, type TenantCacheFigures } from "./tenant-figures";
-import { chargeOf, chargesIn, fairVictim, heldIn, lruVictim, ownVictim, usedIn } from "./victim-choice";
+import { ResidencyAccounts } from "./residency-accounts";
+import type { TenantQuotas } from "./tenant-quotas";
+import type { TenantFigureBook, TenantCacheFigures } from "./tenant-figures";
 
 /**
  * The worker-wide expert cache behind every model's TieredExpertStore: residency (HOT, WARM,
@@ -61,70 +63,12 @@ import { chargeOf, chargesIn, fairVictim, heldIn, lruVictim, ownVictim, usedIn }
  * after its prefetch's, before a use, counts the bytes as wasted.
  */
 
-export interface ExpertResidencyOptions {
-  /** bytes of HOT experts in this worker (all models, all tenants) */
-  hotCapacityBytes: number;
-  /** bytes of WARM experts in this worker, HOT ones included (WARM ⊇ HOT) */
-  warmCapacityBytes: number;
-  quotas: CacheQuotaSource;
-  /** uses (acquires) per accounting epoch; default 4096 */
-  epochUses?: number;
-  observer?: CacheObserver;
-  /**
-   * "fair" (default): per-tenant quotas and fair eviction (victim-choice.ts). "lru": a plain
-   * global LRU — no quota enforced, a full level evicts the least valuable idle entry of
-   * anyone. A benchmark baseline (EXPERT_CACHE_EVICTION, bench/memory.bench.ts), not for production.
-   */
-  eviction?: EvictionPolicy;
-  /**
-   * Fraction of wall time the loads' session creations (synchronous on the JS thread, which
-   * every decode step needs) may take, in (0, 1]; 1 = unbounded. Default DEFAULT_LOAD_SHARE.
-   */
-  loadShare?: number;
-  /** ms of session creation that may run back to back after an idle time; default DEFAULT_LOAD_BURST_MS */
-  loadBurstMs?: number;
-  /** whether a decode step wants the JS thread now: the load share binds only then (LoadGovernor `contended`); default always */
-  loadContended?: () => boolean;
-}
-
-export type EvictionPolicy = "fair" | "lru";
-
-/** Who loads through the residency: one model runtime's store (its id keeps keys apart). */
-export interface ResidencyView {
-  readonly id: string;
-  readonly ctx: ExpertStoreContext;
-}
-
-export interface ResidentExpert {
-  id: string;
-  level: Residency;
-  bytes: number;
-  leases: number;
-  hotUsers: string[];
-  warmUsers: string[];
-}
-
-export const DEFAULT_EPOCH_USES = 4096;
-/** loads may take a quarter of the JS thread (bench coldload) */
-export const DEFAULT_LOAD_SHARE = 0.25;
-/** about one large session creation of the `default` model */
-export const DEFAULT_LOAD_BURST_MS = 20;
-
-/** What a prefetch did: the level it brought the expert to, or why nothing. */
-export type PrefetchOutcome = Residency | "resident" | "no-room" | "throttled" | "closed";
-
 export class ExpertResidency {
-  private readonly entries = new Map<string, CacheEntry>();
+  private readonly accounts: ResidencyAccounts;
+  private readonly entries: Map<string, CacheEntry>;
   private readonly quotas: TenantQuotas;
   private readonly book: TenantFigureBook;
-  private readonly epochUses: number;
-  /** the use clock: acquires and load reservations; gives LRU order */
-  private clock = 0;
-  private acquires = 0;
-  private epoch = 0;
   private waiters: (() => void)[] = [];
-  /** tenants over a lowered quota whose own entries were all leased: fitted again as leases end */
-  private readonly overQuota = new Set<string>();
   /** session creations: their share of the JS thread and their order across tenants */
   readonly loadGovernor: LoadGovernor;
   private closed = false;
@@ -137,12 +81,18 @@ export class ExpertResidency {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
     if (opts.eviction !== undefined && opts.eviction !== "fair" && opts.eviction !== "lru")
       throw new RangeError(`eviction must be "fair" or "lru", got ${String(opts.eviction)}`);
-    this.epochUses = opts.epochUses ?? DEFAULT_EPOCH_USES;
-    if (!Number.isSafeInteger(this.epochUses) || this.epochUses < 1)
-      throw new RangeError(`epochUses must be a positive integer, got ${this.epochUses}`);
-    this.book = new TenantFigureBook(opts.observer);
-    // A lowered quota takes effect at once on the tenant's idle entries.
-    this.quotas = new TenantQuotas(opts.quotas, (t) => this.fitLowered(t));
+    const epochUses = opts.epochUses ?? DEFAULT_EPOCH_USES;
+    if (!Number.isSafeInteger(epochUses) || epochUses < 1)
+      throw new RangeError(`epochUses must be a positive integer, got ${epochUses}`);
+    this.accounts = new ResidencyAccounts({
+      capacity: (level) => this.capacity(level),
+      quotas: opts.quotas,
+      epochUses,
+      eviction: opts.eviction ?? "fair",
+      observer: opts.observer,
+      changed: () => this.changed(),
+    });
+    ({ entries: this.entries, quotas: this.quotas, book: this.book } = this.accounts);
     this.loadGovernor = new LoadGovernor({
       share: opts.loadShare ?? DEFAULT_LOAD_SHARE,
       burstMs: opts.loadBurstMs ?? DEFAULT_LOAD_BURST_MS,
@@ -252,13 +202,13 @@ export class ExpertResidency {
       const entry = e ?? new CacheEntry(id, ref, view.ctx, ref.file.bytes);
       this.entries.set(id, entry);
       for (const v of plan.orphans)
-        if (this.entries.has(v.entry.id) && v.entry.evictable(v.level)) this.evict(v.entry, v.level, me);
+        if (this.entries.has(v.entry.id) && v.entry.evictable(v.level)) this.accounts.evict(v.entry, v.level, me);
       for (const level of plan.levels) {
-        entry.users[level].set(tenantId, this.epoch);
+        entry.users[level].set(tenantId, this.accounts.epoch);
         if (!entry.holds(level)) entry.reserved.add(level);
       }
-      entry.prefetchedBy.set(tenantId, this.epoch);
-      entry.lastUse = ++this.clock;
+      entry.prefetchedBy.set(tenantId, this.accounts.epoch);
+      entry.lastUse = this.accounts.tick();
       if (!plan.loads) {
         this.changed();
         return plan.target;
@@ -284,11 +234,11 @@ export class ExpertResidency {
       if (e?.loading) {
         await e.loading.catch(() => undefined);
       } else if (e?.session) {
-        if (this.join(e, loaders)) return take ? this.use(e, loaders) : undefined;
+        if (this.accounts.join(e, loaders)) return take ? this.use(e, loaders) : undefined;
         await this.nextChange();
       } else {
         const entry = e ?? new CacheEntry(id, ref, view.ctx, ref.file.bytes);
-        if (this.reserve(entry, loaders)) return this.promote(entry, loaders, take);
+        if (this.accounts.reserve(entry, loaders)) return this.promote(entry, loaders, take);
         await this.nextChange();
       }
     }
@@ -298,7 +248,7 @@ export class ExpertResidency {
   async dropView(view: ResidencyView): Promise<void> {
     const mine = [...this.entries.values()].filter((e) => e.id.startsWith(`${view.id}|`));
     await Promise.all(mine.map((e) => e.loading?.catch(() => undefined)));
-    for (const e of mine) if (this.entries.has(e.id)) this.drop(e);
+    for (const e of mine) if (this.entries.has(e.id)) this.accounts.drop(e);
     this.changed();
   }
 
@@ -307,25 +257,17 @@ export class ExpertResidency {
     this.loadGovernor.close();
     this.changed();
     await Promise.all([...this.entries.values()].map((e) => e.loading?.catch(() => undefined)));
-    for (const e of [...this.entries.values()]) this.drop(e);
+    for (const e of [...this.entries.values()]) this.accounts.drop(e);
   }
 
   /** The tenant's figures in this worker (bytes charged now, counters since start). */
   tenantFigures(tenantId: string): TenantCacheFigures {
-    return this.book.figures(tenantId, {
-      hotBytes: chargeOf(this.entries.values(), "HOT", tenantId),
-      warmBytes: chargeOf(this.entries.values(), "WARM", tenantId),
-    });
+    return this.accounts.tenantFigures(tenantId);
   }
 
   /** Every tenant seen so far, by id. */
   figures(): TenantCacheFigures[] {
-    const hot = chargesIn(this.entries.values(), "HOT");
-    const warm = chargesIn(this.entries.values(), "WARM");
-    const tenants = new Set([...this.book.tenants(), ...hot.keys(), ...warm.keys()]);
-    return [...tenants]
-      .sort()
-      .map((t) => this.book.figures(t, { hotBytes: hot.get(t) ?? 0, warmBytes: warm.get(t) ?? 0 }));
+    return this.accounts.figures();
   }
 
   /** Loads waiting for room (for a lease to end, a load to finish or an epoch to end). */
@@ -335,32 +277,22 @@ export class ExpertResidency {
 
   /** Bytes held (resident or reserved by a load) in a level. */
   usedBytes(level: Residency): number {
-    return usedIn(this.entries.values(), level);
+    return this.accounts.usedBytes(level);
   }
 
   /** Whole bytes of the entries each tenant uses in a level (its live metrics: no sharing shown). */
   heldBytes(level: Residency): Map<string, number> {
-    return heldIn(this.entries.values(), level);
+    return this.accounts.heldBytes(level);
   }
 
   /** Bytes charged to each tenant in a level. */
   charges(level: Residency): Map<string, number> {
-    return chargesIn(this.entries.values(), level);
+    return this.accounts.charges(level);
   }
 
   /** What is resident, by entry id (`<view>|<expert key>`), sorted: for tests and tools. */
   resident(): ResidentExpert[] {
-    return [...this.entries.values()]
-      .filter((e) => e.buffer !== undefined)
-      .map((e) => ({
-        id: e.id,
-        level: (e.session ? "HOT" : "WARM") as Residency,
-        bytes: e.bytes,
-        leases: e.leases,
-        hotUsers: [...e.users.HOT.keys()].sort(),
-        warmUsers: [...e.users.WARM.keys()].sort(),
-      }))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return this.accounts.resident();
   }
 
   /** Whether the tenant already uses the expert HOT: its own state only, nothing of others'. */
@@ -380,11 +312,11 @@ export class ExpertResidency {
 
   /** A use of a HOT entry: counted on the clock (an epoch may end), charged, leased. */
   private use(e: CacheEntry, tenants: ReadonlySet<string>): ExpertLease | undefined {
-    this.countUse();
+    this.accounts.countUse();
     // The epoch's end may have evicted it.
-    if (!this.usable(e) || !this.join(e, tenants)) return undefined;
+    if (!this.usable(e) || !this.accounts.join(e, tenants)) return undefined;
     e.leases++;
-    e.lastUse = ++this.clock;
+    e.lastUse = this.accounts.tick();
     for (const t of tenants) if (e.prefetchedBy.delete(t)) this.book.prefetchUsed(t);
     const firstUseBy = new Set([...tenants].filter((t) => !e.seenBy.has(t)));
     for (const t of tenants) {
@@ -404,7 +336,7 @@ export class ExpertResidency {
         released = true;
         e.leases--;
         if (e.leases > 0) return;
-        for (const t of [...this.overQuota]) this.fitLowered(t);
+        this.accounts.refitOverQuota();
         this.changed();
       },
     };
@@ -421,112 +353,7 @@ export class ExpertResidency {
     this.quotas.assertCanHold(ref, loaders);
   }
 
-  /** A lowered quota: the tenant's idle entries go now, leased ones as their leases end. */
-  private fitLowered(tenantId: string): void {
-    const fits = RESIDENCIES.map((level) => this.fitQuota(tenantId, level, undefined, new Set([tenantId])));
-    if (fits.every(Boolean)) this.overQuota.delete(tenantId);
-    else this.overQuota.add(tenantId);
-  }
-
-  /** Evicts the tenant's own least valuable idle entries until its charge fits its quota. */
-  private fitQuota(tenantId: string, level: Residency, except: CacheEntry | undefined, causers: ReadonlySet<string>) {
-    const quota = this.quotas.bytes(tenantId, level);
-    // A plain global LRU (the benchmark baseline) knows no tenants: no quota holds.
-    if (quota === undefined || this.opts.eviction === "lru") return true;
-    while (chargeOf(this.entries.values(), level, tenantId) > quota) {
-      const victim = ownVictim(this.entries.values(), level, tenantId, except);
-      if (!victim) return false;
-      this.evict(victim, level, causers);
-    }
-    return true;
-  }
-
-  // ---- uses and epochs ----------------------------------------------------------------
-
-  private countUse(): void {
-    this.acquires++;
-    const epoch = Math.floor(this.acquires / this.epochUses);
-    if (epoch > this.epoch) {
-      this.epoch = epoch;
-      this.endEpoch();
-    }
-  }
-
-  /** Uncharges users idle for a whole epoch (leased entries keep theirs until the next end). */
-  private endEpoch(): void {
-    for (const e of this.entries.values()) {
-      for (const [t, prefetchEpoch] of e.prefetchedBy)
-        if (prefetchEpoch < this.epoch - 1) {
-          e.prefetchedBy.delete(t);
-          this.book.prefetchWasted(t, e.bytes);
-        }
-      if (e.leases > 0 || e.loading) continue;
-      for (const level of RESIDENCIES)
-        for (const [t, last] of e.users[level]) if (last < this.epoch - 1) e.users[level].delete(t);
-    }
-    for (const t of this.quotas.tenants())
-      for (const level of RESIDENCIES) this.fitQuota(t, level, undefined, new Set([t]));
-    this.changed();
-  }
-
-  /**
-   * The tenants become users of a HOT entry (charged in WARM and HOT), each within its
-   * quotas after evicting its own idle entries; all or nothing.
-   */
-  private join(e: CacheEntry, tenants: ReadonlySet<string>): boolean {
-    // The common case on the decode path: users already, so no charge moves; only their epochs.
-    if ([...tenants].every((t) => e.users.HOT.has(t) && e.users.WARM.has(t))) {
-      for (const level of RESIDENCIES) for (const t of tenants) e.users[level].set(t, this.epoch);
-      return true;
-    }
-    const undo = this.snapshotUsers(e);
-    for (const level of RESIDENCIES) {
-      for (const t of tenants) e.users[level].set(t, this.epoch);
-      for (const t of tenants)
-        if (!this.fitQuota(t, level, e, tenants)) {
-          undo();
-          return false;
-        }
-    }
-    return true;
-  }
-
   // ---- loads --------------------------------------------------------------------------
-
-  /** Counts and charges the entry in WARM and HOT for the loaders, evicting what must go; all or nothing. */
-  private reserve(e: CacheEntry, loaders: ReadonlySet<string>): boolean {
-    const isNew = !this.entries.has(e.id);
-    if (isNew) this.entries.set(e.id, e);
-    const undoUsers = this.snapshotUsers(e);
-    const fail = () => {
-      undoUsers();
-      e.reserved.clear();
-      if (isNew) this.entries.delete(e.id);
-      return false;
-    };
-    for (const level of RESIDENCIES) {
-      for (const t of loaders) e.users[level].set(t, this.epoch);
-      if (!e.holds(level)) e.reserved.add(level);
-      for (const t of loaders) if (!this.fitQuota(t, level, e, loaders)) return fail();
-      while (this.usedBytes(level) > this.capacity(level)) {
-        const victim =
-          this.opts.eviction === "lru"
-            ? lruVictim(this.entries.values(), level, e)
-            : fairVictim({
-                entries: [...this.entries.values()],
-                level,
-                capacityBytes: this.capacity(level),
-                loaders,
-                loading: e,
-                weightOf: this.quotas.weightOf,
-              });
-        if (!victim) return fail();
-        this.evict(victim, level, loaders);
-      }
-    }
-    e.lastUse = ++this.clock;
-    return true;
-  }
 
   private async promote(
     e: CacheEntry,
@@ -560,47 +387,9 @@ export class ExpertResidency {
     } finally {
       e.loading = undefined;
       e.reserved.clear();
-      if (this.closed && this.entries.has(e.id)) this.drop(e);
+      if (this.closed && this.entries.has(e.id)) this.accounts.drop(e);
       this.changed();
     }
-  }
-
-  /** Closing: the entry goes COLD without counting as an eviction. */
-  private drop(e: CacheEntry): void {
-    this.evict(e, "WARM", new Set(), false);
-  }
-
-  private evict(e: CacheEntry, level: Residency, causers: ReadonlySet<string>, counted = true): void {
-    const sufferers = new Set(e.users.HOT.keys());
-    if (level === "WARM") for (const t of e.users.WARM.keys()) sufferers.add(t);
-    if (e.session) {
-      const session = e.session;
-      e.session = undefined;
-      session.release().catch(() => undefined);
-    }
-    e.users.HOT.clear();
-    e.seenBy = new Set();
-    if (level === "WARM") {
-      e.buffer?.fill(0);
-      e.buffer = undefined;
-      e.users.WARM.clear();
-      this.entries.delete(e.id);
-    }
-    if (counted) {
-      this.book.evicted(level, [...sufferers].sort(), causers);
-      for (const t of e.prefetchedBy.keys()) this.book.prefetchWasted(t, e.bytes);
-    }
-    e.prefetchedBy.clear();
-  }
-
-  private snapshotUsers(e: CacheEntry): () => void {
-    const saved = { HOT: new Map(e.users.HOT), WARM: new Map(e.users.WARM) };
-    return () => {
-      for (const level of RESIDENCIES) {
-        e.users[level].clear();
-        for (const [t, epoch] of saved[level]) e.users[level].set(t, epoch);
-      }
-    };
   }
 
   private nextChange(): Promise<void> {

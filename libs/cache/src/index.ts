@@ -4,17 +4,17 @@
  * quotas, fair deterministic eviction, per-tenant figures and metrics (README.md).
  */
 export { TieredExpertStore } from "./tiered-expert-store";
+export { ExpertResidency } from "./expert-residency";
 export {
   DEFAULT_EPOCH_USES,
   DEFAULT_LOAD_BURST_MS,
   DEFAULT_LOAD_SHARE,
-  ExpertResidency,
   type EvictionPolicy,
   type ExpertResidencyOptions,
   type PrefetchOutcome,
   type ResidencyView,
   type ResidentExpert,
-} from "./expert-residency";
+} from "./expert-residency.types";
 export { RESIDENCIES, type Residency } from "./cache-entry";
 export { fixedQuotas, type CacheQuotaSource, type TenantCacheQuota } from "./cache-quota";
 export { CacheError, type CacheErrorReason } from "./cache.errors";

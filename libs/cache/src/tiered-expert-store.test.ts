@@ -1,6 +1,7 @@
 import type { ExpertLease } from "@lite/model";
 import { CacheError } from "./cache.errors";
-import { ExpertResidency, type ExpertResidencyOptions } from "./expert-residency";
+import { ExpertResidency } from "./expert-residency";
+import type { ExpertResidencyOptions } from "./expert-residency.types";
 import { TieredExpertStore } from "./tiered-expert-store";
 import { fit, openTinyCacheModel, tenants, type TinyCacheModel } from "./testing/tiny-cache.fixture";
 import { tokenWorkingSetBytes } from "./working-set";

@@ -7,7 +7,8 @@ import type {
   PrefetchRequest,
 } from "@lite/model";
 import type { ExpertPrefetcher } from "./expert-prefetcher";
-import type { ExpertResidency, ResidencyView } from "./expert-residency";
+import type { ExpertResidency } from "./expert-residency";
+import type { ResidencyView } from "./expert-residency.types";
 
 let nextViewId = 0;
 

@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildModel, loadModel, type ExpertRef, type ExpertStoreContext, type ModelRuntime } from "@lite/model";
-import { ExpertResidency, type ExpertResidencyOptions } from "../expert-residency";
+import { ExpertResidency } from "../expert-residency";
+import type { ExpertResidencyOptions } from "../expert-residency.types";
 import { TieredExpertStore } from "../tiered-expert-store";
 
 /**
