@@ -143,10 +143,15 @@ export class DecodeBatchImpl implements DecodeBatch {
         } else if (!s.finished && !s.parked) running.push(s);
       }
       // The tenants' KV quotas: who steps, who pauses (drops its KV), who has outgrown its quota.
-      // Between a pass's layers, that pass's sequences count as stepping: the plan never
-      // pauses (drops the KV of) a sequence in the middle of its pass.
-      const inPass = nested ? [...this.seqs.values()].filter((s) => s.inPass).map((s) => s.member) : [];
-      const plan = this.core.kv.plan([...running.map((s) => s.member), ...inPass]);
+      // Between a pass's layers, that pass's sequences count as stepping and nothing pauses:
+      // a sequence in the middle of its pass keeps its KV (kv-ledger.ts planBetweenLayers).
+      const members = running.map((s) => s.member);
+      const plan = nested
+        ? this.core.kv.planBetweenLayers(
+            members,
+            [...this.seqs.values()].filter((s) => s.inPass).map((s) => s.member),
+          )
+        : this.core.kv.plan(members);
       const stepping = running.filter((s) => plan.run.has(s.member));
       for (const s of running) if (plan.outgrown.has(s.member)) ready.set(s, this.outgrownOutput(s));
       const hook = nested ? undefined : opts.betweenLayers;

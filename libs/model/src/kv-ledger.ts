@@ -128,6 +128,28 @@ export class KvLedger {
   }
 
   /**
+   * The plan of a step between a running pass's layers (decode-batch.ts StepOptions): the
+   * pass's members count as stepping, and nothing is paused. A pause would drop the KV of a
+   * sequence of the pass in the middle of it. So a tenant whose sequences would not all fit
+   * as they are runs none of its arrivals: that happens when its quota was lowered while the
+   * pass ran. They wait for the next step, whose plan may pause.
+   */
+  planBetweenLayers(stepping: readonly KvMember[], inPass: readonly KvMember[]): KvPlan {
+    const steps = new Set([...stepping, ...inPass]);
+    const run = new Set<KvMember>();
+    const outgrown = new Set<KvMember>();
+    for (const tenantId of new Set(stepping.map((m) => m.tenantId))) {
+      const quota = this.quotaOf(tenantId);
+      if (quota === undefined) continue; // not known yet: its sequences wait
+      const a = arrange(this.membersOf(tenantId), steps, quota);
+      if (a.pause.length > 0 || a.outgrown.some((m) => m.inPass())) continue;
+      for (const m of a.run) if (!m.inPass()) run.add(m);
+      for (const m of a.outgrown) outgrown.add(m);
+    }
+    return { run, outgrown };
+  }
+
+  /**
    * True when the member cannot step now: its tenant's quota is unknown, or it holds no KV
    * and would not fit behind the older ones (a member holding KV steps, or its step pauses it).
    */

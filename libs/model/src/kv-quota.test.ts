@@ -333,6 +333,34 @@ describe("KV quotas", () => {
     });
   });
 
+  it("an arrival step between a pass's layers pauses no one: under a quota lowered mid-pass the arrival waits, and the next step pauses the pass's newest", async () => {
+    const quotas: Record<string, number> = { ten_a: 2 * BLOCK };
+    const ledger = new KvLedger({ quotas: fixed(quotas) });
+    await withLedger(ledger, async (q) => {
+      const batch = q.createBatch();
+      batch.add(spec(q, { id: "b1", prompt: "first" }));
+      batch.add(spec(q, { id: "b2", prompt: "second" }));
+      await batch.step(["b1", "b2"]);
+      batch.add(spec(q, { id: "a", prompt: "arrives" }));
+      let nested: StepOutput[] | undefined;
+      const out = await batch.step(["b1", "b2"], {
+        betweenLayers: async () => {
+          if (nested) return;
+          quotas.ten_a = BLOCK; // lowered while the pass runs: b2 no longer fits beside b1
+          nested = await batch.step(["a"]);
+        },
+      });
+      expect(nested).toEqual([]); // the arrival waits for a step that may pause
+      expect(out.map((o) => o.id).sort()).toEqual(["b1", "b2"]);
+      expect(ledger.pauses("ten_a")).toBe(0);
+      // The next step applies the lowered quota: the pass's newest pauses, the oldest steps.
+      const next = await batch.step(["b1", "b2", "a"]);
+      expect(next.map((o) => o.id)).toEqual(["b1"]);
+      expect(ledger.pauses("ten_a")).toBe(1);
+      expect(ledger.bytesByTenant().get("ten_a")).toBeLessThanOrEqual(BLOCK);
+    });
+  });
+
   it("a dropped sequence's KV blocks are zeroed and held by no other sequence", () => {
     const a = new KvCache(2, 32, 16, 2);
     const b = new KvCache(2, 32, 16, 2);
