@@ -113,18 +113,13 @@ export class KvLedger {
 
   /** Steps 1–4 for the tenants of `stepping`: who steps, who pauses, who has outgrown its quota. */
   plan(stepping: readonly KvMember[]): KvPlan {
-    const steps = new Set(stepping);
-    const run = new Set<KvMember>();
-    const outgrown = new Set<KvMember>();
-    for (const tenantId of new Set(stepping.map((m) => m.tenantId))) {
-      const quota = this.quotaOf(tenantId);
-      if (quota === undefined) continue; // not known yet: its sequences wait
-      const a = arrange(this.membersOf(tenantId), steps, quota);
+    const plan: KvPlan = { run: new Set(), outgrown: new Set() };
+    for (const a of this.arrangements(stepping, new Set(stepping))) {
       for (const m of a.pause) this.pause(m);
-      for (const m of a.run) run.add(m);
-      for (const m of a.outgrown) outgrown.add(m);
+      a.run.forEach((m) => plan.run.add(m));
+      a.outgrown.forEach((m) => plan.outgrown.add(m));
     }
-    return { run, outgrown };
+    return plan;
   }
 
   /**
@@ -135,18 +130,23 @@ export class KvLedger {
    * pass ran. They wait for the next step, whose plan may pause.
    */
   planBetweenLayers(stepping: readonly KvMember[], inPass: readonly KvMember[]): KvPlan {
-    const steps = new Set([...stepping, ...inPass]);
-    const run = new Set<KvMember>();
-    const outgrown = new Set<KvMember>();
+    const plan: KvPlan = { run: new Set(), outgrown: new Set() };
+    for (const a of this.arrangements(stepping, new Set([...stepping, ...inPass]))) {
+      if (a.pause.length > 0 || a.outgrown.some((m) => m.inPass())) continue;
+      a.run.forEach((m) => m.inPass() || plan.run.add(m));
+      a.outgrown.forEach((m) => plan.outgrown.add(m));
+    }
+    return plan;
+  }
+
+  /** Steps 1–4 (arrange) for each tenant of `stepping` whose quota is known (the others' sequences wait). */
+  private arrangements(stepping: readonly KvMember[], steps: ReadonlySet<KvMember>): Arrangement[] {
+    const out: Arrangement[] = [];
     for (const tenantId of new Set(stepping.map((m) => m.tenantId))) {
       const quota = this.quotaOf(tenantId);
-      if (quota === undefined) continue; // not known yet: its sequences wait
-      const a = arrange(this.membersOf(tenantId), steps, quota);
-      if (a.pause.length > 0 || a.outgrown.some((m) => m.inPass())) continue;
-      for (const m of a.run) if (!m.inPass()) run.add(m);
-      for (const m of a.outgrown) outgrown.add(m);
+      if (quota !== undefined) out.push(arrange(this.membersOf(tenantId), steps, quota));
     }
-    return { run, outgrown };
+    return out;
   }
 
   /**
@@ -196,12 +196,15 @@ export class KvLedger {
   }
 }
 
+/** One tenant's members for a step: who steps, who pauses, who has outgrown its quota. */
+interface Arrangement {
+  run: KvMember[];
+  pause: KvMember[];
+  outgrown: KvMember[];
+}
+
 /** Steps 1–4 for one tenant's members (oldest first): pure, so `blocked` asks what `plan` would do. */
-function arrange(
-  members: readonly KvMember[],
-  steps: ReadonlySet<KvMember>,
-  quota: number,
-): { run: KvMember[]; pause: KvMember[]; outgrown: KvMember[] } {
+function arrange(members: readonly KvMember[], steps: ReadonlySet<KvMember>, quota: number): Arrangement {
   const run: KvMember[] = [];
   const pause: KvMember[] = [];
   const outgrown: KvMember[] = [];
