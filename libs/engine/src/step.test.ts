@@ -128,6 +128,78 @@ describe("step and flush", () => {
     expect(streamed.map((t) => t.tokenId)).toEqual(streamed.map((t) => tokenAt(second.completionId, t.index).tokenId));
   });
 
+  it("a request that ends in its arrival step (maxTokens 1) leaves the batch there: one token, finalised once, the step in progress unharmed", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    h.batch.layers = 4;
+    const first = h.enqueue("a", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+    const wanted: { id?: string } = {};
+    let gateReached!: () => void;
+    const reached = new Promise<void>((r) => (gateReached = r));
+    h.batch.stepGate = async () => {
+      gateReached();
+      while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
+    };
+    await reached;
+    const short = h.enqueue("b", { maxTokens: 1 });
+    wanted.id = short.completionId;
+    await h.until("short done", () => short.done);
+    h.batch.stepGate = undefined;
+    await h.until("first goes on", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 6);
+
+    const id = short.completionId;
+    expect(h.batch.nested).toEqual([[id]]);
+    expect(h.tokens.streams.get(id)).toEqual([tokenAt(id, 0)]);
+    expect(h.tokens.done.get(id)).toEqual({ index: 1, tokens: 1, finishReason: "LENGTH" });
+    expect(h.finalisationOf(id)).toEqual(["usage", "finalise", "finish", "settle", "complete"]);
+    expect(h.store.finalised).toEqual([
+      expect.objectContaining({ completionId: id, status: "COMPLETED", outputTokens: 1, text: h.tokens.text(id) }),
+    ]);
+    expect(h.batch.removed).toEqual([id]);
+    expect(short.completed).toBe(1);
+    // never in a full step, and the first's tokens stay whole and in order
+    expect(h.batch.steps.filter((s) => s.includes(id))).toEqual([[id]]);
+    const streamed = h.tokens.streams.get(first.completionId)!;
+    expect(streamed.map((t) => t.index)).toEqual([...streamed.keys()]);
+  });
+
+  it("a request cancelled right after its arrival step ends CANCELLED with what it streamed: row, stream, usage and admission agree", async () => {
+    h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
+    h.batch.layers = 4;
+    const first = h.enqueue("a", { maxTokens: 10_000 });
+    h.engine.start();
+    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+    const wanted: { id?: string } = {};
+    let gateReached!: () => void;
+    const reached = new Promise<void>((r) => (gateReached = r));
+    h.batch.stepGate = async () => {
+      gateReached();
+      while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
+    };
+    await reached;
+    const arrival = h.enqueue("b", { maxTokens: 10_000 });
+    const id = arrival.completionId;
+    wanted.id = id;
+    await h.until("arrival stepped", () => h.batch.nested.length > 0);
+    h.work.cancelledIds.add(id);
+    h.batch.stepGate = undefined;
+    await h.until("arrival done", () => arrival.done);
+    await h.until("finalised", () => h.finalisationOf(id).length === 5);
+
+    expect(h.batch.nested).toEqual([[id]]);
+    const n = h.tokens.streams.get(id)!.length;
+    expect(h.tokens.streams.get(id)).toEqual([...Array(n).keys()].map((i) => tokenAt(id, i)));
+    expect(h.store.finalised).toEqual([
+      expect.objectContaining({ completionId: id, status: "CANCELLED", outputTokens: n, text: h.tokens.text(id) }),
+    ]);
+    expect(h.tokens.done.get(id)).toEqual({ index: n, tokens: n, finishReason: "CANCELLED" });
+    expect(h.admission.settled.get(id)).toBe(n);
+    expect(h.usage.records.find((u) => u.completionId === id)?.outputTokens).toBe(n);
+    expect(arrival.failures).toEqual([]);
+    expect(h.batch.removed).toEqual([id]);
+  });
+
   it("a tenant at its hold cap gets no first step of its own: its next completion joins the full step", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
     // batch 4, one tenant: its hold cap is 4 (hold-caps.ts)
