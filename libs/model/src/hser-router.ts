@@ -32,6 +32,8 @@ export interface RoutedExpert {
 
 export class HserRouter {
   private readonly scale: number;
+  /** the tiers in index order (routed experts are emitted in it) */
+  private readonly byIndex: readonly RouterTier[];
 
   constructor(
     private readonly tiers: readonly RouterTier[],
@@ -39,6 +41,7 @@ export class HserRouter {
     fractionBits: number,
   ) {
     this.scale = 2 ** fractionBits;
+    this.byIndex = [...tiers].sort((a, b) => a.index - b.index);
   }
 
   /** Highest router column used, +1: the router output must be at least this wide. */
@@ -60,77 +63,121 @@ export class HserRouter {
     );
   }
 
+  /**
+   * Runs for every row at every layer of every step: written to allocate little (no sorted
+   * copies, no per-call maps or ranges; the worker's garbage collections pause every
+   * request's hop). router-reference.test.ts holds it to the plain sort-based definition.
+   */
   route(logits: Float32Array, offset: number, active: readonly boolean[], seed: bigint, layer: number): RoutedExpert[] {
-    const tierCandidates = this.tiers.filter((t) => active[t.index]);
-    const topTiers = this.topK(
-      tierCandidates.map((t) => t.columns.tier),
+    const candidates: RouterTier[] = [];
+    for (const t of this.byIndex) if (active[t.index]) candidates.push(t);
+    const topTiers = this.select(
+      candidates.length,
+      (i) => candidates[i].columns.tier,
       logits,
       offset,
       this.tierTopK,
       seed,
       layer,
-    ).map((col) => tierCandidates.find((t) => t.columns.tier === col) as RouterTier);
-    const tierGates = softmax(topTiers.map((t) => logits[offset + t.columns.tier]));
-
+    );
+    const tierGates = softmaxOf(topTiers, logits, offset);
+    // Emitted in (tier index, group, expert) order, the order the combine step sums in: each
+    // kept one is found at its rank in its top-k list, whose softmax gives its gate.
     const out: RoutedExpert[] = [];
-    topTiers.forEach((t, ti) => {
-      const groupCols = range(t.groups).map((g) => t.columns.groups + g);
-      const topGroups = this.topK(groupCols, logits, offset, t.groupTopK, seed, layer);
-      const groupGates = softmax(topGroups.map((c) => logits[offset + c]));
-      topGroups.forEach((gc, gi) => {
-        const group = gc - t.columns.groups;
+    for (const t of candidates) {
+      const ti = topTiers.indexOf(t.columns.tier);
+      if (ti < 0) continue;
+      const groupsAt = t.columns.groups;
+      const topGroups = this.select(t.groups, (g) => groupsAt + g, logits, offset, t.groupTopK, seed, layer);
+      const groupGates = softmaxOf(topGroups, logits, offset);
+      for (let group = 0; group < t.groups; group++) {
+        const gi = topGroups.indexOf(groupsAt + group);
+        if (gi < 0) continue;
         const first = t.columns.experts + group * t.expertsPerGroup;
-        const expertCols = range(t.expertsPerGroup).map((e) => first + e);
-        const topExperts = this.topK(expertCols, logits, offset, t.expertTopK, seed, layer);
-        const expertGates = softmax(topExperts.map((c) => logits[offset + c]));
-        topExperts.forEach((ec, ei) => {
-          out.push({
-            tier: t.index,
-            group,
-            expert: ec - first,
-            gate: tierGates[ti] * groupGates[gi] * expertGates[ei],
-          });
-        });
-      });
-    });
-    return out.sort((a, b) => a.tier - b.tier || a.group - b.group || a.expert - b.expert);
+        const topExperts = this.select(t.expertsPerGroup, (e) => first + e, logits, offset, t.expertTopK, seed, layer);
+        const expertGates = softmaxOf(topExperts, logits, offset);
+        for (let expert = 0; expert < t.expertsPerGroup; expert++) {
+          const ei = topExperts.indexOf(first + expert);
+          if (ei >= 0)
+            out.push({ tier: t.index, group, expert, gate: tierGates[ti] * groupGates[gi] * expertGates[ei] });
+        }
+      }
+    }
+    return out;
   }
 
-  /** Stable, deterministic top-k of router columns (see file comment). */
-  topK(columns: number[], logits: Float32Array, offset: number, k: number, seed: bigint, layer: number): number[] {
-    const hashes = new Map<number, bigint>();
-    const hash = (col: number) => {
+  /** Stable, deterministic top-k of router columns (see file comment), best first. */
+  topK(
+    columns: readonly number[],
+    logits: Float32Array,
+    offset: number,
+    k: number,
+    seed: bigint,
+    layer: number,
+  ): number[] {
+    return this.select(columns.length, (i) => columns[i], logits, offset, k, seed, layer);
+  }
+
+  /**
+   * The top k of n columns (`column(i)`, i < n), best first: the higher quantised score,
+   * then the higher tie-break hash (computed only for a tie), then the lower column. A
+   * strict total order, so picking the best remaining k times gives a full sort's first k.
+   */
+  private select(
+    n: number,
+    column: (i: number) => number,
+    logits: Float32Array,
+    offset: number,
+    k: number,
+    seed: bigint,
+    layer: number,
+  ): number[] {
+    const out: number[] = [];
+    let hashes: Map<number, bigint> | undefined;
+    const hash = (col: number): bigint => {
+      hashes ??= new Map();
       let h = hashes.get(col);
-      if (h === undefined) {
-        h = tieBreakHash(seed, layer, col);
-        hashes.set(col, h);
-      }
+      if (h === undefined) hashes.set(col, (h = tieBreakHash(seed, layer, col)));
       return h;
     };
-    const q = (col: number) => Math.round(logits[offset + col] * this.scale);
-    return [...columns]
-      .sort((a, b) => {
-        const d = q(b) - q(a);
-        if (d !== 0) return d;
-        const ha = hash(a);
-        const hb = hash(b);
-        if (ha !== hb) return ha > hb ? -1 : 1;
-        return a - b;
-      })
-      .slice(0, Math.min(k, columns.length));
+    for (let taken = Math.min(k, n); out.length < taken;) {
+      let best = -1;
+      let bestQ = 0;
+      for (let i = 0; i < n; i++) {
+        const col = column(i);
+        if (out.includes(col)) continue;
+        const q = Math.round(logits[offset + col] * this.scale);
+        if (best < 0 || q > bestQ || (q === bestQ && before(hash(col), col, hash(best), best))) {
+          best = col;
+          bestQ = q;
+        }
+      }
+      out.push(best);
+    }
+    return out;
   }
+}
+
+/** Between two columns of equal score: the higher hash first, then the lower column. */
+function before(hashA: bigint, a: number, hashB: bigint, b: number): boolean {
+  return hashA !== hashB ? hashA > hashB : a < b;
 }
 
 export function tieBreakHash(seed: bigint, layer: number, column: number): bigint {
   return fnv1a64(u64Bytes(seed, BigInt(layer), BigInt(column)));
 }
 
-function softmax(values: number[]): number[] {
-  const max = Math.max(...values);
-  const e = values.map((v) => Math.exp(v - max));
+/** Softmax over the columns' logits, in their order: the same sums as over the values themselves. */
+function softmaxOf(columns: readonly number[], logits: Float32Array, offset: number): number[] {
+  let max = -Infinity;
+  for (const c of columns) max = Math.max(max, logits[offset + c]);
+  const e: number[] = [];
   let total = 0;
-  for (const x of e) total += x;
-  return e.map((x) => x / total);
+  for (const c of columns) {
+    const x = Math.exp(logits[offset + c] - max);
+    e.push(x);
+    total += x;
+  }
+  for (let i = 0; i < e.length; i++) e[i] /= total;
+  return e;
 }
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
