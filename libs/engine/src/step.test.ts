@@ -1,6 +1,29 @@
 import { CATCH_UP_ROWS_PER_STEP } from "./step";
 import { EngineHarness, tokenAt } from "./testing/engine-fakes";
 
+/**
+ * A job of tenant "a" streams (layers: 4); the next step then waits in its gate until a job
+ * of tenant "b", enqueued only once a step waits there, is held (added to the batch): b
+ * arrives while that step is in progress.
+ */
+async function arriveDuringStep(h: EngineHarness, arrival: { maxTokens: number }) {
+  h.batch.layers = 4;
+  const first = h.enqueue("a", { maxTokens: 10_000 });
+  h.engine.start();
+  await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
+  const wanted: { id?: string } = {};
+  let gateReached!: () => void;
+  const reached = new Promise<void>((r) => (gateReached = r));
+  h.batch.stepGate = async () => {
+    gateReached();
+    while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
+  };
+  await reached;
+  const job = h.enqueue("b", arrival);
+  wanted.id = job.completionId;
+  return { first, arrival: job };
+}
+
 describe("step and flush", () => {
   let h: EngineHarness;
   afterEach(async () => {
@@ -98,22 +121,7 @@ describe("step and flush", () => {
 
   it("a request held while a step runs takes its first step between that step's layers, not after it", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
-    h.batch.layers = 4;
-    const first = h.enqueue("a", { maxTokens: 10_000 });
-    h.engine.start();
-    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
-    // The next step waits in its gate until the second job is held (added to the batch);
-    // the second is enqueued only once a step waits there.
-    const wanted: { id?: string } = {};
-    let gateReached!: () => void;
-    const reached = new Promise<void>((r) => (gateReached = r));
-    h.batch.stepGate = async () => {
-      gateReached();
-      while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
-    };
-    await reached;
-    const second = h.enqueue("b", { maxTokens: 10_000 });
-    wanted.id = second.completionId;
+    const { first, arrival: second } = await arriveDuringStep(h, { maxTokens: 10_000 });
     await h.until("second streaming", () => (h.tokens.streams.get(second.completionId)?.length ?? 0) >= 2);
     const k = h.batch.steps.findIndex((s) => s.includes(second.completionId));
     // begun inside the step in progress (which holds only the first), alone
@@ -130,20 +138,7 @@ describe("step and flush", () => {
 
   it("a request that ends in its arrival step (maxTokens 1) leaves the batch there: one token, finalised once, the step in progress unharmed", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
-    h.batch.layers = 4;
-    const first = h.enqueue("a", { maxTokens: 10_000 });
-    h.engine.start();
-    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
-    const wanted: { id?: string } = {};
-    let gateReached!: () => void;
-    const reached = new Promise<void>((r) => (gateReached = r));
-    h.batch.stepGate = async () => {
-      gateReached();
-      while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
-    };
-    await reached;
-    const short = h.enqueue("b", { maxTokens: 1 });
-    wanted.id = short.completionId;
+    const { first, arrival: short } = await arriveDuringStep(h, { maxTokens: 1 });
     await h.until("short done", () => short.done);
     h.batch.stepGate = undefined;
     await h.until("first goes on", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 6);
@@ -166,21 +161,8 @@ describe("step and flush", () => {
 
   it("a request cancelled right after its arrival step ends CANCELLED with what it streamed: row, stream, usage and admission agree", async () => {
     h = new EngineHarness({ stepDelayMs: 2, shutdownGraceMs: 0 });
-    h.batch.layers = 4;
-    const first = h.enqueue("a", { maxTokens: 10_000 });
-    h.engine.start();
-    await h.until("first streaming", () => (h.tokens.streams.get(first.completionId)?.length ?? 0) >= 2);
-    const wanted: { id?: string } = {};
-    let gateReached!: () => void;
-    const reached = new Promise<void>((r) => (gateReached = r));
-    h.batch.stepGate = async () => {
-      gateReached();
-      while (wanted.id === undefined || !h.batch.added.includes(wanted.id)) await new Promise((r) => setTimeout(r, 1));
-    };
-    await reached;
-    const arrival = h.enqueue("b", { maxTokens: 10_000 });
+    const { arrival } = await arriveDuringStep(h, { maxTokens: 10_000 });
     const id = arrival.completionId;
-    wanted.id = id;
     await h.until("arrival stepped", () => h.batch.nested.length > 0);
     h.work.cancelledIds.add(id);
     h.batch.stepGate = undefined;

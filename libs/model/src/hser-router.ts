@@ -30,6 +30,14 @@ export interface RoutedExpert {
   gate: number;
 }
 
+/** One row of router logits being routed: where its logits are, and what breaks its ties. */
+interface RouterRow {
+  logits: Float32Array;
+  offset: number;
+  seed: bigint;
+  layer: number;
+}
+
 export class HserRouter {
   private readonly scale: number;
   /** the tiers in index order (routed experts are emitted in it) */
@@ -69,17 +77,10 @@ export class HserRouter {
    * request's hop). router-reference.test.ts holds it to the plain sort-based definition.
    */
   route(logits: Float32Array, offset: number, active: readonly boolean[], seed: bigint, layer: number): RoutedExpert[] {
+    const row: RouterRow = { logits, offset, seed, layer };
     const candidates: RouterTier[] = [];
     for (const t of this.byIndex) if (active[t.index]) candidates.push(t);
-    const topTiers = this.select(
-      candidates.length,
-      (i) => candidates[i].columns.tier,
-      logits,
-      offset,
-      this.tierTopK,
-      seed,
-      layer,
-    );
+    const topTiers = this.select(candidates.length, (i) => candidates[i].columns.tier, this.tierTopK, row);
     const tierGates = softmaxOf(topTiers, logits, offset);
     // Emitted in (tier index, group, expert) order, the order the combine step sums in: each
     // kept one is found at its rank in its top-k list, whose softmax gives its gate.
@@ -88,13 +89,13 @@ export class HserRouter {
       const ti = topTiers.indexOf(t.columns.tier);
       if (ti < 0) continue;
       const groupsAt = t.columns.groups;
-      const topGroups = this.select(t.groups, (g) => groupsAt + g, logits, offset, t.groupTopK, seed, layer);
+      const topGroups = this.select(t.groups, (g) => groupsAt + g, t.groupTopK, row);
       const groupGates = softmaxOf(topGroups, logits, offset);
       for (let group = 0; group < t.groups; group++) {
         const gi = topGroups.indexOf(groupsAt + group);
         if (gi < 0) continue;
         const first = t.columns.experts + group * t.expertsPerGroup;
-        const topExperts = this.select(t.expertsPerGroup, (e) => first + e, logits, offset, t.expertTopK, seed, layer);
+        const topExperts = this.select(t.expertsPerGroup, (e) => first + e, t.expertTopK, row);
         const expertGates = softmaxOf(topExperts, logits, offset);
         for (let expert = 0; expert < t.expertsPerGroup; expert++) {
           const ei = topExperts.indexOf(first + expert);
@@ -115,7 +116,7 @@ export class HserRouter {
     seed: bigint,
     layer: number,
   ): number[] {
-    return this.select(columns.length, (i) => columns[i], logits, offset, k, seed, layer);
+    return this.select(columns.length, (i) => columns[i], k, { logits, offset, seed, layer });
   }
 
   /**
@@ -123,15 +124,8 @@ export class HserRouter {
    * then the higher tie-break hash (computed only for a tie), then the lower column. A
    * strict total order, so picking the best remaining k times gives a full sort's first k.
    */
-  private select(
-    n: number,
-    column: (i: number) => number,
-    logits: Float32Array,
-    offset: number,
-    k: number,
-    seed: bigint,
-    layer: number,
-  ): number[] {
+  private select(n: number, column: (i: number) => number, k: number, row: RouterRow): number[] {
+    const { logits, offset, seed, layer } = row;
     const out: number[] = [];
     let hashes: Map<number, bigint> | undefined;
     const hash = (col: number): bigint => {
