@@ -121,27 +121,9 @@ export class ExpertResidency {
     }
   }
 
-  /**
-   * Why these experts can never be HOT at once for the tenant: their bytes over a level's
-   * capacity, or over its known hotMemoryBytes / warmMemoryBytes (with "fair" eviction).
-   * Counted whole: a part shared with another tenant may stop being shared at any time.
-   */
+  /** Why these experts can never be HOT at once for the tenant (ResidencyAccounts.neverHotTogether). */
   neverHotTogether(refs: readonly ExpertRef[], tenantId: string): NeverHotTogether | undefined {
-    const bytes = refs.reduce((sum, r) => sum + r.file.bytes, 0);
-    for (const level of RESIDENCIES)
-      if (bytes > this.capacity(level))
-        return {
-          code: "CAPACITY_TOO_SMALL",
-          limit: `${level}_CAPACITY_BYTES of this worker (${this.capacity(level)})`,
-        };
-    if (this.opts.eviction === "lru") return undefined;
-    for (const level of RESIDENCIES) {
-      const quota = this.quotas.bytes(tenantId, level);
-      const field = level === "HOT" ? "hotMemoryBytes" : "warmMemoryBytes";
-      if (quota !== undefined && bytes > quota)
-        return { code: "QUOTA_EXCEEDED", limit: `${field} of tenant ${tenantId} (${quota})` };
-    }
-    return undefined;
+    return this.accounts.neverHotTogether(refs, tenantId);
   }
 
   acquire(view: ResidencyView, ref: ExpertRef, tenants: ReadonlySet<string>): ExpertLease | undefined {
@@ -226,7 +208,7 @@ export class ExpertResidency {
   ): Promise<ExpertLease | undefined> {
     const loaders = new Set(tenants);
     await this.quotas.learnAll(loaders);
-    this.assertCanEverHold(ref, loaders);
+    this.accounts.assertCanEverHold(ref, loaders);
     for (;;) {
       if (this.closed) throw new Error("expert cache is closed");
       const id = entryId(view, ref);
@@ -340,17 +322,6 @@ export class ExpertResidency {
         this.changed();
       },
     };
-  }
-
-  private assertCanEverHold(ref: ExpertRef, loaders: ReadonlySet<string>): void {
-    for (const level of RESIDENCIES)
-      if (ref.file.bytes > this.capacity(level))
-        throw new CacheError(
-          "CAPACITY_TOO_SMALL",
-          `${level}_CAPACITY_BYTES (${this.capacity(level)}) cannot hold expert ${ref.key} (${ref.file.bytes} bytes)`,
-          { expert: ref.key, bytes: ref.file.bytes },
-        );
-    this.quotas.assertCanHold(ref, loaders);
   }
 
   // ---- loads --------------------------------------------------------------------------

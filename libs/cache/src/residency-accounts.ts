@@ -1,3 +1,5 @@
+import type { ExpertRef, NeverHotTogether } from "@lite/model";
+import { CacheError } from "./cache.errors";
 import { CacheEntry, RESIDENCIES, type Residency } from "./cache-entry";
 import type { CacheQuotaSource } from "./cache-quota";
 import type { EvictionPolicy, ResidentExpert } from "./expert-residency.types";
@@ -30,7 +32,8 @@ export interface ResidencyAccountsOptions {
  *     epoch stop being charged (leased entries keep theirs until the next end), prefetches
  *     unused since the epoch before count as wasted, then every tenant is fitted to its quotas;
  *   - `fitLowered`: a lowered quota takes the tenant's idle entries now, and its leased ones
- *     as their leases end (`refitOverQuota`).
+ *     as their leases end (`refitOverQuota`);
+ *   - `neverHotTogether`, `assertCanEverHold`: what no capacity or quota could ever hold.
  */
 export class ResidencyAccounts {
   readonly entries = new Map<string, CacheEntry>();
@@ -203,6 +206,41 @@ export class ResidencyAccounts {
         for (const [t, epoch] of saved[level]) e.users[level].set(t, epoch);
       }
     };
+  }
+
+  /**
+   * Why these experts can never be HOT at once for the tenant: their bytes over a level's
+   * capacity, or over its known hotMemoryBytes / warmMemoryBytes (with "fair" eviction).
+   * Counted whole: a part shared with another tenant may stop being shared at any time.
+   */
+  neverHotTogether(refs: readonly ExpertRef[], tenantId: string): NeverHotTogether | undefined {
+    const bytes = refs.reduce((sum, r) => sum + r.file.bytes, 0);
+    for (const level of RESIDENCIES)
+      if (bytes > this.opts.capacity(level))
+        return {
+          code: "CAPACITY_TOO_SMALL",
+          limit: `${level}_CAPACITY_BYTES of this worker (${this.opts.capacity(level)})`,
+        };
+    if (this.opts.eviction === "lru") return undefined;
+    for (const level of RESIDENCIES) {
+      const quota = this.quotas.bytes(tenantId, level);
+      const field = level === "HOT" ? "hotMemoryBytes" : "warmMemoryBytes";
+      if (quota !== undefined && bytes > quota)
+        return { code: "QUOTA_EXCEEDED", limit: `${field} of tenant ${tenantId} (${quota})` };
+    }
+    return undefined;
+  }
+
+  /** Refuses at once a load no capacity or quota of its loaders could ever hold. */
+  assertCanEverHold(ref: ExpertRef, loaders: ReadonlySet<string>): void {
+    for (const level of RESIDENCIES)
+      if (ref.file.bytes > this.opts.capacity(level))
+        throw new CacheError(
+          "CAPACITY_TOO_SMALL",
+          `${level}_CAPACITY_BYTES (${this.opts.capacity(level)}) cannot hold expert ${ref.key} (${ref.file.bytes} bytes)`,
+          { expert: ref.key, bytes: ref.file.bytes },
+        );
+    this.quotas.assertCanHold(ref, loaders);
   }
 
   /** The tenant's figures in this worker (bytes charged now, counters since start). */
