@@ -77,8 +77,10 @@ interface LightFirstUses {
 
 /** The light tenant's expert first uses in the workers so far (lite_padded_first_uses_total, lite_expert_cache_loads_total). */
 async function lightFirstUses(phase: Phase, tenantId: string): Promise<LightFirstUses> {
-  const padded = await phase.counterByTenant("lite_padded_first_uses_total");
-  const loaded = await phase.counterByTenant("lite_expert_cache_loads_total");
+  const [padded, loaded] = await phase.countersByTenant([
+    "lite_padded_first_uses_total",
+    "lite_expert_cache_loads_total",
+  ]);
   return { padded: padded.get(tenantId) ?? 0, loaded: loaded.get(tenantId) ?? 0 };
 }
 

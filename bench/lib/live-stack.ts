@@ -107,8 +107,8 @@ export interface Phase {
   metricsUrls: string[];
   /** per-tenant tokens generated, summed over workers (lite_tokens_generated_total) */
   tokensByTenant(): Promise<Map<string, number>>;
-  /** a per-tenant counter of the workers' /metrics (summed over workers and other labels) */
-  counterByTenant(name: string): Promise<Map<string, number>>;
+  /** per-tenant counters of the workers' /metrics, in the order named (summed over workers and other labels; one scrape per worker) */
+  countersByTenant(names: readonly string[]): Promise<Map<string, number>[]>;
   /**
    * `id` pins the tenant id (a `ten_` id): routing seeds derive from it, so phases meant to
    * run the same work (a baseline and its comparison) pin the same ids
@@ -204,13 +204,15 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
   for (const w of workers) track(w.child);
   const metricsUrls = workers.map((w) => `http://127.0.0.1:${/"metricsPort":(\d+)/.exec(w.output())?.[1]}/metrics`);
   const suffix = stack.env.redisPrefix.slice("bench-".length);
-  const counterByTenant = async (name: string) => {
-    const total = new Map<string, number>();
+  const countersByTenant = async (names: readonly string[]) => {
+    const totals = names.map(() => new Map<string, number>());
     for (const m of metricsUrls) {
       const text = await scrapeWorkerMetrics(m, TEST_ADMIN_KEY);
-      for (const [t, n] of parseTenantCounter(text, name)) total.set(t, (total.get(t) ?? 0) + n);
+      names.forEach((name, i) => {
+        for (const [t, n] of parseTenantCounter(text, name)) totals[i].set(t, (totals[i].get(t) ?? 0) + n);
+      });
     }
-    return total;
+    return totals;
   };
   return {
     url: stack.api.url,
@@ -218,8 +220,8 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
     apiPid: stack.api.child.pid,
     workers,
     metricsUrls,
-    tokensByTenant: () => counterByTenant("lite_tokens_generated_total"),
-    counterByTenant,
+    tokensByTenant: async () => (await countersByTenant(["lite_tokens_generated_total"]))[0],
+    countersByTenant,
     async createTenant(name, weight, id) {
       const t = await stack.tenant({ name: `${name}-${suffix}`, weight, quota: BENCH_QUOTA, id });
       return { id: t.tenantId, key: t.secret, http: t.http };
