@@ -37,10 +37,13 @@ export function kernelRun(n: number, hd: number, heads: number, fromPos: number,
   return { n, hd, heads, fromPos, bt, qPtr, accPtr, scoresPtr, kPtr, vPtr, scale: 1 / Math.sqrt(hd) };
 }
 
-/** Step 2 of attend: scores[t] = exp(scores[t] − max) in position order, returning their total. */
-export function softmaxNumerators(scores: Float64Array, n: number, max: number): number {
+/**
+ * Step 2 of attend: scores[t] = exp(scores[t] − max) in position order, returning their
+ * total; the n scores start at index `from` of `scores`.
+ */
+export function softmaxNumerators(scores: Float64Array, n: number, max: number, from = 0): number {
   let total = 0;
-  for (let t = 0; t < n; t++) {
+  for (let t = from; t < from + n; t++) {
     const e = Math.exp(scores[t] - max);
     scores[t] = e;
     total += e;

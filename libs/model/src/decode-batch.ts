@@ -254,6 +254,10 @@ export class DecodeBatchImpl implements DecodeBatch {
     const finishReason = tokenId === eos ? "STOP" : s.generated >= s.spec.maxTokens ? "LENGTH" : undefined;
     s.finished = finishReason !== undefined;
     if (s.finished) this.releaseKv(s);
+    // Listed and sorted when first read: only `npm run generate` and tests read them, and
+    // this runs for every token (the sets are this pass's own: nothing adds to them later).
+    const used = pass.experts;
+    let experts: string[][] | undefined;
     return {
       id: s.spec.id,
       index,
@@ -262,7 +266,9 @@ export class DecodeBatchImpl implements DecodeBatch {
       finished: s.finished,
       ...(finishReason ? { finishReason } : {}),
       expertCalls: this.newCalls(s, pass.expertCalls),
-      experts: pass.experts.map((set) => [...set].sort()),
+      get experts() {
+        return (experts ??= used.map((set) => [...set].sort()));
+      },
     };
   }
 

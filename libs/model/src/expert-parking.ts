@@ -89,12 +89,19 @@ function refuseNeverTogether(
   const refused = new Map<number, Error>();
   const check = core.store.neverHotTogether?.bind(core.store);
   if (!check) return refused;
-  const needs = new Map<number, ExpertRef[]>();
+  // Runs at every layer of every step, and almost always every expert is leased: find the
+  // cold sequences first, and gather experts only for them.
   const cold = new Set<number>();
-  for (const [key, use] of uses) {
-    for (const si of new Set(use.rows.map((r) => rows.seq[r]))) {
-      needs.set(si, [...(needs.get(si) ?? []), use.ref]);
-      if (!leases.has(key)) cold.add(si);
+  for (const [key, use] of uses) if (!leases.has(key)) for (const r of use.rows) cold.add(rows.seq[r]);
+  if (cold.size === 0) return refused;
+  const needs = new Map<number, ExpertRef[]>();
+  for (const use of uses.values()) {
+    for (const r of use.rows) {
+      const si = rows.seq[r];
+      if (!cold.has(si)) continue;
+      const list = needs.get(si) ?? [];
+      if (!list.includes(use.ref)) list.push(use.ref);
+      needs.set(si, list);
     }
   }
   for (const si of cold) {

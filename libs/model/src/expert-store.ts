@@ -11,6 +11,8 @@ import { readVerifiedFileAsync, type FileEntry } from "@lite/manifest";
 export interface ExpertRef {
   /** unique across the model: `<tierId>/l<layer>/g<group>/e<expert>` */
   key: string;
+  /** `<tierId>/g<group>/e<expert>`: the layer-less name a step reports (StepOutput.experts) */
+  name: string;
   tierId: string;
   layer: number;
   group: number;

@@ -138,10 +138,17 @@ export class KvCache {
     const hd = this.dModel / this.heads;
     const headStride = this.blockTokens * hd;
     const base = layer * this.layerStride + (pos & (this.blockTokens - 1)) * hd;
+    // Element by element, not set(subarray): a view per head and row at every layer was a
+    // tenth of a decode step's garbage.
+    const vBase = this.kvStride;
     for (let h = 0; h < this.heads; h++) {
       const dst = base + h * headStride;
-      block.set(k.subarray(kOff + h * hd, kOff + (h + 1) * hd), dst);
-      block.set(v.subarray(vOff + h * hd, vOff + (h + 1) * hd), dst + this.kvStride);
+      const ks = kOff + h * hd;
+      const vs = vOff + h * hd;
+      for (let i = 0; i < hd; i++) {
+        block[dst + i] = k[ks + i];
+        block[dst + vBase + i] = v[vs + i];
+      }
     }
   }
 

@@ -59,8 +59,8 @@ export interface KvLedgerOptions {
 }
 
 export class KvLedger {
-  private readonly order = new Map<KvMember, number>();
-  private joined = 0;
+  /** each tenant's members, oldest first (the order they joined) */
+  private readonly members = new Map<string, Set<KvMember>>();
   private readonly known = new Map<string, number>();
   private readonly reading = new Set<string>();
   private readonly pauseCounts = new Map<string, number>();
@@ -68,12 +68,18 @@ export class KvLedger {
 
   constructor(private readonly opts: KvLedgerOptions = {}) {}
 
+  /** Joins (again: as the newest) its tenant's members. */
   register(m: KvMember): void {
-    this.order.set(m, this.joined++);
+    const own = this.members.get(m.tenantId) ?? new Set<KvMember>();
+    own.delete(m);
+    this.members.set(m.tenantId, own.add(m));
   }
 
   unregister(m: KvMember): void {
-    if (this.order.delete(m)) this.changed();
+    const own = this.members.get(m.tenantId);
+    if (!own?.delete(m)) return;
+    if (own.size === 0) this.members.delete(m.tenantId);
+    this.changed();
   }
 
   /** Called when a sequence may have become able to step (wakes the batches' whenReady). */
@@ -154,7 +160,7 @@ export class KvLedger {
    * and would not fit behind the older ones (a member holding KV steps, or its step pauses it).
    */
   blocked(m: KvMember): boolean {
-    if (m.done() || !this.order.has(m)) return false;
+    if (m.done() || !this.members.get(m.tenantId)?.has(m)) return false;
     const quota = this.quotaOf(m.tenantId);
     if (quota === undefined) return true;
     if (m.heldBytes() > 0) return false;
@@ -165,7 +171,11 @@ export class KvLedger {
   /** KV bytes held per tenant now, over every registered sequence (lite_kv_bytes). */
   bytesByTenant(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const m of this.order.keys()) out.set(m.tenantId, (out.get(m.tenantId) ?? 0) + m.heldBytes());
+    for (const [tenantId, own] of this.members) {
+      let bytes = 0;
+      for (const m of own) bytes += m.heldBytes();
+      out.set(tenantId, bytes);
+    }
     return out;
   }
 
@@ -179,11 +189,11 @@ export class KvLedger {
     return stepsNow || held === 0 ? m.nextBytes() : held;
   }
 
+  /** The tenant's unfinished members, oldest first (planned at every step: no scan of the others, no sort). */
   private membersOf(tenantId: string): KvMember[] {
-    return [...this.order]
-      .filter(([m]) => m.tenantId === tenantId && !m.done())
-      .sort((a, b) => a[1] - b[1])
-      .map(([m]) => m);
+    const out: KvMember[] = [];
+    for (const m of this.members.get(tenantId) ?? []) if (!m.done()) out.push(m);
+    return out;
   }
 
   private pause(m: KvMember): void {

@@ -86,7 +86,6 @@ export class KvMemory {
     const f64 = this.f64;
     const qAt = this.qPtr / 8;
     const accAt = this.accPtr / 8;
-    const scores = f64.subarray(this.scoresPtr / 8, this.scoresPtr / 8 + n);
     for (let h = 0; h < heads; h++) {
       const qb = qOff + h * hd;
       for (let i = 0; i < hd; i++) f64[qAt + i] = q[qb + i];
@@ -98,7 +97,8 @@ export class KvMemory {
         const m = this.k.scores(headK + b * this.blockBytes, this.qPtr, len, hd, scale, this.scoresPtr + 8 * b * bt);
         if (m > max) max = m;
       }
-      const inv = 1 / softmaxNumerators(scores, n, max);
+      // The scores in place in the kernel's memory (no view per call: this runs per row and layer).
+      const inv = 1 / softmaxNumerators(f64, n, max, this.scoresPtr / 8);
       f64.fill(0, accAt, accAt + hd);
       for (let b = 0; b < nBlocks; b++) {
         const len = Math.min(bt, n - b * bt);

@@ -111,6 +111,7 @@ export async function loadModel(opts: ModelRuntimeOptions): Promise<ModelRuntime
         const expert = slot % t.expertsPerGroup;
         return {
           key: `${t.id}/l${layer}/g${group}/e${expert}`,
+          name: `${t.id}/g${group}/e${expert}`,
           tierId: t.id,
           layer,
           group,

@@ -127,7 +127,7 @@ function noteExperts(
     const s = seqs[rows.seq[r]];
     for (const p of sel) {
       const ref = refOf(core, layer, p);
-      s.experts[layer].add(`${ref.tierId}/g${ref.group}/e${ref.expert}`);
+      s.experts[layer].add(ref.name);
       s.expertCalls.set(ref.tierId, (s.expertCalls.get(ref.tierId) ?? 0) + 1);
     }
   });

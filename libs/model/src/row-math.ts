@@ -30,6 +30,10 @@ export function addInPlace(dst: Float32Array, add: Float32Array): void {
 /** Copies the given rows of src (width d) into a new packed array. */
 export function gatherRows(src: Float32Array, rows: readonly number[], d: number): Float32Array {
   const out = new Float32Array(rows.length * d);
-  rows.forEach((r, i) => out.set(src.subarray(r * d, (r + 1) * d), i * d));
+  for (let i = 0; i < rows.length; i++) {
+    const from = rows[i] * d;
+    const to = i * d;
+    for (let j = 0; j < d; j++) out[to + j] = src[from + j];
+  }
   return out;
 }
