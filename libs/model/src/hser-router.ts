@@ -36,12 +36,43 @@ interface RouterRow {
   offset: number;
   seed: bigint;
   layer: number;
+  /** tie-break hashes computed so far (only columns that tied) */
+  hashes?: Map<number, bigint>;
+}
+
+/**
+ * One level of a route (tiers, groups or experts): its candidate columns, the top k of them
+ * best first, and their gates. route() runs to its end without yielding, so one set of
+ * levels per router serves every call and a route allocates only what it returns.
+ */
+class Level {
+  readonly cols: Int32Array;
+  readonly top: Int32Array;
+  readonly gates: Float64Array;
+  n = 0;
+  k = 0;
+
+  constructor(size: number) {
+    this.cols = new Int32Array(size);
+    this.top = new Int32Array(size);
+    this.gates = new Float64Array(size);
+  }
+
+  /** Where `col` ranks in the top k, -1 when it is not kept. */
+  rank(col: number): number {
+    for (let i = 0; i < this.k; i++) if (this.top[i] === col) return i;
+    return -1;
+  }
 }
 
 export class HserRouter {
   private readonly scale: number;
   /** the tiers in index order (routed experts are emitted in it) */
   private readonly byIndex: readonly RouterTier[];
+  private readonly kept: RouterTier[] = [];
+  private readonly tierLevel: Level;
+  private readonly groupLevel: Level;
+  private readonly expertLevel: Level;
 
   constructor(
     private readonly tiers: readonly RouterTier[],
@@ -50,6 +81,9 @@ export class HserRouter {
   ) {
     this.scale = 2 ** fractionBits;
     this.byIndex = [...tiers].sort((a, b) => a.index - b.index);
+    this.tierLevel = new Level(tiers.length);
+    this.groupLevel = new Level(Math.max(0, ...tiers.map((t) => t.groups)));
+    this.expertLevel = new Level(Math.max(0, ...tiers.map((t) => t.expertsPerGroup)));
   }
 
   /** Highest router column used, +1: the router output must be at least this wide. */
@@ -72,35 +106,51 @@ export class HserRouter {
   }
 
   /**
-   * Runs for every row at every layer of every step: written to allocate little (no sorted
-   * copies, no per-call maps or ranges; the worker's garbage collections pause every
-   * request's hop). router-reference.test.ts holds it to the plain sort-based definition.
+   * Runs for every row at every layer of every step: written to allocate only its output (the
+   * levels are the router's scratch; no sorted copies, maps or closures; the worker's garbage
+   * collections pause every request's hop). router-reference.test.ts holds it to the plain
+   * sort-based definition.
    */
   route(logits: Float32Array, offset: number, active: readonly boolean[], seed: bigint, layer: number): RoutedExpert[] {
     const row: RouterRow = { logits, offset, seed, layer };
-    const candidates: RouterTier[] = [];
-    for (const t of this.byIndex) if (active[t.index]) candidates.push(t);
-    const topTiers = this.select(candidates.length, (i) => candidates[i].columns.tier, this.tierTopK, row);
-    const tierGates = softmaxOf(topTiers, logits, offset);
+    const tiers = this.tierLevel;
+    const kept = this.kept;
+    tiers.n = 0;
+    for (const t of this.byIndex) {
+      if (!active[t.index]) continue;
+      kept[tiers.n] = t;
+      tiers.cols[tiers.n++] = t.columns.tier;
+    }
+    this.choose(tiers, this.tierTopK, row);
     // Emitted in (tier index, group, expert) order, the order the combine step sums in: each
     // kept one is found at its rank in its top-k list, whose softmax gives its gate.
     const out: RoutedExpert[] = [];
-    for (const t of candidates) {
-      const ti = topTiers.indexOf(t.columns.tier);
+    for (let c = 0; c < tiers.n; c++) {
+      const t = kept[c];
+      const ti = tiers.rank(t.columns.tier);
       if (ti < 0) continue;
+      const groups = this.groupLevel;
       const groupsAt = t.columns.groups;
-      const topGroups = this.select(t.groups, (g) => groupsAt + g, t.groupTopK, row);
-      const groupGates = softmaxOf(topGroups, logits, offset);
+      groups.n = t.groups;
+      for (let g = 0; g < t.groups; g++) groups.cols[g] = groupsAt + g;
+      this.choose(groups, t.groupTopK, row);
       for (let group = 0; group < t.groups; group++) {
-        const gi = topGroups.indexOf(groupsAt + group);
+        const gi = groups.rank(groupsAt + group);
         if (gi < 0) continue;
+        const experts = this.expertLevel;
         const first = t.columns.experts + group * t.expertsPerGroup;
-        const topExperts = this.select(t.expertsPerGroup, (e) => first + e, t.expertTopK, row);
-        const expertGates = softmaxOf(topExperts, logits, offset);
+        experts.n = t.expertsPerGroup;
+        for (let e = 0; e < t.expertsPerGroup; e++) experts.cols[e] = first + e;
+        this.choose(experts, t.expertTopK, row);
         for (let expert = 0; expert < t.expertsPerGroup; expert++) {
-          const ei = topExperts.indexOf(first + expert);
+          const ei = experts.rank(first + expert);
           if (ei >= 0)
-            out.push({ tier: t.index, group, expert, gate: tierGates[ti] * groupGates[gi] * expertGates[ei] });
+            out.push({
+              tier: t.index,
+              group,
+              expert,
+              gate: tiers.gates[ti] * groups.gates[gi] * experts.gates[ei],
+            });
         }
       }
     }
@@ -116,40 +166,60 @@ export class HserRouter {
     seed: bigint,
     layer: number,
   ): number[] {
-    return this.select(columns.length, (i) => columns[i], k, { logits, offset, seed, layer });
+    const level = new Level(columns.length);
+    columns.forEach((c, i) => (level.cols[i] = c));
+    level.n = columns.length;
+    this.select(level, k, { logits, offset, seed, layer });
+    return Array.from(level.top.subarray(0, level.k));
+  }
+
+  /** The level's top k (select), then their gates: the softmax over their logits, in rank order. */
+  private choose(level: Level, k: number, row: RouterRow): void {
+    this.select(level, k, row);
+    const { logits, offset } = row;
+    let max = -Infinity;
+    for (let i = 0; i < level.k; i++) max = Math.max(max, logits[offset + level.top[i]]);
+    let total = 0;
+    for (let i = 0; i < level.k; i++) {
+      const x = Math.exp(logits[offset + level.top[i]] - max);
+      level.gates[i] = x;
+      total += x;
+    }
+    for (let i = 0; i < level.k; i++) level.gates[i] /= total;
   }
 
   /**
-   * The top k of n columns (`column(i)`, i < n), best first: the higher quantised score,
-   * then the higher tie-break hash (computed only for a tie), then the lower column. A
-   * strict total order, so picking the best remaining k times gives a full sort's first k.
+   * The top k of the level's n columns, best first: the higher quantised score, then the
+   * higher tie-break hash (computed only for a tie), then the lower column. A strict total
+   * order, so picking the best remaining k times gives a full sort's first k.
    */
-  private select(n: number, column: (i: number) => number, k: number, row: RouterRow): number[] {
-    const { logits, offset, seed, layer } = row;
-    const out: number[] = [];
-    let hashes: Map<number, bigint> | undefined;
-    const hash = (col: number): bigint => {
-      hashes ??= new Map();
-      let h = hashes.get(col);
-      if (h === undefined) hashes.set(col, (h = tieBreakHash(seed, layer, col)));
-      return h;
-    };
-    for (let taken = Math.min(k, n); out.length < taken;) {
+  private select(level: Level, k: number, row: RouterRow): void {
+    const { logits, offset } = row;
+    const { cols, top, n } = level;
+    level.k = 0;
+    for (let taken = Math.min(k, n); level.k < taken;) {
       let best = -1;
       let bestQ = 0;
       for (let i = 0; i < n; i++) {
-        const col = column(i);
-        if (out.includes(col)) continue;
+        const col = cols[i];
+        if (level.rank(col) >= 0) continue;
         const q = Math.round(logits[offset + col] * this.scale);
-        if (best < 0 || q > bestQ || (q === bestQ && before(hash(col), col, hash(best), best))) {
+        if (best < 0 || q > bestQ || (q === bestQ && before(hashOf(row, col), col, hashOf(row, best), best))) {
           best = col;
           bestQ = q;
         }
       }
-      out.push(best);
+      top[level.k++] = best;
     }
-    return out;
   }
+}
+
+/** The column's tie-break hash for this row, computed once. */
+function hashOf(row: RouterRow, col: number): bigint {
+  row.hashes ??= new Map();
+  let h = row.hashes.get(col);
+  if (h === undefined) row.hashes.set(col, (h = tieBreakHash(row.seed, row.layer, col)));
+  return h;
 }
 
 /** Between two columns of equal score: the higher hash first, then the lower column. */
@@ -159,19 +229,4 @@ function before(hashA: bigint, a: number, hashB: bigint, b: number): boolean {
 
 export function tieBreakHash(seed: bigint, layer: number, column: number): bigint {
   return fnv1a64(u64Bytes(seed, BigInt(layer), BigInt(column)));
-}
-
-/** Softmax over the columns' logits, in their order: the same sums as over the values themselves. */
-function softmaxOf(columns: readonly number[], logits: Float32Array, offset: number): number[] {
-  let max = -Infinity;
-  for (const c of columns) max = Math.max(max, logits[offset + c]);
-  const e: number[] = [];
-  let total = 0;
-  for (const c of columns) {
-    const x = Math.exp(logits[offset + c] - max);
-    e.push(x);
-    total += x;
-  }
-  for (let i = 0; i < e.length; i++) e[i] /= total;
-  return e;
 }
