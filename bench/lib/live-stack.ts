@@ -242,12 +242,8 @@ export async function startPhase(ctx: BenchContext, live: LiveServices, phaseOpt
   };
 }
 
-/** Sorted-sample percentile (nearest rank). */
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
+/** Sorted-sample percentile (nearest rank): stats.ts, re-exported for the benches that import it from here. */
+export { percentile } from "./stats";
 
 /** Jain's fairness index of x (1 = perfectly fair). */
 export function jain(x: number[]): number {
